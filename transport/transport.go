@@ -1,0 +1,55 @@
+// Package transport defines how a node exchanges messages with its peers.
+//
+// A [Transport] dials and accepts authenticated connections; a [Conn] carries
+// whole messages (the transport does the framing and the encryption) and knows
+// the authenticated identity and the advertised listen address of the peer at
+// its other end. Two implementations exist: package transport/tcp (TCP secured
+// by a Noise XX handshake, the real one) and package transport/memnet (an
+// in-memory network with latency, loss and partitions, for tests).
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+var (
+	// ErrClosed is returned by operations on a closed transport or connection.
+	ErrClosed = errors.New("transport: closed")
+	// ErrRefused is returned when a peer could not be authenticated: a wrong
+	// cluster secret, a bad identity proof, or a failed handshake.
+	ErrRefused = errors.New("transport: handshake refused")
+	// ErrTooLarge is returned for a message over the maximum frame size.
+	ErrTooLarge = errors.New("transport: message too large")
+)
+
+// Transport dials and accepts authenticated connections.
+type Transport interface {
+	// Dial opens an authenticated connection to the node listening at addr.
+	Dial(ctx context.Context, addr string) (Conn, error)
+	// Accept waits for the next authenticated inbound connection.
+	// It returns ErrClosed once the transport is closed.
+	Accept(ctx context.Context) (Conn, error)
+	// LocalAddr returns the address peers should dial to reach this node.
+	LocalAddr() string
+	// Close stops listening and closes every connection; it may be called
+	// more than once.
+	Close() error
+}
+
+// Conn is an authenticated, message-oriented connection to one peer.
+// Send may be called from one goroutine while Recv is called from another.
+type Conn interface {
+	// Send transmits one message. It returns ErrTooLarge for a message over
+	// the maximum frame size, without closing the connection.
+	Send(ctx context.Context, msg []byte) error
+	// Recv blocks until the next message arrives, the peer goes away or the
+	// connection is closed (Close unblocks it).
+	Recv() ([]byte, error)
+	// Remote returns the peer's authenticated ID and its advertised address.
+	Remote() peer.Info
+	// Close closes the connection; it may be called more than once.
+	Close() error
+}

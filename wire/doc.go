@@ -1,0 +1,15 @@
+// Package wire encodes protocol messages for the network.
+//
+// Every message travels as one frame: a 4-byte big-endian length followed by
+// that many bytes of CBOR (RFC 8949), an array [type, body] where type is the
+// message's registered [Type] code and body the message itself. Protocol
+// packages register their message types once with [Register]; [Marshal] and
+// [Unmarshal] then work on any registered message.
+//
+// Decoding is hardened against hostile peers: indefinite lengths, tags and
+// duplicate map keys are refused, nesting depth, array and map sizes are
+// bounded, and frames larger than the configured maximum are refused before
+// they are read. Type ranges: 0x01xx hyparview, 0x02xx plumtree, 0x03xx
+// kademlia, 0x04xx kv, 0x05xx application messages of the root package,
+// 0x06xx membership.
+package wire
