@@ -33,7 +33,11 @@ type Received struct {
 // link it asked to keep ([Connect]) broke, or a [Send] could not be delivered
 // because the peer could not be dialled.
 type LinkDown struct {
+	// Peer is the peer that cannot be reached; it is the zero ID when a Send
+	// to an address whose owner was unknown (a bootstrap contact) failed.
 	Peer peer.ID
+	// Addr is the address the driver tried, when known.
+	Addr string
 	Err  error
 }
 

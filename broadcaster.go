@@ -1,0 +1,341 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/node"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport"
+	"github.com/p2p-go/p2p/transport/tcp"
+)
+
+// Broadcast topics of the root package.
+const (
+	topicApp   uint8 = 1
+	topicStore uint8 = 2
+)
+
+// Stats reports what a node did.
+type Stats struct {
+	// Runtime holds the message, byte and connection counters.
+	Runtime node.Stats
+	// ReactorDrops counts messages dropped on full reactor queues.
+	ReactorDrops uint64
+}
+
+// Member is a node of the network.
+type Member struct {
+	ID   peer.ID `json:"id"`
+	Addr string  `json:"addr"`
+}
+
+// MemberEvent reports a change of the member list.
+type MemberEvent struct {
+	Member Member `json:"member"`
+	// Kind is "join", "fail" or "leave".
+	Kind string `json:"kind"`
+}
+
+// Broadcaster is a node of the Broadcaster overlay: every member receives
+// every message sent with Send. Its methods are safe for concurrent use.
+type Broadcaster struct {
+	cfg    Config
+	key    *peer.Key
+	tr     transport.Transport
+	core   *gossip.Core
+	rt     *node.Runtime
+	logger *slog.Logger
+
+	reactors *reactorSet
+	members  *listeners[MemberEvent]
+
+	joined     chan struct{}
+	joinedOnce sync.Once
+
+	mu      sync.Mutex // guards started, closed
+	started bool
+	closed  bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewBroadcaster creates a node: it loads or creates its key in
+// cfg.DataDir and starts listening, but does not join the network until
+// Start. Register reactors between NewBroadcaster and Start so that no
+// message is missed.
+func NewBroadcaster(cfg Config) (*Broadcaster, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if key, err = peer.LoadOrCreateKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		var err error
+		tr, err = tcp.Listen(tcp.Config{
+			ListenAddr:    cfg.ListenAddr,
+			AdvertiseAddr: cfg.AdvertiseAddr,
+			Key:           key,
+			Secret:        cfg.Secret,
+			MaxFrameSize:  cfg.MaxMessageSize,
+			Logger:        cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("p2p: listen on %s: %w", cfg.ListenAddr, err)
+		}
+	}
+	gcfg := cfg.Gossip
+	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
+	gcfg.Seed = cfg.Seed
+	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
+		gcfg.MaxPayload = cfg.MaxMessageSize - 1024
+	}
+	core, err := gossip.New(gcfg)
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	b := &Broadcaster{
+		cfg:      cfg,
+		key:      key,
+		tr:       tr,
+		core:     core,
+		logger:   cfg.Logger.With("node", key.ID().Short()),
+		reactors: newReactorSet(cfg.ReactorQueueLen),
+		members:  newListeners[MemberEvent](cfg.ReactorQueueLen),
+		joined:   make(chan struct{}),
+	}
+	rt, err := node.Start(node.Config{
+		Core:      core,
+		Transport: tr,
+		Logger:    b.logger,
+		OnOutput:  b.onOutput,
+	})
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	b.rt = rt
+	return b, nil
+}
+
+// ID returns this node's ID.
+func (b *Broadcaster) ID() peer.ID { return b.key.ID() }
+
+// Addr returns the address other nodes use to reach this one.
+func (b *Broadcaster) Addr() string { return b.tr.LocalAddr() }
+
+// Start joins the network through the configured bootstrap addresses, or
+// starts a new network when there are none. It returns once the join request
+// is under way; Joined tells when the node has its first neighbour.
+func (b *Broadcaster) Start(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	if b.started {
+		b.mu.Unlock()
+		return nil
+	}
+	b.started = true
+	b.mu.Unlock()
+	if len(b.cfg.Secret) == 0 {
+		b.logger.Warn("no cluster secret: the network is encrypted but admits any node")
+	}
+	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap)
+	return b.rt.Step(ctx, gossip.Join{Contacts: b.cfg.Bootstrap})
+}
+
+// Joined returns a channel closed once the node has its first neighbour (the
+// original framework's joined signal). A node that starts a new network has
+// none until another node joins it.
+func (b *Broadcaster) Joined() <-chan struct{} { return b.joined }
+
+// React registers a reactor, called for every message this node receives, and
+// returns the function that removes it. Each reactor runs on its own
+// goroutine with a queue of Config.ReactorQueueLen messages; when that queue
+// is full, messages for that reactor are dropped and counted in
+// Stats.ReactorDrops.
+func (b *Broadcaster) React(r Reactor) (remove func()) { return b.reactors.add(r) }
+
+// Stats reports counters of the node.
+func (b *Broadcaster) Stats() Stats {
+	return Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load()}
+}
+
+// OnMemberEvent registers fn for membership changes, with the same queueing
+// rules as reactors, and returns the function that removes it.
+func (b *Broadcaster) OnMemberEvent(fn func(MemberEvent)) (remove func()) {
+	return b.members.add(fn)
+}
+
+// Send sends v, encoded as JSON, to every member of the network.
+func (b *Broadcaster) Send(ctx context.Context, v any) error {
+	data, err := b.encode(v)
+	if err != nil {
+		return err
+	}
+	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
+}
+
+// SendOne sends v, encoded as JSON, to one neighbour chosen at random.
+func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
+	data, err := b.encode(v)
+	if err != nil {
+		return err
+	}
+	var neighbors []peer.Info
+	if err := b.do(ctx, func(time.Time) { neighbors = b.core.Neighbors() }); err != nil {
+		return err
+	}
+	if len(neighbors) == 0 {
+		return ErrNoNeighbors
+	}
+	to := neighbors[rand.IntN(len(neighbors))]
+	return b.step(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
+}
+
+// SendTo sends v, encoded as JSON, to the node at to (any member, not only a
+// neighbour: the node dials it when needed).
+func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
+	data, err := b.encode(v)
+	if err != nil {
+		return err
+	}
+	return b.step(ctx, gossip.Direct{To: peer.Info{ID: to.ID, Addr: to.Addr}, Topic: topicApp, Payload: data})
+}
+
+// Members returns the live members this node knows of, itself included.
+func (b *Broadcaster) Members(ctx context.Context) ([]Member, error) {
+	var infos []peer.Info
+	if err := b.do(ctx, func(time.Time) { infos = b.core.Members() }); err != nil {
+		return nil, err
+	}
+	return toMembers(infos), nil
+}
+
+// Neighbors returns the members this node has open links to.
+func (b *Broadcaster) Neighbors(ctx context.Context) ([]Member, error) {
+	var infos []peer.Info
+	if err := b.do(ctx, func(time.Time) { infos = b.core.Neighbors() }); err != nil {
+		return nil, err
+	}
+	return toMembers(infos), nil
+}
+
+func toMembers(infos []peer.Info) []Member {
+	out := make([]Member, len(infos))
+	for i, p := range infos {
+		out[i] = Member{ID: p.ID, Addr: p.Addr}
+	}
+	return out
+}
+
+// Close leaves the network politely (its neighbours and the member list
+// learn at once), then stops every goroutine and closes the transport. It may
+// be called more than once.
+func (b *Broadcaster) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		started := b.started
+		b.closed = true
+		b.mu.Unlock()
+		if started {
+			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.LeaveTimeout)
+			if err := b.rt.Step(ctx, gossip.Leave{}); err == nil {
+				_ = b.rt.Flush(ctx)
+			}
+			cancel()
+		}
+		b.closeErr = b.rt.Close()
+		b.reactors.close()
+		b.members.close()
+	})
+	return b.closeErr
+}
+
+func (b *Broadcaster) encode(v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: encode message: %w", err)
+	}
+	if max := b.core.MaxPayload(); len(data) > max {
+		return nil, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrTooLarge, len(data), max)
+	}
+	return data, nil
+}
+
+func (b *Broadcaster) step(ctx context.Context, input any) error {
+	if err := b.rt.Step(ctx, input); err != nil {
+		if err == node.ErrClosed {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
+	if err := b.rt.Do(ctx, fn); err != nil {
+		if err == node.ErrClosed {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// onOutput runs on the runtime's loop goroutine and must not block.
+func (b *Broadcaster) onOutput(now time.Time, out any) {
+	switch out := out.(type) {
+	case gossip.Deliver:
+		if out.Topic == topicApp {
+			b.reactors.dispatch(b.message(out))
+		}
+	case gossip.Joined:
+		b.joinedOnce.Do(func() { close(b.joined) })
+		b.logger.Info("joined the network")
+	case gossip.MemberUp:
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: "join"})
+	case gossip.MemberDown:
+		kind := "fail"
+		if out.Left {
+			kind = "leave"
+		}
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: kind})
+	case gossip.Failed:
+		b.logger.Warn("request failed", "err", out.Err)
+	}
+}
+
+func (b *Broadcaster) message(d gossip.Deliver) *Message {
+	origin := d.Origin
+	return &Message{
+		Data:     json.RawMessage(d.Payload),
+		From:     origin.ID,
+		FromAddr: origin.Addr,
+		Direct:   d.Direct,
+		Hops:     d.Hops,
+		reply: func(ctx context.Context, v any) error {
+			data, err := b.encode(v)
+			if err != nil {
+				return err
+			}
+			return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
+		},
+	}
+}

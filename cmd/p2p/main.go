@@ -1,0 +1,40 @@
+// Command p2p is the framework's binary: it runs a node, an agent with a
+// local HTTP API, the agent's CLI, and the simulator.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "p2p:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "p2p",
+		Short:         "A light peer-to-peer framework: broadcast, membership and replicated configuration",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCommand(), newKeygenCommand())
+	return root
+}
+
+func newKeygenCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen",
+		Short: "Print a new cluster secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), p2pGenerateSecret())
+			return nil
+		},
+	}
+}

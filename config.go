@@ -1,0 +1,149 @@
+package p2p
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport"
+)
+
+// DefaultPort is the port the original framework used, kept as ours.
+const DefaultPort = 6966
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultListenAddr listens on loopback only: a node reachable from other
+	// machines must say so (ListenAddr "0.0.0.0:6966" and an AdvertiseAddr).
+	DefaultListenAddr = "127.0.0.1:6966"
+	// DefaultDataDir holds the node's key and store, under the working
+	// directory.
+	DefaultDataDir = "p2p-data"
+	// DefaultReactorQueueLen is the number of messages waiting for one
+	// reactor before further messages are dropped for it.
+	DefaultReactorQueueLen = 1024
+	// DefaultLeaveTimeout bounds how long Close waits for the goodbye
+	// messages to go out.
+	DefaultLeaveTimeout = 2 * time.Second
+)
+
+// SecretLen is the length of a cluster secret in bytes.
+const SecretLen = 32
+
+var (
+	// ErrClosed is returned by methods of a closed node.
+	ErrClosed = errors.New("p2p: closed")
+	// ErrNoNeighbors is returned by SendOne when the node has no neighbour.
+	ErrNoNeighbors = errors.New("p2p: no neighbour to send to")
+	// ErrNoReply is returned by Message.Reply for a message that cannot be
+	// answered.
+	ErrNoReply = errors.New("p2p: message cannot be replied to")
+	// ErrTooLarge is returned for a message over the size limit.
+	ErrTooLarge = errors.New("p2p: message too large")
+	// ErrNotStarted is returned by methods that need Start first.
+	ErrNotStarted = errors.New("p2p: not started")
+)
+
+// Config configures a node. Zero fields take the documented defaults.
+type Config struct {
+	// Bootstrap lists addresses ("host:port") of nodes already in the
+	// network; the node joins through whichever answers. Empty starts a new
+	// network.
+	Bootstrap []string
+	// ListenAddr is the TCP address to listen on (default
+	// DefaultListenAddr; port 0 picks a free port).
+	ListenAddr string
+	// AdvertiseAddr is the address other nodes dial to reach this one
+	// (default: the address actually listened on).
+	AdvertiseAddr string
+	// DataDir holds the node key (node.key, mode 0600) and the store
+	// (default DefaultDataDir).
+	DataDir string
+	// Secret is the cluster secret (SecretLen bytes; see GenerateSecret and
+	// ParseSecret). Nodes with a different secret are refused during the
+	// handshake. Empty: the network is encrypted but admits anyone, which
+	// the node logs at start-up.
+	Secret []byte
+	// Logger receives the node's logs (nil discards them).
+	Logger *slog.Logger
+	// ReactorQueueLen: see DefaultReactorQueueLen.
+	ReactorQueueLen int
+	// LeaveTimeout: see DefaultLeaveTimeout.
+	LeaveTimeout time.Duration
+	// MaxMessageSize is the largest frame accepted on the wire (default 1
+	// MiB); the largest message is slightly smaller.
+	MaxMessageSize int
+	// Gossip tunes the overlay (HyParView and Plumtree parameters); its Self
+	// is set by the node.
+	Gossip gossip.Config
+	// Key overrides the key kept in DataDir (for tests and embedding).
+	Key *peer.Key
+	// Transport overrides the TCP transport (for tests over package
+	// transport/memnet). The node closes it on Close.
+	Transport transport.Transport
+	// Seed seeds the overlay's random choices (default: random).
+	Seed uint64
+}
+
+func (c *Config) setDefaults() error {
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.ReactorQueueLen == 0 {
+		c.ReactorQueueLen = DefaultReactorQueueLen
+	}
+	if c.LeaveTimeout == 0 {
+		c.LeaveTimeout = DefaultLeaveTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Secret) != 0 && len(c.Secret) != SecretLen {
+		return fmt.Errorf("p2p: Config.Secret is %d bytes, want %d", len(c.Secret), SecretLen)
+	}
+	if c.ReactorQueueLen < 0 || c.LeaveTimeout < 0 || c.MaxMessageSize < 0 {
+		return errors.New("p2p: negative value in Config")
+	}
+	if c.Seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		for _, x := range b {
+			c.Seed = c.Seed<<8 | uint64(x)
+		}
+	}
+	return nil
+}
+
+// GenerateSecret returns a new random cluster secret in its printable form.
+func GenerateSecret() string {
+	var b [SecretLen]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// ParseSecret parses a cluster secret printed by GenerateSecret (standard or
+// URL-safe base64). An empty string yields no secret.
+func ParseSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != SecretLen {
+				return nil, fmt.Errorf("p2p: secret is %d bytes, want %d", len(b), SecretLen)
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("p2p: secret is not base64 (use `p2p keygen` to make one)")
+}

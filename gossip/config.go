@@ -1,0 +1,79 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2p-go/p2p/hyparview"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultProbeTimeout is how long a lost neighbour has to answer a direct
+	// probe before it is declared dead.
+	DefaultProbeTimeout = 2 * time.Second
+	// DefaultSyncInterval is the period of member-list push-pull with a
+	// random neighbour.
+	DefaultSyncInterval = 30 * time.Second
+	// DefaultDeadRetention is how long a dead or departed member is
+	// remembered so that stale news cannot bring it back.
+	DefaultDeadRetention = 10 * time.Minute
+	// DefaultMaxMembers bounds the member list (and the entries one Sync
+	// message may carry).
+	DefaultMaxMembers = 50_000
+	// DefaultMaxPayload is the largest payload a broadcast or direct message
+	// may carry.
+	DefaultMaxPayload = 1<<20 - 1024
+)
+
+// Config configures a Core. Zero fields take the defaults above; HyParView
+// and Plumtree take their packages' defaults, and their Self and seed are set
+// from this Config.
+type Config struct {
+	// Self is this node's ID and advertised address. Required.
+	Self peer.Info
+	// Seed seeds every random choice, so that runs are repeatable.
+	Seed uint64
+	// HyParView configures the membership core.
+	HyParView hyparview.Config
+	// Plumtree configures the broadcast core.
+	Plumtree plumtree.Config
+	// ProbeTimeout: see DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// SyncInterval: see DefaultSyncInterval.
+	SyncInterval time.Duration
+	// DeadRetention: see DefaultDeadRetention.
+	DeadRetention time.Duration
+	// MaxMembers: see DefaultMaxMembers.
+	MaxMembers int
+	// MaxPayload: see DefaultMaxPayload.
+	MaxPayload int
+}
+
+func (c *Config) setDefaults() error {
+	if c.Self.ID.IsZero() {
+		return errors.New("gossip: Config.Self.ID is required")
+	}
+	if c.ProbeTimeout < 0 || c.SyncInterval < 0 || c.DeadRetention < 0 || c.MaxMembers < 0 || c.MaxPayload < 0 {
+		return fmt.Errorf("gossip: negative value in Config")
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = DefaultProbeTimeout
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.DeadRetention == 0 {
+		c.DeadRetention = DefaultDeadRetention
+	}
+	if c.MaxMembers == 0 {
+		c.MaxMembers = DefaultMaxMembers
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	return nil
+}

@@ -1,0 +1,502 @@
+package gossip
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/p2p-go/p2p/hyparview"
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// TopicMembership is the broadcast topic this package uses for its own
+// membership events; Broadcast refuses it.
+const TopicMembership uint8 = 0
+
+// ErrTooLarge is returned (in a Failed output) for a payload over MaxPayload.
+var ErrTooLarge = errors.New("gossip: payload too large")
+
+// Join asks the core to join the network through any of Contacts (addresses
+// of nodes already in it). No contacts starts a new network.
+type Join struct{ Contacts []string }
+
+// Leave asks the core to leave politely: it announces its departure and
+// disconnects from its neighbours.
+type Leave struct{}
+
+// Broadcast asks the core to send Payload to every member under Topic
+// (which must not be TopicMembership).
+type Broadcast struct {
+	Topic   uint8
+	Payload []byte
+}
+
+// Direct asks the core to send Payload to one peer, dialling it when it is not
+// a neighbour.
+type Direct struct {
+	To      peer.Info
+	Topic   uint8
+	Payload []byte
+}
+
+// Deliver is the output for a message received: a broadcast (Direct false)
+// delivered once per node, or a direct message.
+type Deliver struct {
+	ID      plumtree.MessageID
+	Topic   uint8
+	Origin  peer.Info // the original sender
+	Hops    int
+	Payload []byte
+	Direct  bool
+}
+
+// Failed reports a local request that could not be carried out.
+type Failed struct {
+	Request any
+	Err     error
+}
+
+// NeighborUp reports a new active neighbour.
+type NeighborUp struct{ Peer peer.Info }
+
+// NeighborDown reports the loss of an active neighbour.
+type NeighborDown struct{ Peer peer.ID }
+
+// MemberUp reports a member that joined (or came back).
+type MemberUp struct{ Peer peer.Info }
+
+// MemberDown reports a member that failed (Left false) or left (Left true).
+type MemberDown struct {
+	Peer peer.Info
+	Left bool
+}
+
+// Joined reports that the node has its first neighbour.
+type Joined struct{}
+
+// Core is the Broadcaster overlay's state machine. It is not safe for
+// concurrent use: one driver steps it.
+type Core struct {
+	cfg  Config
+	hv   *hyparview.Core
+	pt   *plumtree.Core
+	rand *rand.Rand
+
+	self        Entry
+	members     map[peer.ID]*member
+	probes      map[peer.ID]*probe
+	nextSync    time.Time
+	joined      bool
+	incarnation uint64
+
+	work    []work
+	outputs []any
+	scratch []any
+	stats   Stats
+}
+
+type member struct {
+	entry  Entry
+	diedAt time.Time // when State became dead or left
+}
+
+type probe struct {
+	nonce    uint64
+	deadline time.Time
+	info     peer.Info
+}
+
+type work struct {
+	target int // targetHV or targetPT
+	input  any
+}
+
+const (
+	targetHV = iota
+	targetPT
+)
+
+// Stats counts what the composite did (its sub-cores keep their own).
+type Stats struct {
+	DirectIn, DirectOut    uint64
+	ProbesSent, ProbesLost uint64
+	Syncs                  uint64
+	Refutations            uint64
+	Dropped                uint64 // malformed or oversized payloads ignored
+}
+
+// New returns a Core for cfg.
+func New(cfg Config) (*Core, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cfg.HyParView.Self = cfg.Self
+	cfg.HyParView.Seed = cfg.Seed ^ 0x9e3779b97f4a7c15
+	hv, err := hyparview.New(cfg.HyParView)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	cfg.Plumtree.Self = cfg.Self
+	cfg.Plumtree.Seed = cfg.Seed ^ 0xbf58476d1ce4e5b9
+	if cfg.Plumtree.MaxPayload == 0 {
+		cfg.Plumtree.MaxPayload = cfg.MaxPayload + 1
+	}
+	pt, err := plumtree.New(cfg.Plumtree)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	return &Core{
+		cfg:     cfg,
+		hv:      hv,
+		pt:      pt,
+		rand:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
+		members: map[peer.ID]*member{},
+		probes:  map[peer.ID]*probe{},
+	}, nil
+}
+
+var _ overlay.Core = (*Core)(nil)
+
+// Self returns this node's peer info.
+func (c *Core) Self() peer.Info { return c.cfg.Self }
+
+// Neighbors returns the active view: the peers this node has open links to.
+func (c *Core) Neighbors() []peer.Info { return c.hv.ActiveView() }
+
+// PassivePeers returns HyParView's passive view.
+func (c *Core) PassivePeers() []peer.Info { return c.hv.PassiveView() }
+
+// Members returns the live members this node knows of, itself included.
+func (c *Core) Members() []peer.Info {
+	out := []peer.Info{c.cfg.Self}
+	for _, m := range c.members {
+		if m.entry.State == StateAlive {
+			out = append(out, m.entry.Peer)
+		}
+	}
+	return out
+}
+
+// MaxPayload returns the largest payload Broadcast and Direct accept.
+func (c *Core) MaxPayload() int { return c.cfg.MaxPayload }
+
+// HyParView returns the membership core, for inspection.
+func (c *Core) HyParView() *hyparview.Core { return c.hv }
+
+// Plumtree returns the broadcast core, for inspection.
+func (c *Core) Plumtree() *plumtree.Core { return c.pt }
+
+// Stats returns the composite's counters.
+func (c *Core) Stats() Stats { return c.stats }
+
+// Drain implements overlay.Core.
+func (c *Core) Drain(dst []any) []any {
+	dst = append(dst, c.outputs...)
+	clear(c.outputs)
+	c.outputs = c.outputs[:0]
+	return dst
+}
+
+// NextDeadline implements overlay.Core.
+func (c *Core) NextDeadline() (time.Time, bool) {
+	var next time.Time
+	consider := func(t time.Time, ok bool) {
+		if ok && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	consider(c.hv.NextDeadline())
+	consider(c.pt.NextDeadline())
+	for _, p := range c.probes {
+		consider(p.deadline, true)
+	}
+	consider(c.nextSync, c.joined)
+	return next, !next.IsZero()
+}
+
+// Step implements overlay.Core.
+func (c *Core) Step(now time.Time, input any) {
+	switch in := input.(type) {
+	case overlay.Received:
+		c.hv.Heard(now, in.From.ID)
+		code, _ := wire.TypeOf(in.Msg)
+		switch code >> 8 {
+		case 0x01:
+			c.push(targetHV, in)
+		case 0x02:
+			c.push(targetPT, in)
+		case 0x06:
+			c.receive(now, in)
+		}
+	case overlay.LinkDown:
+		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
+			// The probe could not even be delivered.
+			p.deadline = now
+		}
+		c.push(targetHV, in)
+	case overlay.Tick:
+		c.push(targetHV, in)
+		c.push(targetPT, in)
+		c.tick(now)
+	case Join:
+		c.incarnation = uint64(now.UnixNano())
+		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive}
+		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
+	case Leave:
+		c.self.State = StateLeft
+		c.announce(c.self)
+		c.push(targetHV, hyparview.Leave{})
+	case Broadcast:
+		if in.Topic == TopicMembership || len(in.Payload) > c.cfg.MaxPayload {
+			c.outputs = append(c.outputs, Failed{Request: in, Err: fmt.Errorf("%w or reserved topic: %d bytes, topic %d", ErrTooLarge, len(in.Payload), in.Topic)})
+			break
+		}
+		c.push(targetPT, plumtree.Broadcast{Payload: withTopic(in.Topic, in.Payload)})
+	case Direct:
+		if len(in.Payload) > c.cfg.MaxPayload {
+			c.outputs = append(c.outputs, Failed{Request: in, Err: fmt.Errorf("%w: %d bytes", ErrTooLarge, len(in.Payload))})
+			break
+		}
+		c.stats.DirectOut++
+		c.outputs = append(c.outputs, overlay.Send{To: in.To, Msg: &DirectMessage{Topic: in.Topic, Payload: in.Payload}})
+	}
+	c.run(now)
+}
+
+func withTopic(topic uint8, payload []byte) []byte {
+	out := make([]byte, 1+len(payload))
+	out[0] = topic
+	copy(out[1:], payload)
+	return out
+}
+
+func (c *Core) push(target int, input any) {
+	c.work = append(c.work, work{target: target, input: input})
+}
+
+// run steps the sub-cores with queued work and routes their outputs, which
+// may queue more work (a HyParView neighbour change is a Plumtree input).
+func (c *Core) run(now time.Time) {
+	for len(c.work) > 0 {
+		w := c.work[0]
+		c.work[0] = work{}
+		c.work = c.work[1:]
+		if w.target == targetHV {
+			c.hv.Step(now, w.input)
+			c.scratch = c.hv.Drain(c.scratch[:0])
+		} else {
+			c.pt.Step(now, w.input)
+			c.scratch = c.pt.Drain(c.scratch[:0])
+		}
+		outs := c.scratch
+		c.scratch = nil
+		for _, out := range outs {
+			c.route(now, out)
+		}
+		clear(outs)
+		c.scratch = outs[:0]
+	}
+	c.work = c.work[:0]
+}
+
+func (c *Core) route(now time.Time, out any) {
+	switch out := out.(type) {
+	case hyparview.NeighborUp:
+		c.push(targetPT, plumtree.NeighborUp{Peer: out.Peer})
+		c.outputs = append(c.outputs, NeighborUp{Peer: out.Peer})
+		delete(c.probes, out.Peer.ID)
+		c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false)
+	case hyparview.NeighborDown:
+		c.push(targetPT, plumtree.NeighborDown{Peer: out.Peer})
+		c.outputs = append(c.outputs, NeighborDown{Peer: out.Peer})
+		c.startProbe(now, out.Peer)
+	case hyparview.Joined:
+		if !c.joined {
+			c.joined = true
+			c.nextSync = now.Add(c.cfg.SyncInterval)
+			c.outputs = append(c.outputs, Joined{})
+		}
+		c.announce(c.self)
+		if n := c.hv.ActiveView(); len(n) > 0 {
+			c.sendSync(n[0], false)
+		}
+	case plumtree.Deliver:
+		c.deliver(now, out)
+	default:
+		c.outputs = append(c.outputs, out)
+	}
+}
+
+func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
+	if len(d.Payload) == 0 {
+		c.stats.Dropped++
+		return
+	}
+	topic, body := d.Payload[0], d.Payload[1:]
+	if topic == TopicMembership {
+		var ev membershipEvent
+		if err := wire.UnmarshalValue(body, &ev); err != nil || !validEntry(ev.Entry) {
+			c.stats.Dropped++
+			return
+		}
+		c.learn(now, ev.Entry, true)
+		return
+	}
+	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})
+}
+
+func (c *Core) receive(now time.Time, in overlay.Received) {
+	switch msg := in.Msg.(type) {
+	case *DirectMessage:
+		if len(msg.Payload) > c.cfg.MaxPayload {
+			c.stats.Dropped++
+			return
+		}
+		c.stats.DirectIn++
+		c.outputs = append(c.outputs, Deliver{Topic: msg.Topic, Origin: in.From, Payload: msg.Payload, Direct: true})
+	case *Probe:
+		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce}})
+	case *ProbeReply:
+		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
+			delete(c.probes, in.From.ID)
+		}
+	case *Sync:
+		if len(msg.Entries) > c.cfg.MaxMembers {
+			c.stats.Dropped++
+			return
+		}
+		for _, e := range msg.Entries {
+			if validEntry(e) {
+				c.learn(now, e, false)
+			}
+		}
+		if !msg.Reply {
+			c.sendSync(in.From, true)
+		}
+	}
+}
+
+func validEntry(e Entry) bool {
+	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateLeft
+}
+
+// learn merges news of one member. Higher incarnations win; at equal
+// incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
+// linked to) only adds an unknown member.
+func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) {
+	if e.Peer.ID == c.cfg.Self.ID {
+		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
+			// Declared dead while alive: refute with a higher incarnation.
+			c.self.Incarnation = max(e.Incarnation, c.self.Incarnation) + 1
+			c.stats.Refutations++
+			c.announce(c.self)
+		}
+		return
+	}
+	m := c.members[e.Peer.ID]
+	if m == nil {
+		if e.State != StateAlive {
+			if len(c.members) < c.cfg.MaxMembers {
+				c.members[e.Peer.ID] = &member{entry: e, diedAt: now}
+			}
+			return
+		}
+		if len(c.members) >= c.cfg.MaxMembers {
+			return
+		}
+		c.members[e.Peer.ID] = &member{entry: e}
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		return
+	}
+	old := m.entry
+	newer := e.Incarnation > old.Incarnation ||
+		(e.Incarnation == old.Incarnation && e.State > old.State)
+	if e.Incarnation == 0 {
+		// A live link proves the member alive, but carries no incarnation.
+		if old.State == StateAlive {
+			m.entry.Peer = e.Peer
+		}
+		return
+	}
+	if !newer {
+		return
+	}
+	m.entry = e
+	switch {
+	case old.State == StateAlive && e.State != StateAlive:
+		m.diedAt = now
+		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft})
+	case old.State != StateAlive && e.State == StateAlive:
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+	}
+}
+
+// announce broadcasts a membership event with a content-derived ID, so that
+// several nodes announcing the same event send one broadcast between them.
+func (c *Core) announce(e Entry) {
+	body, err := wire.MarshalValue(membershipEvent{Entry: e})
+	if err != nil {
+		return
+	}
+	payload := withTopic(TopicMembership, body)
+	sum := sha256.Sum256(payload)
+	c.push(targetPT, plumtree.Broadcast{ID: plumtree.MessageID(sum[:plumtree.MessageIDLen]), Payload: payload})
+}
+
+func (c *Core) startProbe(now time.Time, id peer.ID) {
+	m := c.members[id]
+	if m == nil || m.entry.State != StateAlive || c.probes[id] != nil {
+		return
+	}
+	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
+	c.probes[id] = p
+	c.stats.ProbesSent++
+	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: &Probe{Nonce: p.nonce}})
+}
+
+func (c *Core) tick(now time.Time) {
+	for id, p := range c.probes {
+		if now.Before(p.deadline) {
+			continue
+		}
+		delete(c.probes, id)
+		m := c.members[id]
+		if m == nil || m.entry.State != StateAlive {
+			continue
+		}
+		c.stats.ProbesLost++
+		dead := m.entry
+		dead.State = StateDead
+		c.learn(now, dead, false)
+		c.announce(dead)
+	}
+	if c.joined && !now.Before(c.nextSync) {
+		c.nextSync = now.Add(c.cfg.SyncInterval)
+		if n := c.hv.ActiveView(); len(n) > 0 {
+			c.sendSync(n[c.rand.IntN(len(n))], false)
+		}
+		for id, m := range c.members {
+			if m.entry.State != StateAlive && now.Sub(m.diedAt) > c.cfg.DeadRetention {
+				delete(c.members, id)
+			}
+		}
+	}
+}
+
+func (c *Core) sendSync(to peer.Info, reply bool) {
+	entries := make([]Entry, 0, len(c.members)+1)
+	entries = append(entries, c.self)
+	for _, m := range c.members {
+		if len(entries) >= c.cfg.MaxMembers {
+			break
+		}
+		entries = append(entries, m.entry)
+	}
+	c.stats.Syncs++
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Reply: reply, Entries: entries}})
+}

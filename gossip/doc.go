@@ -1,0 +1,37 @@
+// Package gossip is the core of the Broadcaster overlay: HyParView membership
+// (package hyparview) and Plumtree broadcast (package plumtree) composed into
+// one [overlay.Core], with a member list and direct messages on top.
+//
+// # Composition
+//
+// HyParView keeps a small active view of open links (the overlay's edges) and
+// a larger passive view of backups. Each change of the active view is handed
+// to Plumtree as a neighbour event, so that Plumtree's eager/lazy sets always
+// span exactly the live links. Messages from peers are routed to the right
+// core by their wire type code. Every broadcast payload starts with a one-byte
+// topic: topic 0 carries this package's membership events, the others belong
+// to the layers above (the root package uses topic 1 for application
+// messages and topic 2 for the configuration store).
+//
+// # Member list
+//
+// HyParView knows only a node's neighbours; users expect the whole member list
+// (as Serf gives it). Each node announces itself with an ALIVE event carrying
+// an incarnation number (its join time in nanoseconds, so a restarted node
+// always announces a higher one) broadcast through Plumtree. A node that loses
+// an active neighbour probes it directly; if the probe fails within
+// ProbeTimeout it broadcasts a DEAD event whose message ID is derived from its
+// content, so that all the neighbours that noticed the failure send one
+// broadcast between them. A node that hears itself declared dead (after a
+// partition, say) refutes it with a higher incarnation, as in SWIM. Every
+// SyncInterval a node exchanges its member list with a random neighbour
+// (push-pull), which repairs anything a broadcast missed and merges the two
+// sides of a healed partition. DEAD entries are kept for DeadRetention so that
+// a stale ALIVE cannot resurrect them.
+//
+// A crashed node drops out of every member list within: the time for its
+// neighbours to notice (at once when its TCP connections reset; otherwise
+// HyParView's FailureTimeout plus one keepalive interval), plus ProbeTimeout,
+// plus one broadcast across the overlay. With the defaults that is at most
+// about 8 seconds; see [DefaultConfig].
+package gossip

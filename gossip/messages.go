@@ -1,0 +1,69 @@
+package gossip
+
+import (
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// Wire type codes of this package's messages.
+const (
+	TypeDirect     wire.Type = 0x0601
+	TypeProbe      wire.Type = 0x0602
+	TypeProbeReply wire.Type = 0x0603
+	TypeSync       wire.Type = 0x0604
+)
+
+func init() {
+	wire.Register(TypeDirect, (*DirectMessage)(nil))
+	wire.Register(TypeProbe, (*Probe)(nil))
+	wire.Register(TypeProbeReply, (*ProbeReply)(nil))
+	wire.Register(TypeSync, (*Sync)(nil))
+}
+
+// DirectMessage carries a payload to one peer, outside the broadcast tree.
+type DirectMessage struct {
+	_       struct{} `cbor:",toarray"`
+	Topic   uint8
+	Payload []byte
+}
+
+// Probe asks a peer whether it is alive.
+type Probe struct {
+	_     struct{} `cbor:",toarray"`
+	Nonce uint64
+}
+
+// ProbeReply answers a Probe.
+type ProbeReply struct {
+	_     struct{} `cbor:",toarray"`
+	Nonce uint64
+}
+
+// Sync carries a member list for push-pull reconciliation. Reply is set on
+// the answer, which is not answered again.
+type Sync struct {
+	_       struct{} `cbor:",toarray"`
+	Reply   bool
+	Entries []Entry
+}
+
+// Member states carried by entries and events.
+const (
+	StateAlive uint8 = 1
+	StateDead  uint8 = 2
+	StateLeft  uint8 = 3
+)
+
+// Entry is one member as a node knows it.
+type Entry struct {
+	_           struct{} `cbor:",toarray"`
+	Peer        peer.Info
+	Incarnation uint64
+	State       uint8
+}
+
+// membershipEvent is the body of a topic-0 broadcast.
+type membershipEvent struct {
+	_     struct{} `cbor:",toarray"`
+	Entry Entry
+}

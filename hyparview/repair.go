@@ -1,0 +1,102 @@
+package hyparview
+
+import (
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+// tick runs the timers that are due.
+func (c *Core) tick(now time.Time) {
+	if !now.Before(c.nextKeepalive) {
+		c.nextKeepalive = now.Add(c.cfg.KeepaliveInterval)
+		c.keepaliveRound(now)
+	}
+	c.expireNeighborRequests(now)
+	if !now.Before(c.nextShuffle) {
+		c.nextShuffle = now.Add(c.cfg.ShuffleInterval)
+		c.shuffle()
+	}
+	if !now.Before(c.nextRetry) {
+		c.nextRetry = now.Add(c.cfg.NeighborRetry)
+		for id, at := range c.rejectedAt {
+			if now.Sub(at) >= c.cfg.ShuffleInterval {
+				delete(c.rejectedAt, id)
+			}
+		}
+		c.fillActive(now)
+	}
+}
+
+// keepaliveRound drops the active peers silent for FailureTimeout or more
+// and pings those silent for a KeepaliveInterval or more. Because it runs
+// every KeepaliveInterval, a crashed peer leaves the active view at most
+// FailureTimeout + KeepaliveInterval after it was last heard from.
+func (c *Core) keepaliveRound(now time.Time) {
+	failed := false
+	for _, info := range c.activeView.list() {
+		silent := now.Sub(c.lastHeard[info.ID])
+		switch {
+		case silent >= c.cfg.FailureTimeout:
+			c.log.Debug("active peer failed", "peer", info.ID.Short(), "silent", silent)
+			c.removeActive(info.ID)
+			failed = true
+		case silent >= c.cfg.KeepaliveInterval:
+			c.send(info, &KeepaliveMsg{})
+		}
+	}
+	if failed {
+		c.fillActive(now)
+	}
+}
+
+// expireNeighborRequests gives up on NEIGHBOR requests unanswered for
+// FailureTimeout: the peer is presumed dead and leaves the passive view.
+func (c *Core) expireNeighborRequests(now time.Time) {
+	expired := false
+	for id, pending := range c.pendingNeighbors {
+		if now.Sub(pending.sentAt) >= c.cfg.FailureTimeout {
+			delete(c.pendingNeighbors, id)
+			c.dropPassive(id)
+			c.releaseLink(id)
+			expired = true
+		}
+	}
+	if expired {
+		c.fillActive(now)
+	}
+}
+
+// fillActive sends NEIGHBOR requests to random passive peers, one for each
+// free active slot not already being filled. The first request of a node
+// whose active view is empty has high priority (the receiver must accept);
+// the others have low priority. A node with both views empty sends JOIN to
+// its contacts again, at most once per NeighborRetry.
+func (c *Core) fillActive(now time.Time) {
+	free := c.cfg.ActiveViewSize - c.activeView.len() - len(c.pendingNeighbors)
+	if free <= 0 {
+		return
+	}
+	candidates := c.passiveView.sample(c.rng, free, func(id peer.ID) bool {
+		if _, pending := c.pendingNeighbors[id]; pending {
+			return true
+		}
+		_, rejected := c.rejectedAt[id]
+		return rejected
+	})
+	high := c.activeView.len() == 0
+	for _, pending := range c.pendingNeighbors {
+		if pending.high {
+			high = false
+		}
+	}
+	for _, info := range candidates {
+		c.pendingNeighbors[info.ID] = pendingNeighbor{info: info, sentAt: now, high: high}
+		c.send(info, &NeighborMsg{HighPriority: high})
+		high = false
+	}
+	if c.activeView.len() == 0 && c.passiveView.len() == 0 && len(c.pendingNeighbors) == 0 &&
+		len(c.contacts) > 0 && now.Sub(c.lastJoinAt) >= c.cfg.NeighborRetry {
+		c.sendJoin(now)
+	}
+}

@@ -1,0 +1,50 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+// Message is what a reactor receives.
+type Message struct {
+	// Data is the JSON the sender passed to Send, SendOne or Reply.
+	Data json.RawMessage
+	// From is the ID of the node that sent the message (the original sender
+	// of a broadcast, not the neighbour that relayed it).
+	From peer.ID
+	// FromAddr is the sender's advertised address.
+	FromAddr string
+	// Direct is true for a message sent to this node alone (SendOne or a
+	// reply), false for a broadcast.
+	Direct bool
+	// Hops is the number of links a broadcast crossed to reach this node.
+	Hops int
+
+	reply func(ctx context.Context, v any) error
+}
+
+// Decode unmarshals the message's JSON data into v.
+func (m *Message) Decode(v any) error {
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return fmt.Errorf("p2p: decode message from %s: %w", m.From.Short(), err)
+	}
+	return nil
+}
+
+// Reply sends v (any JSON-encodable value) straight back to the message's
+// original sender, not through the broadcast. The sender's reactors receive it
+// as a direct message.
+func (m *Message) Reply(ctx context.Context, v any) error {
+	if m.reply == nil {
+		return ErrNoReply
+	}
+	return m.reply(ctx, v)
+}
+
+// A Reactor is called for every message a node receives. Reactors run on
+// their own goroutines, never on the network's, so a slow reactor cannot stall
+// the overlay; see [Broadcaster.React] for the queueing rules.
+type Reactor func(m *Message)

@@ -1,0 +1,22 @@
+// Package node drives a protocol core (an [overlay.Core]) over a real
+// transport with real timers.
+//
+// A [Runtime] owns one goroutine, the loop, which alone touches the core: it
+// steps the core with messages decoded from peers, link failures, local
+// requests and timer ticks, and carries out the core's outputs. Around it, one
+// goroutine accepts inbound connections, and each connection has a reader and
+// a writer goroutine, so that a slow peer never stalls the loop.
+//
+// Links: the runtime keeps the connections to each peer (dialled on demand
+// when the core sends to a peer it has no connection to, or accepted from it),
+// and may hold more than one per peer when both sides dialled at once; a
+// message goes out on the oldest. When the last connection to a peer closes, or
+// a dial fails, the core is stepped with an [overlay.LinkDown]. Links the core
+// did not ask to keep ([overlay.Connect]) are closed after IdleTimeout without
+// traffic.
+//
+// Back-pressure: each connection has a bounded send queue (SendQueueLen
+// messages); when it is full the message is dropped and counted, because
+// blocking the loop on one slow peer would stall every other. Readers block
+// when the loop is busy, which pushes back on the sender through TCP.
+package node

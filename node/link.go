@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// link is what the loop knows of one peer: its open connections (oldest
+// first) and whether the core asked to keep a link to it.
+type link struct {
+	info  peer.Info
+	conns []*connection
+	keep  bool
+}
+
+// pendingDial holds messages for an address while it is being dialled.
+type pendingDial struct {
+	want  peer.ID // zero when the owner of the address is unknown
+	queue [][]byte
+	keep  bool
+}
+
+// connection is one transport connection with its reader and writer.
+type connection struct {
+	conn     transport.Conn
+	remote   peer.Info
+	queue    chan []byte
+	closing  chan struct{} // closed to ask the writer to drain and close
+	lastUsed time.Time     // loop-owned
+	closed   bool          // loop-owned: connGone already ran
+	draining bool          // loop-owned: closing was closed
+}
+
+// usable returns the oldest connection to id that is not being closed.
+func (r *Runtime) usable(id peer.ID) *connection {
+	l := r.links[id]
+	if l == nil {
+		return nil
+	}
+	for _, c := range l.conns {
+		if !c.draining {
+			return c
+		}
+	}
+	return nil
+}
+
+func (c *connection) enqueue(r *Runtime, data []byte) {
+	c.lastUsed = time.Now()
+	if c.draining {
+		r.stats.dropped.Add(1)
+		return
+	}
+	select {
+	case c.queue <- data:
+	default:
+		r.stats.dropped.Add(1)
+		r.logger.Warn("send queue full, message dropped", "peer", c.remote.ID.Short())
+	}
+}
+
+func (r *Runtime) dial(addr string) {
+	defer r.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, err := r.tr.Dial(ctx, addr)
+	select {
+	case r.events <- dialResult{addr: addr, conn: conn, err: err}:
+	case <-r.done:
+		if conn != nil {
+			conn.Close()
+		}
+	}
+}
+
+func (r *Runtime) dialDone(res dialResult) {
+	pd := r.dialing[res.addr]
+	delete(r.dialing, res.addr)
+	if pd == nil {
+		pd = &pendingDial{}
+	}
+	if res.err == nil && !pd.want.IsZero() && res.conn.Remote().ID != pd.want {
+		res.err = fmt.Errorf("%s answered as %s, expected %s", res.addr, res.conn.Remote().ID.Short(), pd.want.Short())
+		res.conn.Close()
+	}
+	if res.err != nil {
+		r.stats.dialFailures.Add(1)
+		if errors.Is(res.err, transport.ErrRefused) {
+			r.logger.Warn("peer refused the handshake (wrong cluster secret or identity?)", "addr", res.addr, "err", res.err)
+		} else {
+			r.logger.Debug("dial failed", "addr", res.addr, "err", res.err)
+		}
+		if !pd.want.IsZero() {
+			if c := r.usable(pd.want); c != nil {
+				// The peer reached us meanwhile: use that connection.
+				for _, data := range pd.queue {
+					c.enqueue(r, data)
+				}
+				return
+			}
+		}
+		r.stats.dropped.Add(uint64(len(pd.queue)))
+		r.stats.linkDowns.Add(1)
+		r.step(overlay.LinkDown{Peer: pd.want, Addr: res.addr, Err: res.err})
+		return
+	}
+	c := r.addConn(res.conn)
+	if pd.keep {
+		r.links[c.remote.ID].keep = true
+	}
+	for _, data := range pd.queue {
+		c.enqueue(r, data)
+	}
+}
+
+// addConn registers a new authenticated connection and starts its reader and
+// writer.
+func (r *Runtime) addConn(conn transport.Conn) *connection {
+	remote := conn.Remote()
+	c := &connection{
+		conn:     conn,
+		remote:   remote,
+		queue:    make(chan []byte, r.cfg.SendQueueLen),
+		closing:  make(chan struct{}),
+		lastUsed: time.Now(),
+	}
+	l := r.links[remote.ID]
+	if l == nil {
+		l = &link{info: remote}
+		r.links[remote.ID] = l
+	}
+	if remote.Addr != "" {
+		l.info.Addr = remote.Addr
+	}
+	l.conns = append(l.conns, c)
+	r.stats.open.Add(1)
+	r.wg.Add(2)
+	go r.readLoop(c)
+	go r.writeLoop(c)
+	return c
+}
+
+func (r *Runtime) readLoop(c *connection) {
+	defer r.wg.Done()
+	for {
+		data, err := c.conn.Recv()
+		if err != nil {
+			r.reportClosed(c, err)
+			return
+		}
+		r.stats.bytesIn.Add(uint64(len(data)))
+		msg, err := wire.Unmarshal(data)
+		if err != nil {
+			r.stats.malformed.Add(1)
+			r.logger.Warn("malformed message, disconnecting peer", "peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
+			c.conn.Close()
+			r.reportClosed(c, err)
+			return
+		}
+		select {
+		case r.inbound <- inboundMsg{conn: c, msg: msg}:
+		case <-r.done:
+			return
+		}
+	}
+}
+
+func (r *Runtime) reportClosed(c *connection, err error) {
+	select {
+	case r.events <- connClosed{conn: c, err: err}:
+	case <-r.done:
+	}
+}
+
+func (r *Runtime) writeLoop(c *connection) {
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	write := func(data []byte) bool {
+		if err := c.conn.Send(ctx, data); err != nil {
+			if errors.Is(err, transport.ErrTooLarge) {
+				r.stats.dropped.Add(1)
+				r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
+				return true
+			}
+			c.conn.Close()
+			return false
+		}
+		r.stats.messagesOut.Add(1)
+		r.stats.bytesOut.Add(uint64(len(data)))
+		return true
+	}
+	for {
+		select {
+		case data := <-c.queue:
+			if !write(data) {
+				return
+			}
+		case <-c.closing:
+			for {
+				select {
+				case data := <-c.queue:
+					if !write(data) {
+						return
+					}
+				default:
+					c.conn.Close()
+					return
+				}
+			}
+		case <-r.done:
+			c.conn.Close()
+			return
+		}
+	}
+}
+
+// connGone forgets a closed connection and tells the core when it was the
+// last one to its peer.
+func (r *Runtime) connGone(c *connection, err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	r.stats.open.Add(-1)
+	if !c.draining {
+		c.draining = true
+		close(c.closing)
+	}
+	l := r.links[c.remote.ID]
+	if l == nil {
+		return
+	}
+	for i, other := range l.conns {
+		if other == c {
+			l.conns = append(l.conns[:i], l.conns[i+1:]...)
+			break
+		}
+	}
+	if len(l.conns) > 0 {
+		return
+	}
+	delete(r.links, c.remote.ID)
+	r.stats.linkDowns.Add(1)
+	r.logger.Debug("link down", "peer", c.remote.ID.Short(), "err", err)
+	r.step(overlay.LinkDown{Peer: c.remote.ID, Addr: c.remote.Addr, Err: err})
+}
+
+// keep marks the link to p as wanted, dialling it when there is none.
+func (r *Runtime) keep(p peer.Info) {
+	if c := r.usable(p.ID); c != nil {
+		r.links[p.ID].keep = true
+		return
+	}
+	if pd := r.dialing[p.Addr]; pd != nil {
+		pd.keep = true
+		return
+	}
+	if p.Addr == "" {
+		r.step(overlay.LinkDown{Peer: p.ID, Err: errors.New("no address to connect to")})
+		return
+	}
+	r.dialing[p.Addr] = &pendingDial{want: p.ID, keep: true}
+	r.stats.dials.Add(1)
+	r.wg.Add(1)
+	go r.dial(p.Addr)
+}
+
+// release closes the links to id once their queued messages are written.
+func (r *Runtime) release(id peer.ID) {
+	l := r.links[id]
+	if l == nil {
+		return
+	}
+	l.keep = false
+	for _, c := range l.conns {
+		if !c.draining {
+			c.draining = true
+			close(c.closing)
+		}
+	}
+}
+
+// closeIdle closes unkept links idle for longer than IdleTimeout.
+func (r *Runtime) closeIdle(now time.Time) {
+	for _, l := range r.links {
+		if l.keep {
+			continue
+		}
+		for _, c := range l.conns {
+			if !c.draining && now.Sub(c.lastUsed) > r.cfg.IdleTimeout {
+				c.draining = true
+				close(c.closing)
+			}
+		}
+	}
+}
+
+func (r *Runtime) shutdownLinks() {
+	for _, l := range r.links {
+		for _, c := range l.conns {
+			c.conn.Close()
+		}
+	}
+}

@@ -1,0 +1,416 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultDialTimeout bounds one dial, handshake included.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultIdleTimeout closes links the core did not ask to keep after
+	// this long without traffic.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultSendQueueLen is the number of messages queued per connection
+	// before further messages to that peer are dropped.
+	DefaultSendQueueLen = 4096
+)
+
+// ErrClosed is returned by methods of a closed Runtime.
+var ErrClosed = errors.New("node: runtime closed")
+
+// Config configures a Runtime.
+type Config struct {
+	// Core is the protocol state machine to drive. Required.
+	Core overlay.Core
+	// Transport carries messages to peers. Required. The runtime closes it
+	// on Close.
+	Transport transport.Transport
+	// OnOutput is called on the loop goroutine for every output that is not
+	// overlay.Send, Connect or Disconnect. It must not block.
+	OnOutput func(now time.Time, out any)
+	// Logger receives the runtime's logs; nil discards them.
+	Logger *slog.Logger
+	// DialTimeout bounds one dial (default DefaultDialTimeout).
+	DialTimeout time.Duration
+	// IdleTimeout closes unkept links after this long idle (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// SendQueueLen bounds each connection's queue (default
+	// DefaultSendQueueLen).
+	SendQueueLen int
+}
+
+// Stats counts what the runtime did.
+type Stats struct {
+	MessagesIn, MessagesOut uint64
+	BytesIn, BytesOut       uint64
+	Dials, DialFailures     uint64
+	Dropped                 uint64 // messages dropped on a full send queue
+	MalformedIn             uint64 // frames that failed to decode
+	ConnectionsOpen         int64
+	LinkDowns               uint64
+}
+
+// Runtime drives one core over one transport. Its methods are safe for
+// concurrent use.
+type Runtime struct {
+	cfg    Config
+	core   overlay.Core
+	tr     transport.Transport
+	logger *slog.Logger
+
+	inbound  chan inboundMsg
+	events   chan any
+	requests chan request
+	done     chan struct{}
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	stats struct {
+		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
+		dials, dialFailures, dropped, malformed    atomic.Uint64
+		linkDowns                                  atomic.Uint64
+		open                                       atomic.Int64
+	}
+
+	// Owned by the loop goroutine.
+	links         map[peer.ID]*link
+	dialing       map[string]*pendingDial // by address
+	outputs       []any
+	pendingInputs []any
+	stepping      bool
+	timer         *time.Timer
+}
+
+type inboundMsg struct {
+	conn *connection
+	msg  any
+}
+
+type request struct {
+	input any
+	fn    func(now time.Time)
+	done  chan struct{}
+}
+
+// Start starts driving cfg.Core over cfg.Transport.
+func Start(cfg Config) (*Runtime, error) {
+	if cfg.Core == nil {
+		return nil, errors.New("node: Config.Core is required")
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("node: Config.Transport is required")
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.SendQueueLen <= 0 {
+		cfg.SendQueueLen = DefaultSendQueueLen
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{
+		cfg:      cfg,
+		core:     cfg.Core,
+		tr:       cfg.Transport,
+		logger:   logger,
+		inbound:  make(chan inboundMsg, 256),
+		events:   make(chan any, 256),
+		requests: make(chan request),
+		done:     make(chan struct{}),
+		links:    map[peer.ID]*link{},
+		dialing:  map[string]*pendingDial{},
+		timer:    time.NewTimer(time.Hour),
+	}
+	r.wg.Add(2)
+	go r.acceptLoop()
+	go r.loop()
+	return r, nil
+}
+
+// Step feeds a local input to the core on the loop goroutine and returns once
+// the core has processed it.
+func (r *Runtime) Step(ctx context.Context, input any) error {
+	return r.submit(ctx, request{input: input})
+}
+
+// Do runs fn on the loop goroutine, where it may read the core's state, and
+// returns once fn has returned.
+func (r *Runtime) Do(ctx context.Context, fn func(now time.Time)) error {
+	return r.submit(ctx, request{fn: fn})
+}
+
+func (r *Runtime) submit(ctx context.Context, req request) error {
+	req.done = make(chan struct{})
+	select {
+	case r.requests <- req:
+	case <-r.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return nil
+	case <-r.done:
+		return ErrClosed
+	}
+}
+
+// Stats returns the runtime's counters.
+func (r *Runtime) Stats() Stats {
+	return Stats{
+		MessagesIn:      r.stats.messagesIn.Load(),
+		MessagesOut:     r.stats.messagesOut.Load(),
+		BytesIn:         r.stats.bytesIn.Load(),
+		BytesOut:        r.stats.bytesOut.Load(),
+		Dials:           r.stats.dials.Load(),
+		DialFailures:    r.stats.dialFailures.Load(),
+		Dropped:         r.stats.dropped.Load(),
+		MalformedIn:     r.stats.malformed.Load(),
+		ConnectionsOpen: r.stats.open.Load(),
+		LinkDowns:       r.stats.linkDowns.Load(),
+	}
+}
+
+// LocalAddr returns the transport's advertised address.
+func (r *Runtime) LocalAddr() string { return r.tr.LocalAddr() }
+
+// Close stops the runtime: it closes the transport (and with it every
+// connection) and returns once every goroutine has ended. Calling Close again
+// returns the first call's result.
+func (r *Runtime) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.done)
+		r.closeErr = r.tr.Close()
+		r.wg.Wait()
+	})
+	return r.closeErr
+}
+
+func (r *Runtime) acceptLoop() {
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.done
+		cancel()
+	}()
+	for {
+		conn, err := r.tr.Accept(ctx)
+		if err != nil {
+			select {
+			case <-r.done:
+				return
+			default:
+			}
+			if errors.Is(err, transport.ErrClosed) || errors.Is(err, context.Canceled) {
+				return
+			}
+			r.logger.Debug("accept failed", "err", err)
+			continue
+		}
+		select {
+		case r.events <- accepted{conn: conn}:
+		case <-r.done:
+			conn.Close()
+			return
+		}
+	}
+}
+
+type accepted struct{ conn transport.Conn }
+
+type connClosed struct {
+	conn *connection
+	err  error
+}
+
+type dialResult struct {
+	addr string
+	conn transport.Conn
+	err  error
+}
+
+func (r *Runtime) loop() {
+	defer r.wg.Done()
+	defer r.shutdownLinks()
+	housekeeping := time.NewTicker(time.Second)
+	defer housekeeping.Stop()
+	defer r.timer.Stop()
+	r.rearm()
+	for {
+		select {
+		case <-r.done:
+			return
+		case in := <-r.inbound:
+			r.stats.messagesIn.Add(1)
+			in.conn.lastUsed = time.Now()
+			r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
+		case ev := <-r.events:
+			r.handleEvent(ev)
+		case req := <-r.requests:
+			if req.fn != nil {
+				req.fn(time.Now())
+			} else {
+				r.step(req.input)
+			}
+			close(req.done)
+		case <-r.timer.C:
+			r.step(overlay.Tick{})
+		case now := <-housekeeping.C:
+			r.closeIdle(now)
+		}
+	}
+}
+
+// step feeds one input to the core and carries out its outputs. Inputs that
+// arise while outputs are carried out (a LinkDown for an unreachable peer)
+// are queued and stepped afterwards, so that steps never nest.
+func (r *Runtime) step(input any) {
+	r.pendingInputs = append(r.pendingInputs, input)
+	if r.stepping {
+		return
+	}
+	r.stepping = true
+	for len(r.pendingInputs) > 0 {
+		next := r.pendingInputs[0]
+		r.pendingInputs[0] = nil
+		r.pendingInputs = r.pendingInputs[1:]
+		r.stepOne(next)
+	}
+	r.pendingInputs = r.pendingInputs[:0]
+	r.stepping = false
+	r.rearm()
+}
+
+func (r *Runtime) stepOne(input any) {
+	now := time.Now()
+	r.core.Step(now, input)
+	r.outputs = r.core.Drain(r.outputs[:0])
+	for i, out := range r.outputs {
+		r.outputs[i] = nil
+		switch out := out.(type) {
+		case overlay.Send:
+			r.send(now, out)
+		case overlay.Connect:
+			r.keep(out.Peer)
+		case overlay.Disconnect:
+			r.release(out.Peer)
+		default:
+			if r.cfg.OnOutput != nil {
+				r.cfg.OnOutput(now, out)
+			}
+		}
+	}
+}
+
+func (r *Runtime) rearm() {
+	deadline, ok := r.core.NextDeadline()
+	if !r.timer.Stop() {
+		select {
+		case <-r.timer.C:
+		default:
+		}
+	}
+	if !ok {
+		r.timer.Reset(time.Hour)
+		return
+	}
+	wait := time.Until(deadline)
+	if wait < 0 {
+		wait = 0
+	}
+	r.timer.Reset(wait)
+}
+
+func (r *Runtime) handleEvent(ev any) {
+	switch ev := ev.(type) {
+	case accepted:
+		r.addConn(ev.conn)
+	case dialResult:
+		r.dialDone(ev)
+	case connClosed:
+		r.connGone(ev.conn, ev.err)
+	default:
+		panic(fmt.Sprintf("node: unexpected event %T", ev))
+	}
+}
+
+func (r *Runtime) send(now time.Time, out overlay.Send) {
+	data, err := wire.Marshal(out.Msg)
+	if err != nil {
+		r.logger.Error("cannot encode message", "peer", out.To.ID.Short(), "type", fmt.Sprintf("%T", out.Msg), "err", err)
+		return
+	}
+	if !out.To.ID.IsZero() {
+		if c := r.usable(out.To.ID); c != nil {
+			c.enqueue(r, data)
+			return
+		}
+	}
+	if out.To.Addr == "" {
+		r.step(overlay.LinkDown{Peer: out.To.ID, Err: errors.New("no connection and no address")})
+		return
+	}
+	pd := r.dialing[out.To.Addr]
+	if pd == nil {
+		pd = &pendingDial{want: out.To.ID}
+		r.dialing[out.To.Addr] = pd
+		r.stats.dials.Add(1)
+		r.wg.Add(1)
+		go r.dial(out.To.Addr)
+	}
+	if len(pd.queue) < r.cfg.SendQueueLen {
+		pd.queue = append(pd.queue, data)
+	} else {
+		r.stats.dropped.Add(1)
+	}
+}
+
+// Flush waits until every message queued so far has been handed to the
+// transport, or ctx ends.
+func (r *Runtime) Flush(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending := 0
+		if err := r.Do(ctx, func(time.Time) {
+			pending = len(r.dialing)
+			for _, l := range r.links {
+				for _, c := range l.conns {
+					pending += len(c.queue)
+				}
+			}
+		}); err != nil {
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

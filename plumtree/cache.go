@@ -1,0 +1,119 @@
+package plumtree
+
+import (
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+// boundedCache maps message IDs to values, forgetting the oldest entry when
+// it holds limit entries and every entry older than its TTL. Entries are
+// evicted in insertion order, which is also expiry order since the TTL is the
+// same for all: a FIFO queue beside the map makes both O(1) amortised. The
+// queue grows only as entries are added, so a large limit costs nothing
+// until it is used.
+type boundedCache[V any] struct {
+	limit   int
+	ttl     time.Duration
+	entries map[MessageID]cacheEntry[V]
+	queue   []queuedID
+	head    int // index of the oldest live element of queue
+}
+
+type cacheEntry[V any] struct {
+	value   V
+	expires time.Time
+}
+
+type queuedID struct {
+	id      MessageID
+	expires time.Time
+}
+
+func newBoundedCache[V any](limit int, ttl time.Duration) *boundedCache[V] {
+	return &boundedCache[V]{limit: limit, ttl: ttl, entries: make(map[MessageID]cacheEntry[V])}
+}
+
+// get returns the value of id if it is present and not expired at now.
+func (c *boundedCache[V]) get(now time.Time, id MessageID) (V, bool) {
+	entry, ok := c.entries[id]
+	if !ok || !now.Before(entry.expires) {
+		var zero V
+		return zero, false
+	}
+	return entry.value, true
+}
+
+// contains reports whether id is present and not expired at now.
+func (c *boundedCache[V]) contains(now time.Time, id MessageID) bool {
+	_, ok := c.get(now, id)
+	return ok
+}
+
+// put adds id, or replaces its value keeping its age. It evicts expired
+// entries first, then the oldest ones while the cache is full.
+func (c *boundedCache[V]) put(now time.Time, id MessageID, value V) {
+	c.expire(now)
+	if entry, ok := c.entries[id]; ok {
+		entry.value = value
+		c.entries[id] = entry
+		return
+	}
+	for len(c.entries) >= c.limit {
+		c.popOldest()
+	}
+	expires := now.Add(c.ttl)
+	c.entries[id] = cacheEntry[V]{value: value, expires: expires}
+	c.queue = append(c.queue, queuedID{id: id, expires: expires})
+}
+
+// update replaces the value of a present id; it does nothing otherwise.
+func (c *boundedCache[V]) update(id MessageID, value V) {
+	if entry, ok := c.entries[id]; ok {
+		entry.value = value
+		c.entries[id] = entry
+	}
+}
+
+// expire removes every entry whose TTL has passed at now.
+func (c *boundedCache[V]) expire(now time.Time) {
+	for c.head < len(c.queue) && !now.Before(c.queue[c.head].expires) {
+		c.popOldest()
+	}
+}
+
+// len returns the number of entries held, expired or not.
+func (c *boundedCache[V]) len() int { return len(c.entries) }
+
+func (c *boundedCache[V]) popOldest() {
+	if c.head >= len(c.queue) {
+		return
+	}
+	oldest := c.queue[c.head]
+	c.queue[c.head] = queuedID{}
+	c.head++
+	if entry, ok := c.entries[oldest.id]; ok && entry.expires.Equal(oldest.expires) {
+		delete(c.entries, oldest.id)
+	}
+	// Compact once the dead prefix is at least half of the queue, so the
+	// queue never holds more than twice the live entries.
+	if c.head >= 64 && c.head*2 >= len(c.queue) {
+		live := copy(c.queue, c.queue[c.head:])
+		clear(c.queue[live:])
+		c.queue = c.queue[:live]
+		c.head = 0
+	}
+}
+
+// cachedPayload is what is kept of a delivered message to answer GRAFTs and
+// to apply the optimisation.
+type cachedPayload struct {
+	// forward is the GOSSIP as this node sends it on (round already
+	// incremented).
+	forward *Gossip
+	// hops is the round the payload arrived with (0 for an own broadcast).
+	hops uint16
+	// from is the neighbour the payload came from (zero for an own
+	// broadcast).
+	from peer.ID
+}

@@ -1,0 +1,173 @@
+package plumtree
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+// Default values used for the zero fields of [Config].
+const (
+	// DefaultIHaveTimeout is timer 1. The paper sets no value: it should
+	// exceed the time the eager tree normally needs to bring a payload once
+	// its announcement has arrived, or every announcement triggers a useless
+	// GRAFT. A lazy announcement travels one hop after the payload reached
+	// the announcer (plus the batching delay), while the tree may take a few
+	// more hops than the shortest path; at ~10–20 ms per hop inside a data
+	// centre, 100 ms allows the tree five or more extra hops before the lazy
+	// path is used, and bounds the recovery latency of a lost payload to
+	// about that plus one round trip.
+	DefaultIHaveTimeout = 100 * time.Millisecond
+	// DefaultGraftTimeout is timer 2, the wait for the payload after a
+	// GRAFT before the next announcer is grafted: about one round trip.
+	DefaultGraftTimeout = 50 * time.Millisecond
+	// DefaultSeenCacheSize bounds the IDs remembered to detect duplicates.
+	DefaultSeenCacheSize = 65536
+	// DefaultSeenTTL is how long a seen ID is remembered: far longer than a
+	// broadcast takes to cross the overlay, so duplicates are still caught.
+	DefaultSeenTTL = 5 * time.Minute
+	// DefaultPayloadCacheSize bounds the payloads kept to answer GRAFTs.
+	DefaultPayloadCacheSize = 1024
+	// DefaultPayloadTTL is how long a payload is kept to answer GRAFTs.
+	DefaultPayloadTTL = 30 * time.Second
+	// DefaultLazyBatchInterval is how long announcements to one peer are
+	// gathered before they leave in one IHAVE message.
+	DefaultLazyBatchInterval = 10 * time.Millisecond
+	// DefaultMaxPayload is the largest payload accepted: 64 KiB.
+	DefaultMaxPayload = 64 << 10
+	// DefaultMaxMissing bounds the announced-but-missing messages tracked
+	// at once (each with its timer and its announcers).
+	DefaultMaxMissing = 4096
+)
+
+// Protocol limits that are not configurable.
+const (
+	// MaxIDsPerMessage is the largest number of IDs one IHAVE or GRAFT may
+	// carry; larger ones are refused, and batches are split to fit.
+	MaxIDsPerMessage = 1024
+	// MaxAnnouncers is the largest number of announcers remembered for one
+	// missing message.
+	MaxAnnouncers = 16
+	// MaxGraftAttempts is the largest number of GRAFTs sent for one missing
+	// message before the core gives up on it.
+	MaxGraftAttempts = 8
+	// MaxAddrLen is the longest origin address accepted in a GOSSIP.
+	MaxAddrLen = 256
+)
+
+// Config configures a [Core]. Zero fields take the documented defaults.
+type Config struct {
+	// Self is this node's identity; Self.ID is required. Self is the
+	// origin written in the GOSSIP messages of this node's broadcasts, so
+	// that receivers can reply to the original sender directly.
+	Self peer.Info
+	// IHaveTimeout is timer 1: how long to wait for a payload after its
+	// first announcement before grafting an announcer. Default
+	// [DefaultIHaveTimeout].
+	IHaveTimeout time.Duration
+	// GraftTimeout is timer 2: how long to wait after a GRAFT before
+	// grafting the next announcer. Default [DefaultGraftTimeout], or
+	// IHaveTimeout when that is shorter; it must not exceed IHaveTimeout.
+	GraftTimeout time.Duration
+	// SeenCacheSize bounds the message IDs remembered to drop duplicates.
+	// Default [DefaultSeenCacheSize].
+	SeenCacheSize int
+	// SeenTTL is how long a message ID is remembered. Default
+	// [DefaultSeenTTL].
+	SeenTTL time.Duration
+	// PayloadCacheSize bounds the payloads kept to answer GRAFTs. Default
+	// [DefaultPayloadCacheSize].
+	PayloadCacheSize int
+	// PayloadTTL is how long a payload is kept to answer GRAFTs. Default
+	// [DefaultPayloadTTL].
+	PayloadTTL time.Duration
+	// LazyBatchInterval is how long IHAVE announcements are gathered per
+	// peer before being flushed in one message. Default
+	// [DefaultLazyBatchInterval].
+	LazyBatchInterval time.Duration
+	// OptimizationThreshold enables the paper's optimisation when positive:
+	// a lazy link whose announcement arrives with a hop count at least this
+	// many hops smaller than that of the payload received is swapped for
+	// the eager link the payload came through. Zero (the default) disables
+	// it; negative values are refused.
+	OptimizationThreshold int
+	// MaxPayload is the largest payload, in bytes, that is broadcast or
+	// accepted. Default [DefaultMaxPayload].
+	MaxPayload int
+	// MaxMissing bounds the missing messages tracked at once. Default
+	// [DefaultMaxMissing].
+	MaxMissing int
+	// Seed seeds the generator of random message IDs; the IDs also mix in
+	// Self.ID and the time of the broadcast, so a restarted node does not
+	// repeat its old IDs. Zero is a valid seed.
+	Seed uint64
+	// Logger receives debug logs about refused messages; nil discards.
+	Logger *slog.Logger
+}
+
+// ErrInvalidConfig is wrapped by the errors of [New] for a bad [Config].
+var ErrInvalidConfig = errors.New("plumtree: invalid config")
+
+// withDefaults returns cfg with zero fields replaced by defaults, or an error
+// naming the first invalid field.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Self.ID.IsZero() {
+		return cfg, fmt.Errorf("%w: Self.ID is required", ErrInvalidConfig)
+	}
+	if len(cfg.Self.Addr) > MaxAddrLen {
+		return cfg, fmt.Errorf("%w: Self.Addr is %d bytes, limit %d", ErrInvalidConfig, len(cfg.Self.Addr), MaxAddrLen)
+	}
+	if cfg.GraftTimeout == 0 && cfg.IHaveTimeout > 0 {
+		cfg.GraftTimeout = min(DefaultGraftTimeout, cfg.IHaveTimeout)
+	}
+	durations := []struct {
+		name  string
+		value *time.Duration
+		def   time.Duration
+	}{
+		{"IHaveTimeout", &cfg.IHaveTimeout, DefaultIHaveTimeout},
+		{"GraftTimeout", &cfg.GraftTimeout, DefaultGraftTimeout},
+		{"SeenTTL", &cfg.SeenTTL, DefaultSeenTTL},
+		{"PayloadTTL", &cfg.PayloadTTL, DefaultPayloadTTL},
+		{"LazyBatchInterval", &cfg.LazyBatchInterval, DefaultLazyBatchInterval},
+	}
+	for _, d := range durations {
+		if *d.value < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrInvalidConfig, d.name, *d.value)
+		}
+		if *d.value == 0 {
+			*d.value = d.def
+		}
+	}
+	sizes := []struct {
+		name  string
+		value *int
+		def   int
+	}{
+		{"SeenCacheSize", &cfg.SeenCacheSize, DefaultSeenCacheSize},
+		{"PayloadCacheSize", &cfg.PayloadCacheSize, DefaultPayloadCacheSize},
+		{"MaxPayload", &cfg.MaxPayload, DefaultMaxPayload},
+		{"MaxMissing", &cfg.MaxMissing, DefaultMaxMissing},
+	}
+	for _, s := range sizes {
+		if *s.value < 0 {
+			return cfg, fmt.Errorf("%w: %s is negative (%d)", ErrInvalidConfig, s.name, *s.value)
+		}
+		if *s.value == 0 {
+			*s.value = s.def
+		}
+	}
+	if cfg.OptimizationThreshold < 0 {
+		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrInvalidConfig, cfg.OptimizationThreshold)
+	}
+	if cfg.GraftTimeout > cfg.IHaveTimeout {
+		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrInvalidConfig, cfg.GraftTimeout, cfg.IHaveTimeout)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}

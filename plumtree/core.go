@@ -1,0 +1,535 @@
+package plumtree
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+)
+
+// NeighborUp is the input telling the core that Peer became a neighbour (for
+// instance joined HyParView's active view). New neighbours start eager.
+type NeighborUp struct {
+	Peer peer.Info
+}
+
+// NeighborDown is the input telling the core that Peer is no longer a
+// neighbour. It is removed from both push sets and from every announcement.
+type NeighborDown struct {
+	Peer peer.ID
+}
+
+// Broadcast is the input asking the core to broadcast Payload. A zero ID
+// makes the core generate a random one; a chosen ID (for instance a hash of
+// the content) lets several nodes broadcasting the same event be
+// deduplicated: a Broadcast whose ID was already seen is dropped. The core
+// copies Payload.
+type Broadcast struct {
+	ID      MessageID
+	Payload []byte
+}
+
+// Deliver is the output handing a broadcast message to the application. It is
+// produced exactly once per message per node, never for the node's own
+// broadcasts. Payload must not be modified.
+type Deliver struct {
+	ID MessageID
+	// Origin is the node that broadcast the message.
+	Origin peer.Info
+	// Hops is the number of links the message travelled to get here.
+	Hops    int
+	Payload []byte
+}
+
+// ErrPayloadTooLarge is returned by [Core.CheckBroadcast] for a payload over
+// [Config.MaxPayload].
+var ErrPayloadTooLarge = errors.New("plumtree: payload too large")
+
+// neighbor is the state kept for one neighbour.
+type neighbor struct {
+	info  peer.Info
+	eager bool
+	// pending holds the announcements gathered for the next IHAVE; a zero
+	// ID marks one withdrawn because the peer announced it to us.
+	pending      []Announcement
+	pendingIndex map[MessageID]int
+}
+
+// Core is the Plumtree state machine. It implements [overlay.Core]; it is not
+// safe for concurrent use.
+type Core struct {
+	cfg  Config
+	log  *slog.Logger
+	rand *rand.Rand
+
+	neighbors map[peer.ID]*neighbor
+	// order lists the neighbours in arrival order, so that iteration (and
+	// with it every run) is repeatable.
+	order []*neighbor
+
+	seen     *boundedCache[struct{}]
+	payloads *boundedCache[cachedPayload]
+	missing  *missingSet
+
+	// flushAt is when the gathered announcements are sent; valid when
+	// flushPending.
+	flushAt      time.Time
+	flushPending bool
+
+	idCounter uint64
+	outputs   []any
+	stats     Stats
+}
+
+var _ overlay.Core = (*Core)(nil)
+
+// New returns a core for cfg, or an error naming the invalid field.
+func New(cfg Config) (*Core, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	seed := binary.BigEndian.Uint64(cfg.Self.ID[:8])
+	return &Core{
+		cfg:       cfg,
+		log:       cfg.Logger.With("self", cfg.Self.ID.Short()),
+		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
+		neighbors: make(map[peer.ID]*neighbor),
+		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
+		payloads:  newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL),
+		missing:   newMissingSet(),
+	}, nil
+}
+
+// Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
+// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft] or
+// *[Prune], or [overlay.Tick]. Other inputs are ignored. Invalid messages are
+// counted in [Stats].Refused and otherwise ignored.
+func (c *Core) Step(now time.Time, input any) {
+	c.seen.expire(now)
+	c.payloads.expire(now)
+	switch in := input.(type) {
+	case overlay.Received:
+		c.receive(now, in)
+	case overlay.Tick:
+		c.tick(now)
+	case Broadcast:
+		c.broadcast(now, in)
+	case NeighborUp:
+		c.neighborUp(in.Peer)
+	case NeighborDown:
+		c.neighborDown(in.Peer)
+	}
+}
+
+// Drain appends the outputs produced since the last call to dst and returns
+// it: [overlay.Send] and [Deliver] values.
+func (c *Core) Drain(dst []any) []any {
+	dst = append(dst, c.outputs...)
+	clear(c.outputs)
+	c.outputs = c.outputs[:0]
+	return dst
+}
+
+// NextDeadline returns when the core next needs an [overlay.Tick]: the end
+// of the announcement batching interval or of the earliest missing-message
+// timer.
+func (c *Core) NextDeadline() (time.Time, bool) {
+	deadline, ok := c.missing.nextDeadline()
+	if c.flushPending && (!ok || c.flushAt.Before(deadline)) {
+		return c.flushAt, true
+	}
+	return deadline, ok
+}
+
+// CheckBroadcast reports whether b would be accepted by Step: it returns an
+// error wrapping [ErrPayloadTooLarge] for a payload over Config.MaxPayload.
+func (c *Core) CheckBroadcast(b Broadcast) error {
+	if len(b.Payload) > c.cfg.MaxPayload {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(b.Payload), c.cfg.MaxPayload)
+	}
+	return nil
+}
+
+// EagerPeers returns the neighbours that receive payloads, in arrival order.
+func (c *Core) EagerPeers() []peer.Info { return c.peers(true) }
+
+// LazyPeers returns the neighbours that receive announcements only, in
+// arrival order.
+func (c *Core) LazyPeers() []peer.Info { return c.peers(false) }
+
+func (c *Core) peers(eager bool) []peer.Info {
+	var out []peer.Info
+	for _, n := range c.order {
+		if n.eager == eager {
+			out = append(out, n.info)
+		}
+	}
+	return out
+}
+
+// Stats returns the core's counters.
+func (c *Core) Stats() Stats { return c.stats }
+
+func (c *Core) broadcast(now time.Time, b Broadcast) {
+	if err := c.CheckBroadcast(b); err != nil {
+		c.stats.BroadcastsDropped++
+		c.log.Warn("plumtree: broadcast refused", "err", err)
+		return
+	}
+	id := b.ID
+	if id.IsZero() {
+		id = c.newMessageID(now)
+	}
+	if c.seen.contains(now, id) {
+		c.stats.BroadcastsDropped++
+		c.log.Debug("plumtree: broadcast of a message already seen", "msg_id", id)
+		return
+	}
+	c.stats.Broadcasts++
+	c.seen.put(now, id, struct{}{})
+	c.missing.remove(id)
+	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload)}
+	c.payloads.put(now, id, cachedPayload{forward: forward})
+	c.eagerPush(forward, peer.ID{})
+	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
+}
+
+// newMessageID derives a random ID from the seeded generator, this node's ID,
+// the time and a counter: repeatable in a simulation, distinct across
+// restarts of a real node.
+func (c *Core) newMessageID(now time.Time) MessageID {
+	var buf [peer.IDLen + 24]byte
+	copy(buf[:], c.cfg.Self.ID[:])
+	binary.BigEndian.PutUint64(buf[peer.IDLen:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(buf[peer.IDLen+8:], c.idCounter)
+	binary.BigEndian.PutUint64(buf[peer.IDLen+16:], c.rand.Uint64())
+	c.idCounter++
+	sum := sha256.Sum256(buf[:])
+	var id MessageID
+	copy(id[:], sum[:])
+	if id.IsZero() {
+		id[0] = 1
+	}
+	return id
+}
+
+func (c *Core) neighborUp(p peer.Info) {
+	if p.ID.IsZero() || p.ID == c.cfg.Self.ID {
+		return
+	}
+	if n, ok := c.neighbors[p.ID]; ok {
+		n.info = p
+		return
+	}
+	n := &neighbor{info: p, eager: true}
+	c.neighbors[p.ID] = n
+	c.order = append(c.order, n)
+}
+
+func (c *Core) neighborDown(id peer.ID) {
+	n, ok := c.neighbors[id]
+	if !ok {
+		return
+	}
+	delete(c.neighbors, id)
+	c.order = slices.DeleteFunc(c.order, func(other *neighbor) bool { return other == n })
+	for _, m := range c.missing.byID {
+		m.removeAnnouncer(id)
+	}
+}
+
+func (c *Core) setEager(n *neighbor, eager bool) {
+	n.eager = eager
+}
+
+func (c *Core) send(to peer.Info, msg any) {
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: msg})
+}
+
+// eagerPush sends g to every eager neighbour but except.
+func (c *Core) eagerPush(g *Gossip, except peer.ID) {
+	for _, n := range c.order {
+		if n.eager && n.info.ID != except {
+			c.send(n.info, g)
+			c.stats.PayloadsSent++
+		}
+	}
+}
+
+// lazyPush queues the announcement for every lazy neighbour but except and
+// the peers in skip (who announced the message to us, so have it).
+func (c *Core) lazyPush(now time.Time, a Announcement, except peer.ID, skip []announcer) {
+	queued := false
+	for _, n := range c.order {
+		if n.eager || n.info.ID == except {
+			continue
+		}
+		if slices.ContainsFunc(skip, func(s announcer) bool { return s.peer == n.info.ID }) {
+			continue
+		}
+		if n.pendingIndex == nil {
+			n.pendingIndex = make(map[MessageID]int)
+		}
+		if _, dup := n.pendingIndex[a.ID]; dup {
+			continue
+		}
+		n.pendingIndex[a.ID] = len(n.pending)
+		n.pending = append(n.pending, a)
+		queued = true
+		if len(n.pending) >= MaxIDsPerMessage {
+			c.flush(n)
+		}
+	}
+	if queued && !c.flushPending {
+		c.flushPending = true
+		c.flushAt = now.Add(c.cfg.LazyBatchInterval)
+	}
+}
+
+// withdraw removes a gathered announcement of id for n, which told us it has
+// the message.
+func (c *Core) withdraw(n *neighbor, id MessageID) {
+	if i, ok := n.pendingIndex[id]; ok {
+		n.pending[i].ID = MessageID{}
+		delete(n.pendingIndex, id)
+	}
+}
+
+// flush sends the announcements gathered for n in one IHAVE.
+func (c *Core) flush(n *neighbor) {
+	live := n.pending[:0]
+	for _, a := range n.pending {
+		if !a.ID.IsZero() {
+			live = append(live, a)
+		}
+	}
+	if len(live) > 0 {
+		c.send(n.info, &IHave{Announcements: slices.Clone(live)})
+		c.stats.IHavesSent++
+		c.stats.AnnouncementsSent += uint64(len(live))
+	}
+	clear(n.pending)
+	n.pending = n.pending[:0]
+	clear(n.pendingIndex)
+}
+
+func (c *Core) flushAll() {
+	for _, n := range c.order {
+		c.flush(n)
+	}
+	c.flushPending = false
+}
+
+func (c *Core) tick(now time.Time) {
+	if c.flushPending && !now.Before(c.flushAt) {
+		c.flushAll()
+	}
+	var graftPeers []*neighbor
+	grafts := make(map[*neighbor][]MessageID)
+	for m := c.missing.due(now); m != nil; m = c.missing.due(now) {
+		target := c.nextGraftTarget(m)
+		if target == nil {
+			c.missing.remove(m.id)
+			c.stats.MissingAbandoned++
+			continue
+		}
+		m.grafts++
+		c.setEager(target, true)
+		if _, ok := grafts[target]; !ok {
+			graftPeers = append(graftPeers, target)
+		}
+		grafts[target] = append(grafts[target], m.id)
+		c.missing.reschedule(m, now.Add(c.cfg.GraftTimeout))
+	}
+	for _, n := range graftPeers {
+		for ids := range slices.Chunk(grafts[n], MaxIDsPerMessage) {
+			c.send(n.info, &Graft{IDs: ids})
+			c.stats.GraftsSent++
+		}
+	}
+}
+
+// nextGraftTarget returns the neighbour to graft for m, or nil when m has
+// no announcer left or has had MaxGraftAttempts GRAFTs.
+func (c *Core) nextGraftTarget(m *missingMessage) *neighbor {
+	if m.grafts >= MaxGraftAttempts {
+		return nil
+	}
+	for {
+		a, ok := m.nextAnnouncer()
+		if !ok {
+			return nil
+		}
+		if n, ok := c.neighbors[a.peer]; ok {
+			return n
+		}
+		m.removeAnnouncer(a.peer)
+	}
+}
+
+func (c *Core) receive(now time.Time, in overlay.Received) {
+	from := in.From
+	var err error
+	switch msg := in.Msg.(type) {
+	case *Gossip:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil GOSSIP", ErrInvalidMessage)
+		} else if err = msg.validate(c.cfg.MaxPayload); err == nil {
+			c.receiveGossip(now, from, msg)
+		}
+	case *IHave:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil IHAVE", ErrInvalidMessage)
+		} else if err = msg.validate(); err == nil {
+			c.receiveIHave(now, from, msg)
+		}
+	case *Graft:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil GRAFT", ErrInvalidMessage)
+		} else if err = msg.validate(); err == nil {
+			c.receiveGraft(now, from, msg)
+		}
+	case *Prune:
+		c.receivePrune(from)
+	default:
+		return
+	}
+	if err != nil {
+		c.stats.Refused++
+		c.log.Debug("plumtree: message refused", "peer", from.ID.Short(), "err", err)
+	}
+}
+
+func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
+	c.stats.PayloadsReceived++
+	n := c.neighbors[from.ID]
+	if c.seen.contains(now, g.ID) {
+		c.stats.DuplicatePayloads++
+		if n != nil {
+			c.setEager(n, false)
+			c.send(n.info, &Prune{})
+			c.stats.PrunesSent++
+		}
+		return
+	}
+	c.seen.put(now, g.ID, struct{}{})
+	var announcers []announcer
+	if m, ok := c.missing.remove(g.ID); ok {
+		announcers = m.announcers
+		if m.grafts > 0 {
+			c.stats.PayloadsRecovered++
+		}
+	}
+	if g.Origin.ID != c.cfg.Self.ID {
+		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(g.Round), Payload: g.Payload})
+		c.stats.Delivered++
+	}
+	round := g.Round
+	if round < math.MaxUint16 {
+		round++
+	}
+	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload}
+	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: g.Round, from: from.ID})
+	if n != nil {
+		c.setEager(n, true)
+		c.withdraw(n, g.ID)
+	}
+	c.eagerPush(forward, from.ID)
+	c.lazyPush(now, Announcement{ID: g.ID, Round: round}, from.ID, announcers)
+}
+
+func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
+	n := c.neighbors[from.ID]
+	if n == nil {
+		c.stats.FromStrangers++
+		return
+	}
+	c.stats.IHavesReceived++
+	c.stats.AnnouncementsReceived += uint64(len(msg.Announcements))
+	for _, a := range msg.Announcements {
+		if c.seen.contains(now, a.ID) {
+			c.withdraw(n, a.ID)
+			if c.cfg.OptimizationThreshold > 0 {
+				c.optimize(now, n, a)
+			}
+			continue
+		}
+		m := c.missing.get(a.ID)
+		if m == nil {
+			if c.missing.len() >= c.cfg.MaxMissing {
+				c.stats.AnnouncementsDropped++
+				continue
+			}
+			m = c.missing.add(a.ID, now.Add(c.cfg.IHaveTimeout))
+		}
+		m.addAnnouncer(from.ID, a.Round)
+	}
+}
+
+// optimize applies the paper's optimisation: lazy neighbour n announced a
+// message that n could have brought at least OptimizationThreshold hops
+// sooner than the eager neighbour it came from; swap the two links.
+func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
+	if n.eager {
+		return
+	}
+	cached, ok := c.payloads.get(now, a.ID)
+	if !ok || cached.from.IsZero() || cached.from == n.info.ID {
+		return
+	}
+	parent := c.neighbors[cached.from]
+	if parent == nil || !parent.eager {
+		return
+	}
+	if int(cached.hops)-int(a.Round) < c.cfg.OptimizationThreshold {
+		return
+	}
+	c.setEager(n, true)
+	c.send(n.info, &Graft{})
+	c.stats.GraftsSent++
+	c.setEager(parent, false)
+	c.send(parent.info, &Prune{})
+	c.stats.PrunesSent++
+	c.stats.OptimizationSwaps++
+	cached.from, cached.hops = n.info.ID, a.Round
+	c.payloads.update(a.ID, cached)
+}
+
+func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
+	n := c.neighbors[from.ID]
+	if n == nil {
+		c.stats.FromStrangers++
+		return
+	}
+	c.stats.GraftsReceived++
+	c.setEager(n, true)
+	for _, id := range msg.IDs {
+		cached, ok := c.payloads.get(now, id)
+		if !ok {
+			c.stats.GraftsUnanswered++
+			continue
+		}
+		c.withdraw(n, id)
+		c.send(n.info, cached.forward)
+		c.stats.PayloadsSent++
+	}
+}
+
+func (c *Core) receivePrune(from peer.Info) {
+	n := c.neighbors[from.ID]
+	if n == nil {
+		c.stats.FromStrangers++
+		return
+	}
+	c.stats.PrunesReceived++
+	c.setEager(n, false)
+}

@@ -1,0 +1,64 @@
+// Package plumtree implements Epidemic Broadcast Trees (Plumtree; J. Leitão,
+// J. Pereira, L. Rodrigues, "Epidemic Broadcast Trees", SRDS 2007, and the
+// extended technical report DI-FCUL TR-07-14) as a state machine that
+// satisfies [overlay.Core].
+//
+// # Algorithm
+//
+// Every node splits its neighbours (supplied by a membership overlay such as
+// HyParView through [NeighborUp] and [NeighborDown]) into two sets. Payloads
+// are pushed eagerly, as a [Gossip] message, to the eagerPushPeers; only the
+// message ID is announced, in an [IHave] message, to the lazyPushPeers. All
+// neighbours start eager, so the first broadcast floods the overlay. A node
+// that receives a payload it has already seen moves the sender to its lazy set
+// and answers [Prune], which moves it to the sender's lazy set too. After one
+// broadcast the eager links form a spanning tree of the overlay and later
+// broadcasts cost N−1 payload transmissions (a relative message redundancy,
+// RMR = payloads/(N−1) − 1, near 0).
+//
+// The lazy links repair the tree. A node that hears an announcement for a
+// payload it lacks starts timer 1 ([Config.IHaveTimeout]); if the payload has
+// not arrived when it expires, the node sends [Graft] to the first announcer,
+// which makes the link eager again and answers with the payload, and starts
+// timer 2 ([Config.GraftTimeout], about one round trip) for the next
+// announcer. Grafts go round the announcers until the payload arrives or a
+// bounded number of attempts has been made.
+//
+// The optional optimisation of the paper (section 3.8) is available through
+// [Config.OptimizationThreshold]: when a lazy neighbour announces a payload
+// the node already received, and the announcement's hop count is at least the
+// threshold smaller than the hop count of the payload received, the node
+// grafts the lazy link and prunes the eager one, so the tree drifts towards
+// shorter paths. It is off by default.
+//
+// # Differences from the paper
+//
+// Announcements are batched: the IDs announced to one peer are gathered for
+// [Config.LazyBatchInterval] and sent as one IHAVE carrying many (ID, round)
+// pairs, because one IHAVE per message per lazy link would cost more bytes
+// than the payload itself for small messages. Grafts due at the same tick for
+// the same peer are also sent in one GRAFT.
+//
+// A node does not deliver its own broadcasts to itself, and a [Broadcast]
+// whose ID was already seen (for instance a content-derived ID that another
+// node broadcast first) is dropped, so the application sees each message
+// exactly once per node. Every cache is bounded in size and age; the
+// exactly-once guarantee holds while a message is younger than
+// [Config.SeenTTL] and among the last [Config.SeenCacheSize] seen.
+//
+// Messages from a peer that is not a current neighbour are accepted for
+// delivery (a link may come up on one side before the other), but they do
+// not change the eager and lazy sets and are never answered, so the core
+// never makes the driver dial a peer the membership overlay did not choose.
+// [overlay.LinkDown] is ignored: the membership overlay decides who is a
+// neighbour and reports it with [NeighborDown].
+//
+// # Use
+//
+// The driver calls [Core.Step] with the current time and one input ([Broadcast],
+// [NeighborUp], [NeighborDown], [overlay.Received] carrying a message of this
+// package, or [overlay.Tick] once [Core.NextDeadline] has passed), then takes
+// the outputs with [Core.Drain]: [overlay.Send] messages and [Deliver]
+// notifications. Messages in outputs are shared between several Sends and
+// with the core's caches: they must be encoded or read, never modified.
+package plumtree

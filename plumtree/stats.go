@@ -1,0 +1,48 @@
+package plumtree
+
+// Stats counts what a [Core] did. Message counts are per message sent or
+// received; announcement counts are per ID carried by IHAVE messages.
+type Stats struct {
+	// Broadcasts counts the local broadcasts sent.
+	Broadcasts uint64
+	// BroadcastsDropped counts local broadcasts refused: payload too large,
+	// or an ID already seen.
+	BroadcastsDropped uint64
+	// Delivered counts the messages handed to the application.
+	Delivered uint64
+	// PayloadsSent and PayloadsReceived count GOSSIP messages.
+	PayloadsSent     uint64
+	PayloadsReceived uint64
+	// DuplicatePayloads counts GOSSIPs received for a message already seen.
+	DuplicatePayloads uint64
+	// PayloadsRecovered counts payloads that arrived after a GRAFT was sent
+	// for them (lazy repair).
+	PayloadsRecovered uint64
+	// IHavesSent and IHavesReceived count IHAVE messages.
+	IHavesSent     uint64
+	IHavesReceived uint64
+	// AnnouncementsSent and AnnouncementsReceived count the IDs they carry.
+	AnnouncementsSent     uint64
+	AnnouncementsReceived uint64
+	// AnnouncementsDropped counts announcements of missing messages ignored
+	// because Config.MaxMissing messages were already tracked.
+	AnnouncementsDropped uint64
+	// GraftsSent and GraftsReceived count GRAFT messages.
+	GraftsSent     uint64
+	GraftsReceived uint64
+	// GraftsUnanswered counts IDs grafted whose payload was no longer cached.
+	GraftsUnanswered uint64
+	// MissingAbandoned counts missing messages given up after every
+	// announcer had been grafted MaxGraftAttempts times in all, or had gone.
+	MissingAbandoned uint64
+	// PrunesSent and PrunesReceived count PRUNE messages.
+	PrunesSent     uint64
+	PrunesReceived uint64
+	// OptimizationSwaps counts eager links swapped for shorter lazy ones.
+	OptimizationSwaps uint64
+	// Refused counts received messages that failed validation.
+	Refused uint64
+	// FromStrangers counts IHAVE, GRAFT and PRUNE messages ignored because
+	// their sender was not a neighbour.
+	FromStrangers uint64
+}

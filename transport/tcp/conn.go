@@ -1,0 +1,242 @@
+package tcp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport"
+)
+
+const (
+	// sendBufferLimit is how many encrypted bytes may wait for the socket
+	// before Send blocks (back-pressure). A single larger message is always
+	// accepted when nothing else is waiting.
+	sendBufferLimit = 256 << 10
+	// readBufferSize is the size of the socket read buffer.
+	readBufferSize = 64 << 10
+	// closeLinger bounds how long Close spends writing what Send queued.
+	closeLinger = 2 * time.Second
+	// keepBufferLimit: send buffers that grew larger are released after use.
+	keepBufferLimit = 1 << 20
+)
+
+var _ transport.Conn = (*Conn)(nil)
+
+// Conn is an authenticated, encrypted connection to one peer.
+//
+// Send encrypts the message at once and queues it for a per-connection
+// writer goroutine, which writes everything queued in one system call:
+// concurrent and back-to-back sends are coalesced. Send blocks while more
+// than 256 KiB wait for a slow socket, until ctx is done. Recv must be
+// called from one goroutine at a time.
+type Conn struct {
+	transport *Transport
+	raw       net.Conn
+	remote    peer.Info
+	log       *slog.Logger
+
+	reader  *messageReader // used by Recv only
+	recvErr error          // sticky error of Recv, used by Recv only
+
+	wake       chan struct{} // tells the writer that pending has data (capacity 1)
+	done       chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer has exited
+	closeOnce  sync.Once
+
+	mu sync.Mutex // guards the fields below
+	// sendCipher encrypts in the order bytes enter pending.
+	sendCipher *noise.CipherState
+	// pending holds encrypted frames not yet handed to the socket.
+	pending []byte
+	// space is closed (and replaced) whenever the writer takes pending.
+	space chan struct{}
+	// sendErr, once set, fails every later Send.
+	sendErr error
+}
+
+func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
+	c := &Conn{
+		transport:  t,
+		raw:        raw,
+		remote:     keys.remote,
+		log:        t.log.With("peer", keys.remote.ID.Short(), "remote_addr", raw.RemoteAddr().String()),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		sendCipher: keys.send,
+		space:      make(chan struct{}),
+	}
+	c.reader = newMessageReader(bufio.NewReaderSize(raw, readBufferSize), keys.recv, t.cfg.MaxFrameSize)
+	return c
+}
+
+// Remote returns the peer's authenticated ID and its advertised address.
+func (c *Conn) Remote() peer.Info { return c.remote }
+
+// Send queues one message for the peer. It returns transport.ErrTooLarge for
+// a message over MaxFrameSize (the connection stays usable),
+// transport.ErrClosed after Close, the connection's write error after a
+// failed write, or ctx's error when ctx ends while Send waits for buffer
+// space. A nil error means the message is encrypted and queued in order;
+// like TCP itself, it does not mean the peer has read it.
+func (c *Conn) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > c.transport.cfg.MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes to %s, limit %d", transport.ErrTooLarge, len(msg), c.remote, c.transport.cfg.MaxFrameSize)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tcp: send to %s: %w", c.remote, err)
+	}
+	need := encodedLen(len(msg))
+	for {
+		c.mu.Lock()
+		if c.sendErr != nil {
+			err := c.sendErr
+			c.mu.Unlock()
+			return err
+		}
+		if len(c.pending) == 0 || len(c.pending)+need <= sendBufferLimit {
+			var err error
+			c.pending, err = appendMessage(c.pending, c.sendCipher, msg)
+			if err != nil {
+				c.sendErr = fmt.Errorf("tcp: send to %s: %w", c.remote, err)
+				err = c.sendErr
+				c.mu.Unlock()
+				c.Close()
+				return err
+			}
+			c.mu.Unlock()
+			c.transport.stats.framesOut.Add(1)
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-c.done:
+		case <-ctx.Done():
+			return fmt.Errorf("tcp: send to %s: %w", c.remote, ctx.Err())
+		}
+	}
+}
+
+// writeLoop hands queued frames to the socket until Close, then writes what
+// is left (for at most closeLinger) and closes the socket.
+func (c *Conn) writeLoop() {
+	defer c.transport.wg.Done()
+	defer close(c.writerDone)
+	var out []byte
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
+			out = c.takePending(out)
+			if len(out) > 0 {
+				c.raw.Write(out)
+			}
+			c.raw.Close()
+			return
+		}
+		out = c.takePending(out)
+		if len(out) == 0 {
+			continue
+		}
+		if _, err := c.raw.Write(out); err != nil {
+			c.failSend(fmt.Errorf("tcp: write to %s: %w", c.remote, err))
+			c.log.Debug("write failed, closing connection", "err", err)
+			c.raw.Close()
+			c.signalClose()
+			return
+		}
+		if cap(out) > keepBufferLimit {
+			out = nil
+		}
+	}
+}
+
+// takePending swaps the queued bytes with the writer's empty buffer and
+// wakes the senders waiting for space.
+func (c *Conn) takePending(out []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out, c.pending = c.pending, out[:0]
+	close(c.space)
+	c.space = make(chan struct{})
+	return out
+}
+
+func (c *Conn) failSend(err error) {
+	c.mu.Lock()
+	if c.sendErr == nil {
+		c.sendErr = err
+	}
+	c.mu.Unlock()
+}
+
+// Recv returns the next message from the peer. It returns an error wrapping
+// io.EOF when the peer closed the connection, transport.ErrClosed after
+// Close, and a descriptive error for a malformed frame (an announced length
+// over MaxFrameSize, a failed authentication, a truncated frame), in which
+// case the connection is closed and the event logged and counted. Every
+// error is final: the connection is closed and later calls return it again.
+func (c *Conn) Recv() ([]byte, error) {
+	if c.recvErr != nil {
+		return nil, c.recvErr
+	}
+	msg, err := c.reader.read()
+	if err == nil {
+		c.transport.stats.framesIn.Add(1)
+		return msg, nil
+	}
+	select {
+	case <-c.done:
+		c.recvErr = fmt.Errorf("tcp: recv from %s: %w", c.remote, transport.ErrClosed)
+		return nil, c.recvErr
+	default:
+	}
+	switch {
+	case errors.Is(err, errMalformed):
+		c.transport.stats.malformedFrames.Add(1)
+		c.log.Warn("closing connection: malformed frame", "reason", err.Error())
+	case errors.Is(err, io.EOF):
+		c.log.Debug("peer closed the connection")
+	default:
+		c.log.Debug("connection failed", "err", err)
+	}
+	c.recvErr = fmt.Errorf("tcp: recv from %s: %w", c.remote, err)
+	c.failSend(fmt.Errorf("tcp: send to %s: connection closed after receive error: %w", c.remote, transport.ErrClosed))
+	c.Close()
+	return nil, c.recvErr
+}
+
+// Close writes what Send queued (for at most two seconds), closes the
+// connection and unblocks Recv. It may be called more than once.
+func (c *Conn) Close() error {
+	c.signalClose()
+	<-c.writerDone
+	return nil
+}
+
+// signalClose starts closing without waiting for the writer.
+func (c *Conn) signalClose() {
+	c.closeOnce.Do(func() {
+		c.failSend(fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrClosed))
+		close(c.done)
+		c.raw.SetReadDeadline(time.Now()) // unblock Recv at once
+		c.transport.forget(c)
+	})
+}

@@ -1,0 +1,99 @@
+package tcp
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of a transport's counters since Listen.
+type Stats struct {
+	// HandshakesAccepted counts completed handshakes, inbound and outbound.
+	HandshakesAccepted uint64
+	// HandshakesRefused counts failed handshakes, inbound and outbound; the
+	// Refused* fields split it by reason.
+	HandshakesRefused uint64
+	// RefusedBadSecret counts peers that failed the cluster secret check.
+	RefusedBadSecret uint64
+	// RefusedBadIdentity counts peers whose identity proof was invalid.
+	RefusedBadIdentity uint64
+	// RefusedTimeout counts handshakes that did not finish in time.
+	RefusedTimeout uint64
+	// RefusedOther counts handshakes that failed otherwise: the peer hung up
+	// (as a peer with another cluster secret does after message 1), spoke
+	// another protocol, or arrived beyond MaxPendingHandshakes.
+	RefusedOther uint64
+	// FramesIn counts application messages received.
+	FramesIn uint64
+	// FramesOut counts application messages sent (queued for the socket).
+	FramesOut uint64
+	// BytesIn counts bytes read from sockets, handshakes included.
+	BytesIn uint64
+	// BytesOut counts bytes written to sockets, handshakes included.
+	BytesOut uint64
+	// MalformedFrames counts connections closed for a malformed frame: an
+	// announced length over MaxFrameSize, a failed authentication or a
+	// truncated frame.
+	MalformedFrames uint64
+}
+
+// counters are the live, atomic counterparts of Stats.
+type counters struct {
+	handshakesAccepted atomic.Uint64
+	refusedBadSecret   atomic.Uint64
+	refusedBadIdentity atomic.Uint64
+	refusedTimeout     atomic.Uint64
+	refusedOther       atomic.Uint64
+	framesIn           atomic.Uint64
+	framesOut          atomic.Uint64
+	bytesIn            atomic.Uint64
+	bytesOut           atomic.Uint64
+	malformedFrames    atomic.Uint64
+}
+
+func (c *counters) refuse(reason refuseReason) {
+	switch reason {
+	case reasonBadSecret:
+		c.refusedBadSecret.Add(1)
+	case reasonBadIdentity:
+		c.refusedBadIdentity.Add(1)
+	case reasonTimeout:
+		c.refusedTimeout.Add(1)
+	default:
+		c.refusedOther.Add(1)
+	}
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		HandshakesAccepted: c.handshakesAccepted.Load(),
+		RefusedBadSecret:   c.refusedBadSecret.Load(),
+		RefusedBadIdentity: c.refusedBadIdentity.Load(),
+		RefusedTimeout:     c.refusedTimeout.Load(),
+		RefusedOther:       c.refusedOther.Load(),
+		FramesIn:           c.framesIn.Load(),
+		FramesOut:          c.framesOut.Load(),
+		BytesIn:            c.bytesIn.Load(),
+		BytesOut:           c.bytesOut.Load(),
+		MalformedFrames:    c.malformedFrames.Load(),
+	}
+	s.HandshakesRefused = s.RefusedBadSecret + s.RefusedBadIdentity + s.RefusedTimeout + s.RefusedOther
+	return s
+}
+
+// countingConn counts the bytes that cross a socket.
+type countingConn struct {
+	net.Conn
+	stats *counters
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.stats.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.stats.bytesOut.Add(uint64(n))
+	return n, err
+}
