@@ -142,7 +142,9 @@ func (p *proc) send(line string) {
 	}
 }
 
-func tokenLine(v string) *regexp.Regexp { return regexp.MustCompile(`^token ` + regexp.QuoteMeta(v) + `$`) }
+func tokenLine(v string) *regexp.Regexp {
+	return regexp.MustCompile(`^token ` + regexp.QuoteMeta(v) + `$`)
+}
 
 // TestTokenExampleAcrossProcesses runs the README's example as separate
 // processes over real, encrypted TCP on loopback: late joiners get the
