@@ -15,6 +15,9 @@ const (
 	// DefaultProbeTimeout is how long a lost neighbour has to answer a direct
 	// probe before it is declared dead.
 	DefaultProbeTimeout = 2 * time.Second
+	// DefaultProbeInterval is the period at which a node probes one member
+	// directly (neighbours are watched by HyParView's keepalives instead).
+	DefaultProbeInterval = time.Second
 	// DefaultSyncInterval is the period of member-list push-pull with a
 	// random neighbour.
 	DefaultSyncInterval = 30 * time.Second
@@ -43,6 +46,9 @@ type Config struct {
 	Plumtree plumtree.Config
 	// ProbeTimeout: see DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// ProbeInterval: see DefaultProbeInterval. Negative disables random
+	// probing (large simulations may want that).
+	ProbeInterval time.Duration
 	// SyncInterval: see DefaultSyncInterval.
 	SyncInterval time.Duration
 	// DeadRetention: see DefaultDeadRetention.
@@ -56,6 +62,9 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.Self.ID.IsZero() {
 		return errors.New("gossip: Config.Self.ID is required")
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
 	}
 	if c.ProbeTimeout < 0 || c.SyncInterval < 0 || c.DeadRetention < 0 || c.MaxMembers < 0 || c.MaxPayload < 0 {
 		return fmt.Errorf("gossip: negative value in Config")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/p2p-go/p2p/hyparview"
@@ -91,6 +92,8 @@ type Core struct {
 	members     map[peer.ID]*member
 	probes      map[peer.ID]*probe
 	nextSync    time.Time
+	nextProbe   time.Time
+	probeOrder  []peer.ID // members left to probe in this round, SWIM-style
 	joined      bool
 	incarnation uint64
 
@@ -127,6 +130,7 @@ type Stats struct {
 	ProbesSent, ProbesLost uint64
 	Syncs                  uint64
 	Refutations            uint64
+	Rejoins                uint64 // joins through a member found alive again
 	Dropped                uint64 // malformed or oversized payloads ignored
 }
 
@@ -179,6 +183,7 @@ func (c *Core) Members() []peer.Info {
 			out = append(out, m.entry.Peer)
 		}
 	}
+	slices.SortFunc(out[1:], func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
 	return out
 }
 
@@ -216,6 +221,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		consider(p.deadline, true)
 	}
 	consider(c.nextSync, c.joined)
+	consider(c.nextProbe, c.joined && c.cfg.ProbeInterval > 0)
 	return next, !next.IsZero()
 }
 
@@ -319,6 +325,7 @@ func (c *Core) route(now time.Time, out any) {
 		if !c.joined {
 			c.joined = true
 			c.nextSync = now.Add(c.cfg.SyncInterval)
+			c.nextProbe = now.Add(c.cfg.ProbeInterval)
 			c.outputs = append(c.outputs, Joined{})
 		}
 		c.announce(c.self)
@@ -369,6 +376,12 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		if len(msg.Entries) > c.cfg.MaxMembers {
 			c.stats.Dropped++
 			return
+		}
+		if m := c.members[in.From.ID]; m != nil && m.entry.State == StateDead && !c.isNeighbor(in.From.ID) {
+			// A member we took for dead answers: a partition has healed.
+			// Join through it so that the two sides' overlays reconnect.
+			c.stats.Rejoins++
+			c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &hyparview.JoinMsg{}})
 		}
 		for _, e := range msg.Entries {
 			if validEntry(e) {
@@ -448,6 +461,37 @@ func (c *Core) announce(e Entry) {
 	c.push(targetPT, plumtree.Broadcast{ID: plumtree.MessageID(sum[:plumtree.MessageIDLen]), Payload: payload})
 }
 
+// probeNext probes the next member of a randomly ordered round over all
+// members, as SWIM does: every member is probed by someone about once per
+// ProbeInterval, whether or not it is anybody's neighbour.
+func (c *Core) probeNext(now time.Time) {
+	for {
+		if len(c.probeOrder) == 0 {
+			for id, m := range c.members {
+				if m.entry.State == StateAlive {
+					c.probeOrder = append(c.probeOrder, id)
+				}
+			}
+			if len(c.probeOrder) == 0 {
+				return
+			}
+			slices.SortFunc(c.probeOrder, peer.ID.Compare)
+			c.rand.Shuffle(len(c.probeOrder), func(i, j int) {
+				c.probeOrder[i], c.probeOrder[j] = c.probeOrder[j], c.probeOrder[i]
+			})
+		}
+		id := c.probeOrder[len(c.probeOrder)-1]
+		c.probeOrder = c.probeOrder[:len(c.probeOrder)-1]
+		if m := c.members[id]; m != nil && m.entry.State == StateAlive && !c.isNeighbor(id) {
+			c.startProbe(now, id)
+			return
+		}
+		if len(c.probeOrder) == 0 {
+			return
+		}
+	}
+}
+
 func (c *Core) startProbe(now time.Time, id peer.ID) {
 	m := c.members[id]
 	if m == nil || m.entry.State != StateAlive || c.probes[id] != nil {
@@ -460,10 +504,16 @@ func (c *Core) startProbe(now time.Time, id peer.ID) {
 }
 
 func (c *Core) tick(now time.Time) {
+	// Map order is random: act on expired probes in ID order so that runs
+	// with the same seed are identical.
+	var expired []peer.ID
 	for id, p := range c.probes {
-		if now.Before(p.deadline) {
-			continue
+		if !now.Before(p.deadline) {
+			expired = append(expired, id)
 		}
+	}
+	slices.SortFunc(expired, peer.ID.Compare)
+	for _, id := range expired {
 		delete(c.probes, id)
 		m := c.members[id]
 		if m == nil || m.entry.State != StateAlive {
@@ -475,17 +525,41 @@ func (c *Core) tick(now time.Time) {
 		c.learn(now, dead, false)
 		c.announce(dead)
 	}
+	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
+		c.nextProbe = now.Add(c.cfg.ProbeInterval)
+		c.probeNext(now)
+	}
 	if c.joined && !now.Before(c.nextSync) {
 		c.nextSync = now.Add(c.cfg.SyncInterval)
 		if n := c.hv.ActiveView(); len(n) > 0 {
 			c.sendSync(n[c.rand.IntN(len(n))], false)
 		}
+		// Try one member taken for dead: if it answers, the partition
+		// that hid it has healed (see receive).
+		var dead []peer.Info
 		for id, m := range c.members {
 			if m.entry.State != StateAlive && now.Sub(m.diedAt) > c.cfg.DeadRetention {
 				delete(c.members, id)
+				continue
+			}
+			if m.entry.State == StateDead {
+				dead = append(dead, m.entry.Peer)
 			}
 		}
+		if len(dead) > 0 {
+			slices.SortFunc(dead, func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
+			c.sendSync(dead[c.rand.IntN(len(dead))], false)
+		}
 	}
+}
+
+func (c *Core) isNeighbor(id peer.ID) bool {
+	for _, p := range c.hv.ActiveView() {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Core) sendSync(to peer.Info, reply bool) {
@@ -497,6 +571,7 @@ func (c *Core) sendSync(to peer.Info, reply bool) {
 		}
 		entries = append(entries, m.entry)
 	}
+	slices.SortFunc(entries[1:], func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
 	c.stats.Syncs++
 	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Reply: reply, Entries: entries}})
 }

@@ -31,7 +31,7 @@
 //
 // A crashed node drops out of every member list within: the time for its
 // neighbours to notice (at once when its TCP connections reset; otherwise
-// HyParView's FailureTimeout plus one keepalive interval), plus ProbeTimeout,
-// plus one broadcast across the overlay. With the defaults that is at most
-// about 8 seconds; see [DefaultConfig].
+// HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
+// ProbeTimeout (2 s), plus one broadcast across the overlay: about 8 seconds
+// with the defaults.
 package gossip

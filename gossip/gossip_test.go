@@ -1,0 +1,207 @@
+package gossip
+
+import (
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+)
+
+// deliveries counts, per message, which nodes delivered it and how often.
+type deliveries map[plumtree.MessageID]map[int]int
+
+func (d deliveries) record(n *testNode, out any) {
+	if del, ok := out.(Deliver); ok && !del.Direct {
+		if d[del.ID] == nil {
+			d[del.ID] = map[int]int{}
+		}
+		d[del.ID][n.index]++
+	}
+}
+
+func settledNet(t *testing.T, nodes int, seed uint64) (*testNet, deliveries) {
+	t.Helper()
+	net := newTestNet(t, seed)
+	got := deliveries{}
+	net.onOutput = got.record
+	net.joinAll(nodes, Config{})
+	if took, ok := net.runUntil(time.Minute, func() bool { return net.connected() && allMembersKnown(net) }); !ok {
+		t.Fatalf("overlay of %d nodes not connected with full member lists after %v", nodes, took)
+	}
+	return net, got
+}
+
+func allMembersKnown(net *testNet) bool {
+	live := len(net.alive())
+	for _, n := range net.alive() {
+		if len(n.core.Members()) != live {
+			return false
+		}
+	}
+	return true
+}
+
+// TestEveryBroadcastDeliveredExactlyOnceOnEveryNode checks Plumtree's
+// reliability claim on the composed overlay: every node but the sender
+// delivers every message exactly once, with every message encoded and decoded
+// by the wire codec on the way.
+func TestEveryBroadcastDeliveredExactlyOnceOnEveryNode(t *testing.T) {
+	net, got := settledNet(t, 100, 1)
+	net.encode = true
+	clear(got)
+	const messages = 30
+	senders := map[plumtree.MessageID]int{}
+	for i := range messages {
+		sender := net.nodes[net.rand.IntN(len(net.nodes))]
+		net.step(sender, Broadcast{Topic: 1, Payload: []byte{byte(i), 'x'}})
+		net.run(50 * time.Millisecond)
+		for id, byNode := range got {
+			if _, known := senders[id]; !known && len(byNode) > 0 {
+				senders[id] = sender.index
+			}
+		}
+	}
+	net.run(5 * time.Second)
+	if len(got) != messages {
+		t.Fatalf("%d distinct messages delivered, want %d", len(got), messages)
+	}
+	for id, byNode := range got {
+		if len(byNode) != len(net.nodes)-1 {
+			t.Errorf("message %v delivered by %d nodes, want %d", id, len(byNode), len(net.nodes)-1)
+		}
+		for node, count := range byNode {
+			if count != 1 {
+				t.Errorf("message %v delivered %d times by node %d", id, count, node)
+			}
+		}
+	}
+}
+
+// TestMemberListsConvergeAfterJoins checks that every node learns every
+// other member, though HyParView shows each only a few neighbours.
+func TestMemberListsConvergeAfterJoins(t *testing.T) {
+	net, _ := settledNet(t, 60, 2)
+	for _, n := range net.nodes {
+		if got := len(n.core.Members()); got != 60 {
+			t.Fatalf("node %d knows %d members, want 60", n.index, got)
+		}
+		if nb := len(n.core.Neighbors()); nb == 0 || nb > 5 {
+			t.Fatalf("node %d has %d neighbours", n.index, nb)
+		}
+	}
+}
+
+func knows(n *testNode, id peer.ID) bool {
+	for _, m := range n.core.Members() {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCrashedMemberDropsOutWithinTheDocumentedBound crashes a node silently
+// (no link reset: only keepalives reveal it) and checks that every member
+// list drops it within FailureTimeout + keepalive + ProbeTimeout + 1 s.
+func TestCrashedMemberDropsOutWithinTheDocumentedBound(t *testing.T) {
+	net, _ := settledNet(t, 50, 3)
+	victim := net.nodes[17]
+	victim.alive = false // silent crash: links are not reset
+	bound := 4*time.Second + time.Second + DefaultProbeTimeout + time.Second
+	took, ok := net.runUntil(bound, func() bool {
+		for _, n := range net.alive() {
+			if knows(n, victim.info.ID) {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("crashed member still listed after %v", took)
+	}
+	t.Logf("crashed member dropped from every member list after %v (bound %v)", took, bound)
+}
+
+// TestLeaveIsAnnouncedToEveryMember checks the polite leave.
+func TestLeaveIsAnnouncedToEveryMember(t *testing.T) {
+	net, _ := settledNet(t, 40, 4)
+	leaver := net.nodes[5]
+	left := 0
+	net.onOutput = func(n *testNode, out any) {
+		if d, ok := out.(MemberDown); ok && d.Peer.ID == leaver.info.ID && d.Left {
+			left++
+		}
+	}
+	net.step(leaver, Leave{})
+	net.run(2 * time.Second)
+	leaver.alive = false
+	if left != 39 {
+		t.Fatalf("%d members saw the leave, want 39", left)
+	}
+}
+
+// TestPartitionHealsIntoOneOverlay partitions the network, lets each side
+// declare the other dead, heals it, and checks that the overlays reconnect,
+// member lists merge and a broadcast reaches everyone again.
+func TestPartitionHealsIntoOneOverlay(t *testing.T) {
+	net, got := settledNet(t, 40, 5)
+	a, b := net.nodes[:25], net.nodes[25:]
+	net.partition(a, b)
+	if took, ok := net.runUntil(30*time.Second, func() bool { return len(a[0].core.Members()) == 25 && len(b[0].core.Members()) == 15 }); !ok {
+		t.Fatalf("sides did not notice the partition after %v: %d and %d members", took, len(a[0].core.Members()), len(b[0].core.Members()))
+	}
+	net.heal()
+	took, ok := net.runUntil(5*time.Minute, func() bool { return net.connected() && allMembersKnown(net) })
+	if !ok {
+		t.Fatalf("not healed after %v", took)
+	}
+	t.Logf("overlay and member lists healed %v after the partition ended (sync interval %v)", took, DefaultSyncInterval)
+	clear(got)
+	net.step(b[3], Broadcast{Topic: 1, Payload: []byte("after")})
+	net.run(5 * time.Second)
+	for _, byNode := range got {
+		if len(byNode) != 39 {
+			t.Fatalf("broadcast after heal reached %d nodes, want 39", len(byNode))
+		}
+	}
+}
+
+// TestDirectMessageReachesOnlyItsTarget checks Direct and that it is not
+// broadcast.
+func TestDirectMessageReachesOnlyItsTarget(t *testing.T) {
+	net, _ := settledNet(t, 10, 6)
+	var got []int
+	net.onOutput = func(n *testNode, out any) {
+		if d, ok := out.(Deliver); ok && d.Direct {
+			got = append(got, n.index)
+			if d.Origin.ID != net.nodes[0].info.ID || string(d.Payload) != "hi" {
+				t.Errorf("direct message: %+v", d)
+			}
+		}
+	}
+	net.step(net.nodes[0], Direct{To: net.nodes[7].info, Topic: 1, Payload: []byte("hi")})
+	net.run(time.Second)
+	if len(got) != 1 || got[0] != 7 {
+		t.Fatalf("direct message delivered to %v, want [7]", got)
+	}
+}
+
+// TestOversizedAndReservedBroadcastsFail checks local request validation.
+func TestOversizedAndReservedBroadcastsFail(t *testing.T) {
+	net := newTestNet(t, 7)
+	var failed int
+	net.onOutput = func(_ *testNode, out any) {
+		if _, ok := out.(Failed); ok {
+			failed++
+		}
+	}
+	n := net.addNode(Config{MaxPayload: 10})
+	net.step(n, Join{})
+	net.step(n, Broadcast{Topic: 1, Payload: make([]byte, 11)})
+	net.step(n, Broadcast{Topic: TopicMembership, Payload: []byte("x")})
+	net.step(n, Direct{To: n.info, Topic: 1, Payload: make([]byte, 11)})
+	if failed != 3 {
+		t.Fatalf("%d requests failed, want 3", failed)
+	}
+}

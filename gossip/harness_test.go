@@ -1,0 +1,288 @@
+package gossip
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// testNet is a deterministic discrete-event network of gossip cores with a
+// virtual clock: messages take a seeded latency, links to dead or cut-off
+// nodes fail with LinkDown after one round trip, as TCP resets would.
+type testNet struct {
+	t      *testing.T
+	rand   *rand.Rand
+	now    time.Time
+	seq    uint64
+	events eventHeap
+	nodes  []*testNode
+	byAddr map[string]*testNode
+	byID   map[peer.ID]*testNode
+	cut    map[[2]int]bool // partitioned pairs (lower index first)
+	links  map[[2]int]bool // Connect links (from, to)
+
+	latency time.Duration
+	// onOutput sees every non-transport output.
+	onOutput func(n *testNode, out any)
+	// encode makes every message go through the wire codec.
+	encode bool
+}
+
+type testNode struct {
+	index int
+	info  peer.Info
+	core  *Core
+	alive bool
+	tick  uint64 // generation of the pending tick
+	outs  []any
+}
+
+type event struct {
+	at   time.Time
+	seq  uint64
+	node int
+	gen  uint64 // for ticks: must equal node.tick
+	in   any
+}
+
+type eventHeap []event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func newTestNet(t *testing.T, seed uint64) *testNet {
+	return &testNet{
+		t:       t,
+		rand:    rand.New(rand.NewPCG(seed, 7)),
+		now:     time.Unix(1_700_000_000, 0),
+		byAddr:  map[string]*testNode{},
+		byID:    map[peer.ID]*testNode{},
+		cut:     map[[2]int]bool{},
+		links:   map[[2]int]bool{},
+		latency: 2 * time.Millisecond,
+	}
+}
+
+func (n *testNet) addNode(cfg Config) *testNode {
+	i := len(n.nodes)
+	var id peer.ID
+	seed := n.rand.Uint64()
+	for b := range 8 {
+		id[b] = byte(seed >> (8 * b))
+	}
+	id[8] = byte(i)
+	id[9] = byte(i >> 8)
+	cfg.Self = peer.Info{ID: id, Addr: fmt.Sprintf("node-%d", i)}
+	cfg.Seed = n.rand.Uint64()
+	core, err := New(cfg)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	node := &testNode{index: i, info: cfg.Self, core: core, alive: true}
+	n.nodes = append(n.nodes, node)
+	n.byAddr[cfg.Self.Addr] = node
+	n.byID[id] = node
+	return node
+}
+
+func (n *testNet) at(delay time.Duration, node int, in any) {
+	n.seq++
+	heap.Push(&n.events, event{at: n.now.Add(delay), seq: n.seq, node: node, in: in})
+}
+
+func (n *testNet) reachable(a, b *testNode) bool {
+	if !a.alive || !b.alive {
+		return false
+	}
+	lo, hi := min(a.index, b.index), max(a.index, b.index)
+	return !n.cut[[2]int{lo, hi}]
+}
+
+// step feeds one input to a node and routes its outputs.
+func (n *testNet) step(node *testNode, in any) {
+	if !node.alive {
+		return
+	}
+	node.core.Step(n.now, in)
+	node.outs = node.core.Drain(node.outs[:0])
+	for _, out := range node.outs {
+		switch out := out.(type) {
+		case overlay.Send:
+			n.send(node, out)
+		case overlay.Connect:
+			dst := n.byID[out.Peer.ID]
+			if dst == nil || !n.reachable(node, dst) {
+				n.at(2*n.latency, node.index, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
+				continue
+			}
+			n.links[[2]int{node.index, dst.index}] = true
+		case overlay.Disconnect:
+			if dst := n.byID[out.Peer]; dst != nil {
+				delete(n.links, [2]int{node.index, dst.index})
+			}
+		default:
+			if n.onOutput != nil {
+				n.onOutput(node, out)
+			}
+		}
+	}
+	n.scheduleTick(node)
+}
+
+func (n *testNet) send(from *testNode, out overlay.Send) {
+	dst := n.byID[out.To.ID]
+	if out.To.ID.IsZero() {
+		dst = n.byAddr[out.To.Addr]
+	}
+	if dst == nil || !n.reachable(from, dst) {
+		n.at(2*n.latency, from.index, overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr})
+		return
+	}
+	msg := out.Msg
+	if n.encode {
+		data, err := wire.Marshal(msg)
+		if err != nil {
+			n.t.Fatalf("encode %T: %v", msg, err)
+		}
+		if msg, err = wire.Unmarshal(data); err != nil {
+			n.t.Fatalf("decode %T: %v", out.Msg, err)
+		}
+	}
+	n.at(n.latency, dst.index, overlay.Received{From: from.info, Msg: msg})
+}
+
+func (n *testNet) scheduleTick(node *testNode) {
+	deadline, ok := node.core.NextDeadline()
+	if !ok {
+		return
+	}
+	node.tick++
+	delay := max(deadline.Sub(n.now), 0)
+	n.seq++
+	heap.Push(&n.events, event{at: n.now.Add(delay), seq: n.seq, node: node.index, gen: node.tick, in: overlay.Tick{}})
+}
+
+// run processes events until virtual time reaches until.
+func (n *testNet) run(d time.Duration) {
+	until := n.now.Add(d)
+	for n.events.Len() > 0 && !n.events[0].at.After(until) {
+		ev := heap.Pop(&n.events).(event)
+		n.now = ev.at
+		node := n.nodes[ev.node]
+		if _, isTick := ev.in.(overlay.Tick); isTick && ev.gen != node.tick {
+			continue
+		}
+		n.step(node, ev.in)
+	}
+	n.now = until
+}
+
+// runUntil runs in small slices until cond holds or max virtual time passes,
+// and returns the virtual time it took.
+func (n *testNet) runUntil(max time.Duration, cond func() bool) (time.Duration, bool) {
+	start := n.now
+	for n.now.Sub(start) < max {
+		if cond() {
+			return n.now.Sub(start), true
+		}
+		n.run(100 * time.Millisecond)
+	}
+	return n.now.Sub(start), cond()
+}
+
+// kill crashes a node: its links break on the other side after one round
+// trip.
+func (n *testNet) kill(node *testNode) {
+	node.alive = false
+	for link := range n.links {
+		if link[1] == node.index && n.nodes[link[0]].alive {
+			n.at(2*n.latency, link[0], overlay.LinkDown{Peer: node.info.ID, Addr: node.info.Addr})
+		}
+		if link[0] == node.index || link[1] == node.index {
+			delete(n.links, link)
+		}
+	}
+}
+
+// partition cuts every pair between the two groups and breaks their links.
+func (n *testNet) partition(a, b []*testNode) {
+	for _, x := range a {
+		for _, y := range b {
+			lo, hi := min(x.index, y.index), max(x.index, y.index)
+			n.cut[[2]int{lo, hi}] = true
+			for _, link := range [][2]int{{x.index, y.index}, {y.index, x.index}} {
+				if n.links[link] {
+					delete(n.links, link)
+					n.at(2*n.latency, link[0], overlay.LinkDown{Peer: n.nodes[link[1]].info.ID})
+				}
+			}
+		}
+	}
+}
+
+func (n *testNet) heal() { clear(n.cut) }
+
+func (n *testNet) alive() []*testNode {
+	var out []*testNode
+	for _, node := range n.nodes {
+		if node.alive {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
+// joinAll starts count nodes, each joining through a random earlier node.
+func (n *testNet) joinAll(count int, cfg Config) {
+	for i := range count {
+		node := n.addNode(cfg)
+		var contacts []string
+		if i > 0 {
+			contacts = []string{n.nodes[n.rand.IntN(i)].info.Addr}
+		}
+		n.step(node, Join{Contacts: contacts})
+		n.run(20 * time.Millisecond)
+	}
+}
+
+// connected reports whether the active views of the live nodes form one
+// connected graph.
+func (n *testNet) connected() bool {
+	live := n.alive()
+	if len(live) == 0 {
+		return true
+	}
+	seen := map[int]bool{live[0].index: true}
+	queue := []*testNode{live[0]}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, p := range cur.core.Neighbors() {
+			next := n.byID[p.ID]
+			if next != nil && next.alive && !seen[next.index] {
+				seen[next.index] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	return len(seen) == len(live)
+}
