@@ -94,6 +94,14 @@ type Config struct {
 	// the eager link the payload came through. Zero (the default) disables
 	// it; negative values are refused.
 	OptimizationThreshold int
+	// AnnounceToEager, when true, sends announcements to eager neighbours
+	// too (other than the one the payload came from), so that a payload
+	// lost on a link that stays up is recovered even by a node whose
+	// neighbours all push to it eagerly. The paper assumes reliable links
+	// (TCP), where a payload is only lost with its link, which the
+	// membership overlay reports; enable this over lossy transports. It
+	// costs about one announcement (~20 bytes) per node per message.
+	AnnounceToEager bool
 	// MaxPayload is the largest payload, in bytes, that is broadcast or
 	// accepted. Default [DefaultMaxPayload].
 	MaxPayload int

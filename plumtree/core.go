@@ -270,7 +270,7 @@ func (c *Core) eagerPush(g *Gossip, except peer.ID) {
 func (c *Core) lazyPush(now time.Time, a Announcement, except peer.ID, skip []announcer) {
 	queued := false
 	for _, n := range c.order {
-		if n.eager || n.info.ID == except {
+		if n.info.ID == except || (n.eager && !c.cfg.AnnounceToEager) {
 			continue
 		}
 		if slices.ContainsFunc(skip, func(s announcer) bool { return s.peer == n.info.ID }) {
@@ -334,7 +334,7 @@ func (c *Core) tick(now time.Time) {
 		c.flushAll()
 	}
 	var graftPeers []*neighbor
-	grafts := make(map[*neighbor][]MessageID)
+	var grafts map[*neighbor][]MessageID
 	for m := c.missing.due(now); m != nil; m = c.missing.due(now) {
 		target := c.nextGraftTarget(m)
 		if target == nil {
@@ -344,6 +344,9 @@ func (c *Core) tick(now time.Time) {
 		}
 		m.grafts++
 		c.setEager(target, true)
+		if grafts == nil {
+			grafts = make(map[*neighbor][]MessageID)
+		}
 		if _, ok := grafts[target]; !ok {
 			graftPeers = append(graftPeers, target)
 		}

@@ -39,6 +39,14 @@
 // than the payload itself for small messages. Grafts due at the same tick for
 // the same peer are also sent in one GRAFT.
 //
+// The paper assumes links that lose nothing while they are up (TCP): a
+// payload is lost only with its link, which the membership overlay reports.
+// A node whose neighbours all push to it eagerly hears no announcement, so
+// over a transport that can lose single messages it would miss a payload lost
+// on every one of those links. [Config.AnnounceToEager] closes that gap by
+// announcing to eager neighbours too, for about one more announcement per node
+// per message. It is off by default.
+//
 // A node does not deliver its own broadcasts to itself, and a [Broadcast]
 // whose ID was already seen (for instance a content-derived ID that another
 // node broadcast first) is dropped, so the application sees each message

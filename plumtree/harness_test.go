@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
@@ -90,8 +89,15 @@ type simMessageStats struct {
 	deliveries  []simDelivery
 }
 
+// simTB is what the simulator needs of a test: *testing.T, *testing.B and
+// *rapid.T all qualify.
+type simTB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 type simNetwork struct {
-	tb     testing.TB
+	tb     simTB
 	opts   simOptions
 	rng    *rand.Rand
 	now    time.Time
@@ -126,7 +132,7 @@ func simInfo(i int) peer.Info {
 // newSimNetwork builds the nodes and a random graph: a ring (so the graph is
 // connected) plus random pairings up to the target degree, then steps every
 // node with NeighborUp for each of its neighbours.
-func newSimNetwork(tb testing.TB, opts simOptions) *simNetwork {
+func newSimNetwork(tb simTB, opts simOptions) *simNetwork {
 	tb.Helper()
 	if opts.degree < 2 {
 		opts.degree = 2

@@ -11,10 +11,14 @@ import (
 
 // Wire type codes of the Plumtree messages (range 0x02xx).
 const (
+	// TypeGossip is the wire code of [Gossip].
 	TypeGossip wire.Type = 0x0201
-	TypeIHave  wire.Type = 0x0202
-	TypeGraft  wire.Type = 0x0203
-	TypePrune  wire.Type = 0x0204
+	// TypeIHave is the wire code of [IHave].
+	TypeIHave wire.Type = 0x0202
+	// TypeGraft is the wire code of [Graft].
+	TypeGraft wire.Type = 0x0203
+	// TypePrune is the wire code of [Prune].
+	TypePrune wire.Type = 0x0204
 )
 
 func init() {

@@ -237,6 +237,8 @@ func (c *Conn) signalClose() {
 		c.failSend(fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrClosed))
 		close(c.done)
 		c.raw.SetReadDeadline(time.Now()) // unblock Recv at once
+		// Bound a write blocked on a peer that does not read.
+		c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
 		c.transport.forget(c)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/flynn/noise"
 )
@@ -66,7 +67,6 @@ type messageReader struct {
 	r       io.Reader
 	cs      *noise.CipherState
 	maxSize int
-	chunk   []byte // ciphertext scratch, reused across messages
 }
 
 func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
@@ -89,26 +89,27 @@ func (m *messageReader) read() ([]byte, error) {
 		return nil, fmt.Errorf("%w: announced length %d over the limit %d", errMalformed, size, m.maxSize)
 	}
 	n := int(size)
-	msg := make([]byte, 0, min(n, 1<<20))
+	// Each chunk is read into place and decrypted in place, so the message
+	// needs tagLen bytes of slack; memory is reserved up front only up to
+	// 1 MiB, and grows with the chunks that actually arrive beyond that.
+	msg := make([]byte, 0, min(n, 1<<20)+tagLen)
 	remaining := n
 	for chunks := chunkCount(n); chunks > 0; chunks-- {
 		plain := min(remaining, maxChunkPlain)
 		remaining -= plain
-		if cap(m.chunk) < plain+tagLen {
-			m.chunk = make([]byte, plain+tagLen, max(plain+tagLen, 512))
-		}
-		chunk := m.chunk[:plain+tagLen]
+		msg = slices.Grow(msg, plain+tagLen)
+		chunk := msg[len(msg) : len(msg)+plain+tagLen]
 		if _, err := io.ReadFull(m.r, chunk); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("%w: truncated message of %d bytes: %w", errMalformed, n, io.ErrUnexpectedEOF)
 			}
 			return nil, err
 		}
-		var err error
-		msg, err = m.cs.Decrypt(msg, header[:], chunk)
+		opened, err := m.cs.Decrypt(chunk[:0], header[:], chunk)
 		if err != nil {
 			return nil, fmt.Errorf("%w: message of %d bytes fails authentication: %w", errMalformed, n, err)
 		}
+		msg = msg[:len(msg)+len(opened)]
 	}
 	return msg, nil
 }

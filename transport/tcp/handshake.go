@@ -128,14 +128,13 @@ func checkAddr(addr string) error {
 	if addr == "" || len(addr) > maxAddrLen {
 		return fmt.Errorf("%d bytes, want 1 to %d", len(addr), maxAddrLen)
 	}
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
 	if port == "" {
 		return fmt.Errorf("%q has no port", addr)
 	}
-	_ = host
 	return nil
 }
 

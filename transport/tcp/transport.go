@@ -87,6 +87,11 @@ func Listen(cfg Config) (*Transport, error) {
 	if cfg.Secret == nil {
 		t.log.Warn("no cluster secret: the network admits any peer (connections are still encrypted)", "listen_addr", listener.Addr().String())
 	}
+	if host, _, err := net.SplitHostPort(advertise); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			t.log.Warn("advertising a wildcard address that remote peers cannot dial; set Config.AdvertiseAddr", "advertise_addr", advertise)
+		}
+	}
 	t.log.Info("listening", "listen_addr", listener.Addr().String(), "advertise_addr", advertise)
 	t.wg.Add(1)
 	go t.acceptLoop()
@@ -280,11 +285,9 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, erro
 }
 
 func (t *Transport) handshakeOutbound(ctx context.Context, raw net.Conn) (*sessionKeys, error) {
-	deadline := time.Now().Add(t.cfg.HandshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	raw.SetDeadline(deadline)
+	// ctx ends the handshake through AfterFunc (not by copying its deadline
+	// to the socket) so that ctx.Err() is set whenever ctx caused the failure.
+	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	keys, err := t.hs.run(&countingConn{Conn: raw, stats: &t.stats}, true)
 	if !stop() && err == nil {

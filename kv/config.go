@@ -1,0 +1,102 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+)
+
+// Defaults of the Config fields left zero.
+const (
+	// DefaultAntiEntropyInterval is how often a replica reconciles with a
+	// random neighbour. Broadcast delivers almost every write within a
+	// second; anti-entropy only repairs what it lost, so five seconds keeps
+	// the repair latency short while an in-sync round costs two small
+	// messages per node every five seconds.
+	DefaultAntiEntropyInterval = 5 * time.Second
+	// DefaultTombstoneRetention is how long a delete is remembered. It must
+	// exceed the longest partition or downtime after which a node should
+	// still learn of deletes made meanwhile: a day covers a night-long
+	// outage and a weekend-long one is handled by wiping the node.
+	DefaultTombstoneRetention = 24 * time.Hour
+	// DefaultMaxClockOffset is how far ahead of local physical time a
+	// remote write's timestamp may be before the write is deferred. NTP
+	// keeps clocks within milliseconds; a minute tolerates a badly set one.
+	DefaultMaxClockOffset = time.Minute
+)
+
+// Config configures a Store. Zero fields take the documented defaults.
+type Config struct {
+	// Self is this node's ID, recorded as the writer of its writes.
+	// Required.
+	Self peer.ID
+	// Backend persists the records. Required. The store does not close it.
+	Backend Backend
+	// Seed seeds the choice of anti-entropy partners; zero derives a seed
+	// from Self, so runs are repeatable and nodes choose differently.
+	Seed uint64
+	// AntiEntropyInterval is the period of anti-entropy rounds with a
+	// random neighbour; it also paces tombstone purging. Default
+	// DefaultAntiEntropyInterval.
+	AntiEntropyInterval time.Duration
+	// TombstoneRetention is how long tombstones are kept, measured from
+	// the delete's timestamp. Default DefaultTombstoneRetention.
+	TombstoneRetention time.Duration
+	// MaxKeys bounds the number of live keys; writes creating more fail
+	// with ErrTooManyKeys and such records from peers are refused. Up to
+	// as many tombstones again are kept. Every node of a cluster must use
+	// the same value. Default DefaultMaxKeys.
+	MaxKeys int
+	// MaxClockOffset is how far ahead of local physical time a remote
+	// timestamp may be. A record further ahead is deferred, not applied:
+	// anti-entropy offers it again and it is applied once local time has
+	// caught up, so one node with a clock set in the future cannot drag
+	// every clock forward. Default DefaultMaxClockOffset.
+	MaxClockOffset time.Duration
+	// Logger receives the store's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if c.Self.IsZero() {
+		return c, errors.New("kv: Config.Self is required")
+	}
+	if c.Backend == nil {
+		return c, errors.New("kv: Config.Backend is required")
+	}
+	for _, field := range []struct {
+		name  string
+		value *time.Duration
+		def   time.Duration
+	}{
+		{"AntiEntropyInterval", &c.AntiEntropyInterval, DefaultAntiEntropyInterval},
+		{"TombstoneRetention", &c.TombstoneRetention, DefaultTombstoneRetention},
+		{"MaxClockOffset", &c.MaxClockOffset, DefaultMaxClockOffset},
+	} {
+		switch {
+		case *field.value < 0:
+			return c, fmt.Errorf("kv: Config.%s is negative (%v)", field.name, *field.value)
+		case *field.value == 0:
+			*field.value = field.def
+		}
+	}
+	switch {
+	case c.MaxKeys < 0:
+		return c, fmt.Errorf("kv: Config.MaxKeys is negative (%d)", c.MaxKeys)
+	case c.MaxKeys == 0:
+		c.MaxKeys = DefaultMaxKeys
+	}
+	if c.Seed == 0 {
+		for i := range 8 {
+			c.Seed = c.Seed<<8 | uint64(c.Self[i])
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,114 @@
+// Package kv is the replicated configuration store: every node holds a full
+// copy of a small key-value store, writes are pushed to every member through
+// the Broadcaster, and periodic anti-entropy repairs whatever a broadcast
+// missed, so that all replicas converge without a central service.
+//
+// # Data model and merge
+//
+// A key is non-empty UTF-8 without NUL, at most [MaxKeyLen] bytes; a value is
+// up to [MaxValueLen] bytes; a store holds at most Config.MaxKeys live keys.
+// Every write carries a [Version]: a hybrid logical clock timestamp ([HLC],
+// Kulkarni, Demirbas, Madappa, Avva, Leone: "Logical Physical Clocks and
+// Consistent Snapshots in Globally Distributed Databases", OPODIS 2014) and
+// the writer's node ID. The merge is last-writer-wins per key: the greater
+// version wins, ties on the timestamp are broken by writer ID, so every
+// replica picks the same winner whatever order and however many times
+// records arrive. The merge is a join (commutative, associative, idempotent):
+// replicas that received the same set of writes hold the same state. A
+// delete is a tombstone record (Deleted set) that wins like any write.
+//
+// HLC timestamps stay within the clocks' offset of physical time while
+// ordering causally related writes correctly: a node that has seen a write
+// always gives its own later write to the same key a greater timestamp, even
+// if its physical clock lags. A remote timestamp more than
+// Config.MaxClockOffset ahead of local time is deferred, not applied, so a
+// node with a clock set in the future cannot drag every clock with it; the
+// record is applied by a later anti-entropy round once local time catches up.
+//
+// # What concurrent writers see
+//
+// There are no transactions and no read-your-writes across nodes: each node
+// reads its own replica. Two nodes writing the same key at about the same
+// time both see their Put succeed; once the writes have crossed, every node
+// holds the one with the greater version (the later timestamp, or the
+// greater writer ID on a tie) and the other is lost. Writes to different keys
+// never interfere. Use distinct keys (for instance one per writer) when no
+// write may be lost.
+//
+// # Durability
+//
+// A local write is persisted to the [Backend] before the store reports it:
+// with [Bolt] (go.etcd.io/bbolt, one transaction committed with fsync per
+// write) a Put whose [Result] has no error survives a crash of the node. It
+// is then broadcast; it survives the loss of the node's disk once the
+// broadcast or an anti-entropy round has carried it to another node.
+//
+// # Push and anti-entropy
+//
+// A local write is persisted, then emitted as a [Broadcast] output whose
+// payload (an [Update] message) the runtime hands to the Broadcaster, which
+// delivers it to every member as a [FromBroadcast] input. Broadcasts can be
+// missed (a node down or partitioned, a message lost), so replicas also run
+// anti-entropy, as in Demers et al., "Epidemic Algorithms for Replicated
+// Database Maintenance" (PODC 1987): every Config.AntiEntropyInterval a node
+// reconciles with a random neighbour, and it reconciles at once with every
+// new neighbour ([NeighborUp]: a node that joined, restarted or healed).
+// Reconciliation compares Merkle trees, as Dynamo does (DeCandia et al.,
+// SOSP 2007), so only the differences cross the network. Each replica keeps
+// a fixed tree of 65,536 leaves (buckets of the keys' SHA-256) under three
+// levels of 16-way inner nodes; a leaf hashes the XOR of its records' hashes,
+// an inner node the SHA-256 of its children. A round is a ping-pong of
+// stateless messages:
+//
+//	A → B  SyncRoot     A's root hash (32 bytes); B stops if it is its own
+//	B → A  SyncNodes    B's 16 level-1 hashes (8 bytes each)
+//	A → B  SyncNodes    A's hashes of the children of the level-1 nodes that differ
+//	…                   and so on down the tree, until the differing nodes
+//	                    are leaves or hold at most 4 records each on average
+//	X → Y  SyncSummary  X's records under the differing nodes: 32 bytes each
+//	                    (key hash, version, record hash)
+//	Y → X  SyncRecords  Y's records that are newer or that X lacks, and
+//	                    WantKeys: the keys whose record is newer on X
+//	X → Y  SyncRecords  X's records of the wanted keys
+//
+// Each differing record thus crosses once, in the direction it is needed.
+// An in-sync round costs one 43-byte message; between two stores of 100,000
+// keys of which 1% differ, a round costs about 380 bytes per differing key
+// (about 140 of them the record itself), 2.5% of a full copy. Node hashes
+// travel truncated to 64 bits and keys are named by 64-bit hashes: a
+// collision, which would hide a difference, has a probability near 2^-64.
+// Each message is bounded (MaxSyncParents, MaxSummaryEntries,
+// MaxSyncRecords, MaxSyncBytes) and every field a peer sends is validated.
+// Rounds repair in both directions, so when writes stop
+// and the network is connected, every replica holds the same records, and
+// [Store.Digest] the same root, after a few rounds: each round at least
+// doubles, in expectation, the number of nodes that hold a given record.
+//
+// # Partitions
+//
+// During a partition each side keeps accepting writes (the store favours
+// availability). When the partition heals, the neighbour events trigger
+// anti-entropy and both sides converge to the per-key winners of the union
+// of their writes: a key written on both sides keeps the write with the
+// greater version, which may be the older one in real time if the clocks of
+// the two sides disagreed.
+//
+// # Tombstones and retention
+//
+// Tombstones are purged Config.TombstoneRetention (default 24 h) after the
+// delete's timestamp; a tombstone that old received from a peer is not
+// stored again. A node that was partitioned or down for longer than the
+// retention and still holds a value deleted meanwhile brings that value back
+// to life when it reconnects: the other replicas have forgotten the delete,
+// see a record they lack and accept it. Wipe such a node's store file before
+// it rejoins (it then learns the current state by anti-entropy), or raise the
+// retention above the longest expected outage.
+//
+// # Core and runtime
+//
+// [Store] is a state machine in the style of [overlay.Core]: no goroutines,
+// sockets or clocks; the runtime feeds it inputs with the current time and
+// drains its outputs ([Result], [Changed], [Broadcast], overlay.Send). It
+// calls its Backend synchronously. [Watchers] is the runtime side of watches:
+// a goroutine-safe hub fed with the store's changes.
+package kv

@@ -1,0 +1,545 @@
+package kv
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// Put is the input asking the store to set Key to Value. The store answers
+// with a [Result] carrying ReqID.
+type Put struct {
+	ReqID uint64
+	Key   string
+	Value []byte
+}
+
+// Delete is the input asking the store to delete Key. The store answers with
+// a [Result] carrying ReqID; deleting a key the store does not hold fails
+// with ErrNotFound.
+type Delete struct {
+	ReqID uint64
+	Key   string
+}
+
+// NeighborUp is the input telling the store that the overlay gained a
+// neighbour (a node that joined, restarted or came back from a partition).
+// The store reconciles with it at once.
+type NeighborUp struct {
+	Peer peer.Info
+}
+
+// NeighborDown is the input telling the store that a neighbour is gone.
+type NeighborDown struct {
+	Peer peer.ID
+}
+
+// FromBroadcast is the input for a payload the Broadcaster delivered: the
+// Payload of some node's [Broadcast] output, possibly this node's own.
+type FromBroadcast struct {
+	From    peer.Info
+	Payload []byte
+}
+
+// Broadcast is the output asking the driver to push Payload to every member
+// through the Broadcaster.
+type Broadcast struct {
+	Payload []byte
+}
+
+// Result is the output answering a [Put] or [Delete]. Err is nil when the
+// write was applied and persisted; Record is then the record written.
+type Result struct {
+	ReqID  uint64
+	Record Record
+	Err    error
+}
+
+// Changed is the output reporting a change applied to the store, for
+// watchers: a local write (Local true) or a record learnt from a peer. A
+// delete is a Record with Deleted set. Purging an expired tombstone is not a
+// change.
+type Changed struct {
+	Record Record
+	Local  bool
+}
+
+// Stats counts what a store did since it was created.
+type Stats struct {
+	// AntiEntropyRounds counts the rounds this node started.
+	AntiEntropyRounds uint64
+	// AntiEntropyMessages and AntiEntropyBytes count the anti-entropy
+	// messages this node sent (as initiator or responder) and their
+	// encoded size including the frame header, before encryption.
+	AntiEntropyMessages uint64
+	AntiEntropyBytes    uint64
+	// RecordsRepaired counts records applied from anti-entropy messages.
+	RecordsRepaired uint64
+	// RecordsBroadcast counts records applied from broadcast payloads.
+	RecordsBroadcast uint64
+	// RecordsRejected counts records from peers refused as invalid or
+	// beyond MaxKeys; RecordsDeferred those too far in the future.
+	RecordsRejected uint64
+	RecordsDeferred uint64
+	// BadMessages counts messages and payloads that failed validation.
+	BadMessages uint64
+	// BackendErrors counts failed backend writes of remote records (they
+	// are retried by later anti-entropy rounds).
+	BackendErrors uint64
+	// TombstonesPurged counts tombstones removed after their retention.
+	TombstonesPurged uint64
+	// Keys is the number of live keys; Tombstones the deletes retained.
+	Keys       int
+	Tombstones int
+}
+
+// entry is what the store keeps in memory about a key; values stay in the
+// backend.
+type entry struct {
+	version Version
+	deleted bool
+	hash    [32]byte
+	leaf    uint32
+}
+
+// Store is the core of the replicated configuration store: a state machine
+// in the style of [overlay.Core], without goroutines, sockets or clocks. It
+// calls its Backend synchronously. Create one with [New]; it is not safe for
+// concurrent use.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	backend Backend
+	rand    *rand.Rand
+	clock   Clock
+
+	index      map[string]entry
+	leafKeys   map[uint32][]string // keys of each non-empty leaf, unordered
+	tree       *merkleTree
+	live       int
+	tombstones map[string]int64 // key → wall time of its delete
+
+	neighbors   map[peer.ID]peer.Info
+	neighborIDs []peer.ID // sorted, for a repeatable random choice
+
+	started   bool
+	now       time.Time
+	nextRound time.Time
+	outputs   []any
+	stats     Stats
+}
+
+var _ overlay.Core = (*Store)(nil)
+
+// New creates a store over cfg.Backend, loading and indexing the records it
+// holds (a restart resumes where the node stopped).
+func New(cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		backend:    cfg.Backend,
+		rand:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6b76)),
+		index:      make(map[string]entry),
+		leafKeys:   make(map[uint32][]string),
+		tree:       newMerkleTree(),
+		tombstones: make(map[string]int64),
+		neighbors:  make(map[peer.ID]peer.Info),
+	}
+	var loadErr error
+	err = s.backend.Scan("", func(rec Record) bool {
+		if loadErr = rec.Validate(); loadErr != nil {
+			return false
+		}
+		rec = rec.normalize()
+		s.install(rec)
+		s.clock.Observe(rec.Version.Time)
+		return true
+	})
+	if err == nil {
+		err = loadErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kv: load records: %w", err)
+	}
+	return s, nil
+}
+
+// Step feeds one input to the store at time now: [Put], [Delete],
+// [NeighborUp], [NeighborDown], [FromBroadcast], [overlay.Received] (an
+// anti-entropy message), [overlay.LinkDown] or [overlay.Tick]. It never panics
+// on what a peer sent.
+func (s *Store) Step(now time.Time, input any) {
+	s.now = now
+	if !s.started {
+		s.started = true
+		// A random first round spreads the rounds of nodes started together.
+		s.nextRound = now.Add(time.Duration(s.rand.Int64N(int64(s.cfg.AntiEntropyInterval)) + 1))
+	}
+	switch in := input.(type) {
+	case Put:
+		rec, err := s.localWrite(in.Key, in.Value, false)
+		s.outputs = append(s.outputs, Result{ReqID: in.ReqID, Record: rec, Err: err})
+	case Delete:
+		rec, err := s.localWrite(in.Key, nil, true)
+		s.outputs = append(s.outputs, Result{ReqID: in.ReqID, Record: rec, Err: err})
+	case NeighborUp:
+		s.addNeighbor(in.Peer)
+		s.startRound(in.Peer)
+	case NeighborDown:
+		s.removeNeighbor(in.Peer)
+	case FromBroadcast:
+		s.onBroadcast(in)
+	case overlay.Received:
+		s.onReceived(in)
+	case overlay.LinkDown:
+		// An anti-entropy message was lost; the next round repairs.
+		s.log.Debug("kv: link down", "peer", in.Peer.Short(), "err", in.Err)
+	case overlay.Tick:
+		s.tick()
+	default:
+		s.log.Warn("kv: unknown input", "type", fmt.Sprintf("%T", input))
+	}
+}
+
+// Drain appends the outputs produced since the last call to dst: [Result],
+// [Changed], [Broadcast] and [overlay.Send].
+func (s *Store) Drain(dst []any) []any {
+	dst = append(dst, s.outputs...)
+	clear(s.outputs)
+	s.outputs = s.outputs[:0]
+	return dst
+}
+
+// NextDeadline returns when the store next needs an [overlay.Tick]: its next
+// anti-entropy round. It has none before its first Step.
+func (s *Store) NextDeadline() (time.Time, bool) {
+	return s.nextRound, s.started
+}
+
+// Get returns the live record of key; deleted and unknown keys are not found.
+func (s *Store) Get(key string) (Record, bool) {
+	e, ok := s.index[key]
+	if !ok || e.deleted {
+		return Record{}, false
+	}
+	rec, found, err := s.backend.Get(key)
+	if err != nil || !found {
+		s.log.Error("kv: backend lost an indexed key", "key", key, "err", err)
+		return Record{}, false
+	}
+	return rec, true
+}
+
+// List returns the live records whose key starts with prefix, in key order.
+func (s *Store) List(prefix string) []Record {
+	var records []Record
+	err := s.backend.Scan(prefix, func(rec Record) bool {
+		if !rec.Deleted {
+			records = append(records, rec)
+		}
+		return true
+	})
+	if err != nil {
+		s.log.Error("kv: list", "prefix", prefix, "err", err)
+	}
+	return records
+}
+
+// Digest returns the root hash of the store's Merkle tree. Replicas holding
+// the same records, tombstones included, have the same digest; an empty
+// store's digest is all zeros.
+func (s *Store) Digest() [32]byte { return s.tree.root() }
+
+// Len returns the number of live keys.
+func (s *Store) Len() int { return s.live }
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	stats := s.stats
+	stats.Keys = s.live
+	stats.Tombstones = len(s.tombstones)
+	return stats
+}
+
+// Clock returns the latest HLC timestamp the store issued or witnessed.
+func (s *Store) Clock() HLC { return s.clock.Last() }
+
+// localWrite applies a Put (deleted false) or a Delete, persists it, and
+// emits Changed and Broadcast.
+func (s *Store) localWrite(key string, value []byte, deleted bool) (Record, error) {
+	if err := ValidateKey(key); err != nil {
+		return Record{}, err
+	}
+	if err := validateValue(key, value); err != nil {
+		return Record{}, err
+	}
+	existing, known := s.index[key]
+	wasLive := known && !existing.deleted
+	switch {
+	case deleted && !wasLive:
+		return Record{}, fmt.Errorf("%w: %s", ErrNotFound, quoteKey(key))
+	case !deleted && !wasLive && s.live >= s.cfg.MaxKeys:
+		return Record{}, fmt.Errorf("%w: cannot create %s, the store holds %d keys", ErrTooManyKeys, quoteKey(key), s.live)
+	}
+	rec := Record{
+		Key:     key,
+		Value:   bytes.Clone(value),
+		Version: Version{Time: s.clock.Now(s.now), Writer: s.cfg.Self},
+		Deleted: deleted,
+	}.normalize()
+	if err := s.backend.Write([]Record{rec}, nil); err != nil {
+		return Record{}, fmt.Errorf("kv: persist key %s: %w", quoteKey(key), err)
+	}
+	s.install(rec)
+	s.outputs = append(s.outputs, Changed{Record: rec, Local: true})
+	payload, err := wire.Marshal(&Update{Records: []Record{rec}})
+	if err != nil {
+		// Cannot happen for a registered type; anti-entropy would still
+		// spread the write.
+		s.log.Error("kv: encode update", "key", key, "err", err)
+		return rec, nil
+	}
+	s.outputs = append(s.outputs, Broadcast{Payload: payload})
+	return rec, nil
+}
+
+// onBroadcast merges the records of a broadcast payload.
+func (s *Store) onBroadcast(in FromBroadcast) {
+	update, err := decodePayload(in.Payload)
+	if err != nil {
+		s.stats.BadMessages++
+		s.log.Debug("kv: bad broadcast payload", "peer", in.From.ID.Short(), "err", err)
+		return
+	}
+	s.stats.RecordsBroadcast += uint64(s.applyRemote(in.From, update.Records))
+}
+
+// applyRemote merges records from a peer by last-writer-wins, persists the
+// winners in one backend write and emits a Changed for each. It returns the
+// number of records applied.
+func (s *Store) applyRemote(from peer.Info, records []Record) int {
+	// Keep the greatest record of each key of the batch.
+	batch := make([]Record, 0, len(records))
+	position := make(map[string]int, len(records))
+	horizon := s.now.Add(s.cfg.MaxClockOffset).UnixNano()
+	for _, rec := range records {
+		rec = rec.normalize()
+		if err := rec.Validate(); err != nil {
+			s.stats.RecordsRejected++
+			s.log.Debug("kv: refused record", "peer", from.ID.Short(), "err", err)
+			continue
+		}
+		if rec.Version.Time.Wall > horizon {
+			s.stats.RecordsDeferred++
+			s.log.Debug("kv: record from the future deferred", "peer", from.ID.Short(), "key", rec.Key, "version", rec.Version.String())
+			continue
+		}
+		if i, ok := position[rec.Key]; ok {
+			if rec.Supersedes(batch[i]) {
+				batch[i] = rec
+			}
+			continue
+		}
+		position[rec.Key] = len(batch)
+		batch = append(batch, rec)
+	}
+	// Keep the records that win over what the store holds.
+	winners := batch[:0]
+	liveDelta, entriesDelta := 0, 0
+	for _, rec := range batch {
+		existing, known := s.index[rec.Key]
+		if known && !s.supersedesEntry(rec, existing) {
+			continue
+		}
+		if !known && rec.Deleted && s.expired(rec) {
+			continue // nothing to delete, and the delete is forgotten
+		}
+		wasLive := known && !existing.deleted
+		if !rec.Deleted && !wasLive && s.live+liveDelta >= s.cfg.MaxKeys ||
+			!known && len(s.index)+entriesDelta >= 2*s.cfg.MaxKeys {
+			s.stats.RecordsRejected++
+			s.log.Warn("kv: record refused, store full", "peer", from.ID.Short(), "key", rec.Key, "max_keys", s.cfg.MaxKeys)
+			continue
+		}
+		if !rec.Deleted {
+			liveDelta++
+		}
+		if wasLive {
+			liveDelta--
+		}
+		if !known {
+			entriesDelta++
+		}
+		winners = append(winners, rec)
+	}
+	if len(winners) == 0 {
+		return 0
+	}
+	if err := s.backend.Write(winners, nil); err != nil {
+		s.stats.BackendErrors++
+		s.log.Error("kv: persist remote records", "peer", from.ID.Short(), "records", len(winners), "err", err)
+		return 0
+	}
+	for _, rec := range winners {
+		s.install(rec)
+		s.clock.Update(s.now, rec.Version.Time)
+		s.outputs = append(s.outputs, Changed{Record: rec})
+	}
+	return len(winners)
+}
+
+// supersedesEntry reports whether rec wins over the record indexed as e.
+func (s *Store) supersedesEntry(rec Record, e entry) bool {
+	if c := rec.Version.Compare(e.version); c != 0 {
+		return c > 0
+	}
+	if rec.hash() == e.hash {
+		return false // the same record
+	}
+	stored, found, err := s.backend.Get(rec.Key)
+	if err != nil || !found {
+		s.log.Error("kv: backend lost an indexed key", "key", rec.Key, "err", err)
+		return false
+	}
+	return rec.Supersedes(stored)
+}
+
+// expired reports whether rec is a tombstone older than the retention.
+func (s *Store) expired(rec Record) bool {
+	return rec.Deleted && rec.Version.Time.Wall < s.now.Add(-s.cfg.TombstoneRetention).UnixNano()
+}
+
+// install puts an already persisted record in the index and the tree.
+func (s *Store) install(rec Record) {
+	h := rec.hash()
+	old, known := s.index[rec.Key]
+	leaf := old.leaf
+	if known {
+		s.tree.toggle(old.leaf, old.hash)
+		if old.deleted {
+			delete(s.tombstones, rec.Key)
+		} else {
+			s.live--
+		}
+	} else {
+		leaf = leafOf(rec.Key)
+		s.leafKeys[leaf] = append(s.leafKeys[leaf], rec.Key)
+		s.tree.count(leaf, 1)
+	}
+	s.tree.toggle(leaf, h)
+	s.index[rec.Key] = entry{version: rec.Version, deleted: rec.Deleted, hash: h, leaf: leaf}
+	if rec.Deleted {
+		s.tombstones[rec.Key] = rec.Version.Time.Wall
+	} else {
+		s.live++
+	}
+}
+
+// purge removes the tombstones older than the retention.
+func (s *Store) purge() {
+	limit := s.now.Add(-s.cfg.TombstoneRetention).UnixNano()
+	var expired []string
+	for key, wall := range s.tombstones {
+		if wall < limit {
+			expired = append(expired, key)
+		}
+	}
+	if len(expired) == 0 {
+		return
+	}
+	slices.Sort(expired)
+	if err := s.backend.Write(nil, expired); err != nil {
+		s.log.Error("kv: purge tombstones", "count", len(expired), "err", err)
+		return
+	}
+	for _, key := range expired {
+		e := s.index[key]
+		s.tree.toggle(e.leaf, e.hash)
+		s.tree.count(e.leaf, -1)
+		delete(s.index, key)
+		delete(s.tombstones, key)
+		keys := s.leafKeys[e.leaf]
+		if i := slices.Index(keys, key); i >= 0 {
+			keys[i] = keys[len(keys)-1]
+			keys = keys[:len(keys)-1]
+		}
+		if len(keys) == 0 {
+			delete(s.leafKeys, e.leaf)
+		} else {
+			s.leafKeys[e.leaf] = keys
+		}
+	}
+	s.stats.TombstonesPurged += uint64(len(expired))
+}
+
+// tick runs the periodic work when due: purge, then one anti-entropy round
+// with a random neighbour.
+func (s *Store) tick() {
+	if s.now.Before(s.nextRound) {
+		return
+	}
+	s.nextRound = s.now.Add(s.cfg.AntiEntropyInterval)
+	s.purge()
+	if len(s.neighborIDs) > 0 {
+		s.startRound(s.neighbors[s.neighborIDs[s.rand.IntN(len(s.neighborIDs))]])
+	}
+}
+
+func (s *Store) addNeighbor(info peer.Info) {
+	if info.ID == s.cfg.Self || info.ID.IsZero() {
+		return
+	}
+	if _, known := s.neighbors[info.ID]; !known {
+		i, _ := slices.BinarySearchFunc(s.neighborIDs, info.ID, peer.ID.Compare)
+		s.neighborIDs = slices.Insert(s.neighborIDs, i, info.ID)
+	}
+	s.neighbors[info.ID] = info
+}
+
+func (s *Store) removeNeighbor(id peer.ID) {
+	if _, known := s.neighbors[id]; !known {
+		return
+	}
+	delete(s.neighbors, id)
+	if i, found := slices.BinarySearchFunc(s.neighborIDs, id, peer.ID.Compare); found {
+		s.neighborIDs = slices.Delete(s.neighborIDs, i, i+1)
+	}
+}
+
+// recordsUnder returns the number of records (tombstones included) under a
+// node of the tree.
+func (s *Store) recordsUnder(level int, index uint32) int {
+	if level == treeDepth {
+		return len(s.leafKeys[index])
+	}
+	return s.tree.records[level][index]
+}
+
+// keysUnder calls yield for every non-empty leaf under a node of the tree,
+// in leaf order, with the leaf's keys sorted.
+func (s *Store) keysUnder(level int, index uint32, yield func(leaf uint32, keys []string)) {
+	if s.recordsUnder(level, index) == 0 {
+		return
+	}
+	if level == treeDepth {
+		keys := slices.Clone(s.leafKeys[index])
+		slices.SortFunc(keys, strings.Compare)
+		yield(index, keys)
+		return
+	}
+	for c := range uint32(treeFanout) {
+		s.keysUnder(level+1, index*treeFanout+c, yield)
+	}
+}

@@ -1,0 +1,113 @@
+package plumtree
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/wire"
+)
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus of FuzzDecodeAndStep in testdata")
+
+// fuzzSeeds are valid encodings of every message, written to the seed corpus
+// in testdata/fuzz/FuzzDecodeAndStep and added by the fuzz target.
+func fuzzSeeds(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	seeds := map[string][]byte{}
+	for name, msg := range map[string]any{
+		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload")},
+		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again")},
+		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin},
+		"ihave":            &IHave{Announcements: []Announcement{{ID: testID, Round: 1}, {ID: MessageID{0xCC}, Round: 1}}},
+		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
+		"graft-empty":      &Graft{},
+		"prune":            &Prune{},
+	} {
+		data, err := wire.Marshal(msg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seeds[name] = data
+	}
+	return seeds
+}
+
+// FuzzDecodeAndStep decodes arbitrary bytes with the wire codec and steps a
+// core with the result, from a neighbour and from a stranger: nothing may
+// panic, and the core's invariants must hold.
+func FuzzDecodeAndStep(f *testing.F) {
+	for _, data := range fuzzSeeds(f) {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := wire.Unmarshal(data)
+		if err != nil {
+			return
+		}
+		c := newTestCore(t, func(cfg *Config) { cfg.MaxPayload = 4096; cfg.OptimizationThreshold = 1 }, peerA, peerB)
+		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Prune{}})
+		c.Step(simEpoch, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xCC}, 3, "cached")})
+		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &IHave{Announcements: []Announcement{{ID: MessageID{0xEE}, Round: 1}}}})
+		c.Drain(nil)
+		now := simEpoch.Add(time.Millisecond)
+		c.Step(now, overlay.Received{From: peerA, Msg: msg})
+		c.Step(now, overlay.Received{From: peerB, Msg: msg})
+		c.Step(now, overlay.Received{From: peerC, Msg: msg})
+		for range 20 {
+			deadline, ok := c.NextDeadline()
+			if !ok {
+				break
+			}
+			c.Step(deadline, overlay.Tick{})
+		}
+		outs := c.Drain(nil)
+		if d := delivered(outs); len(d) > 1 {
+			t.Fatalf("one message delivered %d times", len(d))
+		}
+		if eager, lazy := len(c.EagerPeers()), len(c.LazyPeers()); eager+lazy != 2 {
+			t.Fatalf("%d eager and %d lazy peers, want the 2 neighbours", eager, lazy)
+		}
+		for _, out := range outs {
+			if s, ok := out.(overlay.Send); ok {
+				if s.To.ID != peerA.ID && s.To.ID != peerB.ID {
+					t.Fatalf("sent %T to %v, which is not a neighbour", s.Msg, s.To)
+				}
+				if _, err := wire.Marshal(s.Msg); err != nil {
+					t.Fatalf("output %T does not encode: %v", s.Msg, err)
+				}
+			}
+		}
+	})
+}
+
+// The seed corpus on disk holds every seed; -update-corpus rewrites it.
+func TestFuzzSeedCorpusIsComplete(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeAndStep")
+	for name, data := range fuzzSeeds(t) {
+		content := []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(data))))
+		path := filepath.Join(dir, name)
+		if *updateCorpus {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("seed %s missing (run go test -run TestFuzzSeedCorpusIsComplete -update-corpus): %v", name, err)
+		}
+		if !bytes.Equal(got, content) {
+			t.Errorf("seed %s is stale (run go test -run TestFuzzSeedCorpusIsComplete -update-corpus)", name)
+		}
+	}
+}

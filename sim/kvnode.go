@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// StoreTopic is the gossip topic that carries the store's broadcasts (the
+// root package's topic for the configuration store).
+const StoreTopic uint8 = 2
+
+// kvNode joins a gossip core and a kv store the way a node of the framework
+// does: the store's broadcasts go out through the Broadcaster under
+// StoreTopic, the Broadcaster's deliveries of that topic and its neighbour
+// changes come back to the store, and direct messages go to the core their
+// wire code belongs to (0x04xx: the store).
+type kvNode struct {
+	overlay *gossip.Core
+	store   *kv.Store
+	queue   []kvWork
+	outputs []any
+	scratch []any
+}
+
+// kvWork is one input waiting for one of the two cores.
+type kvWork struct {
+	toStore bool
+	input   any
+}
+
+// Step implements overlay.Core.
+func (n *kvNode) Step(now time.Time, input any) {
+	switch in := input.(type) {
+	case overlay.Received:
+		code, _ := wire.TypeOf(in.Msg)
+		n.queue = append(n.queue, kvWork{toStore: code>>8 == 0x04, input: in})
+	case overlay.Tick:
+		n.queue = append(n.queue, kvWork{input: in}, kvWork{toStore: true, input: in})
+	case kv.Put, kv.Delete:
+		n.queue = append(n.queue, kvWork{toStore: true, input: in})
+	default: // gossip.Join, overlay.LinkDown
+		n.queue = append(n.queue, kvWork{input: in})
+	}
+	for len(n.queue) > 0 {
+		w := n.queue[0]
+		n.queue = n.queue[1:]
+		var outs []any
+		if w.toStore {
+			n.store.Step(now, w.input)
+			outs = n.store.Drain(n.scratch[:0])
+		} else {
+			n.overlay.Step(now, w.input)
+			outs = n.overlay.Drain(n.scratch[:0])
+		}
+		n.scratch = nil
+		for _, out := range outs {
+			n.route(out)
+		}
+		clear(outs)
+		n.scratch = outs[:0]
+	}
+	n.queue = n.queue[:0]
+}
+
+// route sends one output of either core to the other core or out.
+func (n *kvNode) route(out any) {
+	switch o := out.(type) {
+	case kv.Broadcast:
+		n.queue = append(n.queue, kvWork{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
+	case gossip.Deliver:
+		if o.Topic == StoreTopic && !o.Direct {
+			n.queue = append(n.queue, kvWork{toStore: true, input: kv.FromBroadcast{From: o.Origin, Payload: o.Payload}})
+			return
+		}
+		n.outputs = append(n.outputs, out)
+	case gossip.NeighborUp:
+		n.queue = append(n.queue, kvWork{toStore: true, input: kv.NeighborUp{Peer: o.Peer}})
+		n.outputs = append(n.outputs, out)
+	case gossip.NeighborDown:
+		n.queue = append(n.queue, kvWork{toStore: true, input: kv.NeighborDown{Peer: o.Peer}})
+		n.outputs = append(n.outputs, out)
+	default:
+		n.outputs = append(n.outputs, out)
+	}
+}
+
+// Drain implements overlay.Core.
+func (n *kvNode) Drain(dst []any) []any {
+	dst = append(dst, n.outputs...)
+	clear(n.outputs)
+	n.outputs = n.outputs[:0]
+	return dst
+}
+
+// NextDeadline implements overlay.Core: the earlier of the two cores'.
+func (n *kvNode) NextDeadline() (time.Time, bool) {
+	a, aok := n.overlay.NextDeadline()
+	b, bok := n.store.NextDeadline()
+	switch {
+	case aok && bok:
+		if b.Before(a) {
+			return b, true
+		}
+		return a, true
+	case aok:
+		return a, true
+	default:
+		return b, bok
+	}
+}

@@ -1,0 +1,167 @@
+package simcmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/plumtree"
+	"github.com/p2p-go/p2p/sim"
+	"github.com/spf13/cobra"
+)
+
+// common holds the flags every scenario shares.
+type common struct {
+	nodes    int
+	seed     uint64
+	latency  string
+	loss     float64
+	detect   time.Duration
+	bytes    bool
+	jsonPath string
+	plotPath string
+	quiet    bool
+}
+
+// register adds the shared flags to cmd.
+func (c *common) register(cmd *cobra.Command, defaultNodes int) {
+	f := cmd.Flags()
+	f.IntVar(&c.nodes, "nodes", defaultNodes, "number of simulated nodes")
+	f.Uint64Var(&c.seed, "seed", 1, "seed of every random choice; a run is repeatable with the same seed")
+	f.StringVar(&c.latency, "latency", "fixed:20ms", "one-way link latency: fixed:D, uniform:MIN,MAX or normal:MEAN,STDDEV")
+	f.Float64Var(&c.loss, "loss", 0, "probability that a message is lost, in [0, 1)")
+	f.DurationVar(&c.detect, "detect", 0, "delay before a broken link is reported to the surviving end (0: one round trip)")
+	f.BoolVar(&c.bytes, "bytes", false, "count bytes on the wire (encodes every message: slower)")
+	f.StringVar(&c.jsonPath, "json", "", "write the full result as JSON to this file")
+	f.StringVar(&c.plotPath, "plot", "", "write charts as SVG to this file")
+	f.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
+}
+
+// simConfig builds the engine configuration from the flags.
+func (c *common) simConfig(cmd *cobra.Command) (sim.Config, error) {
+	latency, err := sim.ParseLatency(c.latency)
+	if err != nil {
+		return sim.Config{}, fmt.Errorf("--latency: %w", err)
+	}
+	cfg := sim.Config{Seed: c.seed, Latency: latency, Loss: c.loss, DetectDelay: c.detect, CountBytes: c.bytes}
+	if !c.quiet {
+		cfg.Progress = cmd.ErrOrStderr()
+	}
+	return cfg, nil
+}
+
+// report is what every scenario result offers.
+type report interface {
+	WriteTable(w io.Writer) error
+	Charts() []sim.Chart
+}
+
+// output prints the table and writes the JSON and SVG files asked for.
+func (c *common) output(cmd *cobra.Command, result report) error {
+	if err := result.WriteTable(cmd.OutOrStdout()); err != nil {
+		return err
+	}
+	if c.jsonPath != "" {
+		data, err := json.MarshalIndent(result, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode JSON: %w", err)
+		}
+		if err := os.WriteFile(c.jsonPath, append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write --json: %w", err)
+		}
+	}
+	if c.plotPath != "" {
+		file, err := os.Create(c.plotPath)
+		if err != nil {
+			return fmt.Errorf("write --plot: %w", err)
+		}
+		if err := sim.WriteSVG(file, result.Charts()...); err != nil {
+			file.Close()
+			return fmt.Errorf("write --plot: %w", err)
+		}
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("write --plot: %w", err)
+		}
+	}
+	return nil
+}
+
+// Command returns the "sim" command with its scenario subcommands.
+func Command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Simulate thousands of nodes in one process with a virtual clock",
+		Long: `sim drives the very protocol cores that real nodes run, thousands of them in one
+process, on a modelled network (latency, loss, partitions, crashes) with a
+virtual clock. A run with a given --seed is repeatable exactly.`,
+	}
+	cmd.AddCommand(broadcastCommand(false), broadcastCommand(true), kademliaCommand(), kvCommand())
+	return cmd
+}
+
+// broadcastCommand returns the broadcast scenario's command, or massfail's.
+func broadcastCommand(massfail bool) *cobra.Command {
+	var (
+		flags common
+		cfg   sim.BroadcastConfig
+	)
+	cmd := &cobra.Command{
+		Use:   "broadcast",
+		Short: "Nodes join a gossip overlay, then broadcast: delivery, RMR, hops, latency, bytes",
+		Args:  cobra.NoArgs,
+	}
+	if massfail {
+		cmd.Use = "massfail"
+		cmd.Short = "As broadcast, but a share of the nodes crashes at once before the messages"
+	}
+	flags.register(cmd, sim.DefaultNodes)
+	f := cmd.Flags()
+	messages, interval := sim.DefaultMessages, sim.DefaultMessageInterval
+	if massfail {
+		messages, interval = 30, sim.DefaultMassFailInterval
+		f.Float64Var(&cfg.KillFraction, "kill", 0.5, "share of the nodes killed at once, in (0, 1)")
+	}
+	f.IntVar(&cfg.Messages, "messages", messages, "number of broadcasts, from random live nodes")
+	f.IntVar(&cfg.PayloadSize, "payload", sim.DefaultPayloadSize, "payload size in bytes")
+	f.DurationVar(&cfg.JoinInterval, "join-interval", sim.DefaultJoinInterval, "time between two joins")
+	f.DurationVar(&cfg.Settle, "settle", sim.DefaultSettle, "time the overlay runs after the last join before measuring")
+	f.DurationVar(&cfg.MessageInterval, "interval", interval, "time between two broadcasts")
+	f.DurationVar(&cfg.Drain, "drain", sim.DefaultDrain, "longest wait for deliveries after the last broadcast")
+	var (
+		protocol string
+		tree     plumtree.Config
+	)
+	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
+	f.DurationVar(&tree.IHaveTimeout, "ihave-timeout", 0, "Plumtree timer 1 (0: the package default)")
+	f.DurationVar(&tree.GraftTimeout, "graft-timeout", 0, "Plumtree timer 2 (0: the package default)")
+	f.DurationVar(&tree.LazyBatchInterval, "lazy-batch", 0, "Plumtree IHAVE batching interval (0: the package default)")
+	f.IntVar(&tree.OptimizationThreshold, "optimize", 0, "Plumtree optimisation threshold in hops (0: off)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		simCfg, err := flags.simConfig(cmd)
+		if err != nil {
+			return err
+		}
+		if massfail && cfg.KillFraction <= 0 {
+			return fmt.Errorf("--kill must be in (0, 1), got %v", cfg.KillFraction)
+		}
+		cfg.Sim = simCfg
+		cfg.Nodes = flags.nodes
+		switch protocol {
+		case "gossip":
+			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree}}
+		case "plumtree":
+			cfg.Protocol = sim.PlumtreeProtocol{Plumtree: tree}
+		default:
+			return fmt.Errorf("--protocol %q: want gossip or plumtree", protocol)
+		}
+		result, err := sim.RunBroadcast(cfg)
+		if err != nil {
+			return err
+		}
+		return flags.output(cmd, result)
+	}
+	return cmd
+}
