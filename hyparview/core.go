@@ -240,6 +240,7 @@ func (c *Core) addActive(now time.Time, info peer.Info, evict bool) bool {
 	}
 	c.passiveView.remove(info.ID)
 	delete(c.rejectedAt, info.ID)
+	c.log.Debug("neighbour up", "peer", info.ID.Short())
 	c.activeView.add(info)
 	c.lastHeard[info.ID] = now
 	c.emit(overlay.Connect{Peer: info})

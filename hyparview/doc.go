@@ -26,9 +26,13 @@
 // Repair. When an active peer fails (its link breaks, a message to it cannot
 // be delivered, or it is silent too long) or disconnects, the node sends
 // NEIGHBOR to random passive peers, one per free slot: the first request of
-// a node whose active view is empty has high priority and is always accepted
-// (the receiver evicts a random neighbour if it must); the others have low
-// priority and are accepted only by a node with room. A rejection makes the
+// a node whose active view is less than half full has high priority and is
+// always accepted (the receiver evicts a random neighbour if it must); the
+// others have low priority and are accepted only by a node with room. (The
+// paper gives high priority only to a node with no neighbour at all; with
+// that rule, fast joins occasionally cut a small group off the overlay, and
+// the group, whose members ask only full nodes with low priority, never
+// reconnects.) A rejection makes the
 // node try another passive peer (the one that refused is not asked again for
 // a ShuffleInterval); a failure or a request unanswered for FailureTimeout
 // removes the peer from the passive view. Every NeighborRetry a node with a
@@ -62,6 +66,19 @@
 // configured walk lengths; FORWARDJOIN and SHUFFLE are accepted only from
 // active peers and SHUFFLEREPLY only while a shuffle is outstanding. All
 // state is bounded by the configured view sizes.
+//
+// Driver contract. Besides [overlay.Connect] for every active peer, the core
+// emits [overlay.Disconnect] when a peer leaves the active view and after a
+// one-off exchange with a peer outside it (a rejected NEIGHBOR, a shuffle
+// reply), so a runtime may close those links. The first JOIN goes to an
+// address with the zero ID; a failed delivery of it comes back as an
+// [overlay.LinkDown] with the zero ID and that address.
+//
+// Cost. In a settled 1,000-node simulation with the defaults and no other
+// traffic, a node sends about 4 messages and 320 bytes (CBOR plus the 4-byte
+// frame, before encryption) per second: mostly SHUFFLE walks (about 350
+// bytes, forwarded up to ShuffleTTL times, every ShuffleInterval) and pings
+// on idle links. Longer intervals or a shorter ShuffleTTL reduce it.
 //
 // The core takes time as input and draws randomness from a generator seeded
 // by Config.Seed, so a run with the same inputs is repeatable.

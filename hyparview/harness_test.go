@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -306,6 +307,22 @@ func (n *testNet) asymmetries() []string {
 		}
 	}
 	return problems
+}
+
+// persistentAsymmetries runs the network for half a second and returns the
+// asymmetric entries present both before and after: a NEIGHBOR accept or
+// a DISCONNECT in flight makes an entry one-sided for a moment, which the
+// paper's symmetry claim (about steady state) allows.
+func (n *testNet) persistentAsymmetries() []string {
+	before := n.asymmetries()
+	n.run(500 * time.Millisecond)
+	var persistent []string
+	for _, problem := range n.asymmetries() {
+		if slices.Contains(before, problem) {
+			persistent = append(persistent, problem)
+		}
+	}
+	return persistent
 }
 
 // deadNeighbours counts active-view entries of live nodes naming dead nodes.

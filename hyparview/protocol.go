@@ -2,6 +2,8 @@ package hyparview
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
@@ -44,7 +46,9 @@ func (c *Core) leave() {
 		c.send(info, &DisconnectMsg{Leave: true})
 		c.removeActive(info.ID)
 	}
-	for id := range c.pendingNeighbors {
+	pending := slices.Collect(maps.Keys(c.pendingNeighbors))
+	slices.SortFunc(pending, peer.ID.Compare) // map order is random; outputs must not be
+	for _, id := range pending {
 		c.emit(overlay.Disconnect{Peer: id})
 	}
 	clear(c.pendingNeighbors)

@@ -70,35 +70,62 @@ func (v *view) remove(id peer.ID) (peer.Info, bool) {
 	return removed, true
 }
 
-// random returns a uniformly chosen peer for which skip is false.
+// random returns a uniformly chosen peer for which skip is false (skip may
+// be nil).
 func (v *view) random(rng *rand.Rand, skip func(peer.ID) bool) (peer.Info, bool) {
-	picked := v.sample(rng, 1, skip)
-	if len(picked) == 0 {
+	eligible := len(v.peers)
+	if skip != nil {
+		eligible = 0
+		for _, info := range v.peers {
+			if !skip(info.ID) {
+				eligible++
+			}
+		}
+	}
+	if eligible == 0 {
 		return peer.Info{}, false
 	}
-	return picked[0], true
+	pick := rng.IntN(eligible)
+	for _, info := range v.peers {
+		if skip != nil && skip(info.ID) {
+			continue
+		}
+		if pick == 0 {
+			return info, true
+		}
+		pick--
+	}
+	return peer.Info{}, false
 }
 
 // sample returns up to n distinct peers chosen uniformly among those for
-// which skip is false (skip may be nil).
+// which skip is false (skip may be nil), by reservoir sampling.
 func (v *view) sample(rng *rand.Rand, n int, skip func(peer.ID) bool) []peer.Info {
-	if n <= 0 {
+	if n <= 0 || len(v.peers) == 0 {
 		return nil
 	}
-	eligible := make([]peer.Info, 0, len(v.peers))
+	reservoir := make([]peer.Info, 0, min(n, len(v.peers)))
+	seen := 0
 	for _, info := range v.peers {
-		if skip == nil || !skip(info.ID) {
-			eligible = append(eligible, info)
+		if skip != nil && skip(info.ID) {
+			continue
+		}
+		seen++
+		if len(reservoir) < n {
+			reservoir = append(reservoir, info)
+			continue
+		}
+		if j := rng.IntN(seen); j < n {
+			reservoir[j] = info
 		}
 	}
-	if n > len(eligible) {
-		n = len(eligible)
+	if len(reservoir) == 0 {
+		return nil
 	}
-	for i := 0; i < n; i++ {
-		j := i + rng.IntN(len(eligible)-i)
-		eligible[i], eligible[j] = eligible[j], eligible[i]
-	}
-	return eligible[:n:n]
+	// The reservoir keeps the view's order for its first entries; shuffle
+	// so that a prefix of the sample is a uniform sample too.
+	rng.Shuffle(len(reservoir), func(i, j int) { reservoir[i], reservoir[j] = reservoir[j], reservoir[i] })
+	return reservoir
 }
 
 // list returns a copy of the view.
