@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/stack"
+	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/node"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -50,7 +54,9 @@ type Broadcaster struct {
 	key    *peer.Key
 	tr     transport.Transport
 	core   *gossip.Core
+	stack  *stack.Node
 	rt     *node.Runtime
+	store  *Store
 	logger *slog.Logger
 
 	reactors *reactorSet
@@ -108,23 +114,45 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		tr.Close()
 		return nil, err
 	}
+	backend := cfg.StoreBackend
+	if backend == nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			tr.Close()
+			return nil, fmt.Errorf("p2p: create data directory: %w", err)
+		}
+		bolt, err := kv.OpenBolt(filepath.Join(cfg.DataDir, kv.BoltFile))
+		if err != nil {
+			tr.Close()
+			return nil, fmt.Errorf("p2p: open store: %w", err)
+		}
+		backend = bolt
+	}
+	storeCore, err := kv.New(kv.Config{Self: key.ID(), Backend: backend, Seed: cfg.Seed, Logger: cfg.Logger, MaxKeys: cfg.StoreMaxKeys})
+	if err != nil {
+		backend.Close()
+		tr.Close()
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
 	b := &Broadcaster{
 		cfg:      cfg,
 		key:      key,
 		tr:       tr,
 		core:     core,
+		stack:    stack.New(core, storeCore),
 		logger:   cfg.Logger.With("node", key.ID().Short()),
 		reactors: newReactorSet(cfg.ReactorQueueLen),
 		members:  newListeners[MemberEvent](cfg.ReactorQueueLen),
 		joined:   make(chan struct{}),
 	}
+	b.store = newStore(b, storeCore, backend)
 	rt, err := node.Start(node.Config{
-		Core:      core,
+		Core:      b.stack,
 		Transport: tr,
 		Logger:    b.logger,
 		OnOutput:  b.onOutput,
 	})
 	if err != nil {
+		backend.Close()
 		tr.Close()
 		return nil, err
 	}
@@ -171,6 +199,9 @@ func (b *Broadcaster) Joined() <-chan struct{} { return b.joined }
 // is full, messages for that reactor are dropped and counted in
 // Stats.ReactorDrops.
 func (b *Broadcaster) React(r Reactor) (remove func()) { return b.reactors.add(r) }
+
+// Store returns the node's replicated configuration store.
+func (b *Broadcaster) Store() *Store { return b.store }
 
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
@@ -264,6 +295,9 @@ func (b *Broadcaster) Close() error {
 		b.closeErr = b.rt.Close()
 		b.reactors.close()
 		b.members.close()
+		if err := b.store.close(); err != nil && b.closeErr == nil {
+			b.closeErr = err
+		}
 	})
 	return b.closeErr
 }
@@ -317,6 +351,10 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 			kind = "leave"
 		}
 		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: kind})
+	case kv.Result:
+		b.store.result(out)
+	case kv.Changed:
+		b.store.changed(out)
 	case gossip.Failed:
 		b.logger.Warn("request failed", "err", out.Err)
 	}

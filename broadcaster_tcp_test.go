@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/peer"
 )
 
 // inbox collects the messages a node's reactor receives.
@@ -129,19 +130,28 @@ func TestBroadcasterOverTCP(t *testing.T) {
 	waitJoined(t, c)
 
 	// Answer "hi" with the token, as the README's reactor does.
-	a.React(func(m *p2p.Message) {
-		if hasField("hi", true)(m) {
-			if err := m.Reply(ctx, map[string]any{"update": true, "token": 3}); err != nil {
-				t.Errorf("reply: %v", err)
+	for _, n := range []*p2p.Broadcaster{a, b, c} {
+		n.React(func(m *p2p.Message) {
+			if hasField("hi", true)(m) {
+				if err := m.Reply(ctx, map[string]any{"update": true, "token": 3, "by": n.ID()}); err != nil {
+					t.Errorf("reply: %v", err)
+				}
 			}
-		}
-	})
+		})
+	}
 	if err := b.SendOne(ctx, map[string]any{"hi": true}); err != nil {
 		t.Fatal(err)
 	}
 	reply := inB.waitFor(t, "reply to hi", hasField("token", 3))
-	if !reply.Direct || reply.From != a.ID() {
-		t.Fatalf("reply: direct=%v from=%s, want direct from %s", reply.Direct, reply.From.Short(), a.ID().Short())
+	var body struct{ By peer.ID }
+	if err := reply.Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if !reply.Direct || reply.From != body.By || (body.By != a.ID() && body.By != c.ID()) {
+		t.Fatalf("reply: direct=%v from=%s by=%s, want direct from a neighbour of b", reply.Direct, reply.From.Short(), body.By.Short())
+	}
+	if n := inA.count(hasField("hi", true)) + inC.count(hasField("hi", true)); n != 1 {
+		t.Fatalf("SendOne reached %d nodes, want 1", n)
 	}
 
 	if err := c.Send(ctx, map[string]any{"update": true, "token": 4}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 )
@@ -87,6 +88,12 @@ type Config struct {
 	// Transport overrides the TCP transport (for tests over package
 	// transport/memnet). The node closes it on Close.
 	Transport transport.Transport
+	// StoreBackend overrides the bbolt file DataDir/kv.db that holds the
+	// replicated store (for tests: kv.NewMemory()). The node closes it.
+	StoreBackend kv.Backend
+	// StoreMaxKeys bounds the number of keys of the store (default
+	// kv.DefaultMaxKeys). Every node of a cluster must use the same value.
+	StoreMaxKeys int
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
 }

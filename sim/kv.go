@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/stack"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/overlay"
 )
@@ -200,7 +201,7 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 		result.Partition = run.partition()
 	}
 	for _, i := range s.LiveNodes() {
-		st := s.Core(i).(*kvNode).store.Stats()
+		st := s.Core(i).(*stack.Node).Store.Stats()
 		result.AntiEntropyBytes += st.AntiEntropyBytes
 		result.AntiEntropyRounds += st.AntiEntropyRounds
 		result.RecordsRepaired += st.RecordsRepaired
@@ -232,7 +233,7 @@ func (run *kvRun) addNode() error {
 		if err != nil {
 			return nil, err
 		}
-		return &kvNode{overlay: g, store: store}, nil
+		return stack.New(g, store), nil
 	})
 	if err != nil {
 		return err
@@ -244,9 +245,9 @@ func (run *kvRun) addNode() error {
 // write makes node write value to key and returns the version written.
 func (run *kvRun) write(node int, key string, value []byte) (kv.Version, bool) {
 	run.nextReq++
-	store := run.sim.Core(node).(*kvNode)
+	store := run.sim.Core(node).(*stack.Node)
 	run.sim.Step(node, kv.Put{ReqID: run.nextReq, Key: key, Value: value})
-	record, ok := store.store.Get(key)
+	record, ok := store.Store.Get(key)
 	return record.Version, ok
 }
 
@@ -307,12 +308,12 @@ func (run *kvRun) partition() *KVPartitionResult {
 		s.RunFor(DefaultDigestCheck)
 	}
 	p.ConvergeMs = ms(s.Elapsed() - healedAt)
-	p.Keys = s.Core(s.LiveNodes()[0]).(*kvNode).store.Len()
+	p.Keys = s.Core(s.LiveNodes()[0]).(*stack.Node).Store.Len()
 	return p
 }
 
 // digest returns node's store digest.
-func (run *kvRun) digest(node int) [32]byte { return run.sim.Core(node).(*kvNode).store.Digest() }
+func (run *kvRun) digest(node int) [32]byte { return run.sim.Core(node).(*stack.Node).Store.Digest() }
 
 // allAgree reports whether every live node's digest is the same.
 func (run *kvRun) allAgree() bool {

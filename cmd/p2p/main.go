@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/p2p-go/p2p/sim/simcmd"
 )
 
 func main() {
@@ -23,9 +25,14 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCommand(), newKeygenCommand())
+	root.AddCommand(newRunCommand(), newKeygenCommand(), simcmd.Command())
+	root.AddCommand(extraCommands...)
 	return root
 }
+
+// extraCommands are added by the other files of this package (the agent and
+// its client commands) from their init functions.
+var extraCommands []*cobra.Command
 
 func newKeygenCommand() *cobra.Command {
 	return &cobra.Command{

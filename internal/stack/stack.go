@@ -1,4 +1,7 @@
-package sim
+// Package stack composes the Broadcaster overlay's core (package gossip) with
+// the replicated store's core (package kv) into the one overlay.Core that a
+// node of the framework runs, in the real runtime and in the simulator alike.
+package stack
 
 import (
 	"time"
@@ -13,48 +16,56 @@ import (
 // root package's topic for the configuration store).
 const StoreTopic uint8 = 2
 
-// kvNode joins a gossip core and a kv store the way a node of the framework
+// Node joins a gossip core and a kv store the way a node of the framework
 // does: the store's broadcasts go out through the Broadcaster under
 // StoreTopic, the Broadcaster's deliveries of that topic and its neighbour
 // changes come back to the store, and direct messages go to the core their
 // wire code belongs to (0x04xx: the store).
-type kvNode struct {
-	overlay *gossip.Core
-	store   *kv.Store
-	queue   []kvWork
+type Node struct {
+	// Gossip is the Broadcaster overlay's core.
+	Gossip *gossip.Core
+	// Store is the replicated store's core.
+	Store *kv.Store
+
+	queue   []work
 	outputs []any
 	scratch []any
 }
 
-// kvWork is one input waiting for one of the two cores.
-type kvWork struct {
+// work is one input waiting for one of the two cores.
+type work struct {
 	toStore bool
 	input   any
 }
 
+// New returns the composition of g and s.
+func New(g *gossip.Core, s *kv.Store) *Node { return &Node{Gossip: g, Store: s} }
+
+var _ overlay.Core = (*Node)(nil)
+
 // Step implements overlay.Core.
-func (n *kvNode) Step(now time.Time, input any) {
+func (n *Node) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
 		code, _ := wire.TypeOf(in.Msg)
-		n.queue = append(n.queue, kvWork{toStore: code>>8 == 0x04, input: in})
+		n.queue = append(n.queue, work{toStore: code>>8 == 0x04, input: in})
 	case overlay.Tick:
-		n.queue = append(n.queue, kvWork{input: in}, kvWork{toStore: true, input: in})
-	case kv.Put, kv.Delete:
-		n.queue = append(n.queue, kvWork{toStore: true, input: in})
+		n.queue = append(n.queue, work{input: in}, work{toStore: true, input: in})
+	case kv.Put, kv.Delete, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
+		n.queue = append(n.queue, work{toStore: true, input: in})
 	default: // gossip.Join, overlay.LinkDown
-		n.queue = append(n.queue, kvWork{input: in})
+		n.queue = append(n.queue, work{input: in})
 	}
 	for len(n.queue) > 0 {
 		w := n.queue[0]
 		n.queue = n.queue[1:]
 		var outs []any
 		if w.toStore {
-			n.store.Step(now, w.input)
-			outs = n.store.Drain(n.scratch[:0])
+			n.Store.Step(now, w.input)
+			outs = n.Store.Drain(n.scratch[:0])
 		} else {
-			n.overlay.Step(now, w.input)
-			outs = n.overlay.Drain(n.scratch[:0])
+			n.Gossip.Step(now, w.input)
+			outs = n.Gossip.Drain(n.scratch[:0])
 		}
 		n.scratch = nil
 		for _, out := range outs {
@@ -67,21 +78,21 @@ func (n *kvNode) Step(now time.Time, input any) {
 }
 
 // route sends one output of either core to the other core or out.
-func (n *kvNode) route(out any) {
+func (n *Node) route(out any) {
 	switch o := out.(type) {
 	case kv.Broadcast:
-		n.queue = append(n.queue, kvWork{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
+		n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
 	case gossip.Deliver:
 		if o.Topic == StoreTopic && !o.Direct {
-			n.queue = append(n.queue, kvWork{toStore: true, input: kv.FromBroadcast{From: o.Origin, Payload: o.Payload}})
+			n.queue = append(n.queue, work{toStore: true, input: kv.FromBroadcast{From: o.Origin, Payload: o.Payload}})
 			return
 		}
 		n.outputs = append(n.outputs, out)
 	case gossip.NeighborUp:
-		n.queue = append(n.queue, kvWork{toStore: true, input: kv.NeighborUp{Peer: o.Peer}})
+		n.queue = append(n.queue, work{toStore: true, input: kv.NeighborUp{Peer: o.Peer}})
 		n.outputs = append(n.outputs, out)
 	case gossip.NeighborDown:
-		n.queue = append(n.queue, kvWork{toStore: true, input: kv.NeighborDown{Peer: o.Peer}})
+		n.queue = append(n.queue, work{toStore: true, input: kv.NeighborDown{Peer: o.Peer}})
 		n.outputs = append(n.outputs, out)
 	default:
 		n.outputs = append(n.outputs, out)
@@ -89,7 +100,7 @@ func (n *kvNode) route(out any) {
 }
 
 // Drain implements overlay.Core.
-func (n *kvNode) Drain(dst []any) []any {
+func (n *Node) Drain(dst []any) []any {
 	dst = append(dst, n.outputs...)
 	clear(n.outputs)
 	n.outputs = n.outputs[:0]
@@ -97,9 +108,9 @@ func (n *kvNode) Drain(dst []any) []any {
 }
 
 // NextDeadline implements overlay.Core: the earlier of the two cores'.
-func (n *kvNode) NextDeadline() (time.Time, bool) {
-	a, aok := n.overlay.NextDeadline()
-	b, bok := n.store.NextDeadline()
+func (n *Node) NextDeadline() (time.Time, bool) {
+	a, aok := n.Gossip.NextDeadline()
+	b, bok := n.Store.NextDeadline()
 	switch {
 	case aok && bok:
 		if b.Before(a) {
