@@ -181,7 +181,7 @@ func (b *Broadcaster) Start(ctx context.Context) error {
 	}
 	b.started = true
 	b.mu.Unlock()
-	if len(b.cfg.Secret) == 0 {
+	if len(b.cfg.Secret) == 0 && b.cfg.Transport == nil {
 		b.logger.Warn("no cluster secret: the network is encrypted but admits any node")
 	}
 	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap)

@@ -22,6 +22,10 @@ const TopicMembership uint8 = 0
 // ErrTooLarge is returned (in a Failed output) for a payload over MaxPayload.
 var ErrTooLarge = errors.New("gossip: payload too large")
 
+// minSyncInterval is the sync period right after a join or a sync that
+// brought news; it doubles after each round up to Config.SyncInterval.
+const minSyncInterval = time.Second
+
 // Join asks the core to join the network through any of Contacts (addresses
 // of nodes already in it). No contacts starts a new network.
 type Join struct{ Contacts []string }
@@ -92,6 +96,7 @@ type Core struct {
 	members     map[peer.ID]*member
 	probes      map[peer.ID]*probe
 	nextSync    time.Time
+	syncBackoff time.Duration // current sync period, minSyncInterval..SyncInterval
 	nextProbe   time.Time
 	probeOrder  []peer.ID // members left to probe in this round, SWIM-style
 	joined      bool
@@ -109,6 +114,7 @@ type member struct {
 }
 
 type probe struct {
+	retried  bool
 	nonce    uint64
 	deadline time.Time
 	info     peer.Info
@@ -241,8 +247,15 @@ func (c *Core) Step(now time.Time, input any) {
 		}
 	case overlay.LinkDown:
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
-			// The probe could not even be delivered.
-			p.deadline = now
+			// The link carrying the probe went down: it may have been
+			// closed by this node (HyParView releases one-off links), so
+			// probe once more over a new link before concluding.
+			if p.retried {
+				p.deadline = now
+			} else {
+				p.retried = true
+				c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: &Probe{Nonce: p.nonce}})
+			}
 		}
 		c.push(targetHV, in)
 	case overlay.Tick:
@@ -317,6 +330,12 @@ func (c *Core) route(now time.Time, out any) {
 		c.outputs = append(c.outputs, NeighborUp{Peer: out.Peer})
 		delete(c.probes, out.Peer.ID)
 		c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false)
+		if c.joined {
+			// Push-pull member lists over every new link: joiners learn
+			// the members at once, and lists merge quickly while many
+			// nodes join together.
+			c.sendSync(out.Peer, false)
+		}
 	case hyparview.NeighborDown:
 		c.push(targetPT, plumtree.NeighborDown{Peer: out.Peer})
 		c.outputs = append(c.outputs, NeighborDown{Peer: out.Peer})
@@ -324,13 +343,14 @@ func (c *Core) route(now time.Time, out any) {
 	case hyparview.Joined:
 		if !c.joined {
 			c.joined = true
-			c.nextSync = now.Add(c.cfg.SyncInterval)
+			c.syncBackoff = minSyncInterval
+			c.nextSync = now.Add(c.syncBackoff)
 			c.nextProbe = now.Add(c.cfg.ProbeInterval)
 			c.outputs = append(c.outputs, Joined{})
 		}
 		c.announce(c.self)
-		if n := c.hv.ActiveView(); len(n) > 0 {
-			c.sendSync(n[0], false)
+		for _, n := range c.hv.ActiveView() {
+			c.sendSync(n, false)
 		}
 	case plumtree.Deliver:
 		c.deliver(now, out)
@@ -383,9 +403,18 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			c.stats.Rejoins++
 			c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &hyparview.JoinMsg{}})
 		}
+		news := false
 		for _, e := range msg.Entries {
-			if validEntry(e) {
-				c.learn(now, e, false)
+			if validEntry(e) && c.learn(now, e, false) {
+				news = true
+			}
+		}
+		if news {
+			// The lists differed: sync again soon, backing off again
+			// while rounds bring nothing new.
+			c.syncBackoff = minSyncInterval
+			if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
+				c.nextSync = next
 			}
 		}
 		if !msg.Reply {
@@ -401,7 +430,7 @@ func validEntry(e Entry) bool {
 // learn merges news of one member. Higher incarnations win; at equal
 // incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
 // linked to) only adds an unknown member.
-func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) {
+func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
 	if e.Peer.ID == c.cfg.Self.ID {
 		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
 			// Declared dead while alive: refute with a higher incarnation.
@@ -409,22 +438,23 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) {
 			c.stats.Refutations++
 			c.announce(c.self)
 		}
-		return
+		return false
 	}
 	m := c.members[e.Peer.ID]
 	if m == nil {
 		if e.State != StateAlive {
 			if len(c.members) < c.cfg.MaxMembers {
 				c.members[e.Peer.ID] = &member{entry: e, diedAt: now}
+				return true
 			}
-			return
+			return false
 		}
 		if len(c.members) >= c.cfg.MaxMembers {
-			return
+			return false
 		}
 		c.members[e.Peer.ID] = &member{entry: e}
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
-		return
+		return true
 	}
 	old := m.entry
 	newer := e.Incarnation > old.Incarnation ||
@@ -434,10 +464,10 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) {
 		if old.State == StateAlive {
 			m.entry.Peer = e.Peer
 		}
-		return
+		return false
 	}
 	if !newer {
-		return
+		return false
 	}
 	m.entry = e
 	switch {
@@ -447,6 +477,7 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) {
 	case old.State != StateAlive && e.State == StateAlive:
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
 	}
+	return true
 }
 
 // announce broadcasts a membership event with a content-derived ID, so that
@@ -530,7 +561,8 @@ func (c *Core) tick(now time.Time) {
 		c.probeNext(now)
 	}
 	if c.joined && !now.Before(c.nextSync) {
-		c.nextSync = now.Add(c.cfg.SyncInterval)
+		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
+		c.nextSync = now.Add(c.syncBackoff)
 		if n := c.hv.ActiveView(); len(n) > 0 {
 			c.sendSync(n[c.rand.IntN(len(n))], false)
 		}

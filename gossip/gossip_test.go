@@ -205,3 +205,28 @@ func TestOversizedAndReservedBroadcastsFail(t *testing.T) {
 		t.Fatalf("%d requests failed, want 3", failed)
 	}
 }
+
+// TestMemberListsConvergeWhenNodesJoinTogether: when nodes join within
+// microseconds of each other, early ALIVE broadcasts reach only the part of
+// the overlay that exists; member-list push-pull, which speeds up while it
+// brings news, completes every list within seconds.
+func TestMemberListsConvergeWhenNodesJoinTogether(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		net := newTestNet(t, seed)
+		net.latency = time.Millisecond
+		for i := range 30 {
+			node := net.addNode(Config{})
+			var contacts []string
+			if i > 0 {
+				contacts = []string{net.nodes[net.rand.IntN(i)].info.Addr}
+			}
+			net.step(node, Join{Contacts: contacts})
+			net.run(100 * time.Microsecond)
+		}
+		took, ok := net.runUntil(10*time.Second, func() bool { return allMembersKnown(net) })
+		if !ok {
+			t.Fatalf("seed %d: member lists incomplete after %v", seed, took)
+		}
+		t.Logf("seed %d: every member list complete %v after the joins", seed, took)
+	}
+}

@@ -12,8 +12,9 @@
 // and may hold more than one per peer when both sides dialled at once; a
 // message goes out on the oldest. When the last connection to a peer closes, or
 // a dial fails, the core is stepped with an [overlay.LinkDown]. Links the core
-// did not ask to keep ([overlay.Connect]) are closed after IdleTimeout without
-// traffic.
+// did not ask to keep ([overlay.Connect]), or released ([overlay.Disconnect]),
+// are closed after IdleTimeout without traffic, never at once: a message the
+// peer sent meanwhile would be lost.
 //
 // Back-pressure: each connection has a bounded send queue (SendQueueLen
 // messages); when it is full the message is dropped and counted, because

@@ -280,18 +280,14 @@ func (r *Runtime) keep(p peer.Info) {
 	go r.dial(p.Addr)
 }
 
-// release closes the links to id once their queued messages are written.
+// release marks the links to id as no longer wanted by the core. They are not
+// closed at once: another core of the stack may still be using them (a probe,
+// an anti-entropy exchange), and a message the peer is sending on a
+// connection being closed would be lost. Unwanted links close after
+// IdleTimeout without traffic.
 func (r *Runtime) release(id peer.ID) {
-	l := r.links[id]
-	if l == nil {
-		return
-	}
-	l.keep = false
-	for _, c := range l.conns {
-		if !c.draining {
-			c.draining = true
-			close(c.closing)
-		}
+	if l := r.links[id]; l != nil {
+		l.keep = false
 	}
 }
 

@@ -1,0 +1,254 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+)
+
+// APIError is an error response of the agent's API.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("%s (%s)", e.Message, e.Code) }
+
+// ErrNoAgent is wrapped by the errors of a Client that finds no agent
+// listening at its address.
+var ErrNoAgent = errors.New("no agent")
+
+// Client calls an agent's HTTP API. Its methods are safe for concurrent
+// use.
+type Client struct {
+	addr  string
+	token string
+	base  string
+	http  *http.Client
+}
+
+// NewClient returns a client of the agent at addr (host:port or
+// unix:/path; empty: DefaultAPIAddr) that sends token, if any, as a bearer
+// token.
+func NewClient(addr, token string) *Client {
+	if addr == "" {
+		addr = DefaultAPIAddr
+	}
+	c := &Client{addr: addr, token: token, base: "http://" + addr}
+	transport := &http.Transport{}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c.base = "http://agent"
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
+	}
+	c.http = &http.Client{Transport: transport}
+	return c
+}
+
+// Addr returns the agent's address the client calls.
+func (c *Client) Addr() string { return c.addr }
+
+// CloseIdleConnections closes the client's idle connections.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w at %s: start one with `p2p agent`", ErrNoAgent, c.addr)
+		}
+		return nil, fmt.Errorf("call agent at %s: %w", c.addr, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var body ErrorBody
+		if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+			return nil, &APIError{Status: resp.StatusCode, Code: CodeInternal, Message: strings.TrimSpace(string(data))}
+		}
+		return nil, &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
+	}
+	return resp, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, method, path string, body []byte, out any) error {
+	resp, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Info calls GET /v1/info.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var info Info
+	err := c.getJSON(ctx, http.MethodGet, "/v1/info", nil, &info)
+	return info, err
+}
+
+// Members calls GET /v1/members.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out MembersResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/members", nil, &out)
+	return out.Members, err
+}
+
+// Send calls POST /v1/send: data (JSON) goes to every member.
+func (c *Client) Send(ctx context.Context, data json.RawMessage) error {
+	var out map[string]bool
+	return c.getJSON(ctx, http.MethodPost, "/v1/send", data, &out)
+}
+
+// SendOne calls POST /v1/send-one: data (JSON) goes to one neighbour.
+func (c *Client) SendOne(ctx context.Context, data json.RawMessage) error {
+	var out map[string]bool
+	return c.getJSON(ctx, http.MethodPost, "/v1/send-one", data, &out)
+}
+
+func kvPath(key string) string { return "/v1/kv/" + (&url.URL{Path: key}).EscapedPath() }
+
+// Get calls GET /v1/kv/{key}?format=json.
+func (c *Client) Get(ctx context.Context, key string) (Record, error) {
+	var rec Record
+	err := c.getJSON(ctx, http.MethodGet, kvPath(key)+"?format=json", nil, &rec)
+	return rec, err
+}
+
+// Put calls PUT /v1/kv/{key}.
+func (c *Client) Put(ctx context.Context, key string, value []byte) (Record, error) {
+	var rec Record
+	if value == nil {
+		value = []byte{}
+	}
+	err := c.getJSON(ctx, http.MethodPut, kvPath(key), value, &rec)
+	return rec, err
+}
+
+// Delete calls DELETE /v1/kv/{key}.
+func (c *Client) Delete(ctx context.Context, key string) error {
+	var out map[string]string
+	return c.getJSON(ctx, http.MethodDelete, kvPath(key), nil, &out)
+}
+
+// List calls GET /v1/kv?prefix=.
+func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
+	var out ListResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
+	return out.Records, err
+}
+
+// Events calls GET /v1/events and passes every event to fn until ctx ends,
+// fn returns an error, or the stream ends.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	return c.stream(ctx, "/v1/events", func(data []byte) error {
+		var ev Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		return fn(ev)
+	})
+}
+
+// Watch calls GET /v1/kv-watch?prefix= and passes every event to fn until
+// ctx ends, fn returns an error, or the stream ends.
+func (c *Client) Watch(ctx context.Context, prefix string, fn func(WatchEvent) error) error {
+	return c.stream(ctx, "/v1/kv-watch?prefix="+url.QueryEscape(prefix), func(data []byte) error {
+		var ev WatchEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return fmt.Errorf("decode watch event: %w", err)
+		}
+		return fn(ev)
+	})
+}
+
+// stream reads a server-sent event stream and passes the data of each
+// event to fn. It returns nil when ctx ends.
+func (c *Client) stream(ctx context.Context, path string, fn func(data []byte) error) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	err = readSSE(resp.Body, fn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	var fnErr *callbackError
+	if errors.As(err, &fnErr) {
+		return fnErr.err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the agent at %s went away (event stream cut)", c.addr)
+	}
+	if err != nil {
+		return fmt.Errorf("event stream from %s: %w", c.addr, err)
+	}
+	return nil
+}
+
+// callbackError marks an error returned by readSSE's callback.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
+func (e *callbackError) Unwrap() error { return e.err }
+
+// maxSSELine bounds one line of an event stream.
+const maxSSELine = 4 << 20
+
+// readSSE decodes a server-sent event stream (the subset the agent writes:
+// "data:" lines, comments, blank lines ending events; other fields are
+// ignored) and passes the data of each event to fn.
+func readSSE(r io.Reader, fn func(data []byte) error) error {
+	scanner := bufio.NewScanner(r)
+	scanner.Buffer(make([]byte, 64<<10), maxSSELine)
+	var data []byte
+	have := false
+	for scanner.Scan() {
+		line := scanner.Bytes()
+		switch {
+		case len(line) == 0:
+			if have {
+				if err := fn(data); err != nil {
+					return &callbackError{err}
+				}
+				data, have = nil, false
+			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			chunk := bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))
+			if have {
+				data = append(data, '\n')
+			}
+			data = append(data, chunk...)
+			have = true
+		}
+	}
+	return scanner.Err()
+}

@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"encoding/json"
+
+	"github.com/p2p-go/p2p"
+)
+
+// NodesPrefix is the store prefix under which every agent publishes its
+// NodeInfo, as JSON, at NodesPrefix + its node ID.
+const NodesPrefix = "_agent/nodes/"
+
+// NodeInfo is what an agent publishes about itself in the store.
+type NodeInfo struct {
+	ID   string            `json:"id"`
+	Name string            `json:"name"`
+	Addr string            `json:"addr"`
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+// Member is one entry of GET /v1/members: a live member and what it
+// published about itself (Name and Tags are empty until its NodeInfo has
+// reached this agent).
+type Member struct {
+	ID   string            `json:"id"`
+	Addr string            `json:"addr"`
+	Name string            `json:"name,omitempty"`
+	Tags map[string]string `json:"tags,omitempty"`
+	// Self marks this agent's own node; Neighbor the members it has an
+	// open overlay link to.
+	Self     bool `json:"self,omitempty"`
+	Neighbor bool `json:"neighbor,omitempty"`
+}
+
+// MembersResponse is the body of GET /v1/members.
+type MembersResponse struct {
+	Members []Member `json:"members"`
+}
+
+// Info is the body of GET /v1/info.
+type Info struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Addr          string            `json:"addr"`
+	API           string            `json:"api"`
+	Tags          map[string]string `json:"tags,omitempty"`
+	Joined        bool              `json:"joined"`
+	Members       int               `json:"members"`
+	Neighbors     []string          `json:"neighbors"`
+	UptimeSeconds float64           `json:"uptime_seconds"`
+	Store         StoreInfo         `json:"store"`
+	Stats         StatsInfo         `json:"stats"`
+}
+
+// StoreInfo describes the replicated store in Info.
+type StoreInfo struct {
+	Keys              int    `json:"keys"`
+	Tombstones        int    `json:"tombstones"`
+	Digest            string `json:"digest"`
+	AntiEntropyRounds uint64 `json:"anti_entropy_rounds"`
+}
+
+// StatsInfo holds the node's counters in Info.
+type StatsInfo struct {
+	MessagesIn        uint64 `json:"messages_in"`
+	MessagesOut       uint64 `json:"messages_out"`
+	BytesIn           uint64 `json:"bytes_in"`
+	BytesOut          uint64 `json:"bytes_out"`
+	HandshakesRefused uint64 `json:"handshakes_refused"`
+	ReactorDrops      uint64 `json:"reactor_drops"`
+}
+
+// Record is a key of the store as the API shows it. Value is the raw value,
+// base64 in JSON (as encoding/json writes []byte).
+type Record struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+	// Version is the hybrid logical clock timestamp of the write
+	// ("RFC3339.logical"), Writer the ID of the node that made it.
+	Version string `json:"version"`
+	Writer  string `json:"writer"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// ListResponse is the body of GET /v1/kv?prefix=.
+type ListResponse struct {
+	Records []Record `json:"records"`
+}
+
+func recordOf(r p2p.Record) Record {
+	return Record{Key: r.Key, Value: r.Value, Version: r.Version.Time.String(), Writer: r.Version.Writer.String(), Deleted: r.Deleted}
+}
+
+// Event is one item of the GET /v1/events stream. Type "message" carries a
+// received message (From, FromAddr, Direct, Hops, Data); type "member" a
+// membership change (Kind join, leave or fail; ID, Addr); type "error" ends
+// the stream (Error says why, e.g. the client fell too far behind).
+type Event struct {
+	Type     string          `json:"type"`
+	From     string          `json:"from,omitempty"`
+	FromAddr string          `json:"from_addr,omitempty"`
+	Direct   bool            `json:"direct,omitempty"`
+	Hops     int             `json:"hops,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Kind     string          `json:"kind,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	Addr     string          `json:"addr,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// WatchEvent is one item of the GET /v1/kv-watch stream: "put" and
+// "delete" carry a Record (Initial for the records present when the watch
+// started), "synced" follows the initial records, "error" ends the stream.
+type WatchEvent struct {
+	Type    string  `json:"type"`
+	Initial bool    `json:"initial,omitempty"`
+	Record  *Record `json:"record,omitempty"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a stable code and a human message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes of the API; they are stable.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeInvalidJSON      = "invalid_json"
+	CodeNotFound         = "not_found"
+	CodeTooLarge         = "too_large"
+	CodeUnauthorized     = "unauthorized"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
