@@ -16,6 +16,7 @@ import (
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/node"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/transport"
 	"github.com/p2p-go/p2p/transport/tcp"
 )
@@ -32,6 +33,10 @@ type Stats struct {
 	Runtime node.Stats
 	// ReactorDrops counts messages dropped on full reactor queues.
 	ReactorDrops uint64
+	// Gossip counts the member list's probes, syncs and refutations.
+	Gossip gossip.Stats
+	// Plumtree counts payloads, duplicates, IHAVEs, GRAFTs and PRUNEs.
+	Plumtree plumtree.Stats
 }
 
 // Member is a node of the network.
@@ -205,7 +210,12 @@ func (b *Broadcaster) Store() *Store { return b.store }
 
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
-	return Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load()}
+	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load()}
+	_ = b.rt.Do(context.Background(), func(time.Time) {
+		st.Gossip = b.core.Stats()
+		st.Plumtree = b.core.Plumtree().Stats()
+	})
+	return st
 }
 
 // OnMemberEvent registers fn for membership changes, with the same queueing

@@ -132,6 +132,7 @@ func New(cfg Config) (*Agent, error) {
 		defer a.mu.Unlock()
 		return []string{"P2P_NODE_ID=" + key.ID().String(), "P2P_NODE_NAME=" + a.name}
 	}, handlers)
+	a.registerMetrics()
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -305,7 +306,7 @@ func (a *Agent) watchStore(events <-chan p2p.WatchEvent) {
 					continue
 				}
 				if ev.Record.Version.Writer != self {
-					a.metrics.propagation.observe(time.Since(ev.Record.Version.Time.Time()).Seconds())
+					a.metrics.propagation.Observe(time.Since(ev.Record.Version.Time.Time()).Seconds())
 				}
 				if a.handlers.wants("kv") {
 					a.handlers.dispatch(kvEvent(rec))
@@ -350,7 +351,7 @@ func (a *Agent) applySyncs(rec Record) {
 // onMessage runs on the node's reactor goroutine.
 func (a *Agent) onMessage(m *p2p.Message) {
 	if !m.Direct {
-		a.metrics.hops.observe(float64(m.Hops))
+		a.metrics.hops.Observe(float64(m.Hops))
 	}
 	from := m.From.String()
 	a.streamDrops.Add(uint64(a.events.publish(Event{Type: "message", From: from, FromAddr: m.FromAddr, Direct: m.Direct, Hops: m.Hops, Data: m.Data})))

@@ -115,8 +115,9 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
+	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
-		a.serveMetrics(w, r)
+		metrics.ServeHTTP(w, r)
 		return nil
 	}})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,8 @@
 //     ([LoadConfig], [Settings]);
 //   - the HTTP API (docs/api.md): info, members, send, send-one, an event
 //     stream (server-sent events), the store's get/put/delete/list and a
-//     watch stream, and Prometheus metrics, on 127.0.0.1:6967 by default or a
+//     watch stream, and Prometheus metrics (the agent's own client_golang
+//     registry, never the global one), on 127.0.0.1:6967 by default or a
 //     unix socket; a bearer token is required off loopback;
 //   - the node's name and tags, published in the store under
 //     [NodesPrefix]+ID so that every agent can list them with the members;

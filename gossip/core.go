@@ -22,6 +22,10 @@ const TopicMembership uint8 = 0
 // ErrTooLarge is returned (in a Failed output) for a payload over MaxPayload.
 var ErrTooLarge = errors.New("gossip: payload too large")
 
+// probeStrikes is the number of consecutive unanswered probes (each given
+// ProbeTimeout) after which a member is declared dead.
+const probeStrikes = 2
+
 // minSyncInterval is the sync period right after a join or a sync that
 // brought news; it doubles after each round up to Config.SyncInterval.
 const minSyncInterval = time.Second
@@ -114,7 +118,7 @@ type member struct {
 }
 
 type probe struct {
-	retried  bool
+	strikes  int // probes that went unanswered so far
 	nonce    uint64
 	deadline time.Time
 	info     peer.Info
@@ -247,15 +251,10 @@ func (c *Core) Step(now time.Time, input any) {
 		}
 	case overlay.LinkDown:
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
-			// The link carrying the probe went down: it may have been
-			// closed by this node (HyParView releases one-off links), so
-			// probe once more over a new link before concluding.
-			if p.retried {
-				p.deadline = now
-			} else {
-				p.retried = true
-				c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: &Probe{Nonce: p.nonce}})
-			}
+			// The link carrying the probe went down (it may have been
+			// closed by this node: HyParView releases one-off links):
+			// count a strike now rather than at the deadline.
+			p.deadline = now
 		}
 		c.push(targetHV, in)
 	case overlay.Tick:
@@ -545,6 +544,14 @@ func (c *Core) tick(now time.Time) {
 	}
 	slices.SortFunc(expired, peer.ID.Compare)
 	for _, id := range expired {
+		if p := c.probes[id]; p.strikes+1 < probeStrikes {
+			// A single lost probe is not enough: on a loaded machine
+			// the answer can be late. Probe again before concluding.
+			p.strikes++
+			p.deadline = now.Add(c.cfg.ProbeTimeout)
+			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: &Probe{Nonce: p.nonce}})
+			continue
+		}
 		delete(c.probes, id)
 		m := c.members[id]
 		if m == nil || m.entry.State != StateAlive {

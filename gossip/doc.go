@@ -19,8 +19,8 @@
 // (as Serf gives it). Each node announces itself with an ALIVE event carrying
 // an incarnation number (its join time in nanoseconds, so a restarted node
 // always announces a higher one) broadcast through Plumtree. A node that loses
-// an active neighbour probes it directly; if the probe fails within
-// ProbeTimeout it broadcasts a DEAD event whose message ID is derived from its
+// an active neighbour probes it directly; if two probes in a row go unanswered
+// for ProbeTimeout each, it broadcasts a DEAD event whose message ID is derived from its
 // content, so that all the neighbours that noticed the failure send one
 // broadcast between them. A node that hears itself declared dead (after a
 // partition, say) refutes it with a higher incarnation, as in SWIM. Every
@@ -32,6 +32,6 @@
 // A crashed node drops out of every member list within: the time for its
 // neighbours to notice (at once when its TCP connections reset; otherwise
 // HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
-// ProbeTimeout (2 s), plus one broadcast across the overlay: about 8 seconds
-// with the defaults.
+// two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be dialled),
+// plus one broadcast across the overlay: about 10 seconds with the defaults.
 package gossip

@@ -108,7 +108,7 @@ func TestCrashedMemberDropsOutWithinTheDocumentedBound(t *testing.T) {
 	net, _ := settledNet(t, 50, 3)
 	victim := net.nodes[17]
 	victim.alive = false // silent crash: links are not reset
-	bound := 4*time.Second + time.Second + DefaultProbeTimeout + time.Second
+	bound := 4*time.Second + time.Second + 2*DefaultProbeTimeout + time.Second
 	took, ok := net.runUntil(bound, func() bool {
 		for _, n := range net.alive() {
 			if knows(n, victim.info.ID) {

@@ -108,6 +108,12 @@ func signedBytes(key peer.ID, seq uint64, value []byte) []byte {
 	return append(msg, value...)
 }
 
+// SigningBytes returns the bytes a mutable record's signature covers: a
+// domain separator, the key, the sequence number and the value. It lets a
+// writer whose private key is held elsewhere (a hardware token, another
+// process) sign records: set Sig to the ed25519 signature of these bytes.
+func (r *Record) SigningBytes() []byte { return signedBytes(r.Key, r.Seq, r.Value) }
+
 // NewMutableRecord returns the record called name with value, version seq,
 // signed by signer.
 func NewMutableRecord(signer Signer, name, value []byte, seq uint64) Record {

@@ -10,7 +10,7 @@
 // Links: the runtime keeps the connections to each peer (dialled on demand
 // when the core sends to a peer it has no connection to, or accepted from it),
 // and may hold more than one per peer when both sides dialled at once; a
-// message goes out on the oldest. When the last connection to a peer closes, or
+// message goes out on the newest. When the last connection to a peer closes, or
 // a dial fails, the core is stepped with an [overlay.LinkDown]. Links the core
 // did not ask to keep ([overlay.Connect]), or released ([overlay.Disconnect]),
 // are closed after IdleTimeout without traffic, never at once: a message the

@@ -38,14 +38,17 @@ type connection struct {
 	draining bool          // loop-owned: closing was closed
 }
 
-// usable returns the oldest connection to id that is not being closed.
+// usable returns the newest connection to id that is not being closed. The
+// newest, because an older one is the likelier to have been closed by the
+// peer already (idle links close from the oldest), and a message written to
+// a connection the peer has closed is lost.
 func (r *Runtime) usable(id peer.ID) *connection {
 	l := r.links[id]
 	if l == nil {
 		return nil
 	}
-	for _, c := range l.conns {
-		if !c.draining {
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if c := l.conns[i]; !c.draining {
 			return c
 		}
 	}

@@ -1,0 +1,123 @@
+package kademlia
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport/tcp"
+)
+
+// Lookups over the real transport: 200 DHT nodes in one process, each on
+// its own loopback TCP port with the encrypted, authenticated handshake.
+// Targets: a lookup contacts at most 35 nodes and takes at most 5 ms, at
+// the median, once the routing tables have settled.
+//
+//	go test -run '^$' -bench BenchmarkLookupLoopback200Nodes -benchtime 2000x ./kademlia/
+
+const loopbackNodes = 200
+
+// startLoopbackDHTs starts n DHT nodes on 127.0.0.1 sharing a cluster
+// secret; node i joins through a random earlier node.
+func startLoopbackDHTs(b *testing.B, n int) []*DHT {
+	b.Helper()
+	secret := make([]byte, tcp.SecretLen)
+	for i := range secret {
+		secret[i] = byte(i * 7)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var dhts []*DHT
+	b.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, d := range dhts {
+			wg.Go(func() { d.Close() })
+		}
+		wg.Wait()
+	})
+	for i := range n {
+		key := keyN(b, 1000+i)
+		tr, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := NewDHT(DHTConfig{Key: key, Transport: tr, Core: Config{Seed: uint64(i + 1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dhts = append(dhts, d)
+		if err := d.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if i > 0 {
+			if _, err := d.Bootstrap(ctx, []string{dhts[rng.IntN(i)].Self().Addr}); err != nil {
+				b.Fatalf("node %d: bootstrap: %v", i, err)
+			}
+		}
+	}
+	return dhts
+}
+
+// lookupStats runs one lookup and returns its result.
+func lookupStats(b *testing.B, d *DHT, target peer.ID) LookupResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := d.call(ctx, func(id uint64) any { return Lookup{ReqID: id, Target: target} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := out.(LookupResult)
+	if res.Err != nil {
+		b.Fatal(res.Err)
+	}
+	return res
+}
+
+func randomTarget(rng *rand.Rand) peer.ID {
+	var id peer.ID
+	for i := range id {
+		id[i] = byte(rng.Uint32())
+	}
+	return id
+}
+
+func BenchmarkLookupLoopback200Nodes(b *testing.B) {
+	dhts := startLoopbackDHTs(b, loopbackNodes)
+	rng := rand.New(rand.NewPCG(21, 22))
+	// Settling: the joins' bucket refreshes end, and every node runs
+	// lookups as a node of a running network does.
+	for range 2 {
+		for _, d := range dhts {
+			lookupStats(b, d, randomTarget(rng))
+		}
+	}
+	tableSizes := 0
+	for _, d := range dhts {
+		_ = d.Do(context.Background(), func(c *Core) { tableSizes += c.TableSize() })
+	}
+	var contacted []int
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		d := dhts[rng.IntN(len(dhts))]
+		target := randomTarget(rng)
+		start := time.Now()
+		res := lookupStats(b, d, target)
+		took = append(took, time.Since(start))
+		contacted = append(contacted, res.Contacted)
+	}
+	slices.Sort(took)
+	durationAt := func(p float64) float64 {
+		return float64(took[int(p*float64(len(took)-1))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(percentile(contacted, .5)), "contacted-p50")
+	b.ReportMetric(float64(percentile(contacted, .99)), "contacted-p99")
+	b.ReportMetric(durationAt(.5), "lookup-ms-p50")
+	b.ReportMetric(durationAt(.99), "lookup-ms-p99")
+	b.ReportMetric(float64(tableSizes)/float64(len(dhts)), "contacts/node")
+}
