@@ -188,4 +188,3 @@ func (c *memCluster) deliveredEverywhere(index, sender int) bool {
 	}
 	return true
 }
-

@@ -14,7 +14,6 @@ import (
 // behind and the tests measure the machine rather than the protocols. CI
 // runs them without -race.
 
-
 // TestBroadcastReachesSurvivorsAfter30PercentFail: in a 200-node network
 // where 30% of the nodes crash at once, HyParView repairs the overlay from the
 // passive views, and every message sent after the repair reaches every
