@@ -17,7 +17,10 @@ const (
 	DefaultProbeTimeout = 2 * time.Second
 	// DefaultProbeInterval is the period at which a node probes one member
 	// directly (neighbours are watched by HyParView's keepalives instead).
-	DefaultProbeInterval = time.Second
+	// A probe of a non-neighbour usually costs a new connection and its
+	// handshake, so it is kept well above SWIM's usual 1 s: every member is
+	// still probed by someone about every 5 s.
+	DefaultProbeInterval = 5 * time.Second
 	// DefaultSyncInterval is the period of member-list push-pull with a
 	// random neighbour.
 	DefaultSyncInterval = 30 * time.Second

@@ -1,7 +1,9 @@
 package gossip
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -138,7 +140,8 @@ const (
 type Stats struct {
 	DirectIn, DirectOut    uint64
 	ProbesSent, ProbesLost uint64
-	Syncs                  uint64
+	Syncs                  uint64 // digest exchanges started
+	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
 	Rejoins                uint64 // joins through a member found alive again
 	Dropped                uint64 // malformed or oversized payloads ignored
@@ -333,7 +336,7 @@ func (c *Core) route(now time.Time, out any) {
 			// Push-pull member lists over every new link: joiners learn
 			// the members at once, and lists merge quickly while many
 			// nodes join together.
-			c.sendSync(out.Peer, false)
+			c.sendSync(out.Peer)
 		}
 	case hyparview.NeighborDown:
 		c.push(targetPT, plumtree.NeighborDown{Peer: out.Peer})
@@ -349,7 +352,7 @@ func (c *Core) route(now time.Time, out any) {
 		}
 		c.announce(c.self)
 		for _, n := range c.hv.ActiveView() {
-			c.sendSync(n, false)
+			c.sendSync(n)
 		}
 	case plumtree.Deliver:
 		c.deliver(now, out)
@@ -392,7 +395,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			delete(c.probes, in.From.ID)
 		}
 	case *Sync:
-		if len(msg.Entries) > c.cfg.MaxMembers {
+		if len(msg.Entries) > c.cfg.MaxMembers || len(msg.Digest) > sha256.Size {
 			c.stats.Dropped++
 			return
 		}
@@ -401,6 +404,13 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			// Join through it so that the two sides' overlays reconnect.
 			c.stats.Rejoins++
 			c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &hyparview.JoinMsg{}})
+		}
+		if !msg.Full {
+			// A digest: answer with the whole list only if ours differs.
+			if !bytes.Equal(msg.Digest, listDigest(c.memberList())) {
+				c.sendFullSync(in.From, false)
+			}
+			return
 		}
 		news := false
 		for _, e := range msg.Entries {
@@ -417,7 +427,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			}
 		}
 		if !msg.Reply {
-			c.sendSync(in.From, true)
+			c.sendFullSync(in.From, true)
 		}
 	}
 }
@@ -571,7 +581,7 @@ func (c *Core) tick(now time.Time) {
 		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
 		c.nextSync = now.Add(c.syncBackoff)
 		if n := c.hv.ActiveView(); len(n) > 0 {
-			c.sendSync(n[c.rand.IntN(len(n))], false)
+			c.sendSync(n[c.rand.IntN(len(n))])
 		}
 		// Try one member taken for dead: if it answers, the partition
 		// that hid it has healed (see receive).
@@ -587,7 +597,7 @@ func (c *Core) tick(now time.Time) {
 		}
 		if len(dead) > 0 {
 			slices.SortFunc(dead, func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
-			c.sendSync(dead[c.rand.IntN(len(dead))], false)
+			c.sendSync(dead[c.rand.IntN(len(dead))])
 		}
 	}
 }
@@ -601,7 +611,8 @@ func (c *Core) isNeighbor(id peer.ID) bool {
 	return false
 }
 
-func (c *Core) sendSync(to peer.Info, reply bool) {
+// memberList returns this node's entries, itself first, then by ID.
+func (c *Core) memberList() []Entry {
 	entries := make([]Entry, 0, len(c.members)+1)
 	entries = append(entries, c.self)
 	for _, m := range c.members {
@@ -611,6 +622,35 @@ func (c *Core) sendSync(to peer.Info, reply bool) {
 		entries = append(entries, m.entry)
 	}
 	slices.SortFunc(entries[1:], func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
+	return entries
+}
+
+// listDigest hashes the member list in a form independent of who holds it.
+func listDigest(entries []Entry) []byte {
+	sorted := slices.Clone(entries)
+	slices.SortFunc(sorted, func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
+	h := sha256.New()
+	var buf [peer.IDLen + 9]byte
+	for _, e := range sorted {
+		copy(buf[:], e.Peer.ID[:])
+		binary.BigEndian.PutUint64(buf[peer.IDLen:], e.Incarnation)
+		buf[peer.IDLen+8] = e.State
+		h.Write(buf[:])
+		h.Write([]byte(e.Peer.Addr))
+	}
+	return h.Sum(nil)
+}
+
+// sendSync starts a member-list exchange with a digest of the list: in a
+// steady state the lists agree and nothing more crosses the network.
+func (c *Core) sendSync(to peer.Info) {
 	c.stats.Syncs++
-	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Reply: reply, Entries: entries}})
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Digest: listDigest(c.memberList())}})
+}
+
+// sendFullSync sends the whole member list; reply marks the answer to a full
+// list, which is not answered again.
+func (c *Core) sendFullSync(to peer.Info, reply bool) {
+	c.stats.FullSyncs++
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Full: true, Reply: reply, Entries: c.memberList()}})
 }

@@ -39,11 +39,15 @@ type ProbeReply struct {
 	Nonce uint64
 }
 
-// Sync carries a member list for push-pull reconciliation. Reply is set on
-// the answer, which is not answered again.
+// Sync reconciles member lists, push-pull. A Sync without Full carries only
+// the digest of the sender's list; a node whose list differs answers with its
+// whole list (Full), which is answered with the other whole list (Full and
+// Reply), which is not answered again.
 type Sync struct {
 	_       struct{} `cbor:",toarray"`
+	Full    bool
 	Reply   bool
+	Digest  []byte
 	Entries []Entry
 }
 

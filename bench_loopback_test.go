@@ -1,0 +1,256 @@
+package p2p_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport/tcp"
+)
+
+// loopbackCluster is n Broadcasters in one process over the real encrypted
+// TCP transport on 127.0.0.1.
+type loopbackCluster struct {
+	nodes      []*p2p.Broadcaster
+	transports []*tcp.Transport
+}
+
+func startLoopbackCluster(tb testing.TB, n int) *loopbackCluster {
+	tb.Helper()
+	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	c := &loopbackCluster{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		key, err := peer.GenerateKey(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tr, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var bootstrap []string
+		if i > 0 {
+			bootstrap = []string{c.nodes[rng.IntN(i)].Addr()}
+		}
+		b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: bootstrap, Key: key, Transport: tr, DataDir: tb.TempDir(), Secret: secret})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.nodes = append(c.nodes, b)
+		c.transports = append(c.transports, tr)
+		tb.Cleanup(func() { b.Close() })
+		if err := b.Start(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		if i > 0 {
+			select {
+			case <-b.Joined():
+			case <-time.After(20 * time.Second):
+				tb.Fatalf("node %d never joined", i)
+			}
+		}
+	}
+	waitUntil(tb, time.Minute, "every member list to be complete", func() bool {
+		for _, b := range c.nodes {
+			members, err := b.Members(context.Background())
+			if err != nil || len(members) != n {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+func (c *loopbackCluster) bytesOut() uint64 {
+	var total uint64
+	for _, tr := range c.transports {
+		total += tr.Stats().BytesOut
+	}
+	return total
+}
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(tb testing.TB, max time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(max)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", max, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// benchPayload is a 256-byte JSON message carrying its index and send time.
+type benchPayload struct {
+	I   int    `json:"i"`
+	T   int64  `json:"t"`
+	Pad string `json:"p"`
+}
+
+func makePayload(i int, sent time.Time) benchPayload {
+	p := benchPayload{I: i, T: sent.UnixNano()}
+	base := len(fmt.Sprintf(`{"i":%d,"t":%d,"p":""}`, p.I, p.T))
+	p.Pad = strings.Repeat("x", 256-base)
+	return p
+}
+
+// runLoopbackBroadcast sends rate messages/s for duration from random nodes
+// and reports delivery, the time until every node has a message, and bytes
+// put on the wire per node per message.
+func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration) {
+	c := startLoopbackCluster(b, nodes)
+	total := int(float64(rate) * duration.Seconds())
+	var mu sync.Mutex
+	sentAt := make([]time.Time, total)
+	lastAt := make([]time.Duration, total) // time until the last node got it
+	got := make([]int, total)
+	for _, n := range c.nodes {
+		n.React(func(m *p2p.Message) {
+			var p benchPayload
+			if m.Decode(&p) != nil || p.I < 0 || p.I >= total {
+				return
+			}
+			took := time.Since(time.Unix(0, p.T))
+			mu.Lock()
+			got[p.I]++
+			lastAt[p.I] = max(lastAt[p.I], took)
+			mu.Unlock()
+		})
+	}
+	// Let the start-up exchanges (member lists, first shuffles) settle,
+	// then measure the background traffic (keepalives, probes, shuffles,
+	// syncs) over an idle period as long as the run, to tell it apart from
+	// the broadcasts' cost.
+	time.Sleep(10 * time.Second)
+	idleStart := c.bytesOut()
+	time.Sleep(duration)
+	idleBytes := c.bytesOut() - idleStart
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	start := c.bytesOut()
+	b.ResetTimer()
+	ticker := time.NewTicker(time.Second / time.Duration(rate))
+	for i := range total {
+		<-ticker.C
+		now := time.Now()
+		sentAt[i] = now
+		if err := c.nodes[rng.IntN(nodes)].Send(context.Background(), makePayload(i, now)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ticker.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		done := !slices.ContainsFunc(got, func(n int) bool { return n < nodes-1 })
+		mu.Unlock()
+		if done {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	bytes := c.bytesOut() - start
+	mu.Lock()
+	defer mu.Unlock()
+	delivered := 0
+	for _, n := range got {
+		delivered += n
+	}
+	lat := slices.Clone(lastAt)
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(delivered)/float64(total*(nodes-1)), "delivered")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(bytes)/float64(nodes*total), "wire-B/node/msg")
+	b.ReportMetric(float64(idleBytes)/float64(nodes)/duration.Seconds(), "idle-B/node/s")
+	b.ReportMetric(float64(bytes-min(idleBytes, bytes))/float64(nodes*total), "wire-B/node/msg-minus-idle")
+}
+
+// BenchmarkLoopback100Nodes5PerSecond: 100 nodes in one process over the
+// real encrypted TCP transport, 256-byte messages at 5 messages/s for 10 s.
+func BenchmarkLoopback100Nodes5PerSecond(b *testing.B) {
+	runLoopbackBroadcast(b, 100, 5, 10*time.Second)
+}
+
+// BenchmarkLoopback100Nodes1000PerSecond: the same at 1,000 messages/s for
+// 10 s.
+func BenchmarkLoopback100Nodes1000PerSecond(b *testing.B) {
+	runLoopbackBroadcast(b, 100, 1000, 10*time.Second)
+}
+
+// BenchmarkStorePropagation100Nodes: 100 nodes in one process over the real
+// encrypted transport; 50 writes from random nodes, 10 per second. It reports
+// the time from Put until every node's store holds the write (p50, p99).
+func BenchmarkStorePropagation100Nodes(b *testing.B) {
+	const nodes, writes = 100, 50
+	c := startLoopbackCluster(b, nodes)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	arrived := map[string]int{}
+	lastAt := map[string]time.Time{}
+	for _, n := range c.nodes {
+		events, err := n.Store().Watch(ctx, "bench/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for ev := range events {
+				if ev.Initial || ev.Synced || ev.Err != nil {
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				arrived[ev.Record.Key]++
+				lastAt[ev.Record.Key] = now
+				mu.Unlock()
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	started := map[string]time.Time{}
+	b.ResetTimer()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	for i := range writes {
+		<-ticker.C
+		key := fmt.Sprintf("bench/key-%d", i)
+		started[key] = time.Now()
+		if _, err := c.nodes[rng.IntN(nodes)].Store().Put(ctx, key, []byte(strings.Repeat("v", 256))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ticker.Stop()
+	waitUntil(b, 30*time.Second, "every write on every node", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for key := range started {
+			if arrived[key] < nodes {
+				return false
+			}
+		}
+		return true
+	})
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	var lat []time.Duration
+	for key, t0 := range started {
+		lat = append(lat, lastAt[key].Sub(t0))
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
