@@ -1,0 +1,49 @@
+package gossip
+
+import (
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// FuzzDecodeAndStep feeds arbitrary bytes through the wire codec into a
+// joined core, as the runtime does with what a peer sends: nothing may panic,
+// and the member list stays within its bound.
+func FuzzDecodeAndStep(f *testing.F) {
+	other := peer.Info{ID: peer.ID{9}, Addr: "node-9"}
+	for _, msg := range []any{
+		&DirectMessage{Topic: 1, Payload: []byte(`{"x":1}`)},
+		&Probe{Nonce: 7},
+		&ProbeReply{Nonce: 7},
+		&Sync{Digest: make([]byte, 32)},
+		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 3, State: StateAlive}}},
+		&Sync{Full: true, Reply: true, Entries: []Entry{{Peer: other, Incarnation: 4, State: StateDead}}},
+	} {
+		data, err := wire.Marshal(msg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := wire.Unmarshal(data)
+		if err != nil {
+			return
+		}
+		c, err := New(Config{Self: peer.Info{ID: peer.ID{1}, Addr: "node-1"}, Seed: 1, MaxMembers: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Unix(1_700_000_000, 0)
+		c.Step(now, Join{})
+		c.Step(now, overlay.Received{From: other, Msg: msg})
+		c.Step(now.Add(time.Minute), overlay.Tick{})
+		c.Drain(nil)
+		if len(c.members) > 64 {
+			t.Fatalf("member list grew to %d, bound 64", len(c.members))
+		}
+	})
+}
