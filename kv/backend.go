@@ -31,6 +31,18 @@ type Backend interface {
 	Close() error
 }
 
+// LazyWriter is an optional Backend capability. WriteLazy stores like Write
+// but need not be durable when it returns: the next Write, or the operating
+// system on its own schedule, makes it so. The store uses it for records
+// learnt from peers and for purges, which a crash of the machine can only
+// lose to anti-entropy's next round, so that applying a broadcast update does
+// not wait for a disk flush on every node it crosses (a flush that the node's
+// loop, and with it the forwarding of the broadcast, would wait for). Local
+// writes always go through Write: they are durable when Put returns.
+type LazyWriter interface {
+	WriteLazy(put []Record, remove []string) error
+}
+
 // Memory is an in-memory Backend. Records survive as long as the value does,
 // so a simulated node can restart over the same Memory. Create one with
 // [NewMemory].

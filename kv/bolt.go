@@ -27,10 +27,12 @@ var (
 
 // Bolt is a Backend stored in a go.etcd.io/bbolt file: one bucket mapping
 // each key to its CBOR-encoded record. Every Write is one bbolt transaction
-// committed with fsync, so a write is durable when Write returns. Open one
+// committed with fsync, so a write is durable when Write returns; WriteLazy
+// commits without the fsync. Open one
 // with [OpenBolt].
 type Bolt struct {
 	db        *bolt.DB
+	writeMu   sync.Mutex // serialises writes, so WriteLazy's NoSync applies to its own commit only
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -90,8 +92,27 @@ func (b *Bolt) Get(key string) (Record, bool, error) {
 	return rec, found, nil
 }
 
-// Write implements Backend.
+// Write implements Backend: the change is on disk (fsync) when Write returns.
 func (b *Bolt) Write(put []Record, remove []string) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	return b.write(put, remove)
+}
+
+// WriteLazy implements LazyWriter: the change is committed to the file but
+// not flushed to the disk; it survives a crash of the process, and the next
+// Write flushes it.
+func (b *Bolt) WriteLazy(put []Record, remove []string) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.db.NoSync = true
+	defer func() { b.db.NoSync = false }()
+	return b.write(put, remove)
+}
+
+var _ LazyWriter = (*Bolt)(nil)
+
+func (b *Bolt) write(put []Record, remove []string) error {
 	encoded := make([][]byte, len(put))
 	for i, rec := range put {
 		data, err := wire.MarshalValue(rec.normalize())

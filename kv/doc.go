@@ -42,6 +42,11 @@
 // write) a Put whose [Result] has no error survives a crash of the node. It
 // is then broadcast; it survives the loss of the node's disk once the
 // broadcast or an anti-entropy round has carried it to another node.
+// Records learnt from peers are committed without waiting for the disk flush
+// (see [LazyWriter]): they survive a crash of the process, and what a crash of
+// the machine loses, the next anti-entropy round fetches again. Waiting for a
+// flush on every node a broadcast crosses would delay its forwarding by one
+// flush per hop.
 //
 // # Push and anti-entropy
 //

@@ -387,7 +387,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 	if len(winners) == 0 {
 		return 0
 	}
-	if err := s.backend.Write(winners, nil); err != nil {
+	if err := s.writeLazy(winners, nil); err != nil {
 		s.stats.BackendErrors++
 		s.log.Error("kv: persist remote records", "peer", from.ID.Short(), "records", len(winners), "err", err)
 		return 0
@@ -460,7 +460,7 @@ func (s *Store) purge() {
 		return
 	}
 	slices.Sort(expired)
-	if err := s.backend.Write(nil, expired); err != nil {
+	if err := s.writeLazy(nil, expired); err != nil {
 		s.log.Error("kv: purge tombstones", "count", len(expired), "err", err)
 		return
 	}
@@ -542,4 +542,13 @@ func (s *Store) keysUnder(level int, index uint32, yield func(leaf uint32, keys 
 	for c := range uint32(treeFanout) {
 		s.keysUnder(level+1, index*treeFanout+c, yield)
 	}
+}
+
+// writeLazy persists what a crash may lose to the next anti-entropy round:
+// records learnt from peers, purged tombstones. See LazyWriter.
+func (s *Store) writeLazy(put []Record, remove []string) error {
+	if lazy, ok := s.backend.(LazyWriter); ok {
+		return lazy.WriteLazy(put, remove)
+	}
+	return s.backend.Write(put, remove)
 }
