@@ -78,6 +78,21 @@ func (c *loopbackCluster) bytesOut() uint64 {
 	return total
 }
 
+type protocolCounters struct{ payloads, recovered, dropped uint64 }
+
+// protocolStats sums the nodes' Plumtree payload receptions, lazily
+// recovered payloads and messages dropped by the runtime.
+func (c *loopbackCluster) protocolStats() protocolCounters {
+	var out protocolCounters
+	for _, n := range c.nodes {
+		st := n.Stats()
+		out.payloads += st.Plumtree.PayloadsReceived
+		out.recovered += st.Plumtree.PayloadsRecovered
+		out.dropped += st.Runtime.Dropped
+	}
+	return out
+}
+
 // waitUntil polls cond until it holds or the deadline passes.
 func waitUntil(tb testing.TB, max time.Duration, what string, cond func() bool) {
 	tb.Helper()
@@ -137,6 +152,7 @@ func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration)
 	idleBytes := c.bytesOut() - idleStart
 
 	rng := rand.New(rand.NewPCG(3, 4))
+	before := c.protocolStats()
 	start := c.bytesOut()
 	b.ResetTimer()
 	ticker := time.NewTicker(time.Second / time.Duration(rate))
@@ -161,6 +177,11 @@ func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration)
 	}
 	b.StopTimer()
 	bytes := c.bytesOut() - start
+	after := c.protocolStats()
+	perMsg := func(a, b uint64) float64 { return float64(b-a) / float64(total) }
+	b.ReportMetric(perMsg(before.payloads, after.payloads)/float64(nodes-1)-1, "RMR")
+	b.ReportMetric(perMsg(before.recovered, after.recovered), "grafted/msg")
+	b.ReportMetric(perMsg(before.dropped, after.dropped), "runtime-drops/msg")
 	mu.Lock()
 	defer mu.Unlock()
 	delivered := 0

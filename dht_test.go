@@ -389,5 +389,3 @@ func TestDHTConfigAndClose(t *testing.T) {
 		t.Errorf("Send of a large message: %v, want ErrTooLarge", err)
 	}
 }
-
-

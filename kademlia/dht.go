@@ -17,6 +17,15 @@ import (
 // DefaultDeliveryQueue is the default capacity of DHT.Deliveries.
 const DefaultDeliveryQueue = 1024
 
+// DefaultSendQueueLen is the default number of messages queued for one
+// connection. A DHT node holds a connection to every peer it talked to
+// recently (hundreds in a large network) but sends each a few requests at a
+// time (at most about one per replication lookup of a maintenance round, of
+// which there are at most 100), so it queues less than the node package's
+// default, whose per-connection buffer (4,096 slots, 96 KiB) made the
+// garbage collector's work grow with the number of connections.
+const DefaultSendQueueLen = 1024
+
 // ErrClosed is returned by the methods of a closed DHT.
 var ErrClosed = errors.New("kademlia: DHT closed")
 
@@ -39,6 +48,10 @@ type DHTConfig struct {
 	// DialTimeout and IdleTimeout tune the runtime (node package defaults
 	// when zero).
 	DialTimeout, IdleTimeout time.Duration
+	// SendQueueLen bounds each connection's send queue
+	// (DefaultSendQueueLen); a message that finds it full is dropped and
+	// counted, and its request times out.
+	SendQueueLen int
 }
 
 // DHT runs a Kademlia Core on the node package's runtime over a transport.
@@ -71,6 +84,12 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 	}
 	if cfg.DeliveryQueue == 0 {
 		cfg.DeliveryQueue = DefaultDeliveryQueue
+	}
+	if cfg.SendQueueLen < 0 {
+		return nil, fmt.Errorf("kademlia: DHTConfig.SendQueueLen must not be negative, got %d", cfg.SendQueueLen)
+	}
+	if cfg.SendQueueLen == 0 {
+		cfg.SendQueueLen = DefaultSendQueueLen
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -106,12 +125,13 @@ func (d *DHT) Start() error {
 		return errors.New("kademlia: DHT already started")
 	}
 	rt, err := node.Start(node.Config{
-		Core:        d.core,
-		Transport:   d.cfg.Transport,
-		OnOutput:    d.onOutput,
-		Logger:      d.cfg.Logger,
-		DialTimeout: d.cfg.DialTimeout,
-		IdleTimeout: d.cfg.IdleTimeout,
+		Core:         d.core,
+		Transport:    d.cfg.Transport,
+		OnOutput:     d.onOutput,
+		Logger:       d.cfg.Logger,
+		DialTimeout:  d.cfg.DialTimeout,
+		IdleTimeout:  d.cfg.IdleTimeout,
+		SendQueueLen: d.cfg.SendQueueLen,
 	})
 	if err != nil {
 		return fmt.Errorf("kademlia: start runtime: %w", err)

@@ -42,7 +42,11 @@ type candidate struct {
 // lookup is an iterative node lookup (paper section 2.3): it keeps Alpha
 // requests in flight to the closest candidates not yet asked, and ends when
 // the K closest candidates that did not fail have all answered. A candidate
-// that fails is skipped: the next one moves into the K closest.
+// that fails is skipped: the next one moves into the K closest. Once a
+// round of Alpha replies in a row brings no node closer than the closest
+// already seen, the lookup has converged and asks all the K closest it has
+// not asked yet at once (the paper's final step), instead of Alpha at a
+// time: the same requests, in one round trip instead of several.
 type lookup struct {
 	handle uint64
 	kind   lookupKind
@@ -54,6 +58,10 @@ type lookup struct {
 	inflight   int
 	contacted  int
 	finished   bool
+	// stalled counts the replies in a row that brought no candidate closer
+	// than the closest known; converged is set once it reaches Alpha.
+	stalled   int
+	converged bool
 
 	// put is the record a lookupPut or lookupReplicate stores at the end.
 	put *putState
@@ -125,6 +133,17 @@ func (l *lookup) merge(contacts []peer.Info, hops, k int) {
 	l.candidates = out
 }
 
+// closestLive returns the closest candidate that did not fail (the zero ID
+// when there is none).
+func (l *lookup) closestLive() peer.ID {
+	for _, cand := range l.candidates {
+		if cand.state != candidateFailed {
+			return cand.info.ID
+		}
+	}
+	return peer.ID{}
+}
+
 func (l *lookup) find(id peer.ID) *candidate {
 	for i := range l.candidates {
 		if l.candidates[i].info.ID == id {
@@ -140,6 +159,10 @@ func (c *Core) advance(now time.Time, handle uint64, l *lookup) {
 	if l.finished {
 		return
 	}
+	parallelism := c.cfg.Alpha
+	if l.converged {
+		parallelism = c.cfg.K
+	}
 	live, waiting := 0, false
 	for i := range l.candidates {
 		cand := &l.candidates[i]
@@ -152,7 +175,7 @@ func (c *Core) advance(now time.Time, handle uint64, l *lookup) {
 		switch cand.state {
 		case candidateFresh:
 			waiting = true
-			if l.inflight < c.cfg.Alpha {
+			if l.inflight < parallelism {
 				cand.state = candidateAsked
 				l.inflight++
 				l.contacted++
@@ -216,7 +239,13 @@ func (c *Core) lookupReply(now time.Time, l *lookup, from peer.Info, contacts []
 		}
 		fresh = append(fresh, info)
 	}
+	before := l.closestLive()
 	l.merge(fresh, hops+1, c.cfg.K)
+	if l.closestLive() != before {
+		l.stalled = 0
+	} else if l.stalled++; l.stalled >= c.cfg.Alpha {
+		l.converged = true
+	}
 	c.advance(now, handle, l)
 }
 
