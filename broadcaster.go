@@ -109,6 +109,12 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		}
 	}
 	gcfg := cfg.Gossip
+	if gcfg.Plumtree.IHaveTimeout == 0 {
+		gcfg.Plumtree.IHaveTimeout = DefaultIHaveTimeout
+	}
+	if gcfg.Plumtree.GraftTimeout == 0 {
+		gcfg.Plumtree.GraftTimeout = DefaultGraftTimeout
+	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {

@@ -29,6 +29,18 @@ const (
 	// DefaultReactorQueueLen is the number of messages waiting for one
 	// reactor before further messages are dropped for it.
 	DefaultReactorQueueLen = 1024
+	// DefaultIHaveTimeout is Plumtree's timer 1 for a Broadcaster: how long
+	// a node waits for a payload announced by a lazy neighbour before it
+	// asks for it (GRAFT). The framework's target is machines of one site,
+	// with sub-millisecond to few-millisecond links, where a tree hop costs
+	// well under 5 ms: 30 ms bounds the delay of a message that missed the
+	// eager tree (plumtree's own default, 100 ms, suits 10-20 ms links). Raise
+	// it (Config.Gossip.Plumtree.IHaveTimeout) across a WAN, or nodes will
+	// GRAFT payloads that are only late, which costs duplicates, never loss.
+	DefaultIHaveTimeout = 30 * time.Millisecond
+	// DefaultGraftTimeout is Plumtree's timer 2 for a Broadcaster: the wait
+	// after a GRAFT before asking the next announcer.
+	DefaultGraftTimeout = 15 * time.Millisecond
 	// DefaultLeaveTimeout bounds how long Close waits for the goodbye
 	// messages to go out.
 	DefaultLeaveTimeout = 2 * time.Second
