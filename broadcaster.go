@@ -18,7 +18,6 @@ import (
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/transport"
-	"github.com/p2p-go/p2p/transport/tcp"
 )
 
 // Broadcast topics of the root package.
@@ -86,27 +85,13 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	key := cfg.Key
-	if key == nil {
-		var err error
-		if key, err = peer.LoadOrCreateKey(cfg.DataDir); err != nil {
-			return nil, err
-		}
-	}
-	tr := cfg.Transport
-	if tr == nil {
-		var err error
-		tr, err = tcp.Listen(tcp.Config{
-			ListenAddr:    cfg.ListenAddr,
-			AdvertiseAddr: cfg.AdvertiseAddr,
-			Key:           key,
-			Secret:        cfg.Secret,
-			MaxFrameSize:  cfg.MaxMessageSize,
-			Logger:        cfg.Logger,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("p2p: listen on %s: %w", cfg.ListenAddr, err)
-		}
+	key, tr, err := openIdentity(listenSettings{
+		key: cfg.Key, transport: cfg.Transport, dataDir: cfg.DataDir,
+		listenAddr: cfg.ListenAddr, advertiseAddr: cfg.AdvertiseAddr, secret: cfg.Secret,
+		maxFrameSize: cfg.MaxMessageSize, logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
 	}
 	gcfg := cfg.Gossip
 	if gcfg.Plumtree.IHaveTimeout == 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
-	"github.com/p2p-go/p2p/transport/tcp"
 )
 
 // DHTConfig configures a DHT node. Zero fields take the defaults documented
@@ -161,27 +160,13 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	key := cfg.Key
-	if key == nil {
-		var err error
-		if key, err = peer.LoadOrCreateKey(cfg.DataDir); err != nil {
-			return nil, err
-		}
-	}
-	tr := cfg.Transport
-	if tr == nil {
-		var err error
-		tr, err = tcp.Listen(tcp.Config{
-			ListenAddr:    cfg.ListenAddr,
-			AdvertiseAddr: cfg.AdvertiseAddr,
-			Key:           key,
-			Secret:        cfg.Secret,
-			MaxFrameSize:  cfg.MaxMessageSize,
-			Logger:        cfg.Logger,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("p2p: listen on %s: %w", cfg.ListenAddr, err)
-		}
+	key, tr, err := openIdentity(listenSettings{
+		key: cfg.Key, transport: cfg.Transport, dataDir: cfg.DataDir,
+		listenAddr: cfg.ListenAddr, advertiseAddr: cfg.AdvertiseAddr, secret: cfg.Secret,
+		maxFrameSize: cfg.MaxMessageSize, logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
 	}
 	logger := cfg.Logger.With("node", key.ID().Short())
 	kcfg := cfg.Kademlia
