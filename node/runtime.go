@@ -23,8 +23,11 @@ const (
 	// this long without traffic.
 	DefaultIdleTimeout = 30 * time.Second
 	// DefaultSendQueueLen is the number of messages queued per connection
-	// before further messages to that peer are dropped.
-	DefaultSendQueueLen = 4096
+	// before further messages to that peer are dropped. The queue is a
+	// channel allocated whole (24 KiB at this length), and a node may hold
+	// dozens of connections: at 4,096, 200 nodes in one process held over a
+	// gigabyte of queues.
+	DefaultSendQueueLen = 1024
 )
 
 // ErrClosed is returned by methods of a closed Runtime.
