@@ -365,8 +365,19 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 		r.logger.Error("cannot encode message", "peer", out.To.ID.Short(), "type", fmt.Sprintf("%T", out.Msg), "err", err)
 		return
 	}
-	if !out.To.ID.IsZero() {
-		if c := r.usable(out.To.ID); c != nil {
+	id := out.To.ID
+	if id.IsZero() {
+		// Only the address is known (a bootstrap contact): use a link to
+		// whoever listens there, if there is one.
+		for linked, l := range r.links {
+			if l.info.Addr == out.To.Addr {
+				id = linked
+				break
+			}
+		}
+	}
+	if !id.IsZero() {
+		if c := r.usable(id); c != nil {
 			c.enqueue(r, data)
 			return
 		}
