@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
@@ -32,6 +33,9 @@ type Stats struct {
 	Runtime node.Stats
 	// ReactorDrops counts messages dropped on full reactor queues.
 	ReactorDrops uint64
+	// InvalidJSON counts received messages dropped because their data was
+	// not JSON.
+	InvalidJSON uint64
 	// Gossip counts the member list's probes, syncs and refutations.
 	Gossip gossip.Stats
 	// Plumtree counts payloads, duplicates, IHAVEs, GRAFTs and PRUNEs.
@@ -65,6 +69,8 @@ type Broadcaster struct {
 
 	reactors *reactorSet
 	members  *listeners[MemberEvent]
+
+	invalidJSON atomic.Uint64
 
 	joined     chan struct{}
 	joinedOnce sync.Once
@@ -201,7 +207,7 @@ func (b *Broadcaster) Store() *Store { return b.store }
 
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
-	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load()}
+	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load(), InvalidJSON: b.invalidJSON.Load()}
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()
@@ -338,9 +344,17 @@ func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
 func (b *Broadcaster) onOutput(now time.Time, out any) {
 	switch out := out.(type) {
 	case gossip.Deliver:
-		if out.Topic == topicApp {
-			b.reactors.dispatch(b.message(out))
+		if out.Topic != topicApp {
+			break
 		}
+		if !json.Valid(out.Payload) {
+			// Only a modified or hostile peer sends this: Send and Reply
+			// encode JSON. Reactors are promised JSON, so drop it.
+			b.invalidJSON.Add(1)
+			b.logger.Warn("message is not JSON, dropped", "peer", out.Origin.ID.Short(), "direct", out.Direct, "bytes", len(out.Payload))
+			break
+		}
+		b.reactors.dispatch(b.message(out))
 	case gossip.Joined:
 		b.joinedOnce.Do(func() { close(b.joined) })
 		b.logger.Info("joined the network")

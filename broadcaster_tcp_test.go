@@ -167,3 +167,24 @@ func TestBroadcasterOverTCP(t *testing.T) {
 		t.Fatalf("sender received its own broadcast %d times", n)
 	}
 }
+
+// TestNonJSONMessageIsDroppedNotDelivered sends a message whose data is not
+// JSON, as only a modified peer could, straight through the overlay core:
+// reactors never see it, and the node counts it.
+func TestNonJSONMessageIsDroppedNotDelivered(t *testing.T) {
+	ctx := context.Background()
+	a, inA := startTCPNode(t, nil)
+	b, _ := startTCPNode(t, nil, a.Addr())
+	waitJoined(t, b)
+	if err := p2p.SendRawForTest(ctx, b, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(ctx, map[string]int{"after": 1}); err != nil {
+		t.Fatal(err)
+	}
+	inA.waitFor(t, "the valid message", hasField("after", 1))
+	waitUntil(t, 10*time.Second, "the invalid message to be counted", func() bool { return a.Stats().InvalidJSON == 1 })
+	if n := inA.count(func(*p2p.Message) bool { return true }); n != 1 {
+		t.Fatalf("reactor saw %d messages, want only the valid one", n)
+	}
+}
