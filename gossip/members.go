@@ -1,0 +1,239 @@
+package gossip
+
+// The member list: what each node knows of every other member, kept by ALIVE
+// and DEAD broadcasts, probes and push-pull syncs (see doc.go).
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"slices"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+	"github.com/p2p-go/p2p/wire"
+)
+
+func validEntry(e Entry) bool {
+	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateLeft
+}
+
+// learn merges news of one member. Higher incarnations win; at equal
+// incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
+// linked to) only adds an unknown member.
+func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
+	if e.Peer.ID == c.cfg.Self.ID {
+		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
+			// Declared dead while alive: refute with a higher incarnation.
+			c.self.Incarnation = max(e.Incarnation, c.self.Incarnation) + 1
+			c.stats.Refutations++
+			c.announce(c.self)
+		}
+		return false
+	}
+	m := c.members[e.Peer.ID]
+	if m == nil {
+		if e.State != StateAlive {
+			if len(c.members) < c.cfg.MaxMembers {
+				c.members[e.Peer.ID] = &member{entry: e, diedAt: now}
+				return true
+			}
+			return false
+		}
+		if len(c.members) >= c.cfg.MaxMembers {
+			return false
+		}
+		c.members[e.Peer.ID] = &member{entry: e}
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		return true
+	}
+	old := m.entry
+	newer := e.Incarnation > old.Incarnation ||
+		(e.Incarnation == old.Incarnation && e.State > old.State)
+	if e.Incarnation == 0 {
+		// A live link proves the member alive, but carries no incarnation.
+		if old.State == StateAlive {
+			m.entry.Peer = e.Peer
+		}
+		return false
+	}
+	if !newer {
+		return false
+	}
+	m.entry = e
+	switch {
+	case old.State == StateAlive && e.State != StateAlive:
+		m.diedAt = now
+		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft})
+	case old.State != StateAlive && e.State == StateAlive:
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+	}
+	return true
+}
+
+// announce broadcasts a membership event with a content-derived ID, so that
+// several nodes announcing the same event send one broadcast between them.
+func (c *Core) announce(e Entry) {
+	body, err := wire.MarshalValue(membershipEvent{Entry: e})
+	if err != nil {
+		return
+	}
+	payload := withTopic(TopicMembership, body)
+	sum := sha256.Sum256(payload)
+	c.push(targetPT, plumtree.Broadcast{ID: plumtree.MessageID(sum[:plumtree.MessageIDLen]), Payload: payload})
+}
+
+// probeNext probes the next member of a randomly ordered round over all
+// members, as SWIM does: every member is probed by someone about once per
+// ProbeInterval, whether or not it is anybody's neighbour.
+func (c *Core) probeNext(now time.Time) {
+	for {
+		if len(c.probeOrder) == 0 {
+			for id, m := range c.members {
+				if m.entry.State == StateAlive {
+					c.probeOrder = append(c.probeOrder, id)
+				}
+			}
+			if len(c.probeOrder) == 0 {
+				return
+			}
+			slices.SortFunc(c.probeOrder, peer.ID.Compare)
+			c.rand.Shuffle(len(c.probeOrder), func(i, j int) {
+				c.probeOrder[i], c.probeOrder[j] = c.probeOrder[j], c.probeOrder[i]
+			})
+		}
+		id := c.probeOrder[len(c.probeOrder)-1]
+		c.probeOrder = c.probeOrder[:len(c.probeOrder)-1]
+		if m := c.members[id]; m != nil && m.entry.State == StateAlive && !c.isNeighbor(id) {
+			c.startProbe(now, id)
+			return
+		}
+		if len(c.probeOrder) == 0 {
+			return
+		}
+	}
+}
+
+func (c *Core) startProbe(now time.Time, id peer.ID) {
+	m := c.members[id]
+	if m == nil || m.entry.State != StateAlive || c.probes[id] != nil {
+		return
+	}
+	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
+	c.probes[id] = p
+	c.stats.ProbesSent++
+	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: &Probe{Nonce: p.nonce}})
+}
+
+func (c *Core) tick(now time.Time) {
+	// Map order is random: act on expired probes in ID order so that runs
+	// with the same seed are identical.
+	var expired []peer.ID
+	for id, p := range c.probes {
+		if !now.Before(p.deadline) {
+			expired = append(expired, id)
+		}
+	}
+	slices.SortFunc(expired, peer.ID.Compare)
+	for _, id := range expired {
+		if p := c.probes[id]; p.strikes+1 < probeStrikes {
+			// A single lost probe is not enough: on a loaded machine
+			// the answer can be late. Probe again before concluding.
+			p.strikes++
+			p.deadline = now.Add(c.cfg.ProbeTimeout)
+			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: &Probe{Nonce: p.nonce}})
+			continue
+		}
+		delete(c.probes, id)
+		m := c.members[id]
+		if m == nil || m.entry.State != StateAlive {
+			continue
+		}
+		c.stats.ProbesLost++
+		dead := m.entry
+		dead.State = StateDead
+		c.learn(now, dead, false)
+		c.announce(dead)
+	}
+	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
+		c.nextProbe = now.Add(c.cfg.ProbeInterval)
+		c.probeNext(now)
+	}
+	if c.joined && !now.Before(c.nextSync) {
+		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
+		c.nextSync = now.Add(c.syncBackoff)
+		if n := c.hv.ActiveView(); len(n) > 0 {
+			c.sendSync(n[c.rand.IntN(len(n))])
+		}
+		// Try one member taken for dead: if it answers, the partition
+		// that hid it has healed (see receive).
+		var dead []peer.Info
+		for id, m := range c.members {
+			if m.entry.State != StateAlive && now.Sub(m.diedAt) > c.cfg.DeadRetention {
+				delete(c.members, id)
+				continue
+			}
+			if m.entry.State == StateDead {
+				dead = append(dead, m.entry.Peer)
+			}
+		}
+		if len(dead) > 0 {
+			slices.SortFunc(dead, func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
+			c.sendSync(dead[c.rand.IntN(len(dead))])
+		}
+	}
+}
+
+func (c *Core) isNeighbor(id peer.ID) bool {
+	for _, p := range c.hv.ActiveView() {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// memberList returns this node's entries, itself first, then by ID.
+func (c *Core) memberList() []Entry {
+	entries := make([]Entry, 0, len(c.members)+1)
+	entries = append(entries, c.self)
+	for _, m := range c.members {
+		if len(entries) >= c.cfg.MaxMembers {
+			break
+		}
+		entries = append(entries, m.entry)
+	}
+	slices.SortFunc(entries[1:], func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
+	return entries
+}
+
+// listDigest hashes the member list in a form independent of who holds it.
+func listDigest(entries []Entry) []byte {
+	sorted := slices.Clone(entries)
+	slices.SortFunc(sorted, func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
+	h := sha256.New()
+	var buf [peer.IDLen + 9]byte
+	for _, e := range sorted {
+		copy(buf[:], e.Peer.ID[:])
+		binary.BigEndian.PutUint64(buf[peer.IDLen:], e.Incarnation)
+		buf[peer.IDLen+8] = e.State
+		h.Write(buf[:])
+		h.Write([]byte(e.Peer.Addr))
+	}
+	return h.Sum(nil)
+}
+
+// sendSync starts a member-list exchange with a digest of the list: in a
+// steady state the lists agree and nothing more crosses the network.
+func (c *Core) sendSync(to peer.Info) {
+	c.stats.Syncs++
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Digest: listDigest(c.memberList())}})
+}
+
+// sendFullSync sends the whole member list; reply marks the answer to a full
+// list, which is not answered again.
+func (c *Core) sendFullSync(to peer.Info, reply bool) {
+	c.stats.FullSyncs++
+	c.outputs = append(c.outputs, overlay.Send{To: to, Msg: &Sync{Full: true, Reply: reply, Entries: c.memberList()}})
+}
