@@ -24,6 +24,8 @@ type memCluster struct {
 
 	mu   sync.Mutex
 	seen []map[int]int // per node: message index -> deliveries
+
+	lastReason string // why the last overlayConnected was false
 }
 
 func startMemCluster(t *testing.T, n int, seed uint64) *memCluster {
@@ -103,27 +105,35 @@ func newMemCluster(t *testing.T, n int, seed uint64) *memCluster {
 }
 
 // overlayConnected reports whether the live nodes' neighbour links contain
-// only live nodes and connect them all.
+// only live nodes and connect them all; when not, it logs why (the last
+// reason shows in a failed test).
 func (c *memCluster) overlayConnected() bool {
 	isLive := map[string]bool{}
 	for _, i := range c.live() {
 		isLive[c.nodes[i].ID().String()] = true
 	}
 	adjacency := map[string][]string{}
+	lonely, withDead := 0, 0
 	for _, i := range c.live() {
 		neighbors, err := c.nodes[i].Neighbors(context.Background())
 		if err != nil || len(neighbors) == 0 {
-			return false
+			lonely++
+			continue
 		}
 		id := c.nodes[i].ID().String()
 		for _, n := range neighbors {
 			if !isLive[n.ID.String()] {
-				return false
+				withDead++
+				break
 			}
 			adjacency[id] = append(adjacency[id], n.ID.String())
 		}
 	}
-	return connected(adjacency, len(isLive))
+	ok := lonely == 0 && withDead == 0 && connected(adjacency, len(isLive))
+	if !ok {
+		c.lastReason = fmt.Sprintf("%d live nodes without neighbours, %d with a dead neighbour, connected=%v", lonely, withDead, connected(adjacency, len(isLive)))
+	}
+	return ok
 }
 
 func connected(adjacency map[string][]string, want int) bool {
@@ -151,7 +161,7 @@ func (c *memCluster) waitFor(max time.Duration, what string, cond func() bool) t
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > max {
-			c.t.Fatalf("timed out after %v waiting for %s", max, what)
+			c.t.Fatalf("timed out after %v waiting for %s (last state: %s)", max, what, c.lastReason)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

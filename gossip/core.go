@@ -119,7 +119,8 @@ type member struct {
 }
 
 type probe struct {
-	strikes  int // probes that went unanswered so far
+	random   bool // started by the SWIM-style round, not by a lost link
+	strikes  int  // probes that went unanswered so far
 	nonce    uint64
 	deadline time.Time
 	info     peer.Info
@@ -143,6 +144,7 @@ type Stats struct {
 	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
 	Rejoins                uint64 // joins through a member found alive again
+	Bridges                uint64 // joins through a randomly probed member
 	Dropped                uint64 // malformed or oversized payloads ignored
 }
 
@@ -392,6 +394,20 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 	case *ProbeReply:
 		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
 			delete(c.probes, in.From.ID)
+			lonely := len(c.hv.ActiveView()) == 0
+			if p.random && !c.isNeighbor(in.From.ID) && (lonely || c.rand.IntN(max(len(c.members), 1)) == 0) {
+				// Bridge islands: HyParView can leave groups of nodes whose
+				// active views are full among themselves (after a mass
+				// failure, say), and no shuffle crosses between them.
+				// About once per ProbeInterval across the whole network,
+				// a node joins again through the random member it just
+				// found alive; whichever island that member is in, the
+				// new links join it to the prober's. A node left with no
+				// neighbour at all (its passive view dead, its bootstrap
+				// contacts gone) always does.
+				c.stats.Bridges++
+				c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &hyparview.JoinMsg{}})
+			}
 		}
 	case *Sync:
 		if len(msg.Entries) > c.cfg.MaxMembers || len(msg.Digest) > sha256.Size {

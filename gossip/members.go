@@ -107,6 +107,9 @@ func (c *Core) probeNext(now time.Time) {
 		c.probeOrder = c.probeOrder[:len(c.probeOrder)-1]
 		if m := c.members[id]; m != nil && m.entry.State == StateAlive && !c.isNeighbor(id) {
 			c.startProbe(now, id)
+			if p := c.probes[id]; p != nil {
+				p.random = true
+			}
 			return
 		}
 		if len(c.probeOrder) == 0 {
