@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -132,19 +131,7 @@ func runDHT(ctx context.Context, o dhtOptions, stdin io.Reader, stdout, stderr i
 	}
 	out.print(map[string]any{"event": "ready", "id": d.ID(), "addr": d.Addr(), "contacts": len(members) - 1})
 
-	lines := make(chan string)
-	go func() {
-		scanner := bufio.NewScanner(stdin)
-		scanner.Buffer(make([]byte, 64*1024), 1<<20)
-		for scanner.Scan() {
-			select {
-			case lines <- scanner.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(lines)
-	}()
+	lines := readLines(ctx, stdin)
 	for {
 		select {
 		case <-ctx.Done():

@@ -99,19 +99,7 @@ func runNode(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr 
 	}
 	logger.Info("node running", "id", b.ID(), "addr", b.Addr())
 
-	lines := make(chan string)
-	go func() {
-		scanner := bufio.NewScanner(stdin)
-		scanner.Buffer(make([]byte, 64*1024), 1<<20)
-		for scanner.Scan() {
-			select {
-			case lines <- scanner.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(lines)
-	}()
+	lines := readLines(ctx, stdin)
 	for {
 		select {
 		case <-ctx.Done():
@@ -158,4 +146,23 @@ func handleLine(ctx context.Context, b *p2p.Broadcaster, line string, printJSON 
 	default:
 		return b.Send(ctx, toJSON(line))
 	}
+}
+
+// readLines delivers the lines of r (up to 1 MiB each) on a channel that is
+// closed at the end of r; the reading goroutine stops when ctx ends.
+func readLines(ctx context.Context, r io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		scanner := bufio.NewScanner(r)
+		scanner.Buffer(make([]byte, 64*1024), 1<<20)
+		for scanner.Scan() {
+			select {
+			case lines <- scanner.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+	}()
+	return lines
 }
