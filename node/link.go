@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
@@ -35,6 +36,7 @@ type connection struct {
 	closing  chan struct{} // closed to ask the writer to drain and close
 	lastUsed time.Time     // loop-owned
 	closed   bool          // loop-owned: connGone already ran
+	writing  atomic.Int64  // messages queued for the writer and not yet sent
 	draining bool          // loop-owned: closing was closed
 }
 
@@ -61,9 +63,34 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 		r.stats.dropped.Add(1)
 		return
 	}
+	// Hand the message to the transport from the loop when it can take it
+	// without waiting and nothing is ahead of it in the writer's queue:
+	// one goroutine hand-off less per message.
+	if ts, ok := c.conn.(transport.TrySender); ok && c.writing.Load() == 0 {
+		err := ts.TrySend(data)
+		switch {
+		case err == nil:
+			r.stats.messagesOut.Add(1)
+			r.stats.bytesOut.Add(uint64(len(data)))
+			return
+		case errors.Is(err, transport.ErrWouldBlock):
+			// The transport's buffer is full: queue it for the writer.
+		case errors.Is(err, transport.ErrTooLarge):
+			r.stats.dropped.Add(1)
+			r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
+			return
+		default:
+			// The connection failed; its reader reports the closure.
+			r.stats.dropped.Add(1)
+			c.conn.Close()
+			return
+		}
+	}
+	c.writing.Add(1)
 	select {
 	case c.queue <- data:
 	default:
+		c.writing.Add(-1)
 		r.stats.dropped.Add(1)
 		r.logger.Warn("send queue full, message dropped", "peer", c.remote.ID.Short())
 	}
@@ -194,6 +221,7 @@ func (r *Runtime) writeLoop(c *connection) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	write := func(data []byte) bool {
+		defer c.writing.Add(-1)
 		if err := c.conn.Send(ctx, data); err != nil {
 			if errors.Is(err, transport.ErrTooLarge) {
 				r.stats.dropped.Add(1)

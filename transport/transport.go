@@ -23,7 +23,19 @@ var (
 	ErrRefused = errors.New("transport: handshake refused")
 	// ErrTooLarge is returned for a message over the maximum frame size.
 	ErrTooLarge = errors.New("transport: message too large")
+	// ErrWouldBlock is returned by TrySend when the message cannot be
+	// queued without waiting.
+	ErrWouldBlock = errors.New("transport: send would block")
 )
+
+// TrySender is implemented by connections that can queue a message without
+// ever waiting: TrySend behaves as Send, except that it returns ErrWouldBlock
+// at once where Send would wait for buffer space. A runtime uses it to hand a
+// message to the transport from its own loop, saving a goroutine hand-off per
+// message.
+type TrySender interface {
+	TrySend(msg []byte) error
+}
 
 // Transport dials and accepts authenticated connections.
 type Transport interface {

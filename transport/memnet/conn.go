@@ -93,6 +93,11 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
+// TrySend implements transport.TrySender: memnet's Send never waits.
+func (c *Conn) TrySend(msg []byte) error { return c.Send(context.Background(), msg) }
+
+var _ transport.TrySender = (*Conn)(nil)
+
 // sendErrLocked returns why Send must fail, or nil.
 func (c *Conn) sendErrLocked() error {
 	switch {

@@ -90,40 +90,14 @@ func (c *Conn) Remote() peer.Info { return c.remote }
 // space. A nil error means the message is encrypted and queued in order;
 // like TCP itself, it does not mean the peer has read it.
 func (c *Conn) Send(ctx context.Context, msg []byte) error {
-	if len(msg) > c.transport.cfg.MaxFrameSize {
-		return fmt.Errorf("%w: %d bytes to %s, limit %d", transport.ErrTooLarge, len(msg), c.remote, c.transport.cfg.MaxFrameSize)
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("tcp: send to %s: %w", c.remote, err)
 	}
-	need := encodedLen(len(msg))
 	for {
-		c.mu.Lock()
-		if c.sendErr != nil {
-			err := c.sendErr
-			c.mu.Unlock()
+		space, err := c.tryQueue(msg)
+		if space == nil {
 			return err
 		}
-		if len(c.pending) == 0 || len(c.pending)+need <= sendBufferLimit {
-			var err error
-			c.pending, err = appendMessage(c.pending, c.sendCipher, msg)
-			if err != nil {
-				c.sendErr = fmt.Errorf("tcp: send to %s: %w", c.remote, err)
-				err = c.sendErr
-				c.mu.Unlock()
-				c.Close()
-				return err
-			}
-			c.mu.Unlock()
-			c.transport.stats.framesOut.Add(1)
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-			return nil
-		}
-		space := c.space
-		c.mu.Unlock()
 		select {
 		case <-space:
 		case <-c.done:
@@ -132,6 +106,54 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 		}
 	}
 }
+
+// TrySend implements transport.TrySender: it queues msg like Send, or
+// returns transport.ErrWouldBlock at once when the send buffer is full.
+func (c *Conn) TrySend(msg []byte) error {
+	space, err := c.tryQueue(msg)
+	if space != nil {
+		return fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrWouldBlock)
+	}
+	return err
+}
+
+// tryQueue encrypts and queues msg if the send buffer has room, and returns
+// the error of that. When the buffer is full it returns a channel closed
+// once the writer has taken the buffer, and queues nothing.
+func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
+	if len(msg) > c.transport.cfg.MaxFrameSize {
+		return nil, fmt.Errorf("%w: %d bytes to %s, limit %d", transport.ErrTooLarge, len(msg), c.remote, c.transport.cfg.MaxFrameSize)
+	}
+	need := encodedLen(len(msg))
+	c.mu.Lock()
+	if c.sendErr != nil {
+		err := c.sendErr
+		c.mu.Unlock()
+		return nil, err
+	}
+	if len(c.pending) != 0 && len(c.pending)+need > sendBufferLimit {
+		space := c.space
+		c.mu.Unlock()
+		return space, nil
+	}
+	c.pending, err = appendMessage(c.pending, c.sendCipher, msg)
+	if err != nil {
+		c.sendErr = fmt.Errorf("tcp: send to %s: %w", c.remote, err)
+		err = c.sendErr
+		c.mu.Unlock()
+		c.Close()
+		return nil, err
+	}
+	c.mu.Unlock()
+	c.transport.stats.framesOut.Add(1)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil, nil
+}
+
+var _ transport.TrySender = (*Conn)(nil)
 
 // writeLoop hands queued frames to the socket until Close, then writes what
 // is left (for at most closeLinger) and closes the socket.
