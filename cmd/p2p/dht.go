@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -63,12 +62,7 @@ The node runs until interrupted, even after standard input ends.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.join, "join", nil, "addresses of nodes already in the network (comma-separated; none starts a new network)")
-	f.StringVar(&o.listen, "listen", p2p.DefaultListenAddr, "TCP address to listen on")
-	f.StringVar(&o.advertise, "advertise", "", "address other nodes dial to reach this one (default: the listen address)")
-	f.StringVar(&o.dataDir, "data", p2p.DefaultDataDir, "data directory (node key, which signs the node's records)")
-	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), "cluster secret from `p2p keygen` (default $P2P_SECRET)")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	o.addFlags(f, "data directory (node key, which signs the node's records)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "longest wait for one command (and for joining)")
 	return cmd
 }
@@ -90,18 +84,13 @@ func (w *jsonLines) print(v any) {
 }
 
 func runDHT(ctx context.Context, o dhtOptions, stdin io.Reader, stdout, stderr io.Writer) error {
-	secret, err := p2p.ParseSecret(o.secret)
+	secret, logger, err := o.secretAndLogger(stderr)
 	if err != nil {
 		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %v", o.timeout)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	d, err := p2p.NewDHT(p2p.DHTConfig{
 		Bootstrap:     o.join,
 		ListenAddr:    o.listen,

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/p2p-go/p2p"
 )
@@ -51,26 +52,39 @@ valid JSON is sent as a JSON string. Commands:
 			return runNode(ctx, o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	f := cmd.Flags()
-	f.StringSliceVar(&o.join, "join", nil, "addresses of nodes already in the network (comma-separated; none starts a new network)")
-	f.StringVar(&o.listen, "listen", p2p.DefaultListenAddr, "TCP address to listen on")
-	f.StringVar(&o.advertise, "advertise", "", "address other nodes dial to reach this one (default: the listen address)")
-	f.StringVar(&o.dataDir, "data", p2p.DefaultDataDir, "data directory (node key)")
-	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), "cluster secret from `p2p keygen` (default $P2P_SECRET)")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	o.addFlags(cmd.Flags(), "data directory (node key)")
 	return cmd
 }
 
-func runNode(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+// addFlags registers the flags every foreground node command shares.
+func (o *runOptions) addFlags(f *pflag.FlagSet, dataHelp string) {
+	f.StringSliceVar(&o.join, "join", nil, "addresses of nodes already in the network (comma-separated; none starts a new network)")
+	f.StringVar(&o.listen, "listen", p2p.DefaultListenAddr, "TCP address to listen on")
+	f.StringVar(&o.advertise, "advertise", "", "address other nodes dial to reach this one (default: the listen address)")
+	f.StringVar(&o.dataDir, "data", p2p.DefaultDataDir, dataHelp)
+	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), "cluster secret from `p2p keygen` (default $P2P_SECRET)")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// secretAndLogger parses --secret and --log-level, the logger writing text
+// to stderr.
+func (o *runOptions) secretAndLogger(stderr io.Writer) ([]byte, *slog.Logger, error) {
 	secret, err := p2p.ParseSecret(o.secret)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return secret, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func runNode(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	secret, logger, err := o.secretAndLogger(stderr)
+	if err != nil {
+		return err
+	}
 	b, err := p2p.NewBroadcaster(p2p.Config{
 		Bootstrap:     o.join,
 		ListenAddr:    o.listen,
