@@ -129,14 +129,17 @@ func (c *memCluster) overlayConnected() bool {
 			adjacency[id] = append(adjacency[id], n.ID.String())
 		}
 	}
-	ok := lonely == 0 && withDead == 0 && connected(adjacency, len(isLive))
+	reached := reachable(adjacency)
+	ok := lonely == 0 && withDead == 0 && reached == len(isLive)
 	if !ok {
-		c.lastReason = fmt.Sprintf("%d live nodes without neighbours, %d with a dead neighbour, connected=%v", lonely, withDead, connected(adjacency, len(isLive)))
+		c.lastReason = fmt.Sprintf("%d live nodes without neighbours, %d with a dead neighbour, %d of %d live nodes reached from one along neighbour links",
+			lonely, withDead, reached, len(isLive))
 	}
 	return ok
 }
 
-func connected(adjacency map[string][]string, want int) bool {
+// reachable returns how many nodes one node reaches along neighbour links.
+func reachable(adjacency map[string][]string) int {
 	for start := range adjacency {
 		seen := map[string]bool{start: true}
 		queue := []string{start}
@@ -150,9 +153,9 @@ func connected(adjacency map[string][]string, want int) bool {
 				}
 			}
 		}
-		return len(seen) == want
+		return len(seen)
 	}
-	return want == 0
+	return 0
 }
 
 // waitFor polls cond (which may query nodes) until it holds.

@@ -105,7 +105,12 @@ type Core struct {
 	nextProbe   time.Time
 	probeOrder  []peer.ID // members left to probe in this round, SWIM-style
 	joined      bool
+	joinedAt    time.Time
 	incarnation uint64
+	samples     [recentSamples]sample // recent broadcasts, for island detection
+	sampleNext  int
+	nextBridge  time.Time
+	missed      map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
 
 	work    []work
 	outputs []any
@@ -144,7 +149,9 @@ type Stats struct {
 	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
 	Rejoins                uint64 // joins through a member found alive again
-	Bridges                uint64 // joins through a randomly probed member
+	Bridges                uint64 // joins through a probed member in another island, or by a lonely node
+	IslandsFound           uint64 // probes that showed the peer in another island
+	Beacons                uint64 // broadcasts sent only so that islands can be told apart
 	Dropped                uint64 // malformed or oversized payloads ignored
 }
 
@@ -175,6 +182,7 @@ func New(cfg Config) (*Core, error) {
 		rand:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
 		members: map[peer.ID]*member{},
 		probes:  map[peer.ID]*probe{},
+		missed:  map[plumtree.MessageID]time.Time{},
 	}, nil
 }
 
@@ -346,6 +354,7 @@ func (c *Core) route(now time.Time, out any) {
 	case hyparview.Joined:
 		if !c.joined {
 			c.joined = true
+			c.joinedAt = now
 			c.syncBackoff = minSyncInterval
 			c.nextSync = now.Add(c.syncBackoff)
 			c.nextProbe = now.Add(c.cfg.ProbeInterval)
@@ -367,12 +376,16 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		c.stats.Dropped++
 		return
 	}
+	c.recordSample(now, d.ID)
 	topic, body := d.Payload[0], d.Payload[1:]
 	if topic == TopicMembership {
 		var ev membershipEvent
-		if err := wire.UnmarshalValue(body, &ev); err != nil || !validEntry(ev.Entry) {
+		if err := wire.UnmarshalValue(body, &ev); err != nil || !validEntry(ev.Entry) || len(ev.Missed) > maxRecent {
 			c.stats.Dropped++
 			return
+		}
+		for _, id := range ev.Missed {
+			c.markMissed(now, id)
 		}
 		c.learn(now, ev.Entry, true)
 		return
@@ -390,24 +403,26 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		c.stats.DirectIn++
 		c.outputs = append(c.outputs, Deliver{Topic: msg.Topic, Origin: in.From, Payload: msg.Payload, Direct: true})
 	case *Probe:
-		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce}})
+		if len(msg.Recent) > maxRecent {
+			c.stats.Dropped++
+			return
+		}
+		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce, Recent: c.recent(now)}})
+		c.checkRecent(now, in.From, msg.Recent)
 	case *ProbeReply:
+		if len(msg.Recent) > maxRecent {
+			c.stats.Dropped++
+			return
+		}
 		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
 			delete(c.probes, in.From.ID)
-			lonely := len(c.hv.ActiveView()) == 0
-			if p.random && !c.isNeighbor(in.From.ID) && (lonely || c.rand.IntN(max(len(c.members), 1)) == 0) {
-				// Bridge islands: HyParView can leave groups of nodes whose
-				// active views are full among themselves (after a mass
-				// failure, say), and no shuffle crosses between them.
-				// About once per ProbeInterval across the whole network,
-				// a node joins again through the random member it just
-				// found alive; whichever island that member is in, the
-				// new links join it to the prober's. A node left with no
-				// neighbour at all (its passive view dead, its bootstrap
-				// contacts gone) always does.
-				c.stats.Bridges++
-				c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &hyparview.JoinMsg{}})
+			if p.random && len(c.hv.ActiveView()) == 0 {
+				// A node left with no neighbour at all (its passive
+				// view dead, its bootstrap contacts gone) joins again
+				// through any member it finds alive.
+				c.bridge(now, in.From)
 			}
+			c.checkRecent(now, in.From, msg.Recent)
 		}
 	case *Sync:
 		if len(msg.Entries) > c.cfg.MaxMembers || len(msg.Digest) > sha256.Size {

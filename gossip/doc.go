@@ -34,4 +34,20 @@
 // HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
 // two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be dialled),
 // plus one broadcast across the overlay: about 10 seconds with the defaults.
+//
+// # Islands
+//
+// HyParView can leave groups of nodes whose active views are full among
+// themselves with no link between the groups (a mass failure repaired from
+// passive views can do it), while every member still answers probes. Probes
+// and their replies carry the IDs of a few broadcasts the sender delivered 5
+// to 30 seconds ago; a node that never saw one of them is in another island,
+// joins again through the peer that told it (linking the islands), and
+// broadcasts the IDs it missed so that the rest of its island does not do
+// the same. In a quiet network, a node that has delivered nothing for a
+// ProbeInterval sends a small beacon with probability one in the number of
+// members: about one beacon per ProbeInterval across the network, none while
+// other broadcasts flow. Two islands are thus joined within seconds of the
+// first broadcast of either, at the cost of a few bridge joins, whatever
+// the network's size.
 package gossip

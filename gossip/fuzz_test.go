@@ -6,6 +6,7 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/wire"
 )
 
@@ -18,6 +19,8 @@ func FuzzDecodeAndStep(f *testing.F) {
 		&DirectMessage{Topic: 1, Payload: []byte(`{"x":1}`)},
 		&Probe{Nonce: 7},
 		&ProbeReply{Nonce: 7},
+		&Probe{Nonce: 8, Recent: []RecentBroadcast{{ID: plumtree.MessageID{1}, AgeMillis: 6000}}},
+		&ProbeReply{Nonce: 8, Recent: []RecentBroadcast{{ID: plumtree.MessageID{2}, AgeMillis: 9000}}},
 		&Sync{Digest: make([]byte, 32)},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 3, State: StateAlive}}},
 		&Sync{Full: true, Reply: true, Entries: []Entry{{Peer: other, Incarnation: 4, State: StateDead}}},

@@ -1,9 +1,11 @@
 package gossip
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
 )
@@ -263,4 +265,133 @@ func TestLonelyNodeRejoinsThroughAnyLiveMember(t *testing.T) {
 	// hold the node in their passive views); the bridge joins are what
 	// brought back the lone node of the 200-node memnet test.
 	t.Logf("rejoined %v after %d nodes around it crashed (bridge joins: %d)", took, len(doomed), lonely.core.Stats().Bridges)
+}
+
+// TestIslandsWithFullMemberListsAreJoined builds the state a mass failure can
+// leave behind: two overlays with no link between them, whose members all
+// know and can probe each other. Probes carrying recent broadcast IDs (and a
+// beacon, since nothing else is broadcast) show the split, and a bridge join
+// links the islands; a broadcast then reaches every node.
+func TestIslandsWithFullMemberListsAreJoined(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed", 11+seed), func(t *testing.T) { testIslandsJoined(t, 11+seed) })
+	}
+}
+
+func testIslandsJoined(t *testing.T, seed uint64) {
+	net := newTestNet(t, seed)
+	got := deliveries{}
+	net.onOutput = got.record
+	net.joinAll(55, Config{})
+	var small []*testNode
+	for i := range 5 {
+		node := net.addNode(Config{})
+		var contacts []string
+		if i > 0 {
+			contacts = []string{small[0].info.Addr}
+		}
+		net.step(node, Join{Contacts: contacts})
+		net.run(20 * time.Millisecond)
+		small = append(small, node)
+	}
+	big := net.nodes[:55]
+	net.run(time.Minute)
+	if net.connected() {
+		t.Fatal("the two overlays are already linked")
+	}
+	// Cross the member lists, as if each side had synced with the other.
+	for _, pair := range [][2][]*testNode{{big, small}, {small, big}} {
+		from := pair[1][0]
+		for _, n := range pair[0] {
+			net.step(n, overlay.Received{From: from.info, Msg: &Sync{Full: true, Reply: true, Entries: from.core.memberList()}})
+		}
+	}
+	if !allMembersKnown(net) {
+		t.Fatal("member lists not crossed")
+	}
+	took, ok := net.runUntil(45*time.Second, net.connected)
+	var stats Stats
+	for _, n := range net.nodes {
+		s := n.core.Stats()
+		stats.Bridges += s.Bridges
+		stats.IslandsFound += s.IslandsFound
+		stats.Beacons += s.Beacons
+	}
+	if !ok {
+		t.Fatalf("islands of 55 and 5 nodes still apart after %v (beacons %d, islands found %d, bridges %d)", took, stats.Beacons, stats.IslandsFound, stats.Bridges)
+	}
+	t.Logf("islands of 55 and 5 nodes joined after %v (beacons %d, islands found %d, bridges %d)", took, stats.Beacons, stats.IslandsFound, stats.Bridges)
+	// Once joined, each old broadcast of either island causes at most about
+	// one more bridge (its finder tells its island), and then none.
+	bridges := func() (total uint64) {
+		for _, n := range net.nodes {
+			total += n.core.Stats().Bridges
+		}
+		return total
+	}
+	net.run(recentMaxAge + recentMinAge)
+	settled := bridges()
+	if settled > stats.Bridges+recentSamples {
+		t.Errorf("%d more bridge joins after the islands joined, want at most %d", settled-stats.Bridges, recentSamples)
+	}
+	net.run(time.Minute)
+	if more := bridges() - settled; more != 0 {
+		t.Errorf("%d bridge joins long after the islands joined, want 0", more)
+	}
+	if !net.connected() {
+		t.Fatal("overlay split again")
+	}
+	clear(got)
+	net.step(small[2], Broadcast{Topic: 1, Payload: []byte("one overlay")})
+	net.run(5 * time.Second)
+	if len(got) != 1 {
+		t.Fatalf("%d broadcasts delivered, want 1", len(got))
+	}
+	for _, byNode := range got {
+		if len(byNode) != 59 {
+			t.Fatalf("broadcast reached %d nodes, want 59", len(byNode))
+		}
+	}
+}
+
+// TestConnectedQuietOverlayNeitherBridgesNorChatters: in a connected overlay
+// with nothing to broadcast, no probe mistakes a peer for another island, and
+// beacons stay near one per ProbeInterval across the whole network.
+func TestConnectedQuietOverlayNeitherBridgesNorChatters(t *testing.T) {
+	net, _ := settledNet(t, 100, 12)
+	before := map[int]Stats{}
+	for _, n := range net.nodes {
+		before[n.index] = n.core.Stats()
+	}
+	const quiet = 5 * time.Minute
+	net.run(quiet)
+	var bridges, beacons uint64
+	for _, n := range net.nodes {
+		bridges += n.core.Stats().Bridges - before[n.index].Bridges
+		beacons += n.core.Stats().Beacons - before[n.index].Beacons
+	}
+	if bridges != 0 {
+		t.Errorf("%d bridge joins in a connected overlay, want 0", bridges)
+	}
+	if limit := uint64(2 * quiet / DefaultProbeInterval); beacons == 0 || beacons > limit {
+		t.Errorf("%d beacons in %v, want between 1 and %d", beacons, quiet, limit)
+	}
+	t.Logf("%d beacons from 100 quiet nodes in %v", beacons, quiet)
+	if !net.connected() {
+		t.Error("overlay no longer connected")
+	}
+	// Newcomers have not seen what was broadcast before they came: that is
+	// no reason to bridge either.
+	for range 10 {
+		node := net.addNode(Config{})
+		net.step(node, Join{Contacts: []string{net.nodes[net.rand.IntN(100)].info.Addr}})
+		net.run(time.Second)
+	}
+	net.run(time.Minute)
+	for _, n := range net.nodes {
+		bridges += n.core.Stats().Bridges - before[n.index].Bridges
+	}
+	if bridges != 0 {
+		t.Errorf("%d bridge joins after 10 nodes joined, want 0", bridges)
+	}
 }

@@ -75,13 +75,22 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
 // announce broadcasts a membership event with a content-derived ID, so that
 // several nodes announcing the same event send one broadcast between them.
 func (c *Core) announce(e Entry) {
-	body, err := wire.MarshalValue(membershipEvent{Entry: e})
+	c.announceAs(plumtree.MessageID{}, membershipEvent{Entry: e})
+}
+
+// announceAs broadcasts a membership event under id, or under an ID derived
+// from its content when id is zero.
+func (c *Core) announceAs(id plumtree.MessageID, ev membershipEvent) {
+	body, err := wire.MarshalValue(ev)
 	if err != nil {
 		return
 	}
 	payload := withTopic(TopicMembership, body)
-	sum := sha256.Sum256(payload)
-	c.push(targetPT, plumtree.Broadcast{ID: plumtree.MessageID(sum[:plumtree.MessageIDLen]), Payload: payload})
+	if id.IsZero() {
+		sum := sha256.Sum256(payload)
+		id = plumtree.MessageID(sum[:plumtree.MessageIDLen])
+	}
+	c.push(targetPT, plumtree.Broadcast{ID: id, Payload: payload})
 }
 
 // probeNext probes the next member of a randomly ordered round over all
@@ -126,7 +135,7 @@ func (c *Core) startProbe(now time.Time, id peer.ID) {
 	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
 	c.probes[id] = p
 	c.stats.ProbesSent++
-	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: &Probe{Nonce: p.nonce}})
+	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p.nonce)})
 }
 
 func (c *Core) tick(now time.Time) {
@@ -145,7 +154,7 @@ func (c *Core) tick(now time.Time) {
 			// the answer can be late. Probe again before concluding.
 			p.strikes++
 			p.deadline = now.Add(c.cfg.ProbeTimeout)
-			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: &Probe{Nonce: p.nonce}})
+			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: c.probeMsg(now, p.nonce)})
 			continue
 		}
 		delete(c.probes, id)
@@ -162,6 +171,7 @@ func (c *Core) tick(now time.Time) {
 	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
 		c.nextProbe = now.Add(c.cfg.ProbeInterval)
 		c.probeNext(now)
+		c.maybeBeacon(now)
 	}
 	if c.joined && !now.Before(c.nextSync) {
 		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/wire"
 )
 
@@ -27,16 +28,28 @@ type DirectMessage struct {
 	Payload []byte
 }
 
-// Probe asks a peer whether it is alive.
+// Probe asks a peer whether it is alive. Recent lists a few broadcasts the
+// prober delivered a while ago (see doc.go, Islands): a receiver that has
+// not seen one of them is not in the prober's part of the overlay.
 type Probe struct {
-	_     struct{} `cbor:",toarray"`
-	Nonce uint64
+	_      struct{} `cbor:",toarray"`
+	Nonce  uint64
+	Recent []RecentBroadcast
 }
 
-// ProbeReply answers a Probe.
+// ProbeReply answers a Probe, with the replier's own Recent broadcasts.
 type ProbeReply struct {
-	_     struct{} `cbor:",toarray"`
-	Nonce uint64
+	_      struct{} `cbor:",toarray"`
+	Nonce  uint64
+	Recent []RecentBroadcast
+}
+
+// RecentBroadcast names a broadcast its sender delivered AgeMillis
+// milliseconds ago (a duration, so that clocks need not agree).
+type RecentBroadcast struct {
+	_         struct{} `cbor:",toarray"`
+	ID        plumtree.MessageID
+	AgeMillis uint32
 }
 
 // Sync reconciles member lists, push-pull. A Sync without Full carries only
@@ -66,8 +79,11 @@ type Entry struct {
 	State       uint8
 }
 
-// membershipEvent is the body of a topic-0 broadcast.
+// membershipEvent is the body of a topic-0 broadcast. Missed, when set,
+// lists broadcasts of another island that the sender found it had missed and
+// bridged to (see doc.go, Islands): its own island need not act on them again.
 type membershipEvent struct {
-	_     struct{} `cbor:",toarray"`
-	Entry Entry
+	_      struct{} `cbor:",toarray"`
+	Entry  Entry
+	Missed []plumtree.MessageID
 }

@@ -179,6 +179,14 @@ func (c *Core) peers(eager bool) []peer.Info {
 // Stats returns the core's counters.
 func (c *Core) Stats() Stats { return c.stats }
 
+// Seen reports whether the message id was broadcast or delivered here and is
+// still remembered (for [Config.SeenTTL], within [Config.SeenCacheSize]).
+// A message only announced by an IHAVE is not seen.
+func (c *Core) Seen(now time.Time, id MessageID) bool { return c.seen.contains(now, id) }
+
+// SeenTTL returns how long a seen message ID is remembered.
+func (c *Core) SeenTTL() time.Duration { return c.cfg.SeenTTL }
+
 func (c *Core) broadcast(now time.Time, b Broadcast) {
 	if err := c.CheckBroadcast(b); err != nil {
 		c.stats.BroadcastsDropped++
