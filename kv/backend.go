@@ -32,13 +32,14 @@ type Backend interface {
 }
 
 // LazyWriter is an optional Backend capability. WriteLazy stores like Write
-// but need not be durable when it returns: the next Write, or the operating
-// system on its own schedule, makes it so. The store uses it for records
-// learnt from peers and for purges, which a crash of the machine can only
-// lose to anti-entropy's next round, so that applying a broadcast update does
-// not wait for a disk flush on every node it crosses (a flush that the node's
-// loop, and with it the forwarding of the broadcast, would wait for). Local
-// writes always go through Write: they are durable when Put returns.
+// but need not be durable, nor even written, when it returns: Get and Scan
+// must see the change at once, a later Write must be ordered after it, and
+// Close must keep it; a crash may lose it. The store uses it for records
+// learnt from peers and for purges, which a crash can only lose to
+// anti-entropy's next round, so that applying a broadcast update does not
+// wait for the disk on every node it crosses (a wait that the node's loop,
+// and with it the forwarding of the broadcast, would share). Local writes
+// always go through Write: they are durable when Put returns.
 type LazyWriter interface {
 	WriteLazy(put []Record, remove []string) error
 }

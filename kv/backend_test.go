@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +158,116 @@ func TestBoltRefusesACorruptRecord(t *testing.T) {
 	if _, err := New(Config{Self: testID(1), Backend: b}); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("New over a corrupt file = %v, want ErrInvalidRecord", err)
 	}
+}
+
+// Changes queued by Bolt.WriteLazy are visible to Get and Scan at once,
+// ordered with Write, and on disk after Close.
+func TestBoltLazyWritesAreVisibleOrderedAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), BoltFile)
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func(wall int64) Version { return Version{Time: HLC{Wall: wall}, Writer: testID(2)} }
+	rec := func(key, value string, wall int64) Record {
+		return Record{Key: key, Value: []byte(value), Version: version(wall)}
+	}
+	if err := b.Write([]Record{rec("a", "sync-1", 1), rec("gone", "x", 1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	value := []byte("lazy-2")
+	if err := b.WriteLazy([]Record{{Key: "a", Value: value, Version: version(2)}, rec("b", "lazy-1", 2)}, []string{"gone"}); err != nil {
+		t.Fatal(err)
+	}
+	value[0] = 'X' // the backend keeps its own copy
+	get := func(key string) string {
+		t.Helper()
+		r, found, err := b.Get(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return "<none>"
+		}
+		return string(r.Value)
+	}
+	if a, bv, gone := get("a"), get("b"), get("gone"); a != "lazy-2" || bv != "lazy-1" || gone != "<none>" {
+		t.Fatalf("after WriteLazy: a=%s b=%s gone=%s", a, bv, gone)
+	}
+	var keys []string
+	if err := b.Scan("", func(r Record) bool { keys = append(keys, r.Key+"="+string(r.Value)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(keys) != "[a=lazy-2 b=lazy-1]" {
+		t.Errorf("Scan = %v", keys)
+	}
+	// A Write after a lazy write of the same key wins, and the other way round.
+	if err := b.WriteLazy([]Record{rec("c", "lazy-3", 3)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write([]Record{rec("c", "sync-4", 4)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteLazy([]Record{rec("a", "lazy-5", 5)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// More than the queue's bound at once.
+	var many []Record
+	for i := range maxLazyPending + 10 {
+		many = append(many, rec(fmt.Sprintf("m/%05d", i), "v", 6))
+	}
+	if err := b.WriteLazy(many, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, a := get("c"), get("a"); c != "sync-4" || a != "lazy-5" {
+		t.Fatalf("c=%s a=%s, want sync-4 lazy-5", c, a)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteLazy([]Record{rec("d", "late", 7)}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("WriteLazy after Close = %v, want ErrClosed", err)
+	}
+	if b, err = OpenBolt(path); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a, bv, c, gone, m := get("a"), get("b"), get("c"), get("gone"), get("m/04100"); a != "lazy-5" || bv != "lazy-1" || c != "sync-4" || gone != "<none>" || m != "v" {
+		t.Fatalf("after reopening: a=%s b=%s c=%s gone=%s m=%s", a, bv, c, gone, m)
+	}
+}
+
+// Lazy writes, Gets and Writes from several goroutines (run with -race).
+func TestBoltLazyWritesConcurrently(t *testing.T) {
+	b, err := OpenBolt(filepath.Join(t.TempDir(), BoltFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				key := fmt.Sprintf("k%d", i%20)
+				r := Record{Key: key, Value: []byte{byte(g)}, Version: Version{Time: HLC{Wall: int64(i + 1)}, Writer: testID(g + 1)}}
+				var err error
+				if g == 0 && i%50 == 0 {
+					err = b.Write([]Record{r}, nil)
+				} else {
+					err = b.WriteLazy([]Record{r}, nil)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, found, err := b.Get(key); err != nil || !found {
+					t.Errorf("Get(%s) = %v, %v right after writing it", key, found, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -27,15 +27,48 @@ var (
 
 // Bolt is a Backend stored in a go.etcd.io/bbolt file: one bucket mapping
 // each key to its CBOR-encoded record. Every Write is one bbolt transaction
-// committed with fsync, so a write is durable when Write returns; WriteLazy
-// commits without the fsync. Open one
-// with [OpenBolt].
+// committed with fsync, so a write is durable when Write returns. WriteLazy
+// only queues its change: a goroutine of the Bolt commits what is queued, in
+// one transaction without fsync, as soon as it can, and the next Write,
+// Scan or Close includes it. Get and Scan see queued changes at once. Open
+// one with [OpenBolt].
 type Bolt struct {
 	db        *bolt.DB
-	writeMu   sync.Mutex // serialises writes, so WriteLazy's NoSync applies to its own commit only
+	writeMu   sync.Mutex // serialises commits, so that NoSync applies to the lazy ones only
 	closeOnce sync.Once
 	closeErr  error
+
+	mu       sync.Mutex        // guards the fields below
+	pending  map[string]lazyOp // queued by WriteLazy, not yet being committed
+	flushing map[string]lazyOp // being committed (visible until the commit ends)
+	lazyErr  error             // the last lazy commit's failure, returned by the next write
+	closed   bool
+	wake     chan struct{} // capacity 1: pending has changes
+	stop     chan struct{} // closed by Close
+	done     chan struct{} // closed when the committing goroutine has exited
 }
+
+// lazyOp is one queued change of a key: a record to store, or a removal.
+type lazyOp struct {
+	rec     Record
+	encoded []byte
+	remove  bool
+}
+
+// boltInitialMmap is the address space mapped for the file at first. bbolt
+// maps the file again, pausing every reader, each time it outgrows the
+// mapping; starting at 16 MiB of address space (not memory) spares a
+// growing store those pauses.
+const boltInitialMmap = 16 << 20
+
+// lazyCommitDelay is how long changes queued by WriteLazy wait before they
+// are committed, together.
+const lazyCommitDelay = 20 * time.Millisecond
+
+// maxLazyPending bounds the changes WriteLazy queues: past it, WriteLazy
+// commits them itself, so that a slow disk slows the writer instead of
+// growing memory.
+const maxLazyPending = 4096
 
 var _ Backend = (*Bolt)(nil)
 
@@ -43,7 +76,7 @@ var _ Backend = (*Bolt)(nil)
 // filepath.Join(dataDir, BoltFile). Only one process may open a file at a
 // time; OpenBolt gives up after one second if another holds it.
 func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: boltInitialMmap})
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)
 	}
@@ -67,11 +100,36 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	b := &Bolt{
+		db:      db,
+		pending: map[string]lazyOp{},
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go b.commitLoop()
+	return b, nil
 }
 
 // Get implements Backend.
 func (b *Bolt) Get(key string) (Record, bool, error) {
+	b.mu.Lock()
+	op, queued := b.pending[key]
+	if !queued {
+		op, queued = b.flushing[key]
+	}
+	closed := b.closed
+	b.mu.Unlock()
+	switch {
+	case closed:
+		return Record{}, false, fmt.Errorf("kv: bolt get %s: %w", quoteKey(key), ErrClosed)
+	case queued && op.remove:
+		return Record{}, false, nil
+	case queued:
+		rec := op.rec
+		rec.Value = bytes.Clone(rec.Value)
+		return rec.normalize(), true, nil
+	}
 	var (
 		rec   Record
 		found bool
@@ -92,45 +150,148 @@ func (b *Bolt) Get(key string) (Record, bool, error) {
 	return rec, found, nil
 }
 
-// Write implements Backend: the change is on disk (fsync) when Write returns.
+// Write implements Backend: the change, and every change queued by
+// WriteLazy before it, is on disk (fsync) when Write returns.
 func (b *Bolt) Write(put []Record, remove []string) error {
+	ops, err := encodeOps(put, remove)
+	if err != nil {
+		return err
+	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	return b.write(put, remove)
+	return b.commit(ops, false)
 }
 
-// WriteLazy implements LazyWriter: the change is committed to the file but
-// not flushed to the disk; it survives a crash of the process, and the next
-// Write flushes it.
+// WriteLazy implements LazyWriter: the change is queued and visible to Get
+// and Scan at once; it reaches the file (without fsync) within a commit's
+// time, and the disk with the next Write or Close. A crash of the process
+// can lose what is queued, which anti-entropy brings back. A failure of a
+// lazy commit is returned by the next WriteLazy or Write.
 func (b *Bolt) WriteLazy(put []Record, remove []string) error {
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	b.db.NoSync = true
-	defer func() { b.db.NoSync = false }()
-	return b.write(put, remove)
+	ops, err := encodeOps(put, remove)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return fmt.Errorf("kv: bolt write: %w", ErrClosed)
+	}
+	if err := b.lazyErr; err != nil {
+		b.lazyErr = nil
+		b.mu.Unlock()
+		return err
+	}
+	for _, op := range ops {
+		b.pending[op.key()] = op
+	}
+	full := len(b.pending) >= maxLazyPending
+	b.mu.Unlock()
+	if full {
+		b.writeMu.Lock()
+		defer b.writeMu.Unlock()
+		return b.commit(nil, true)
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 var _ LazyWriter = (*Bolt)(nil)
 
-func (b *Bolt) write(put []Record, remove []string) error {
-	encoded := make([][]byte, len(put))
-	for i, rec := range put {
-		data, err := wire.MarshalValue(rec.normalize())
+func (op lazyOp) key() string { return op.rec.Key }
+
+// encodeOps encodes the records to store (private copies) and the removals.
+func encodeOps(put []Record, remove []string) ([]lazyOp, error) {
+	ops := make([]lazyOp, 0, len(put)+len(remove))
+	for _, rec := range put {
+		rec = rec.normalize()
+		rec.Value = bytes.Clone(rec.Value)
+		data, err := wire.MarshalValue(rec)
 		if err != nil {
-			return fmt.Errorf("kv: encode key %s: %w", quoteKey(rec.Key), err)
+			return nil, fmt.Errorf("kv: encode key %s: %w", quoteKey(rec.Key), err)
 		}
-		encoded[i] = data
+		ops = append(ops, lazyOp{rec: rec, encoded: data})
+	}
+	for _, key := range remove {
+		ops = append(ops, lazyOp{rec: Record{Key: key}, remove: true})
+	}
+	return ops, nil
+}
+
+// commitLoop commits what WriteLazy queues until Close.
+func (b *Bolt) commitLoop() {
+	defer close(b.done)
+	for {
+		select {
+		case <-b.wake:
+		case <-b.stop:
+			return
+		}
+		// Let what woke us finish first (the node forwarding the update
+		// it just stored), and gather more changes into one commit.
+		select {
+		case <-time.After(lazyCommitDelay):
+		case <-b.stop:
+			return
+		}
+		b.writeMu.Lock()
+		if err := b.commit(nil, true); err != nil {
+			b.mu.Lock()
+			b.lazyErr = err
+			b.mu.Unlock()
+		}
+		b.writeMu.Unlock()
+	}
+}
+
+// commit writes the queued lazy changes, then ops, in one transaction,
+// with fsync unless lazy. The caller holds writeMu.
+func (b *Bolt) commit(ops []lazyOp, lazy bool) error {
+	b.mu.Lock()
+	var queued map[string]lazyOp
+	if len(b.pending) > 0 {
+		queued = b.pending
+		b.pending = map[string]lazyOp{}
+		b.flushing = queued
+	}
+	b.mu.Unlock()
+	if len(queued) == 0 && len(ops) == 0 {
+		return nil
+	}
+	defer func() {
+		b.mu.Lock()
+		b.flushing = nil
+		b.mu.Unlock()
+	}()
+	if lazy {
+		b.db.NoSync = true
+		defer func() { b.db.NoSync = false }()
 	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bucket := tx.Bucket(boltRecords)
-		for i, rec := range put {
-			if err := bucket.Put([]byte(rec.Key), encoded[i]); err != nil {
-				return fmt.Errorf("put %s: %w", quoteKey(rec.Key), err)
+		apply := func(op lazyOp) error {
+			if op.remove {
+				if err := bucket.Delete([]byte(op.rec.Key)); err != nil {
+					return fmt.Errorf("delete %s: %w", quoteKey(op.rec.Key), err)
+				}
+				return nil
+			}
+			if err := bucket.Put([]byte(op.rec.Key), op.encoded); err != nil {
+				return fmt.Errorf("put %s: %w", quoteKey(op.rec.Key), err)
+			}
+			return nil
+		}
+		for _, op := range queued {
+			if err := apply(op); err != nil {
+				return err
 			}
 		}
-		for _, key := range remove {
-			if err := bucket.Delete([]byte(key)); err != nil {
-				return fmt.Errorf("delete %s: %w", quoteKey(key), err)
+		for _, op := range ops {
+			if err := apply(op); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -138,9 +299,16 @@ func (b *Bolt) write(put []Record, remove []string) error {
 	return b.wrap("write", err)
 }
 
-// Scan implements Backend.
+// Scan implements Backend. It commits the changes WriteLazy queued first, so
+// that they are scanned too.
 func (b *Bolt) Scan(prefix string, fn func(Record) bool) error {
-	err := b.db.View(func(tx *bolt.Tx) error {
+	b.writeMu.Lock()
+	err := b.commit(nil, true)
+	b.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	err = b.db.View(func(tx *bolt.Tx) error {
 		cursor := tx.Bucket(boltRecords).Cursor()
 		start := []byte(prefix)
 		for k, v := cursor.Seek(start); k != nil && bytes.HasPrefix(k, start); k, v = cursor.Next() {
@@ -158,8 +326,19 @@ func (b *Bolt) Scan(prefix string, fn func(Record) bool) error {
 }
 
 // Close implements Backend; it may be called more than once.
+// Changes queued by WriteLazy are committed, with fsync, first.
 func (b *Bolt) Close() error {
-	b.closeOnce.Do(func() { b.closeErr = b.db.Close() })
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		<-b.done
+		b.writeMu.Lock()
+		flushErr := b.commit(nil, false)
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		b.closeErr = errors.Join(flushErr, b.db.Close())
+		b.writeMu.Unlock()
+	})
 	return b.closeErr
 }
 

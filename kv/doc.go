@@ -42,11 +42,13 @@
 // write) a Put whose [Result] has no error survives a crash of the node. It
 // is then broadcast; it survives the loss of the node's disk once the
 // broadcast or an anti-entropy round has carried it to another node.
-// Records learnt from peers are committed without waiting for the disk flush
-// (see [LazyWriter]): they survive a crash of the process, and what a crash of
-// the machine loses, the next anti-entropy round fetches again. Waiting for a
-// flush on every node a broadcast crosses would delay its forwarding by one
-// flush per hop.
+// Records learnt from peers are written behind (see [LazyWriter]): Bolt
+// queues them, visible at once, and commits them from its own goroutine
+// without waiting for the disk flush; what a crash loses of them, the next
+// anti-entropy round fetches again. Writing, let alone flushing, on every
+// node a broadcast crosses would delay its forwarding by one disk write per
+// hop: on a 100-node loopback cluster that made the p50 time until every
+// node has a write 17 ms instead of 6 ms, and its p99 90 ms.
 //
 // # Push and anti-entropy
 //
