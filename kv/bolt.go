@@ -166,7 +166,7 @@ func (b *Bolt) Write(put []Record, remove []string) error {
 // and Scan at once; it reaches the file (without fsync) within a commit's
 // time, and the disk with the next Write or Close. A crash of the process
 // can lose what is queued, which anti-entropy brings back. A failure of a
-// lazy commit is returned by the next WriteLazy or Write.
+// lazy commit is returned by the next WriteLazy.
 func (b *Bolt) WriteLazy(put []Record, remove []string) error {
 	ops, err := encodeOps(put, remove)
 	if err != nil {
