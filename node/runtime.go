@@ -266,9 +266,7 @@ func (r *Runtime) loop() {
 		case <-r.done:
 			return
 		case in := <-r.inbound:
-			r.stats.messagesIn.Add(1)
-			in.conn.lastUsed = time.Now()
-			r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
+			r.receive(in)
 		case ev := <-r.events:
 			r.handleEvent(ev)
 		case req := <-r.requests:
@@ -279,11 +277,23 @@ func (r *Runtime) loop() {
 			}
 			close(req.done)
 		case <-r.timer.C:
+			// Messages that arrived before the deadline go first: under
+			// load, a payload can sit in the queue while the timer that
+			// waits for it fires (Plumtree would GRAFT it again).
+			for range len(r.inbound) {
+				r.receive(<-r.inbound)
+			}
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C:
 			r.closeIdle(now)
 		}
 	}
+}
+
+func (r *Runtime) receive(in inboundMsg) {
+	r.stats.messagesIn.Add(1)
+	in.conn.lastUsed = time.Now()
+	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
 }
 
 // step feeds one input to the core and carries out its outputs. Inputs that
