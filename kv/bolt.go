@@ -29,9 +29,9 @@ var (
 // each key to its CBOR-encoded record. Every Write is one bbolt transaction
 // committed with fsync, so a write is durable when Write returns. WriteLazy
 // only queues its change: a goroutine of the Bolt commits what is queued, in
-// one transaction without fsync, as soon as it can, and the next Write,
-// Scan or Close includes it. Get and Scan see queued changes at once. Open
-// one with [OpenBolt].
+// one transaction without fsync, 20 ms after the first change (or sooner,
+// with the next Write, Scan or Close). Get and Scan see queued changes at
+// once. Open one with [OpenBolt].
 type Bolt struct {
 	db        *bolt.DB
 	writeMu   sync.Mutex // serialises commits, so that NoSync applies to the lazy ones only
@@ -163,8 +163,8 @@ func (b *Bolt) Write(put []Record, remove []string) error {
 }
 
 // WriteLazy implements LazyWriter: the change is queued and visible to Get
-// and Scan at once; it reaches the file (without fsync) within a commit's
-// time, and the disk with the next Write or Close. A crash of the process
+// and Scan at once; it reaches the file (without fsync) about 20 ms later,
+// and the disk with the next Write or Close. A crash of the process
 // can lose what is queued, which anti-entropy brings back. A failure of a
 // lazy commit is returned by the next WriteLazy.
 func (b *Bolt) WriteLazy(put []Record, remove []string) error {
