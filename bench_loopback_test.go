@@ -308,7 +308,7 @@ func BenchmarkStorePropagation100Nodes(b *testing.B) {
 	if testing.Verbose() {
 		b.Logf("latencies: %v", lat)
 		for key, t0 := range started {
-			if lastAt[key].Sub(t0) > 40*time.Millisecond && len(allAt[key]) > 20 {
+			if lastAt[key].Sub(t0) > 40*time.Millisecond && len(allAt[key]) >= nodes {
 				var offs []time.Duration
 				for _, at := range allAt[key] {
 					offs = append(offs, at.Sub(t0).Round(time.Millisecond))
