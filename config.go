@@ -3,6 +3,7 @@ package p2p
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,20 +127,32 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(c.Secret) != 0 && len(c.Secret) != SecretLen {
-		return fmt.Errorf("p2p: Config.Secret is %d bytes, want %d", len(c.Secret), SecretLen)
+	if err := checkSecret("Config", c.Secret); err != nil {
+		return err
 	}
 	if c.ReactorQueueLen < 0 || c.LeaveTimeout < 0 || c.MaxMessageSize < 0 {
 		return errors.New("p2p: negative value in Config")
 	}
 	if c.Seed == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		for _, x := range b {
-			c.Seed = c.Seed<<8 | uint64(x)
-		}
+		c.Seed = randomSeed()
 	}
 	return nil
+}
+
+// checkSecret validates the cluster secret of the named configuration.
+func checkSecret(config string, secret []byte) error {
+	if len(secret) != 0 && len(secret) != SecretLen {
+		return fmt.Errorf("p2p: %s.Secret is %d bytes, want %d", config, len(secret), SecretLen)
+	}
+	return nil
+}
+
+// randomSeed returns a seed from the system's random source, for a node
+// configured without one.
+func randomSeed() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // GenerateSecret returns a new random cluster secret in its printable form.

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,8 +72,8 @@ func (c *DHTConfig) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(c.Secret) != 0 && len(c.Secret) != SecretLen {
-		return fmt.Errorf("p2p: DHTConfig.Secret is %d bytes, want %d", len(c.Secret), SecretLen)
+	if err := checkSecret("DHTConfig", c.Secret); err != nil {
+		return err
 	}
 	if c.ReactorQueueLen < 0 {
 		return fmt.Errorf("p2p: DHTConfig.ReactorQueueLen must not be negative, got %d", c.ReactorQueueLen)
@@ -83,11 +82,7 @@ func (c *DHTConfig) setDefaults() error {
 		return fmt.Errorf("p2p: DHTConfig.MaxMessageSize must not be negative, got %d", c.MaxMessageSize)
 	}
 	if c.Seed == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		for _, x := range b {
-			c.Seed = c.Seed<<8 | uint64(x)
-		}
+		c.Seed = randomSeed()
 	}
 	return nil
 }
