@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -393,5 +394,16 @@ func TestConnectedQuietOverlayNeitherBridgesNorChatters(t *testing.T) {
 	}
 	if bridges != 0 {
 		t.Errorf("%d bridge joins after 10 nodes joined, want 0", bridges)
+	}
+}
+
+// The member-list digest does not depend on which member computes it.
+func TestListDigestIsTheSameOnEveryMember(t *testing.T) {
+	net, _ := settledNet(t, 30, 13)
+	want := listDigest(net.nodes[0].core.memberList())
+	for _, n := range net.nodes[1:] {
+		if got := listDigest(n.core.memberList()); !bytes.Equal(got, want) {
+			t.Fatalf("%s computes another digest than %s for the same member list", n.info.Addr, net.nodes[0].info.Addr)
+		}
 	}
 }

@@ -221,18 +221,29 @@ func (c *Core) memberList() []Entry {
 	return entries
 }
 
-// listDigest hashes the member list in a form independent of who holds it.
+// listDigest hashes the member list, as memberList returns it (this node
+// first, then the others by ID), in ID order: a form independent of who holds
+// it.
 func listDigest(entries []Entry) []byte {
-	sorted := slices.Clone(entries)
-	slices.SortFunc(sorted, func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
 	h := sha256.New()
 	var buf [peer.IDLen + 9]byte
-	for _, e := range sorted {
+	write := func(e Entry) {
 		copy(buf[:], e.Peer.ID[:])
 		binary.BigEndian.PutUint64(buf[peer.IDLen:], e.Incarnation)
 		buf[peer.IDLen+8] = e.State
 		h.Write(buf[:])
 		h.Write([]byte(e.Peer.Addr))
+	}
+	if len(entries) > 0 {
+		self, others := entries[0], entries[1:]
+		i, _ := slices.BinarySearchFunc(others, self.Peer.ID, func(e Entry, id peer.ID) int { return e.Peer.ID.Compare(id) })
+		for _, e := range others[:i] {
+			write(e)
+		}
+		write(self)
+		for _, e := range others[i:] {
+			write(e)
+		}
 	}
 	return h.Sum(nil)
 }
