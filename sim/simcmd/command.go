@@ -11,6 +11,7 @@ import (
 	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/sim"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // common holds the flags every scenario shares.
@@ -135,10 +136,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		tree     plumtree.Config
 	)
 	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
-	f.DurationVar(&tree.IHaveTimeout, "ihave-timeout", 0, "Plumtree timer 1 (0: the package default)")
-	f.DurationVar(&tree.GraftTimeout, "graft-timeout", 0, "Plumtree timer 2 (0: the package default)")
-	f.DurationVar(&tree.LazyBatchInterval, "lazy-batch", 0, "Plumtree IHAVE batching interval (0: the package default)")
-	f.IntVar(&tree.OptimizationThreshold, "optimize", 0, "Plumtree optimisation threshold in hops (0: off)")
+	plumtreeFlags(f, &tree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
 		if err != nil {
@@ -164,4 +162,13 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		return flags.output(cmd, result)
 	}
 	return cmd
+}
+
+// plumtreeFlags registers the Plumtree timers and optimisation flags shared
+// by the scenarios that broadcast.
+func plumtreeFlags(f *pflag.FlagSet, tree *plumtree.Config) {
+	f.DurationVar(&tree.IHaveTimeout, "ihave-timeout", 0, "Plumtree timer 1 (0: the package default)")
+	f.DurationVar(&tree.GraftTimeout, "graft-timeout", 0, "Plumtree timer 2 (0: the package default)")
+	f.DurationVar(&tree.LazyBatchInterval, "lazy-batch", 0, "Plumtree IHAVE batching interval (0: the package default)")
+	f.IntVar(&tree.OptimizationThreshold, "optimize", 0, "Plumtree optimisation threshold in hops (0: off)")
 }

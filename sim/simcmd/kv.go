@@ -25,6 +25,7 @@ func kvCommand() *cobra.Command {
 	f.DurationVar(&cfg.Settle, "settle", sim.DefaultSettle, "time the overlay runs after the last join")
 	f.DurationVar(&cfg.AgreeTimeout, "agree-timeout", sim.DefaultAgreeTimeout, "longest wait for agreement")
 	f.DurationVar(&cfg.Store.AntiEntropyInterval, "anti-entropy", 0, "anti-entropy period (0: the package default)")
+	plumtreeFlags(f, &cfg.Gossip.Plumtree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
 		if err != nil {
