@@ -223,10 +223,7 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.WallClock
-	if wallClock == nil {
-		wallClock = time.Now
-	}
+	wallClock := cfg.Sim.clock()
 	wallStart := wallClock()
 	run := &broadcastRun{cfg: cfg, track: newTracker(), phase: "joining"}
 	simCfg := cfg.Sim

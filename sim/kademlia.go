@@ -216,10 +216,7 @@ func RunKademlia(cfg KademliaConfig) (*KademliaResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.WallClock
-	if wallClock == nil {
-		wallClock = time.Now
-	}
+	wallClock := cfg.Sim.clock()
 	wallStart := wallClock()
 	run := &kadRun{cfg: cfg, answers: map[uint64]any{}, phase: "bootstrapping"}
 	simCfg := cfg.Sim

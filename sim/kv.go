@@ -147,10 +147,7 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.WallClock
-	if wallClock == nil {
-		wallClock = time.Now
-	}
+	wallClock := cfg.Sim.clock()
 	wallStart := wallClock()
 	run := &kvRun{cfg: cfg, phase: "joining"}
 	simCfg := cfg.Sim

@@ -164,9 +164,7 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = DefaultEpoch
 	}
-	if cfg.WallClock == nil {
-		cfg.WallClock = time.Now
-	}
+	cfg.WallClock = cfg.clock()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -505,4 +503,12 @@ func (s *Sim) linkDownLater(i int32, to peer.Info, delay int64) {
 		to:   i,
 		msg:  overlay.LinkDown{Peer: to.ID, Addr: to.Addr, Err: fmt.Errorf("%w: %s", ErrUnreachable, to)},
 	})
+}
+
+// clock returns WallClock, or time.Now when it is unset.
+func (c Config) clock() func() time.Time {
+	if c.WallClock != nil {
+		return c.WallClock
+	}
+	return time.Now
 }
