@@ -14,6 +14,7 @@ package gossip
 // ProbeInterval across the whole network, none while other broadcasts flow).
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/p2p-go/p2p/hyparview"
@@ -159,12 +160,8 @@ func (c *Core) maybeBeacon(now time.Time) {
 		return
 	}
 	var id plumtree.MessageID
-	for i := 0; i < plumtree.MessageIDLen; i += 8 {
-		v := c.rand.Uint64()
-		for b := range 8 {
-			id[i+b] = byte(v >> (8 * b))
-		}
-	}
+	binary.LittleEndian.PutUint64(id[:8], c.rand.Uint64())
+	binary.LittleEndian.PutUint64(id[8:], c.rand.Uint64())
 	if id.IsZero() {
 		id[0] = 1
 	}
