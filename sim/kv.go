@@ -169,13 +169,8 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	run.sim = s
 	defer s.FinishProgress()
 
-	for i := range cfg.Nodes {
-		if i > 0 {
-			s.RunUntil(s.epoch.Add(time.Duration(i) * cfg.JoinInterval))
-		}
-		if err := run.addNode(); err != nil {
-			return nil, err
-		}
+	if err := s.addStaggered(cfg.Nodes, cfg.JoinInterval, run.addNode); err != nil {
+		return nil, err
 	}
 	s.RunFor(cfg.Settle)
 	result := &KVResult{Nodes: cfg.Nodes, Seed: cfg.Sim.Seed, Latency: s.latency.String(), Loss: cfg.Sim.Loss, Writes: cfg.Writes}

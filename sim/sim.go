@@ -512,3 +512,17 @@ func (c Config) clock() func() time.Time {
 	}
 	return time.Now
 }
+
+// addStaggered calls add n times, the i-th at i × interval of virtual time
+// from the epoch, running the network in between.
+func (s *Sim) addStaggered(n int, interval time.Duration, add func() error) error {
+	for i := range n {
+		if i > 0 {
+			s.RunUntil(s.epoch.Add(time.Duration(i) * interval))
+		}
+		if err := add(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
