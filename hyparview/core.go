@@ -33,8 +33,10 @@ type NeighborDown struct {
 	Peer peer.ID
 }
 
-// Joined is the output emitted once, the first time the active view becomes
-// non-empty.
+// Joined is the output emitted once, when the node is first linked to the
+// network: for a node that started one (no contacts), its first neighbour;
+// for a node given contacts, its first neighbour that did not join through
+// it (the contact answering its JOIN, in the usual case).
 type Joined struct{}
 
 // Core is the HyParView state machine. It is not safe for concurrent use:
@@ -245,11 +247,25 @@ func (c *Core) addActive(now time.Time, info peer.Info, evict bool) bool {
 	c.lastHeard[info.ID] = now
 	c.emit(overlay.Connect{Peer: info})
 	c.emit(NeighborUp{Peer: info})
+	if len(c.contacts) == 0 {
+		// A node that started a network joins it with its first
+		// neighbour.
+		c.markJoined()
+	}
+	return true
+}
+
+// markJoined emits Joined the first time the node is linked to the network
+// it was asked to join: a node with contacts is not joined by a newcomer
+// that joined through it, only by a peer that asked it to be a neighbour or
+// accepted its request, or by the end of another node's join walk. So a
+// node whose contact is slow to answer does not report Joined while the
+// only peers it has are the ones that came through it.
+func (c *Core) markJoined() {
 	if !c.joined {
 		c.joined = true
 		c.emit(Joined{})
 	}
-	return true
 }
 
 // removeActive drops id from the active view and closes its link; the

@@ -265,6 +265,49 @@ func TestJoinedEmittedOnceOnFirstNeighbor(t *testing.T) {
 	}
 }
 
+// A node whose JOIN is still unanswered may already be the contact of a
+// newcomer. That newcomer is not the network: the node must not report
+// Joined (its broadcasts would reach only the newcomer) and must go on
+// sending JOIN to its contact until the contact answers.
+func TestJoinedWaitsForTheNetworkNotForNewcomers(t *testing.T) {
+	c := newTestCore(t, nil)
+	c.Step(epoch, Join{Contacts: []string{"contact:1"}})
+	c.Drain(nil)
+	joined := func(out []any) bool {
+		for _, output := range out {
+			if _, ok := output.(Joined); ok {
+				return true
+			}
+		}
+		return false
+	}
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &JoinMsg{}})
+	if out := c.Drain(nil); joined(out) {
+		t.Fatal("Joined emitted when a newcomer joined through the node")
+	}
+	// The newcomer answers the NEIGHBOR that accepted it.
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &NeighborReplyMsg{Accept: true}})
+	if out := c.Drain(nil); joined(out) {
+		t.Fatal("Joined emitted when the newcomer answered the node's NEIGHBOR")
+	}
+	if ids(c.ActiveView())[0] != testInfo(1).ID {
+		t.Fatalf("newcomer not taken into the active view: %v", c.ActiveView())
+	}
+	now := epoch.Add(c.cfg.NeighborRetry)
+	c.Step(now, overlay.Tick{})
+	if got := sends[*JoinMsg](c.Drain(nil)); len(got[peer.ID{}]) != 1 {
+		t.Fatalf("JOIN sends after NeighborRetry %v, want one more to the contact", got)
+	}
+	c.Step(now, overlay.Received{From: testInfo(2), Msg: &NeighborMsg{HighPriority: true}})
+	if out := c.Drain(nil); !joined(out) {
+		t.Fatal("Joined not emitted when the contact answered")
+	}
+	c.Step(now.Add(c.cfg.NeighborRetry), overlay.Tick{})
+	if got := sends[*JoinMsg](c.Drain(nil)); len(got) != 0 {
+		t.Fatalf("JOIN sent again after joining: %v", got)
+	}
+}
+
 func TestKeepalivesSkippedOnBusyLinks(t *testing.T) {
 	c := newTestCore(t, nil)
 	withActive(c, epoch, 1, 2)

@@ -36,10 +36,12 @@
 // node try another passive peer (the one that refused is not asked again for
 // a ShuffleInterval); a failure or a request unanswered for FailureTimeout
 // removes the peer from the passive view. Every NeighborRetry a node with a
-// short active view tries again, and a node whose two views are both empty
-// sends JOIN to its original contacts in turn, so an isolated or partitioned
-// node finds its way back. Every change of the active view is announced
-// with [NeighborUp] and [NeighborDown]; [Joined] marks the first neighbour.
+// short active view tries again, and a node whose two views are both empty,
+// or which has not joined yet, sends JOIN to its original contacts in turn,
+// so an isolated or partitioned node finds its way back. Every change of the
+// active view is announced with [NeighborUp] and [NeighborDown]; [Joined]
+// marks the first link to the network (a node given contacts is not joined
+// by newcomers that join through it while its own JOIN is unanswered).
 //
 // Shuffle. Every ShuffleInterval (10 s, the paper's cycle) a node sends
 // SHUFFLE to a random active peer, carrying itself, ka (3) active and kp (4)

@@ -124,6 +124,12 @@ func (c *Core) checkSender(from peer.Info) error {
 // starts a FORWARDJOIN walk through each of its other active peers.
 func (c *Core) onJoin(now time.Time, from peer.Info) {
 	c.log.Debug("JOIN", "peer", from.ID.Short())
+	if c.activeView.has(from.ID) {
+		// A repeated JOIN (the joiner retries while our answer is on
+		// its way): answer again, without another walk.
+		c.send(from, &NeighborMsg{HighPriority: true})
+		return
+	}
 	if !c.addActive(now, from, true) {
 		return
 	}
@@ -173,6 +179,7 @@ func (c *Core) acceptWalker(now time.Time, newNode peer.Info) {
 		return
 	}
 	if c.addActive(now, newNode, true) {
+		c.markJoined()
 		c.send(newNode, &NeighborMsg{HighPriority: true})
 	}
 }
@@ -196,6 +203,11 @@ func (c *Core) onDisconnect(now time.Time, from peer.Info, msg *DisconnectMsg) {
 // onNeighbor answers a NEIGHBOR request.
 func (c *Core) onNeighbor(now time.Time, from peer.Info, msg *NeighborMsg) {
 	accept := c.activeView.has(from.ID) || c.addActive(now, from, msg.HighPriority)
+	if accept {
+		// The contact answering our JOIN, or a member that found us in
+		// its passive view: either way a node of the network.
+		c.markJoined()
+	}
 	c.send(from, &NeighborReplyMsg{Accept: accept})
 	if !accept {
 		c.releaseLink(from.ID)
@@ -206,7 +218,12 @@ func (c *Core) onNeighbor(now time.Time, from peer.Info, msg *NeighborMsg) {
 func (c *Core) onNeighborReply(now time.Time, from peer.Info, msg *NeighborReplyMsg) {
 	_, wasPending := c.pendingNeighbors[from.ID]
 	delete(c.pendingNeighbors, from.ID)
+	// Only the answer to a request of ours joins the node: a newcomer also
+	// answers the NEIGHBOR that accepted its JOIN.
 	if c.activeView.has(from.ID) {
+		if msg.Accept && wasPending {
+			c.markJoined()
+		}
 		return
 	}
 	if !msg.Accept {
@@ -220,6 +237,9 @@ func (c *Core) onNeighborReply(now time.Time, from peer.Info, msg *NeighborReply
 		return
 	}
 	if c.addActive(now, from, false) {
+		if wasPending {
+			c.markJoined()
+		}
 		return
 	}
 	// The peer took us in but our view filled meanwhile: undo its side.

@@ -87,7 +87,8 @@ func (c *Core) needsHighPriority() bool {
 // fillActive sends NEIGHBOR requests to random passive peers, one for each
 // free active slot not already being filled. The first request of a node
 // whose active view is less than half full has high priority (the receiver
-// must accept); the others have low priority. A node with both views empty sends JOIN to
+// must accept); the others have low priority. A node with both views empty, or not yet
+// joined (only newcomers that came through it as neighbours), sends JOIN to
 // its contacts again, at most once per NeighborRetry.
 func (c *Core) fillActive(now time.Time) {
 	free := c.cfg.ActiveViewSize - c.activeView.len() - len(c.pendingNeighbors)
@@ -112,7 +113,8 @@ func (c *Core) fillActive(now time.Time) {
 		c.send(info, &NeighborMsg{HighPriority: high})
 		high = false
 	}
-	if c.activeView.len() == 0 && c.passiveView.len() == 0 && len(c.pendingNeighbors) == 0 &&
+	isolated := c.activeView.len() == 0 && c.passiveView.len() == 0
+	if (isolated || !c.joined) && len(c.pendingNeighbors) == 0 &&
 		len(c.contacts) > 0 && now.Sub(c.lastJoinAt) >= c.cfg.NeighborRetry {
 		c.sendJoin(now)
 	}
