@@ -126,6 +126,13 @@ func TestBroadcasterOverTCP(t *testing.T) {
 	a, inA := startTCPNode(t, secret)
 	b, inB := startTCPNode(t, secret, a.Addr())
 	c, inC := startTCPNode(t, secret, b.Addr())
+	t.Cleanup(func() {
+		if t.Failed() { // before the nodes close: cleanups run last first
+			for _, n := range []*p2p.Broadcaster{a, b, c} {
+				t.Log(p2p.DumpForTest(n))
+			}
+		}
+	})
 	waitJoined(t, b)
 	waitJoined(t, c)
 
@@ -134,7 +141,7 @@ func TestBroadcasterOverTCP(t *testing.T) {
 		n.React(func(m *p2p.Message) {
 			if hasField("hi", true)(m) {
 				if err := m.Reply(ctx, map[string]any{"update": true, "token": 3, "by": n.ID()}); err != nil {
-					t.Errorf("reply: %v", err)
+					t.Errorf("%s replying to %s (direct=%v): %v", n.ID().Short(), m.From.Short(), m.Direct, err)
 				}
 			}
 		})
@@ -150,7 +157,11 @@ func TestBroadcasterOverTCP(t *testing.T) {
 	if !reply.Direct || reply.From != body.By || (body.By != a.ID() && body.By != c.ID()) {
 		t.Fatalf("reply: direct=%v from=%s by=%s, want direct from a neighbour of b", reply.Direct, reply.From.Short(), body.By.Short())
 	}
-	if n := inA.count(hasField("hi", true)) + inC.count(hasField("hi", true)); n != 1 {
+	// The reply can overtake the inbox reactor of the node that answered
+	// (each reactor has its own queue): wait for that reactor too.
+	hi := func() int { return inA.count(hasField("hi", true)) + inC.count(hasField("hi", true)) }
+	waitUntil(t, 20*time.Second, "the neighbour's inbox to record hi", func() bool { return hi() > 0 })
+	if n := hi(); n != 1 {
 		t.Fatalf("SendOne reached %d nodes, want 1", n)
 	}
 

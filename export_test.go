@@ -2,6 +2,10 @@ package p2p
 
 import (
 	"context"
+	"fmt"
+	"time"
+
+	"github.com/p2p-go/p2p/peer"
 
 	"github.com/p2p-go/p2p/gossip"
 )
@@ -10,4 +14,22 @@ import (
 // as a modified peer could.
 func SendRawForTest(ctx context.Context, b *Broadcaster, data []byte) error {
 	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
+}
+
+// DumpForTest describes the overlay state of b, for failure messages.
+func DumpForTest(b *Broadcaster) string {
+	var s string
+	b.do(context.Background(), func(time.Time) {
+		short := func(ps []peer.Info) []string {
+			var out []string
+			for _, p := range ps {
+				out = append(out, p.ID.Short())
+			}
+			return out
+		}
+		s = fmt.Sprintf("%s active=%v passive=%v eager=%v lazy=%v gossip=%+v plumtree=%+v", b.ID().Short(),
+			short(b.core.Neighbors()), short(b.core.PassivePeers()), short(b.core.Plumtree().EagerPeers()),
+			short(b.core.Plumtree().LazyPeers()), b.core.Stats(), b.core.Plumtree().Stats())
+	})
+	return s + fmt.Sprintf(" runtime=%+v", b.rt.Stats())
 }

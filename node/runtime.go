@@ -175,7 +175,14 @@ func (r *Runtime) submit(ctx context.Context, req request) error {
 	case <-req.done:
 		return nil
 	case <-r.done:
-		return ErrClosed
+		// Both may be ready (the loop ran the request, then the runtime
+		// closed before this goroutine woke): the request ran, so say so.
+		select {
+		case <-req.done:
+			return nil
+		default:
+			return ErrClosed
+		}
 	}
 }
 
