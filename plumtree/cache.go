@@ -20,14 +20,18 @@ type boundedCache[V any] struct {
 	head    int // index of the oldest live element of queue
 }
 
+// Expiry times are kept as Unix nanoseconds rather than time.Time: the
+// seen cache holds hundreds of thousands of IDs under load, and an int64
+// makes its map and queue smaller and free of pointers for the garbage
+// collector to scan.
 type cacheEntry[V any] struct {
 	value   V
-	expires time.Time
+	expires int64
 }
 
 type queuedID struct {
 	id      MessageID
-	expires time.Time
+	expires int64
 }
 
 func newBoundedCache[V any](limit int, ttl time.Duration) *boundedCache[V] {
@@ -37,7 +41,7 @@ func newBoundedCache[V any](limit int, ttl time.Duration) *boundedCache[V] {
 // get returns the value of id if it is present and not expired at now.
 func (c *boundedCache[V]) get(now time.Time, id MessageID) (V, bool) {
 	entry, ok := c.entries[id]
-	if !ok || !now.Before(entry.expires) {
+	if !ok || now.UnixNano() >= entry.expires {
 		var zero V
 		return zero, false
 	}
@@ -62,7 +66,7 @@ func (c *boundedCache[V]) put(now time.Time, id MessageID, value V) {
 	for len(c.entries) >= c.limit {
 		c.popOldest()
 	}
-	expires := now.Add(c.ttl)
+	expires := now.Add(c.ttl).UnixNano()
 	c.entries[id] = cacheEntry[V]{value: value, expires: expires}
 	c.queue = append(c.queue, queuedID{id: id, expires: expires})
 }
@@ -77,7 +81,8 @@ func (c *boundedCache[V]) update(id MessageID, value V) {
 
 // expire removes every entry whose TTL has passed at now.
 func (c *boundedCache[V]) expire(now time.Time) {
-	for c.head < len(c.queue) && !now.Before(c.queue[c.head].expires) {
+	t := now.UnixNano()
+	for c.head < len(c.queue) && t >= c.queue[c.head].expires {
 		c.popOldest()
 	}
 }
@@ -92,7 +97,7 @@ func (c *boundedCache[V]) popOldest() {
 	oldest := c.queue[c.head]
 	c.queue[c.head] = queuedID{}
 	c.head++
-	if entry, ok := c.entries[oldest.id]; ok && entry.expires.Equal(oldest.expires) {
+	if entry, ok := c.entries[oldest.id]; ok && entry.expires == oldest.expires {
 		delete(c.entries, oldest.id)
 	}
 	// Compact once the dead prefix is at least half of the queue, so the
