@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +109,15 @@ func waitUntil(tb testing.TB, max time.Duration, what string, cond func() bool) 
 	}
 }
 
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // benchPayload is a 256-byte JSON message carrying its index and send time.
 type benchPayload struct {
 	I   int    `json:"i"`
@@ -157,6 +167,7 @@ func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration)
 	rng := rand.New(rand.NewPCG(3, 4))
 	before := c.protocolStats()
 	start := c.bytesOut()
+	cpuStart := processCPU()
 	b.ResetTimer()
 	ticker := time.NewTicker(time.Second / time.Duration(rate))
 	for i := range total {
@@ -179,6 +190,7 @@ func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration)
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.StopTimer()
+	cpu := processCPU() - cpuStart
 	bytes := c.bytesOut() - start
 	after := c.protocolStats()
 	perMsg := func(a, b uint64) float64 { return float64(b-a) / float64(total) }
@@ -197,6 +209,9 @@ func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration)
 	slices.Sort(lat)
 	pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(float64(delivered)/float64(total*(nodes-1)), "delivered")
+	// The whole process's CPU (user and system) over the measured phase,
+	// per delivery to a reactor: what the load costs, whatever the cores.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(max(delivered, 1)), "cpu-µs/delivery")
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(bytes)/float64(nodes*total), "wire-B/node/msg")
