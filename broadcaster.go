@@ -170,7 +170,7 @@ func (b *Broadcaster) Addr() string { return b.tr.LocalAddr() }
 
 // Start joins the network through the configured bootstrap addresses, or
 // starts a new network when there are none. It returns once the join request
-// is under way; Joined tells when the node has its first neighbour.
+// is under way; Joined tells when the node is linked to the network.
 func (b *Broadcaster) Start(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closed {
@@ -190,9 +190,12 @@ func (b *Broadcaster) Start(ctx context.Context) error {
 	return b.rt.Step(ctx, gossip.Join{Contacts: b.cfg.Bootstrap})
 }
 
-// Joined returns a channel closed once the node has its first neighbour (the
-// original framework's joined signal). A node that starts a new network has
-// none until another node joins it.
+// Joined returns a channel closed once the node is linked to the network (the
+// original framework's joined signal): for a node with bootstrap addresses,
+// once a member of the network has taken it as a neighbour (a newcomer that
+// joined through this node meanwhile does not count); for a node that starts
+// a new network, once another node has joined it. Broadcasts sent before a
+// node is linked do not reach it.
 func (b *Broadcaster) Joined() <-chan struct{} { return b.joined }
 
 // React registers a reactor, called for every message this node receives, and

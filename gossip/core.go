@@ -86,7 +86,8 @@ type MemberDown struct {
 	Left bool
 }
 
-// Joined reports that the node has its first neighbour.
+// Joined reports that the node is linked to the network (see
+// hyparview.Joined).
 type Joined struct{}
 
 // Core is the Broadcaster overlay's state machine. It is not safe for
