@@ -251,12 +251,12 @@ func (a *Agent) logJoinProgress() {
 		case <-a.ctx.Done():
 			return
 		case <-a.node.Joined():
-			a.logger.Info("joined: the node has a neighbour")
+			a.logger.Info("joined: linked to the network")
 			return
 		case <-ticker.C:
 			waited += joinProgressInterval
 			if len(a.cfg.Join) > 0 {
-				a.logger.Info("still joining: no neighbour yet, the overlay retries every second", "join", a.cfg.Join, "waited", waited)
+				a.logger.Info("still joining: no member of the network has answered yet, the overlay retries every second", "join", a.cfg.Join, "waited", waited)
 			}
 		}
 	}

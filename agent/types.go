@@ -39,17 +39,20 @@ type MembersResponse struct {
 
 // Info is the body of GET /v1/info.
 type Info struct {
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Addr          string            `json:"addr"`
-	API           string            `json:"api"`
-	Tags          map[string]string `json:"tags,omitempty"`
-	Joined        bool              `json:"joined"`
-	Members       int               `json:"members"`
-	Neighbors     []string          `json:"neighbors"`
-	UptimeSeconds float64           `json:"uptime_seconds"`
-	Store         StoreInfo         `json:"store"`
-	Stats         StatsInfo         `json:"stats"`
+	ID   string            `json:"id"`
+	Name string            `json:"name"`
+	Addr string            `json:"addr"`
+	API  string            `json:"api"`
+	Tags map[string]string `json:"tags,omitempty"`
+	// Joined is true once the node is linked to the network (see
+	// p2p.Broadcaster.Joined); a node that started a network is joined
+	// once another node has joined it.
+	Joined        bool      `json:"joined"`
+	Members       int       `json:"members"`
+	Neighbors     []string  `json:"neighbors"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	Store         StoreInfo `json:"store"`
+	Stats         StatsInfo `json:"stats"`
 }
 
 // StoreInfo describes the replicated store in Info.
