@@ -223,7 +223,12 @@ func (d *DHT) call(ctx context.Context, build func(reqID uint64) any) (any, erro
 		return nil, ctx.Err()
 	case <-d.done:
 		forget()
-		return nil, ErrClosed
+		select {
+		case out := <-ch: // answered just before the DHT closed
+			return out, nil
+		default:
+			return nil, ErrClosed
+		}
 	}
 }
 
