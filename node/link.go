@@ -68,23 +68,15 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 	// one goroutine hand-off less per message.
 	if ts, ok := c.conn.(transport.TrySender); ok && c.writing.Load() == 0 {
 		err := ts.TrySend(data)
-		switch {
-		case err == nil:
-			r.stats.messagesOut.Add(1)
-			r.stats.bytesOut.Add(uint64(len(data)))
-			return
-		case errors.Is(err, transport.ErrWouldBlock):
-			// The transport's buffer is full: queue it for the writer.
-		case errors.Is(err, transport.ErrTooLarge):
-			r.stats.dropped.Add(1)
-			r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
-			return
-		default:
-			// The connection failed; its reader reports the closure.
-			r.stats.dropped.Add(1)
-			c.conn.Close()
+		if !errors.Is(err, transport.ErrWouldBlock) {
+			if r.handedOver(c, data, err) != nil {
+				// The connection failed; its reader reports the closure.
+				r.stats.dropped.Add(1)
+				c.conn.Close()
+			}
 			return
 		}
+		// The transport's buffer is full: queue it for the writer.
 	}
 	c.writing.Add(1)
 	select {
@@ -94,6 +86,23 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 		r.stats.dropped.Add(1)
 		r.logger.Warn("send queue full, message dropped", "peer", c.remote.ID.Short())
 	}
+}
+
+// handedOver accounts for data given to c's transport with result err: sent,
+// or dropped as too large (the connection stays usable). It returns err
+// when the connection failed.
+func (r *Runtime) handedOver(c *connection, data []byte, err error) error {
+	switch {
+	case err == nil:
+		r.stats.messagesOut.Add(1)
+		r.stats.bytesOut.Add(uint64(len(data)))
+	case errors.Is(err, transport.ErrTooLarge):
+		r.stats.dropped.Add(1)
+		r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
+	default:
+		return err
+	}
+	return nil
 }
 
 func (r *Runtime) dial(addr string) {
@@ -222,17 +231,10 @@ func (r *Runtime) writeLoop(c *connection) {
 	defer cancel()
 	write := func(data []byte) bool {
 		defer c.writing.Add(-1)
-		if err := c.conn.Send(ctx, data); err != nil {
-			if errors.Is(err, transport.ErrTooLarge) {
-				r.stats.dropped.Add(1)
-				r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
-				return true
-			}
+		if r.handedOver(c, data, c.conn.Send(ctx, data)) != nil {
 			c.conn.Close()
 			return false
 		}
-		r.stats.messagesOut.Add(1)
-		r.stats.bytesOut.Add(uint64(len(data)))
 		return true
 	}
 	for {
