@@ -53,6 +53,7 @@ type Agent struct {
 	handlers *handlerPool
 	events   *eventHub
 	metrics  *agentMetrics
+	refusals *apiRefusals // API requests refused by the browser protections
 	started  time.Time
 
 	mu       sync.Mutex // guards name, tags, syncs
@@ -97,6 +98,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.refusals = newAPIRefusals(a.logger)
+	guard := newAPIGuard(cfg.API, a.listener.Addr(), cfg.APIBodyTimeout, a.refusals)
+	a.listener = newLimitListener(a.listener, cfg.APIMaxConns, a.refusals)
 	key, err := peer.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		a.listener.Close()
@@ -134,8 +138,8 @@ func New(cfg Config) (*Agent, error) {
 	}, handlers)
 	a.registerMetrics()
 	a.server = &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           guard.protect(a.routes()),
+		ReadHeaderTimeout: cfg.APIHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -49,9 +50,12 @@ func writeError(w http.ResponseWriter, e *apiError) {
 func classify(err error) *apiError {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return errorf(http.StatusRequestTimeout, CodeRequestTimeout, "request body not received in time: %v", err)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over %d bytes", tooBig.Limit)
 	case errors.Is(err, p2p.ErrNotFound):
@@ -252,6 +256,9 @@ func (a *Agent) Members(ctx context.Context) ([]Member, error) {
 
 func (a *Agent) handleSend(one bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := a.requireJSON(r); err != nil {
+			return err
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 		if err != nil {
 			return err

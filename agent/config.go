@@ -76,6 +76,12 @@ type Config struct {
 	HandlerConcurrency int
 	// HandlerTimeout: see DefaultHandlerTimeout.
 	HandlerTimeout time.Duration
+	// APIHeaderTimeout: see DefaultAPIHeaderTimeout.
+	APIHeaderTimeout time.Duration
+	// APIBodyTimeout: see DefaultAPIBodyTimeout.
+	APIBodyTimeout time.Duration
+	// APIMaxConns: see DefaultAPIMaxConns.
+	APIMaxConns int
 
 	// Logger, when set, replaces the logger built from LogLevel, LogFormat
 	// and LogOutput (for tests and embedding); LogLevel is then not
@@ -353,6 +359,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LogOutput == nil {
 		c.LogOutput = os.Stderr
+	}
+	if c.APIHeaderTimeout == 0 {
+		c.APIHeaderTimeout = DefaultAPIHeaderTimeout
+	}
+	if c.APIBodyTimeout == 0 {
+		c.APIBodyTimeout = DefaultAPIBodyTimeout
+	}
+	if c.APIMaxConns == 0 {
+		c.APIMaxConns = DefaultAPIMaxConns
+	}
+	if c.APIHeaderTimeout < 0 || c.APIBodyTimeout < 0 || c.APIMaxConns < 0 {
+		return c, fmt.Errorf("agent: Config.APIHeaderTimeout, APIBodyTimeout and APIMaxConns must not be negative (got %v, %v, %d)", c.APIHeaderTimeout, c.APIBodyTimeout, c.APIMaxConns)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
