@@ -106,6 +106,13 @@ func New(cfg Config) (*Agent, error) {
 		a.listener.Close()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.Secret == "" && cfg.SecretFile != "" {
+		WarnLooseMode(a.logger, cfg.SecretFile, "cluster secret")
+	}
+	if cfg.APITokenFile != "" {
+		WarnLooseMode(a.logger, cfg.APITokenFile, "API token")
+	}
+	WarnLooseMode(a.logger, filepath.Join(cfg.DataDir, peer.KeyFile), "node key")
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
@@ -391,7 +398,7 @@ func (a *Agent) Reload(cfg Config) error {
 	for name, changed := range map[string]bool{
 		"data": next.DataDir != cur.DataDir, "listen": next.Listen != cur.Listen, "advertise": next.Advertise != cur.Advertise,
 		"join": !slices.Equal(next.Join, cur.Join), "secret": next.Secret != cur.Secret || next.SecretFile != cur.SecretFile,
-		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken, "log-format": next.LogFormat != cur.LogFormat,
+		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken || next.APITokenFile != cur.APITokenFile, "log-format": next.LogFormat != cur.LogFormat,
 		"handler-concurrency": next.HandlerConcurrency != cur.HandlerConcurrency, "handler-timeout": next.HandlerTimeout != cur.HandlerTimeout,
 	} {
 		if changed {
