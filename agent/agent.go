@@ -121,9 +121,16 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Node(&ncfg)
 	}
 	if ncfg.Transport == nil {
+		// The keyring kept in the data directory, when a rotation wrote
+		// one, wins over the configured secret.
+		keyring, err := p2p.OpenKeyring(ncfg.DataDir, ncfg.Secret, a.logger)
+		if err != nil {
+			a.listener.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 		tr, err := tcp.Listen(tcp.Config{
 			ListenAddr: ncfg.ListenAddr, AdvertiseAddr: ncfg.AdvertiseAddr, Key: ncfg.Key,
-			Secret: ncfg.Secret, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
+			Keyring: keyring, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
 		})
 		if err != nil {
 			a.listener.Close()

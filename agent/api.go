@@ -119,6 +119,10 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
+	route("/v1/keys", map[string]handlerFunc{http.MethodGet: a.handleKeysList})
+	route("/v1/keys/install", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).InstallKey)})
+	route("/v1/keys/use", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).UseKey)})
+	route("/v1/keys/remove", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).RemoveKey)})
 	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)

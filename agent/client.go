@@ -172,6 +172,26 @@ func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
 	return out.Records, err
 }
 
+// Keys calls GET /v1/keys: the keys every member holds.
+func (c *Client) Keys(ctx context.Context) (KeysResponse, error) {
+	var out KeysResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/keys", nil, &out)
+	return out, err
+}
+
+// KeyOp calls POST /v1/keys/{op} (op: install, use or remove) with key, a
+// cluster secret in its printable form. A response whose Complete is false
+// tells which members did not apply it.
+func (c *Client) KeyOp(ctx context.Context, op, key string) (KeysResponse, error) {
+	var out KeysResponse
+	body, err := json.Marshal(KeyRequest{Key: key})
+	if err != nil {
+		return out, err
+	}
+	err = c.getJSON(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(op), body, &out)
+	return out, err
+}
+
 // Events calls GET /v1/events and passes every event to fn until ctx ends,
 // fn returns an error, or the stream ends.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {

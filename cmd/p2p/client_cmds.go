@@ -48,6 +48,10 @@ func (o *clientOptions) register(cmd *cobra.Command) {
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return o.readTokenFile(cmd) }
 }
 
+// slogTo returns a logger writing text to w (for warnings of client
+// commands).
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
 // readTokenFile reads the token from --api-token-file (or
 // $P2P_API_TOKEN_FILE) when no token is given otherwise.
 func (o *clientOptions) readTokenFile(cmd *cobra.Command) error {
@@ -61,8 +65,7 @@ func (o *clientOptions) readTokenFile(cmd *cobra.Command) error {
 	if path == "" {
 		return nil
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	token, err := agent.ReadSecretFile(logger, path, "API token")
+	token, err := agent.ReadSecretFile(slogTo(cmd.ErrOrStderr()), path, "API token")
 	if err != nil {
 		return fmt.Errorf("--api-token-file: %w", err)
 	}
