@@ -152,7 +152,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		joined:   make(chan struct{}),
 	}
 	b.store = newStore(b, storeCore, backend)
-	b.keys = newKeyService(b, tr, cfg.DataDir, b.logger)
+	b.keys = newKeyService(broadcasterKeys{b}, tr, cfg.DataDir, b.logger)
 	rt, err := node.Start(node.Config{
 		Core:      b.stack,
 		Transport: tr,
@@ -356,7 +356,7 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 	switch out := out.(type) {
 	case gossip.Deliver:
 		if out.Topic == topicKeys {
-			b.keys.deliver(out)
+			b.keys.deliver(out.Origin, out.Direct, out.Payload)
 			break
 		}
 		if out.Topic != topicApp {

@@ -111,15 +111,33 @@ type KeyringFailure struct {
 	Error  string `json:"error"`
 }
 
-// keyService runs the keyring operations of a Broadcaster.
+// keyNetwork is what the keyring operations need of a node: the Broadcaster
+// and the DHT each provide it.
+type keyNetwork interface {
+	self() Member
+	// members returns the members to ask, this node included.
+	members(ctx context.Context) ([]Member, error)
+	// broadcast sends a request to every member.
+	broadcast(ctx context.Context, data []byte) error
+	// answer sends an answer to the requester.
+	answer(ctx context.Context, to peer.Info, data []byte) error
+}
+
+// keyRequest is a request from a peer waiting to be applied.
+type keyRequest struct {
+	from peer.Info
+	data []byte
+}
+
+// keyService runs the keyring operations of a node.
 type keyService struct {
-	b       *Broadcaster
+	net     keyNetwork
 	ring    *tcp.Keyring // nil: the transport has no keyring
 	dataDir string       // where the keyring is saved ("" : not saved)
 	logger  *slog.Logger
 
-	requests chan gossip.Deliver // broadcast requests from peers, for worker
-	refused  atomic.Uint64       // malformed messages and requests dropped on a full queue
+	requests chan keyRequest // broadcast requests from peers, for worker
+	refused  atomic.Uint64   // malformed messages and requests dropped on a full queue
 
 	mu      sync.Mutex // guards pending and applyMu's users' order
 	pending map[uint64]chan keyReply
@@ -137,8 +155,8 @@ type keyReply struct {
 	msg  keyMessage
 }
 
-func newKeyService(b *Broadcaster, tr transport.Transport, dataDir string, logger *slog.Logger) *keyService {
-	s := &keyService{b: b, dataDir: dataDir, logger: logger, requests: make(chan gossip.Deliver, keyQueueLen), pending: map[uint64]chan keyReply{}}
+func newKeyService(net keyNetwork, tr transport.Transport, dataDir string, logger *slog.Logger) *keyService {
+	s := &keyService{net: net, dataDir: dataDir, logger: logger, requests: make(chan keyRequest, keyQueueLen), pending: map[uint64]chan keyReply{}}
 	if keyed, ok := tr.(interface{ Keyring() *tcp.Keyring }); ok {
 		s.ring = keyed.Keyring()
 	}
@@ -154,21 +172,23 @@ func (s *keyService) close() {
 	s.wg.Wait()
 }
 
-// deliver runs on the runtime's loop goroutine and must not block.
-func (s *keyService) deliver(d gossip.Deliver) {
-	if !d.Direct {
+// deliver takes a keyring message from a peer: a request when broadcast,
+// an answer when direct. It never blocks (the Broadcaster calls it on its
+// runtime's loop goroutine).
+func (s *keyService) deliver(from peer.Info, direct bool, data []byte) {
+	if !direct {
 		select {
-		case s.requests <- d:
+		case s.requests <- keyRequest{from: from, data: data}:
 		default:
 			s.refused.Add(1)
-			s.logger.Warn("keyring request dropped: queue full", "peer", d.Origin.ID.Short())
+			s.logger.Warn("keyring request dropped: queue full", "peer", from.ID.Short())
 		}
 		return
 	}
-	m, err := decodeKeyMessage(d.Payload)
+	m, err := decodeKeyMessage(data)
 	if err != nil || m.Op != keyOpReply {
 		s.refused.Add(1)
-		s.logger.Warn("keyring answer refused", "peer", d.Origin.ID.Short(), "err", err)
+		s.logger.Warn("keyring answer refused", "peer", from.ID.Short(), "err", err)
 		return
 	}
 	s.mu.Lock()
@@ -178,7 +198,7 @@ func (s *keyService) deliver(d gossip.Deliver) {
 		return // an answer after the wait ended
 	}
 	select {
-	case ch <- keyReply{from: Member{ID: d.Origin.ID, Addr: d.Origin.Addr}, msg: m}:
+	case ch <- keyReply{from: Member{ID: from.ID, Addr: from.Addr}, msg: m}:
 	default: // more answers than members asked: a duplicate
 	}
 }
@@ -190,18 +210,18 @@ func (s *keyService) worker() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case d := <-s.requests:
-			m, err := decodeKeyMessage(d.Payload)
+		case req := <-s.requests:
+			m, err := decodeKeyMessage(req.data)
 			if err != nil || m.Op == keyOpReply {
 				s.refused.Add(1)
-				s.logger.Warn("keyring request refused", "peer", d.Origin.ID.Short(), "err", err)
+				s.logger.Warn("keyring request refused", "peer", req.from.ID.Short(), "err", err)
 				continue
 			}
 			answer := s.apply(m)
 			data, _ := json.Marshal(answer)
 			ctx, cancel := context.WithTimeout(s.ctx, DefaultKeyringTimeout)
-			if err := s.b.step(ctx, gossip.Direct{To: d.Origin, Topic: topicKeys, Payload: data}); err != nil && s.ctx.Err() == nil {
-				s.logger.Warn("keyring answer not sent", "peer", d.Origin.ID.Short(), "err", err)
+			if err := s.net.answer(ctx, req.from, data); err != nil && s.ctx.Err() == nil {
+				s.logger.Warn("keyring answer not sent", "peer", req.from.ID.Short(), "err", err)
 			}
 			cancel()
 		}
@@ -254,7 +274,7 @@ func (s *keyService) run(ctx context.Context, op string, key []byte) (KeyringRes
 		ctx, cancel = context.WithTimeout(ctx, DefaultKeyringTimeout)
 		defer cancel()
 	}
-	members, err := s.b.Members(ctx)
+	members, err := s.net.members(ctx)
 	if err != nil {
 		return KeyringResponse{}, err
 	}
@@ -269,11 +289,11 @@ func (s *keyService) run(ctx context.Context, op string, key []byte) (KeyringRes
 		s.mu.Unlock()
 	}()
 
-	self := Member{ID: s.b.ID(), Addr: s.b.Addr()}
+	self := s.net.self()
 	answers := map[peer.ID]keyReply{self.ID: {from: self, msg: s.apply(req)}}
 	data, _ := json.Marshal(req)
 	if len(members) > 1 {
-		if err := s.b.step(ctx, gossip.Broadcast{Topic: topicKeys, Payload: data}); err != nil {
+		if err := s.net.broadcast(ctx, data); err != nil {
 			return KeyringResponse{}, err
 		}
 	}
@@ -321,6 +341,44 @@ func summarize(asked int, answers map[peer.ID]keyReply, waiting map[peer.ID]Memb
 	return resp
 }
 
+// broadcasterKeys is the Broadcaster's keyNetwork: requests are broadcast
+// under topicKeys, answers sent directly under it.
+type broadcasterKeys struct{ b *Broadcaster }
+
+func (n broadcasterKeys) self() Member { return Member{ID: n.b.ID(), Addr: n.b.Addr()} }
+
+func (n broadcasterKeys) members(ctx context.Context) ([]Member, error) { return n.b.Members(ctx) }
+
+func (n broadcasterKeys) broadcast(ctx context.Context, data []byte) error {
+	return n.b.step(ctx, gossip.Broadcast{Topic: topicKeys, Payload: data})
+}
+
+func (n broadcasterKeys) answer(ctx context.Context, to peer.Info, data []byte) error {
+	return n.b.step(ctx, gossip.Direct{To: to, Topic: topicKeys, Payload: data})
+}
+
+// dhtKeyMagic prefixes the DHT's keyring messages, which share the
+// application's channel: application data is JSON, which never starts with
+// a NUL byte, so no message of a reactor can be taken for one.
+var dhtKeyMagic = []byte("\x00p2p keyring\x00")
+
+// dhtKeys is the DHT's keyNetwork: requests travel by the DHT's broadcast
+// over the routing tables and reach every node; the members asked are the
+// ones this node knows (itself and its routing table).
+type dhtKeys struct{ d *DHT }
+
+func (n dhtKeys) self() Member { return Member{ID: n.d.ID(), Addr: n.d.Addr()} }
+
+func (n dhtKeys) members(ctx context.Context) ([]Member, error) { return n.d.Members(ctx) }
+
+func (n dhtKeys) broadcast(ctx context.Context, data []byte) error {
+	return n.d.wrap(n.d.dht.Broadcast(ctx, append(slices.Clip(dhtKeyMagic), data...)))
+}
+
+func (n dhtKeys) answer(ctx context.Context, to peer.Info, data []byte) error {
+	return n.d.wrap(n.d.dht.SendDirect(ctx, to, append(slices.Clip(dhtKeyMagic), data...)))
+}
+
 // ListKeys asks every member for its keys: KeyringResponse.Keys counts the
 // members holding each key and Primary those using it for their outgoing
 // handshakes. It waits for every member's answer or for ctx to end
@@ -350,6 +408,35 @@ func (b *Broadcaster) RemoveKey(ctx context.Context, key []byte) (KeyringRespons
 	return b.keys.run(ctx, keyOpRemove, key)
 }
 
-// Keyring returns this node's keyring (nil when its transport has none), to
-// read it or change this node alone.
+// Keyring returns this node's keyring (nil when its transport has none).
+// Changes made through it apply to this node alone and are not saved.
 func (b *Broadcaster) Keyring() *tcp.Keyring { return b.keys.ring }
+
+// ListKeys asks every node this node knows (itself and its routing table)
+// for its keys; the request reaches every node along the routing tables,
+// and answers from nodes beyond the routing table are counted too. See
+// Broadcaster.ListKeys.
+func (d *DHT) ListKeys(ctx context.Context) (KeyringResponse, error) {
+	return d.keys.run(ctx, keyOpList, nil)
+}
+
+// InstallKey installs a cluster secret on every node: see
+// Broadcaster.InstallKey. The nodes asked are those this node knows.
+func (d *DHT) InstallKey(ctx context.Context, key []byte) (KeyringResponse, error) {
+	return d.keys.run(ctx, keyOpInstall, key)
+}
+
+// UseKey makes an installed key the primary one on every node.
+func (d *DHT) UseKey(ctx context.Context, key []byte) (KeyringResponse, error) {
+	return d.keys.run(ctx, keyOpUse, key)
+}
+
+// RemoveKey removes a key from every node; each refuses to remove its
+// primary key.
+func (d *DHT) RemoveKey(ctx context.Context, key []byte) (KeyringResponse, error) {
+	return d.keys.run(ctx, keyOpRemove, key)
+}
+
+// Keyring returns this node's keyring (nil when its transport has none).
+// Changes made through it apply to this node alone and are not saved.
+func (d *DHT) Keyring() *tcp.Keyring { return d.keys.ring }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 	"github.com/p2p-go/p2p/transport/tcp"
@@ -176,4 +177,65 @@ func mustKey(t *testing.T) *peer.Key {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestDHTKeyringRotation rotates the secret of four DHT nodes over TCP with
+// the DHT's keyring operations, whose requests travel by the DHT's broadcast;
+// reactors never see them, and a newcomer with the old secret cannot join.
+func TestDHTKeyringRotation(t *testing.T) {
+	oldKey, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	newKey, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	const n = 4
+	c := startDHTCluster(t, n, func(int, *peer.Key) p2p.DHTConfig {
+		return p2p.DHTConfig{ListenAddr: "127.0.0.1:0", Secret: oldKey}
+	})
+	ctx := context.Background()
+	for _, d := range c.nodes {
+		waitUntil(t, 20*time.Second, "every DHT node knows the others", func() bool {
+			m, err := d.Members(ctx)
+			return err == nil && len(m) == n
+		})
+	}
+	for _, step := range []struct {
+		name string
+		op   func(context.Context, []byte) (p2p.KeyringResponse, error)
+		key  []byte
+	}{
+		{"install", c.nodes[1].InstallKey, newKey},
+		{"use", c.nodes[2].UseKey, newKey},
+		{"remove", c.nodes[3].RemoveKey, oldKey},
+	} {
+		r, err := step.op(ctx, step.key)
+		if err != nil || !r.Complete() || len(r.Applied) != n {
+			t.Fatalf("%s: %+v, %v", step.name, r, err)
+		}
+	}
+	r, err := c.nodes[0].ListKeys(ctx)
+	if err != nil || r.Keys[p2p.FormatSecret(newKey)] != n || r.Primary[p2p.FormatSecret(newKey)] != n || len(r.Keys) != 1 {
+		t.Fatalf("ListKeys after the rotation = %+v, %v", r, err)
+	}
+	for i, in := range c.inboxes {
+		if got := in.count(func(*p2p.Message) bool { return true }); got != 0 {
+			t.Fatalf("node %d's reactor saw %d messages: keyring messages leaked to reactors", i, got)
+		}
+	}
+	if err := c.nodes[0].Send(ctx, map[string]string{"after": "rotation"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		c.inboxes[i].waitFor(t, "the broadcast after the rotation", hasField("after", "rotation"))
+	}
+	outsider, err := p2p.NewDHT(p2p.DHTConfig{
+		ListenAddr: "127.0.0.1:0", Secret: oldKey, Key: dhtKey(t, 100), DataDir: t.TempDir(),
+		Bootstrap: []string{c.nodes[0].Addr()}, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outsider.Close()
+	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := outsider.Start(joinCtx); !errors.Is(err, kademlia.ErrNoContacts) {
+		t.Fatalf("Start with the removed secret: %v, want ErrNoContacts", err)
+	}
 }
