@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,6 +140,9 @@ type keyService struct {
 	requests chan keyRequest // broadcast requests from peers, for worker
 	refused  atomic.Uint64   // malformed messages and requests dropped on a full queue
 
+	logMu       sync.Mutex // guards lastRefusal
+	lastRefusal time.Time  // last refusal logged
+
 	mu      sync.Mutex // guards pending and applyMu's users' order
 	pending map[uint64]chan keyReply
 
@@ -172,6 +176,33 @@ func (s *keyService) close() {
 	s.wg.Wait()
 }
 
+// keyRefusalLogInterval is the least time between two log lines about
+// refused keyring messages, so that a member cannot fill the disk through
+// our logs; every refusal is counted.
+const keyRefusalLogInterval = 10 * time.Second
+
+// refuse counts a refused message and logs it unless a refusal was logged
+// lately.
+func (s *keyService) refuse(msg string, from peer.Info, err error) {
+	s.refused.Add(1)
+	s.warnLimited(msg, "peer", from.ID.Short(), "err", err)
+}
+
+// warnLimited logs a warning about a refusal unless one was logged within
+// keyRefusalLogInterval.
+func (s *keyService) warnLimited(msg string, attrs ...any) {
+	s.logMu.Lock()
+	now := time.Now()
+	quiet := now.Sub(s.lastRefusal) < keyRefusalLogInterval
+	if !quiet {
+		s.lastRefusal = now
+	}
+	s.logMu.Unlock()
+	if !quiet {
+		s.logger.Warn(msg+" (further refusals within 10s are not logged)", attrs...)
+	}
+}
+
 // deliver takes a keyring message from a peer: a request when broadcast,
 // an answer when direct. It never blocks (the Broadcaster calls it on its
 // runtime's loop goroutine).
@@ -180,15 +211,16 @@ func (s *keyService) deliver(from peer.Info, direct bool, data []byte) {
 		select {
 		case s.requests <- keyRequest{from: from, data: data}:
 		default:
-			s.refused.Add(1)
-			s.logger.Warn("keyring request dropped: queue full", "peer", from.ID.Short())
+			s.refuse("keyring request dropped: queue full", from, nil)
 		}
 		return
 	}
 	m, err := decodeKeyMessage(data)
-	if err != nil || m.Op != keyOpReply {
-		s.refused.Add(1)
-		s.logger.Warn("keyring answer refused", "peer", from.ID.Short(), "err", err)
+	if err == nil && m.Op != keyOpReply {
+		err = fmt.Errorf("a %s request sent directly", m.Op)
+	}
+	if err != nil {
+		s.refuse("keyring answer refused", from, err)
 		return
 	}
 	s.mu.Lock()
@@ -212,9 +244,11 @@ func (s *keyService) worker() {
 			return
 		case req := <-s.requests:
 			m, err := decodeKeyMessage(req.data)
-			if err != nil || m.Op == keyOpReply {
-				s.refused.Add(1)
-				s.logger.Warn("keyring request refused", "peer", req.from.ID.Short(), "err", err)
+			if err == nil && m.Op == keyOpReply {
+				err = errors.New("an answer broadcast")
+			}
+			if err != nil {
+				s.refuse("keyring request refused", req.from, err)
 				continue
 			}
 			answer := s.apply(m)
@@ -238,6 +272,7 @@ func (s *keyService) apply(m keyMessage) keyMessage {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	before := s.ring.Keys()
 	var err error
 	switch m.Op {
 	case keyOpInstall:
@@ -247,16 +282,19 @@ func (s *keyService) apply(m keyMessage) keyMessage {
 	case keyOpRemove:
 		err = s.ring.Remove(m.Key)
 	}
-	if err == nil && m.Op != keyOpList && s.dataDir != "" {
+	answer.Keys = s.ring.Keys()
+	// Save only a change: a repeated request costs no disk write.
+	changed := err == nil && !slices.EqualFunc(before, answer.Keys, bytes.Equal)
+	if changed && s.dataDir != "" {
 		err = saveKeyring(s.dataDir, s.ring)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		answer.Error = err.Error()
-		s.logger.Warn("keyring operation refused", "op", m.Op, "err", err)
-	} else if m.Op != keyOpList {
-		s.logger.Info("keyring changed", "op", m.Op, "keys", len(s.ring.Keys()))
+		s.warnLimited("keyring operation refused", "op", m.Op, "err", err)
+	case changed:
+		s.logger.Info("keyring changed", "op", m.Op, "keys", len(answer.Keys))
 	}
-	answer.Keys = s.ring.Keys()
 	return answer
 }
 
