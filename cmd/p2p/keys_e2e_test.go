@@ -142,7 +142,10 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 
 	// Traffic: a broadcast every 100 ms from a, a write every 100 ms on b.
 	stop := make(chan struct{})
+	var stopOnce sync.Once
 	var wg sync.WaitGroup
+	stopTraffic := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	t.Cleanup(stopTraffic) // also when the test fails half-way
 	var trafficMu sync.Mutex
 	sent, written := 0, 0
 	var trafficErr error
@@ -208,8 +211,7 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 		t.Fatalf("keys remove printed:\n%s", out)
 	}
 	settle("remove")
-	close(stop)
-	wg.Wait()
+	stopTraffic()
 	progress()
 	t.Logf("during the rotation: %d messages broadcast, %d keys written", sent, written)
 
