@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -122,5 +123,33 @@ func TestClientTokenFile(t *testing.T) {
 	t.Setenv("P2P_API_TOKEN_FILE", token)
 	if _, _, err := runRoot(t, "members", "--api", a.APIAddr()); err != nil {
 		t.Fatalf("members with $P2P_API_TOKEN_FILE: %v", err)
+	}
+}
+
+// TestDHTKeysCommand: the `keys` command of `p2p dht` lists and changes the
+// keyring.
+func TestDHTKeysCommand(t *testing.T) {
+	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	d, err := p2p.NewDHT(p2p.DHTConfig{ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := p2p.GenerateSecret()
+	for _, line := range []string{"install " + next, "use " + next, "remove " + p2p.FormatSecret(secret), "list"} {
+		result, err := dhtCommand(ctx, d, "keys", line)
+		if err != nil || result["complete"] != true {
+			t.Fatalf("keys %s = %v, %v", line, result, err)
+		}
+	}
+	if got := d.Keyring().Keys(); len(got) != 1 || p2p.FormatSecret(got[0]) != next {
+		t.Fatalf("keyring after the rotation = %d keys", len(got))
+	}
+	if _, err := dhtCommand(ctx, d, "keys", "install not-a-secret"); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("keys install of a bad secret = %v", err)
 	}
 }
