@@ -53,6 +53,7 @@ type Agent struct {
 	handlers *handlerPool
 	events   *eventHub
 	metrics  *agentMetrics
+	refusals *apiRefusals // API requests refused by the browser protections
 	started  time.Time
 
 	mu       sync.Mutex // guards name, tags, syncs
@@ -97,11 +98,21 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.refusals = newAPIRefusals(a.logger)
+	guard := newAPIGuard(cfg.API, a.listener.Addr(), cfg.APIBodyTimeout, a.refusals)
+	a.listener = newLimitListener(a.listener, cfg.APIMaxConns, a.refusals)
 	key, err := peer.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		a.listener.Close()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.Secret == "" && cfg.SecretFile != "" {
+		WarnLooseMode(a.logger, cfg.SecretFile, "cluster secret")
+	}
+	if cfg.APITokenFile != "" {
+		WarnLooseMode(a.logger, cfg.APITokenFile, "API token")
+	}
+	WarnLooseMode(a.logger, filepath.Join(cfg.DataDir, peer.KeyFile), "node key")
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
@@ -110,9 +121,16 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Node(&ncfg)
 	}
 	if ncfg.Transport == nil {
+		// The keyring kept in the data directory, when a rotation wrote
+		// one, wins over the configured secret.
+		keyring, err := p2p.OpenKeyring(ncfg.DataDir, ncfg.Secret, a.logger)
+		if err != nil {
+			a.listener.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 		tr, err := tcp.Listen(tcp.Config{
 			ListenAddr: ncfg.ListenAddr, AdvertiseAddr: ncfg.AdvertiseAddr, Key: ncfg.Key,
-			Secret: ncfg.Secret, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
+			Keyring: keyring, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
 		})
 		if err != nil {
 			a.listener.Close()
@@ -134,8 +152,8 @@ func New(cfg Config) (*Agent, error) {
 	}, handlers)
 	a.registerMetrics()
 	a.server = &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           guard.protect(a.routes()),
+		ReadHeaderTimeout: cfg.APIHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
@@ -387,7 +405,7 @@ func (a *Agent) Reload(cfg Config) error {
 	for name, changed := range map[string]bool{
 		"data": next.DataDir != cur.DataDir, "listen": next.Listen != cur.Listen, "advertise": next.Advertise != cur.Advertise,
 		"join": !slices.Equal(next.Join, cur.Join), "secret": next.Secret != cur.Secret || next.SecretFile != cur.SecretFile,
-		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken, "log-format": next.LogFormat != cur.LogFormat,
+		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken || next.APITokenFile != cur.APITokenFile, "log-format": next.LogFormat != cur.LogFormat,
 		"handler-concurrency": next.HandlerConcurrency != cur.HandlerConcurrency, "handler-timeout": next.HandlerTimeout != cur.HandlerTimeout,
 	} {
 		if changed {

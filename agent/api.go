@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -49,9 +50,12 @@ func writeError(w http.ResponseWriter, e *apiError) {
 func classify(err error) *apiError {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return errorf(http.StatusRequestTimeout, CodeRequestTimeout, "request body not received in time: %v", err)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over %d bytes", tooBig.Limit)
 	case errors.Is(err, p2p.ErrNotFound):
@@ -115,6 +119,10 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
+	route("/v1/keys", map[string]handlerFunc{http.MethodGet: a.handleKeysList})
+	route("/v1/keys/install", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).InstallKey)})
+	route("/v1/keys/use", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).UseKey)})
+	route("/v1/keys/remove", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).RemoveKey)})
 	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
@@ -252,6 +260,9 @@ func (a *Agent) Members(ctx context.Context) ([]Member, error) {
 
 func (a *Agent) handleSend(one bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := a.requireJSON(r); err != nil {
+			return err
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 		if err != nil {
 			return err

@@ -111,7 +111,11 @@ func TestAPIBadInputGetsJSONErrorAndChangesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, eb := rawCall(t, hc, a, tt.method, tt.path, tt.body, nil)
+			header := http.Header{}
+			if tt.method == "POST" {
+				header.Set("Content-Type", "application/json")
+			}
+			status, eb := rawCall(t, hc, a, tt.method, tt.path, tt.body, header)
 			if status != tt.status || eb.Error.Code != tt.code {
 				t.Fatalf("%s %s = %d %q (%s), want %d %q", tt.method, tt.path, status, eb.Error.Code, eb.Error.Message, tt.status, tt.code)
 			}

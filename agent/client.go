@@ -75,6 +75,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if body != nil {
+		// The API's only body that is not JSON is a key's value (PUT).
+		contentType := "application/json"
+		if method == http.MethodPut {
+			contentType = "application/octet-stream"
+		}
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
@@ -162,6 +170,26 @@ func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
 	var out ListResponse
 	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
 	return out.Records, err
+}
+
+// Keys calls GET /v1/keys: the keys every member holds.
+func (c *Client) Keys(ctx context.Context) (KeysResponse, error) {
+	var out KeysResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/keys", nil, &out)
+	return out, err
+}
+
+// KeyOp calls POST /v1/keys/{op} (op: install, use or remove) with key, a
+// cluster secret in its printable form. A response whose Complete is false
+// tells which members did not apply it.
+func (c *Client) KeyOp(ctx context.Context, op, key string) (KeysResponse, error) {
+	var out KeysResponse
+	body, err := json.Marshal(KeyRequest{Key: key})
+	if err != nil {
+		return out, err
+	}
+	err = c.getJSON(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(op), body, &out)
+	return out, err
 }
 
 // Events calls GET /v1/events and passes every event to fn until ctx ends,

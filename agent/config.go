@@ -64,6 +64,9 @@ type Config struct {
 	// APIToken, when set, is required as "Authorization: Bearer <token>" on
 	// every request. It must be set when API is not a loopback address.
 	APIToken string
+	// APITokenFile is a file holding the API token (used when APIToken is
+	// empty), so that the token does not show in the process list.
+	APITokenFile string
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string
 	// LogFormat is text (default) or json.
@@ -76,6 +79,12 @@ type Config struct {
 	HandlerConcurrency int
 	// HandlerTimeout: see DefaultHandlerTimeout.
 	HandlerTimeout time.Duration
+	// APIHeaderTimeout: see DefaultAPIHeaderTimeout.
+	APIHeaderTimeout time.Duration
+	// APIBodyTimeout: see DefaultAPIBodyTimeout.
+	APIBodyTimeout time.Duration
+	// APIMaxConns: see DefaultAPIMaxConns.
+	APIMaxConns int
 
 	// Logger, when set, replaces the logger built from LogLevel, LogFormat
 	// and LogOutput (for tests and embedding); LogLevel is then not
@@ -134,7 +143,7 @@ var settings = []Setting{
 		set: setString(func(c *Config) *string { return &c.Advertise })},
 	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable; none starts a new network)",
 		set: func(c *Config, v []string) error { c.Join = splitList(v, ","); return nil }},
-	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen"`,
+	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen" (visible in the process list: prefer --secret-file)`,
 		set: setString(func(c *Config) *string { return &c.Secret })},
 	{Name: "secret-file", Env: "P2P_SECRET_FILE", Usage: "file holding the cluster secret",
 		set: setString(func(c *Config) *string { return &c.SecretFile })},
@@ -148,8 +157,10 @@ var settings = []Setting{
 		}},
 	{Name: "api", Env: "P2P_API", Default: DefaultAPIAddr, Usage: "HTTP API address, host:port or unix:/path",
 		set: setString(func(c *Config) *string { return &c.API })},
-	{Name: "api-token", Env: "P2P_API_TOKEN", Usage: "bearer token the API requires (required on a non-loopback address)",
+	{Name: "api-token", Env: "P2P_API_TOKEN", Usage: "bearer token the API requires (required on a non-loopback address; prefer --api-token-file)",
 		set: setString(func(c *Config) *string { return &c.APIToken })},
+	{Name: "api-token-file", Env: "P2P_API_TOKEN_FILE", Usage: "file holding the API bearer token (keeps it out of the process list)",
+		set: setString(func(c *Config) *string { return &c.APITokenFile })},
 	{Name: "log-level", Env: "P2P_LOG_LEVEL", Default: "info", Reloadable: true, Usage: "log level: debug, info, warn, error",
 		set: setString(func(c *Config) *string { return &c.LogLevel })},
 	{Name: "log-format", Env: "P2P_LOG_FORMAT", Default: "text", Usage: "log format: text or json",
@@ -354,6 +365,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LogOutput == nil {
 		c.LogOutput = os.Stderr
 	}
+	if c.APIHeaderTimeout == 0 {
+		c.APIHeaderTimeout = DefaultAPIHeaderTimeout
+	}
+	if c.APIBodyTimeout == 0 {
+		c.APIBodyTimeout = DefaultAPIBodyTimeout
+	}
+	if c.APIMaxConns == 0 {
+		c.APIMaxConns = DefaultAPIMaxConns
+	}
+	if c.APIHeaderTimeout < 0 || c.APIBodyTimeout < 0 || c.APIMaxConns < 0 {
+		return c, fmt.Errorf("agent: Config.APIHeaderTimeout, APIBodyTimeout and APIMaxConns must not be negative (got %v, %v, %d)", c.APIHeaderTimeout, c.APIBodyTimeout, c.APIMaxConns)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
 	}
@@ -377,8 +400,17 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := parseSyncs(c.Sync); err != nil {
 		return c, err
 	}
+	if c.APIToken == "" && c.APITokenFile != "" {
+		data, err := os.ReadFile(c.APITokenFile)
+		if err != nil {
+			return c, fmt.Errorf("agent: Config.APITokenFile: %w", err)
+		}
+		if c.APIToken = strings.TrimSpace(string(data)); c.APIToken == "" {
+			return c, fmt.Errorf("agent: Config.APITokenFile %s is empty", c.APITokenFile)
+		}
+	}
 	if c.APIToken == "" && !isLoopbackAPI(c.API) {
-		return c, fmt.Errorf("agent: Config.APIToken (--api-token) is required when the API listens on %s, which is not a loopback address", c.API)
+		return c, fmt.Errorf("agent: Config.APIToken (--api-token or --api-token-file) is required when the API listens on %s, which is not a loopback address", c.API)
 	}
 	return c, nil
 }

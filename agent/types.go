@@ -142,4 +142,12 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	// CodeRequestTimeout: the request's body did not arrive in time.
+	CodeRequestTimeout = "request_timeout"
+	// CodeForbidden: the request's Host or Origin is not this agent's (see
+	// docs/api.md, "Browsers").
+	CodeForbidden = "forbidden"
+	// CodeUnsupportedMediaType: a JSON body sent without Content-Type:
+	// application/json.
+	CodeUnsupportedMediaType = "unsupported_media_type"
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -32,16 +33,44 @@ const clientTimeout = 15 * time.Second
 
 // clientOptions are the flags every client command shares.
 type clientOptions struct {
-	api    string
-	token  string
-	asJSON bool
+	api       string
+	token     string
+	tokenFile string
+	asJSON    bool
 }
 
 func (o *clientOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.api, "api", "", "agent API address, host:port or unix:/path ($P2P_API; default "+agent.DefaultAPIAddr+")")
-	f.StringVar(&o.token, "api-token", "", "API bearer token ($P2P_API_TOKEN)")
+	f.StringVar(&o.token, "api-token", "", "API bearer token ($P2P_API_TOKEN; visible in the process list: prefer --api-token-file)")
+	f.StringVar(&o.tokenFile, "api-token-file", "", "file holding the API bearer token ($P2P_API_TOKEN_FILE)")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON for scripts instead of a table")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return o.readTokenFile(cmd) }
+}
+
+// slogTo returns a logger writing text to w (for warnings of client
+// commands).
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// readTokenFile reads the token from --api-token-file (or
+// $P2P_API_TOKEN_FILE) when no token is given otherwise.
+func (o *clientOptions) readTokenFile(cmd *cobra.Command) error {
+	if o.token != "" || os.Getenv(envName("api-token")) != "" {
+		return nil
+	}
+	path := o.tokenFile
+	if path == "" {
+		path = os.Getenv(envName("api-token-file"))
+	}
+	if path == "" {
+		return nil
+	}
+	token, err := agent.ReadSecretFile(slogTo(cmd.ErrOrStderr()), path, "API token")
+	if err != nil {
+		return fmt.Errorf("--api-token-file: %w", err)
+	}
+	o.token = token
+	return nil
 }
 
 func (o *clientOptions) client() *agent.Client {
