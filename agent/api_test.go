@@ -438,7 +438,7 @@ func TestClientSaysWhenNoAgentRuns(t *testing.T) {
 	c := NewClient("127.0.0.1:1", "")
 	defer c.CloseIdleConnections()
 	_, err := c.Info(context.Background())
-	if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1: start one with `p2p agent`") {
+	if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1 (nothing listening there): start one with `p2p agent`") {
 		t.Fatalf("Info with no agent = %v", err)
 	}
 }

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // APIError is an error response of the agent's API.
@@ -37,14 +40,21 @@ type Client struct {
 	http  *http.Client
 }
 
-// NewClient returns a client of the agent at addr (host:port or
-// unix:/path; empty: DefaultAPIAddr) that sends token, if any, as a bearer
-// token.
+// ErrNotAgent is wrapped by the errors of a Client whose address answers,
+// but not as an agent does (a web page, another HTTP server, a port that
+// does not speak HTTP).
+var ErrNotAgent = errors.New("not a p2p agent")
+
+// NewClient returns a client of the agent at addr (host:port, a URL such as
+// http://127.0.0.1:6967/, or unix:/path; empty: DefaultAPIAddr) that sends
+// token, if any, as a bearer token.
 func NewClient(addr, token string) *Client {
-	if addr == "" {
-		addr = DefaultAPIAddr
-	}
+	addr = normalizeAPIAddr(addr)
 	c := &Client{addr: addr, token: token, base: "http://" + addr}
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		c.base = addr
+		c.addr = rest
+	}
 	transport := &http.Transport{}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://agent"
@@ -78,7 +88,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-			return nil, fmt.Errorf("%w at %s: start one with `p2p agent`", ErrNoAgent, c.addr)
+			return nil, fmt.Errorf("%w at %s (nothing listening there): start one with `p2p agent`, or point --api at its API address", ErrNoAgent, c.addr)
+		}
+		if ctx.Err() == nil && isNotHTTP(err) {
+			return nil, fmt.Errorf("%w at %s: it does not answer HTTP (is it a node's overlay --listen address rather than its --api address?): %v", ErrNotAgent, c.addr, err)
 		}
 		return nil, fmt.Errorf("call agent at %s: %w", c.addr, err)
 	}
@@ -86,12 +99,77 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var body ErrorBody
-		if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
-			return nil, &APIError{Status: resp.StatusCode, Code: CodeInternal, Message: strings.TrimSpace(string(data))}
+		if !isJSON(resp) || json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+			return nil, c.notAgent(method, path, resp, data)
 		}
 		return nil, &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
 	}
+	want := "application/json"
+	if strings.HasPrefix(path, "/v1/events") || strings.HasPrefix(path, "/v1/kv-watch") {
+		want = "text/event-stream"
+	}
+	if mediaType(resp) != want {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, c.notAgent(method, path, resp, data)
+	}
 	return resp, nil
+}
+
+// notAgent describes an answer that no agent gives: its status, its
+// content type and the start of its body on one line.
+func (c *Client) notAgent(method, path string, resp *http.Response, body []byte) error {
+	what := mediaType(resp)
+	if what == "" {
+		what = "no content type"
+	}
+	server := ""
+	if s := resp.Header.Get("Server"); s != "" {
+		server = ", server " + strconv.Quote(s)
+	}
+	excerpt := strings.Join(strings.Fields(string(body)), " ")
+	if utf8.RuneCountInString(excerpt) > 80 {
+		excerpt = string([]rune(excerpt)[:77]) + "..."
+	}
+	if excerpt == "" {
+		excerpt = "(empty body)"
+	}
+	return fmt.Errorf("%w at %s: %s %s answered %q (%s%s): %s", ErrNotAgent, c.addr, method, path, resp.Status, what, server, excerpt)
+}
+
+// mediaType is the response's content type without parameters.
+func mediaType(resp *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt
+}
+
+func isJSON(resp *http.Response) bool { return mediaType(resp) == "application/json" }
+
+// isNotHTTP reports whether err says the server's answer was not HTTP.
+func isNotHTTP(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "server gave HTTP response") ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// normalizeAPIAddr accepts the forms an operator types for an API address:
+// host:port, unix:/path, or a URL (http://host:port, with or without a
+// trailing slash; https:// is kept as a URL).
+func normalizeAPIAddr(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return DefaultAPIAddr
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		return addr
+	}
+	if rest, ok := strings.CutPrefix(addr, "http://"); ok {
+		return strings.TrimRight(rest, "/")
+	}
+	if strings.HasPrefix(addr, "https://") {
+		return strings.TrimRight(addr, "/")
+	}
+	return strings.TrimRight(addr, "/")
 }
 
 func (c *Client) getJSON(ctx context.Context, method, path string, body []byte, out any) error {
