@@ -107,6 +107,9 @@ type Setting struct {
 	Separator string
 	// Reloadable is true for settings that SIGHUP (Agent.Reload) applies.
 	Reloadable bool
+	// Type is the value's type for flags and documentation: "string"
+	// (when empty), "int" or "duration" (Go syntax: 30s, 1m).
+	Type string
 
 	set func(c *Config, values []string) error
 }
@@ -132,7 +135,7 @@ var settings = []Setting{
 		set: setString(func(c *Config) *string { return &c.Listen })},
 	{Name: "advertise", Env: "P2P_ADVERTISE", Usage: "address other nodes dial to reach this one (default: the listen address)",
 		set: setString(func(c *Config) *string { return &c.Advertise })},
-	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable; none starts a new network)",
+	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable, or comma-separated; none starts a new network)",
 		set: func(c *Config, v []string) error { c.Join = splitList(v, ","); return nil }},
 	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen"`,
 		set: setString(func(c *Config) *string { return &c.Secret })},
@@ -159,7 +162,7 @@ var settings = []Setting{
 		set:   func(c *Config, v []string) error { c.Handlers = splitList(v, "\n"); return nil }},
 	{Name: "sync", Env: "P2P_SYNC", List: true, Separator: ",", Reloadable: true, Usage: "KEY=PATH: keep the file PATH equal to the value of KEY (repeatable)",
 		set: func(c *Config, v []string) error { c.Sync = splitList(v, ","); return nil }},
-	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Usage: "handler commands running at once",
+	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Type: "int", Usage: "handler commands running at once",
 		set: single(func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -168,7 +171,7 @@ var settings = []Setting{
 			c.HandlerConcurrency = n
 			return nil
 		})},
-	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Usage: "time after which a handler command is killed",
+	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Type: "duration", Usage: "time after which a handler command is killed",
 		set: single(func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {

@@ -67,9 +67,14 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 		if s.Default != "" {
 			usage += " (default " + s.Default + ")"
 		}
-		if s.List {
+		switch {
+		case s.List:
 			cmd.Flags().StringArray(s.Name, nil, usage)
-		} else {
+		case s.Type == "int":
+			cmd.Flags().Int(s.Name, 0, usage)
+		case s.Type == "duration":
+			cmd.Flags().Duration(s.Name, 0, usage)
+		default:
 			cmd.Flags().String(s.Name, "", usage)
 		}
 	}
