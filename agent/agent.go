@@ -54,6 +54,7 @@ type Agent struct {
 	events   *eventHub
 	metrics  *agentMetrics
 	started  time.Time
+	lock     *os.File // LockFile, held until Close
 
 	mu       sync.Mutex // guards name, tags, syncs
 	name     string
@@ -71,9 +72,29 @@ type Agent struct {
 	closeErr  error
 }
 
-// New creates an agent: it opens the data directory, the overlay's socket
-// and the API's listener, but neither joins nor serves until Start.
+// New creates an agent: it locks and opens the data directory (see
+// LockFile; a directory held by another agent fails with ErrDataDirInUse),
+// the overlay's socket and the API's listener, but neither joins nor serves
+// until Start.
 func New(cfg Config) (*Agent, error) {
+	checked, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(checked.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func newAgent(cfg Config) (*Agent, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -447,6 +468,7 @@ func (a *Agent) Close() error {
 		if !a.started.IsZero() {
 			_ = os.Remove(filepath.Join(a.cfg.DataDir, StateFile))
 		}
+		a.lock.Close() // releases the flock
 		a.logger.Info("agent stopped")
 	})
 	return a.closeErr

@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,21 @@ func TestClientURLFormCallsAgent(t *testing.T) {
 		if err != nil || info.Name != "url" {
 			t.Fatalf("Info through %q: %+v, %v", form, info, err)
 		}
+	}
+}
+
+// A second agent on a data directory in use says which process holds it,
+// rather than timing out on the store's file lock.
+func TestSecondAgentOnDataDirNamesThePID(t *testing.T) {
+	cfg := testConfig(t, "first")
+	startAgent(t, cfg)
+	second := testConfig(t, "second")
+	second.DataDir = cfg.DataDir
+	_, err := New(second)
+	if !errors.Is(err, ErrDataDirInUse) {
+		t.Fatalf("New on a directory in use: %v, want ErrDataDirInUse", err)
+	}
+	if want := fmt.Sprintf("%s is in use by PID %d", cfg.DataDir, os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
 	}
 }
