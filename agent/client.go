@@ -235,10 +235,19 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	return c.getJSON(ctx, http.MethodDelete, kvPath(key), nil, &out)
 }
 
-// List calls GET /v1/kv?prefix=.
+// List calls GET /v1/kv?prefix=: the keys under prefix, without the
+// agent's internal keys (InternalPrefix) unless prefix is under it.
 func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
 	var out ListResponse
 	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
+	return out.Records, err
+}
+
+// ListAll calls GET /v1/kv?prefix=&internal=true: the keys under prefix,
+// the agent's internal keys included.
+func (c *Client) ListAll(ctx context.Context, prefix string) ([]Record, error) {
+	var out ListResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?internal=true&prefix="+url.QueryEscape(prefix), nil, &out)
 	return out.Records, err
 }
 
@@ -254,10 +263,20 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	})
 }
 
-// Watch calls GET /v1/kv-watch?prefix= and passes every event to fn until
+// Watch calls GET /v1/kv-watch?prefix= (without the agent's internal keys,
+// as List) and passes every event to fn until
 // ctx ends, fn returns an error, or the stream ends.
 func (c *Client) Watch(ctx context.Context, prefix string, fn func(WatchEvent) error) error {
-	return c.stream(ctx, "/v1/kv-watch?prefix="+url.QueryEscape(prefix), func(data []byte) error {
+	return c.watch(ctx, "/v1/kv-watch?prefix="+url.QueryEscape(prefix), fn)
+}
+
+// WatchAll is Watch with the agent's internal keys included.
+func (c *Client) WatchAll(ctx context.Context, prefix string, fn func(WatchEvent) error) error {
+	return c.watch(ctx, "/v1/kv-watch?internal=true&prefix="+url.QueryEscape(prefix), fn)
+}
+
+func (c *Client) watch(ctx context.Context, path string, fn func(WatchEvent) error) error {
+	return c.stream(ctx, path, func(data []byte) error {
 		var ev WatchEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
 			return fmt.Errorf("decode watch event: %w", err)

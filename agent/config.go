@@ -182,6 +182,17 @@ var settings = []Setting{
 		})},
 }
 
+// settingRef names a setting as an operator sets it, for error messages:
+// "--log-level ($P2P_LOG_LEVEL)".
+func settingRef(name string) string {
+	for _, s := range settings {
+		if s.Name == name {
+			return "--" + s.Name + " ($" + s.Env + ")"
+		}
+	}
+	return "--" + name
+}
+
 // Settings returns the agent's settings in a stable order (for building
 // flags and documentation).
 func Settings() []Setting { return append([]Setting(nil), settings...) }
@@ -361,17 +372,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return c, fmt.Errorf("agent: Config.LogFormat %q: want text or json", c.LogFormat)
+		return c, fmt.Errorf("agent: %s %q: want text or json", settingRef("log-format"), c.LogFormat)
 	}
 	if c.HandlerConcurrency < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerConcurrency %d is negative", c.HandlerConcurrency)
+		return c, fmt.Errorf("agent: %s %d is negative", settingRef("handler-concurrency"), c.HandlerConcurrency)
 	}
 	if c.HandlerTimeout < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerTimeout %v is negative", c.HandlerTimeout)
+		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
 	for k := range c.Tags {
 		if k == "" {
-			return c, errors.New("agent: Config.Tags has an empty key")
+			return c, fmt.Errorf("agent: %s has an empty key", settingRef("tag"))
 		}
 	}
 	if _, err := parseHandlers(c.Handlers); err != nil {
@@ -381,7 +392,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.APIToken == "" && !isLoopbackAPI(c.API) {
-		return c, fmt.Errorf("agent: Config.APIToken (--api-token) is required when the API listens on %s, which is not a loopback address", c.API)
+		return c, fmt.Errorf("agent: %s is required when the API listens on %s, which is not a loopback address", settingRef("api-token"), c.API)
 	}
 	return c, nil
 }
@@ -398,7 +409,7 @@ func (c Config) secret() ([]byte, error) {
 	}
 	secret, err := p2p.ParseSecret(text)
 	if err != nil {
-		return nil, fmt.Errorf("agent: Config.Secret: %w", err)
+		return nil, fmt.Errorf("agent: %s: %w", settingRef("secret"), err)
 	}
 	return secret, nil
 }
@@ -406,7 +417,7 @@ func (c Config) secret() ([]byte, error) {
 func parseLevel(s string) (slog.Level, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("agent: Config.LogLevel %q: want debug, info, warn or error", s)
+		return 0, fmt.Errorf("agent: %s %q: want debug, info, warn or error", settingRef("log-level"), s)
 	}
 	return level, nil
 }
