@@ -55,6 +55,7 @@ type Agent struct {
 	metrics  *agentMetrics
 	started  time.Time
 	lock     *os.File // LockFile, held until Close
+	cluster  clusterState
 
 	mu       sync.Mutex // guards name, tags, syncs, names
 	name     string
@@ -414,6 +415,9 @@ func (a *Agent) applySyncs(rec Record) {
 
 // onMessage runs on the node's reactor goroutine.
 func (a *Agent) onMessage(m *p2p.Message) {
+	if a.handleAgentMessage(m) {
+		return
+	}
 	if !m.Direct {
 		a.metrics.hops.Observe(float64(m.Hops))
 	}
@@ -429,6 +433,7 @@ func (a *Agent) onMemberEvent(e p2p.MemberEvent) {
 	id := e.Member.ID.String()
 	ev := Event{Type: "member", Kind: e.Kind, ID: id, Name: a.nameOf(id), Addr: e.Member.Addr}
 	a.logger.Info("member "+e.Kind, "peer", e.Member.ID.Short(), "addr", e.Member.Addr)
+	a.noteMember(e.Kind, id, e.Member.Addr)
 	a.streamDrops.Add(uint64(a.events.publish(ev)))
 	if a.handlers.wants("member") {
 		data, _ := json.Marshal(ev)

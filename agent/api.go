@@ -115,11 +115,15 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
+	route("/v1/cluster", map[string]handlerFunc{http.MethodGet: a.handleCluster})
 	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
 		return nil
 	}})
+	page := pageHandler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /ui/", page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no route %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
@@ -133,6 +137,10 @@ func (a *Agent) authenticate(next http.Handler) http.Handler {
 	}
 	want := []byte(a.cfg.APIToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPageRequest(r) { // the page's static files: see page.go
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="p2p agent"`)

@@ -95,7 +95,7 @@ func TestAPIBadInputGetsJSONErrorAndChangesNothing(t *testing.T) {
 		code               string
 	}{
 		{"unknown route", "GET", "/v1/nothing", nil, 404, CodeNotFound},
-		{"unknown root", "GET", "/", nil, 404, CodeNotFound},
+		{"unknown top-level path", "GET", "/nothing", nil, 404, CodeNotFound},
 		{"wrong method", "DELETE", "/v1/info", nil, 405, CodeMethodNotAllowed},
 		{"wrong method on kv", "POST", "/v1/kv/config/keep", []byte("v2"), 405, CodeMethodNotAllowed},
 		{"bad JSON", "POST", "/v1/send", []byte(`{"a":`), 400, CodeInvalidJSON},

@@ -212,6 +212,13 @@ func (c *Client) SendOne(ctx context.Context, data json.RawMessage) error {
 
 func kvPath(key string) string { return "/v1/kv/" + (&url.URL{Path: key}).EscapedPath() }
 
+// Cluster calls GET /v1/cluster.
+func (c *Client) Cluster(ctx context.Context) (ClusterView, error) {
+	var view ClusterView
+	err := c.getJSON(ctx, http.MethodGet, "/v1/cluster", nil, &view)
+	return view, err
+}
+
 // Get calls GET /v1/kv/{key}?format=json.
 func (c *Client) Get(ctx context.Context, key string) (Record, error) {
 	var rec Record

@@ -96,6 +96,7 @@ type nodeCollector struct {
 	socketBytesIn, socketBytesOut               *prometheus.Desc
 	handshakesAccepted, handshakesRefused       *prometheus.Desc
 	handlerRuns, streamDrops                    *prometheus.Desc
+	clusterRefused                              *prometheus.Desc
 	members, neighbors                          *prometheus.Desc
 	storeKeys, storeTombstones                  *prometheus.Desc
 	antiEntropyRounds, antiEntropyMessages      *prometheus.Desc
@@ -128,6 +129,7 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.handshakesRefused = desc("p2p_handshakes_refused_total", "Failed Noise handshakes by reason.", "reason")
 	c.handlerRuns = desc("p2p_handler_runs_total", "Handler commands run, by result.", "result")
 	c.streamDrops = desc("p2p_api_stream_drops_total", "API event streams closed because the client fell behind.")
+	c.clusterRefused = desc("p2p_cluster_state_refused_total", "Cluster-view state questions over the answer rate, and answers nobody asked for.")
 	c.members = desc("p2p_members", "Live members known, this node included.")
 	c.neighbors = desc("p2p_neighbors", "Members with an open overlay link (the active view).")
 	c.storeKeys = desc("p2p_store_keys", "Live keys in the replicated store.")
@@ -186,6 +188,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.handlerRuns, a.handlers.runsFailed.Load(), "error")
 	counter(c.handlerRuns, a.handlers.dropped.Load(), "dropped")
 	counter(c.streamDrops, a.streamDrops.Load())
+	counter(c.clusterRefused, a.stateRefusals())
 
 	ctx, cancel := context.WithTimeout(a.ctx, scrapeTimeout)
 	defer cancel()
