@@ -143,7 +143,7 @@ function renderCluster(view) {
   const self = view.members.find((m) => m.self);
   if (self) {
     document.getElementById("whoami").textContent =
-      "this agent: " + (self.name || short(self.id)) + " at " + self.addr + " · " + location.host;
+      "this agent: " + (self.name || short(self.id)) + " · overlay " + self.addr + " · API " + location.host;
   }
   const body = document.querySelector("#members tbody");
   body.replaceChildren(
