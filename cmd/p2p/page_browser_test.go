@@ -141,7 +141,9 @@ func TestClusterPageInBrowser(t *testing.T) {
 		func(s string) bool { return s != "0" })
 	mustCLI(t, "send", `{"deploy":"v2"}`, "--api", b.state.API)
 	waitPage(t, browser, 20*time.Second, "the message in the live feed", `document.getElementById("feed").textContent`,
-		func(s string) bool { return strings.Contains(s, `message from b`) && strings.Contains(s, `{"deploy":"v2"}`) })
+		func(s string) bool {
+			return strings.Contains(s, `message from b`) && strings.Contains(s, `{"deploy":"v2"}`)
+		})
 
 	if path := os.Getenv("P2P_PAGE_SCREENSHOT"); path != "" {
 		shotCtx, cancel := context.WithTimeout(browser, 20*time.Second)
