@@ -171,3 +171,37 @@ func TestClusterPageInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// With --api-token, the page asks for the token once, keeps it for the tab
+// (a reload does not ask again), and shows the cluster with it.
+func TestClusterPageAsksForTheTokenOnce(t *testing.T) {
+	browser := newBrowser(t)
+	a := startAgentProc(t, "a", filepath.Join(t.TempDir(), "a"), []string{"P2P_API_TOKEN=s3cret"}, "--name", "a")
+	navCtx, cancel := context.WithTimeout(browser, 20*time.Second)
+	err := chromedp.Do(navCtx, chromedp.Navigate("http://"+a.state.API+"/"), chromedp.WaitVisible(chromedp.ID("token")))
+	cancel()
+	if err != nil {
+		t.Fatalf("the page does not ask for the token: %v", err)
+	}
+	formCtx, cancel := context.WithTimeout(browser, 20*time.Second)
+	err = chromedp.Do(formCtx, chromedp.SendKeys(chromedp.ID("token"), "s3cret"), chromedp.Click(chromedp.CSS("#token-form button")))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const membersExpr = `[...document.querySelectorAll("#members tbody tr")].map(r => r.dataset.name + ":" + r.dataset.state).join(",")`
+	waitPage(t, browser, 20*time.Second, "the member list with the token", membersExpr, func(s string) bool { return s == "a:alive" })
+	reloadCtx, cancel := context.WithTimeout(browser, 20*time.Second)
+	err = chromedp.Do(reloadCtx, chromedp.Reload())
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, browser, 20*time.Second, "the member list after a reload", membersExpr, func(s string) bool { return s == "a:alive" })
+	if hidden, err := pageEval[bool](t, browser, `document.getElementById("token-form").hidden`); err != nil || !hidden {
+		t.Fatalf("the token form shows again after a reload (hidden %v, %v)", hidden, err)
+	}
+	if err := a.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
