@@ -140,14 +140,13 @@ type memberState struct {
 // handleAgentMessage reports whether m is one of the agent's own messages
 // and, if so, handles it (on the reactor goroutine).
 func (a *Agent) handleAgentMessage(m *p2p.Message) bool {
-	if !m.Direct || !bytes.Contains(m.Data, []byte(agentMessageKey)) {
+	if !m.Direct {
 		return false
 	}
-	var env agentEnvelope
-	if json.Unmarshal(m.Data, &env) != nil || env.Agent == nil {
+	msg, ok := decodeAgentMessage(m.Data)
+	if !ok {
 		return false
 	}
-	msg := env.Agent
 	switch msg.Op {
 	case "state?":
 		if !a.allowStateAnswer() {
@@ -172,16 +171,47 @@ func (a *Agent) handleAgentMessage(m *p2p.Message) bool {
 		}
 		c.mu.Unlock()
 		if ok {
-			st := *msg.State
-			st.ID = q.to // the member asked, whatever it claims
-			if len(st.Neighbors) > clusterMaxNeighbors {
-				st.Neighbors = st.Neighbors[:clusterMaxNeighbors]
-			}
-			st.Error = ""
-			q.answers <- st // buffered for every question
+			q.answers <- clampState(*msg.State, q.to) // buffered for every question
 		}
 	}
 	return true
+}
+
+// decodeAgentMessage decodes one of the agent's own messages; ok is false
+// for any other message.
+func decodeAgentMessage(data []byte) (msg *agentMessage, ok bool) {
+	if !bytes.Contains(data, []byte(agentMessageKey)) {
+		return nil, false
+	}
+	var env agentEnvelope
+	if json.Unmarshal(data, &env) != nil || env.Agent == nil {
+		return nil, false
+	}
+	return env.Agent, true
+}
+
+// clampState keeps of a member's answer what the view can trust to show:
+// the ID is the member asked, whatever the answer claims; neighbours are
+// valid node IDs, at most clusterMaxNeighbors; the digest is at most 64
+// characters; the error is the gatherer's to set.
+func clampState(st NodeState, asked string) NodeState {
+	st.ID = asked
+	st.Error = ""
+	neighbors := make([]string, 0, min(len(st.Neighbors), clusterMaxNeighbors))
+	for _, n := range st.Neighbors {
+		if len(neighbors) == clusterMaxNeighbors {
+			break
+		}
+		if id, err := peer.ParseID(n); err == nil && id.String() == n {
+			neighbors = append(neighbors, n)
+		}
+	}
+	st.Neighbors = neighbors
+	if len(st.Digest) > 64 {
+		st.Digest = st.Digest[:64]
+	}
+	st.Keys, st.Tombstones = max(st.Keys, 0), max(st.Tombstones, 0)
+	return st
 }
 
 // allowStateAnswer takes a token of the answer rate limiter.
