@@ -71,7 +71,7 @@ func (o *runOptions) addFlags(f *pflag.FlagSet, dataHelp string) {
 func (o *runOptions) secretAndLogger(stderr io.Writer) ([]byte, *slog.Logger, error) {
 	secret, err := p2p.ParseSecret(o.secret)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("--secret ($P2P_SECRET): %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
