@@ -107,6 +107,7 @@ func (a *Agent) routes() http.Handler {
 	}
 	route("/v1/info", map[string]handlerFunc{http.MethodGet: a.handleInfo})
 	route("/v1/members", map[string]handlerFunc{http.MethodGet: a.handleMembers})
+	route("/v1/cluster", map[string]handlerFunc{http.MethodGet: a.handleCluster})
 	route("/v1/send", map[string]handlerFunc{http.MethodPost: a.handleSend(false)})
 	route("/v1/send-one", map[string]handlerFunc{http.MethodPost: a.handleSend(true)})
 	route("/v1/events", map[string]handlerFunc{http.MethodGet: a.handleEvents})
@@ -115,7 +116,6 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
-	route("/v1/cluster", map[string]handlerFunc{http.MethodGet: a.handleCluster})
 	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)

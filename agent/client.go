@@ -242,19 +242,19 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	return c.getJSON(ctx, http.MethodDelete, kvPath(key), nil, &out)
 }
 
-// List calls GET /v1/kv?prefix=: the keys under prefix, without the
-// agent's internal keys (InternalPrefix) unless prefix is under it.
-func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
-	var out ListResponse
-	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
-	return out.Records, err
-}
-
 // ListAll calls GET /v1/kv?prefix=&internal=true: the keys under prefix,
 // the agent's internal keys included.
 func (c *Client) ListAll(ctx context.Context, prefix string) ([]Record, error) {
 	var out ListResponse
 	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?internal=true&prefix="+url.QueryEscape(prefix), nil, &out)
+	return out.Records, err
+}
+
+// List calls GET /v1/kv?prefix=: the keys under prefix, without the
+// agent's internal keys (InternalPrefix) unless prefix is under it.
+func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
+	var out ListResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
 	return out.Records, err
 }
 

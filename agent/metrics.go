@@ -96,8 +96,8 @@ type nodeCollector struct {
 	socketBytesIn, socketBytesOut               *prometheus.Desc
 	handshakesAccepted, handshakesRefused       *prometheus.Desc
 	handlerRuns, streamDrops                    *prometheus.Desc
-	clusterRefused                              *prometheus.Desc
 	members, neighbors                          *prometheus.Desc
+	clusterRefused                              *prometheus.Desc
 	storeKeys, storeTombstones                  *prometheus.Desc
 	antiEntropyRounds, antiEntropyMessages      *prometheus.Desc
 	antiEntropyBytes, recordsRepaired           *prometheus.Desc
@@ -184,11 +184,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handshakesRefused, ts.RefusedTimeout, "timeout")
 		counter(c.handshakesRefused, ts.RefusedOther, "other")
 	}
+	counter(c.clusterRefused, a.stateRefusals())
 	counter(c.handlerRuns, a.handlers.runsOK.Load(), "ok")
 	counter(c.handlerRuns, a.handlers.runsFailed.Load(), "error")
 	counter(c.handlerRuns, a.handlers.dropped.Load(), "dropped")
 	counter(c.streamDrops, a.streamDrops.Load())
-	counter(c.clusterRefused, a.stateRefusals())
 
 	ctx, cancel := context.WithTimeout(a.ctx, scrapeTimeout)
 	defer cancel()
