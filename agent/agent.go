@@ -55,10 +55,13 @@ type Agent struct {
 	metrics  *agentMetrics
 	refusals *apiRefusals // API requests refused by the browser protections
 	started  time.Time
+	lock     *os.File // LockFile, held until Close
+	cluster  clusterState
 
-	mu       sync.Mutex // guards name, tags, syncs
+	mu       sync.Mutex // guards name, tags, syncs, names
 	name     string
 	tags     map[string]string
+	names    map[string]string // node ID -> published name, from NodesPrefix
 	syncs    []SyncSpec
 	syncsKey map[string][]string // key -> paths, rebuilt with syncs
 
@@ -72,9 +75,29 @@ type Agent struct {
 	closeErr  error
 }
 
-// New creates an agent: it opens the data directory, the overlay's socket
-// and the API's listener, but neither joins nor serves until Start.
+// New creates an agent: it locks and opens the data directory (see
+// LockFile; a directory held by another agent fails with ErrDataDirInUse),
+// the overlay's socket and the API's listener, but neither joins nor serves
+// until Start.
 func New(cfg Config) (*Agent, error) {
+	checked, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(checked.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func newAgent(cfg Config) (*Agent, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -311,22 +334,40 @@ func (a *Agent) publishNodeInfo(ctx context.Context) error {
 func (a *Agent) watchStore(events <-chan p2p.WatchEvent) {
 	defer a.wg.Done()
 	self := a.node.ID()
+	held := map[string]bool{} // the live keys, to tell a delete of a key never held
 	for {
 		for ev := range events {
 			switch {
 			case ev.Err != nil:
 				a.logger.Warn("store watch fell behind; restarting it (changes in between reach handlers only through the re-read)", "err", ev.Err)
+				clear(held)
 			case ev.Synced:
 			default:
 				rec := recordOf(ev.Record)
 				a.applySyncs(rec)
+				if strings.HasPrefix(rec.Key, NodesPrefix) {
+					a.learnName(rec)
+				}
+				wasHeld := held[rec.Key]
+				if rec.Deleted {
+					delete(held, rec.Key)
+				} else {
+					held[rec.Key] = true
+				}
 				if ev.Initial {
 					continue
 				}
 				if ev.Record.Version.Writer != self {
 					a.metrics.propagation.Observe(time.Since(ev.Record.Version.Time.Time()).Seconds())
 				}
-				if a.handlers.wants("kv") {
+				// A record written before this agent started, or the delete
+				// of a key it never held, is the node catching up, not a
+				// change the cluster made now.
+				if ev.Record.Version.Time.Time().Before(a.started) || (rec.Deleted && !wasHeld) {
+					if a.handlers.wants("sync") {
+						a.handlers.dispatch(syncEvent(rec))
+					}
+				} else if a.handlers.wants("kv") {
 					a.handlers.dispatch(kvEvent(rec))
 				}
 			}
@@ -339,6 +380,30 @@ func (a *Agent) watchStore(events <-chan p2p.WatchEvent) {
 			return // the node is closed
 		}
 	}
+}
+
+// learnName keeps the name a node published under NodesPrefix, for the
+// events stream.
+func (a *Agent) learnName(rec Record) {
+	id := strings.TrimPrefix(rec.Key, NodesPrefix)
+	var ni NodeInfo
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.names == nil {
+		a.names = map[string]string{}
+	}
+	if rec.Deleted || json.Unmarshal(rec.Value, &ni) != nil || ni.ID != id {
+		delete(a.names, id)
+		return
+	}
+	a.names[id] = ni.Name
+}
+
+// nameOf returns the name the node id published, or "".
+func (a *Agent) nameOf(id string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.names[id]
 }
 
 func (a *Agent) setSyncs(syncs []SyncSpec) {
@@ -368,11 +433,14 @@ func (a *Agent) applySyncs(rec Record) {
 
 // onMessage runs on the node's reactor goroutine.
 func (a *Agent) onMessage(m *p2p.Message) {
+	if a.handleAgentMessage(m) {
+		return
+	}
 	if !m.Direct {
 		a.metrics.hops.Observe(float64(m.Hops))
 	}
 	from := m.From.String()
-	a.streamDrops.Add(uint64(a.events.publish(Event{Type: "message", From: from, FromAddr: m.FromAddr, Direct: m.Direct, Hops: m.Hops, Data: m.Data})))
+	a.streamDrops.Add(uint64(a.events.publish(Event{Type: "message", From: from, Name: a.nameOf(from), FromAddr: m.FromAddr, Direct: m.Direct, Hops: m.Hops, Data: m.Data})))
 	if a.handlers.wants("msg") {
 		a.handlers.dispatch(messageEvent(from, m.FromAddr, m.Direct, m.Hops, m.Data))
 	}
@@ -381,8 +449,9 @@ func (a *Agent) onMessage(m *p2p.Message) {
 // onMemberEvent runs on the node's member-event goroutine.
 func (a *Agent) onMemberEvent(e p2p.MemberEvent) {
 	id := e.Member.ID.String()
-	ev := Event{Type: "member", Kind: e.Kind, ID: id, Addr: e.Member.Addr}
+	ev := Event{Type: "member", Kind: e.Kind, ID: id, Name: a.nameOf(id), Addr: e.Member.Addr}
 	a.logger.Info("member "+e.Kind, "peer", e.Member.ID.Short(), "addr", e.Member.Addr)
+	a.noteMember(e.Kind, id, e.Member.Addr)
 	a.streamDrops.Add(uint64(a.events.publish(ev)))
 	if a.handlers.wants("member") {
 		data, _ := json.Marshal(ev)
@@ -465,6 +534,7 @@ func (a *Agent) Close() error {
 		if !a.started.IsZero() {
 			_ = os.Remove(filepath.Join(a.cfg.DataDir, StateFile))
 		}
+		a.lock.Close() // releases the flock
 		a.logger.Info("agent stopped")
 	})
 	return a.closeErr

@@ -111,6 +111,7 @@ func (a *Agent) routes() http.Handler {
 	}
 	route("/v1/info", map[string]handlerFunc{http.MethodGet: a.handleInfo})
 	route("/v1/members", map[string]handlerFunc{http.MethodGet: a.handleMembers})
+	route("/v1/cluster", map[string]handlerFunc{http.MethodGet: a.handleCluster})
 	route("/v1/send", map[string]handlerFunc{http.MethodPost: a.handleSend(false)})
 	route("/v1/send-one", map[string]handlerFunc{http.MethodPost: a.handleSend(true)})
 	route("/v1/events", map[string]handlerFunc{http.MethodGet: a.handleEvents})
@@ -128,6 +129,9 @@ func (a *Agent) routes() http.Handler {
 		metrics.ServeHTTP(w, r)
 		return nil
 	}})
+	page := pageHandler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /ui/", page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no route %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
@@ -141,6 +145,10 @@ func (a *Agent) authenticate(next http.Handler) http.Handler {
 	}
 	want := []byte(a.cfg.APIToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPageRequest(r) { // the page's static files: see page.go
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="p2p agent"`)
@@ -191,6 +199,7 @@ func (a *Agent) Info(ctx context.Context) (Info, error) {
 		info.Joined = true
 	default:
 	}
+	info.Status = linkStatus(info.Joined, len(a.cfg.Join) > 0, len(neighbors), len(members))
 	for _, n := range neighbors {
 		info.Neighbors = append(info.Neighbors, n.ID.String())
 	}
@@ -203,6 +212,21 @@ func (a *Agent) Info(ctx context.Context) (Info, error) {
 		info.Stats.HandshakesRefused = a.tr.Stats().HandshakesRefused
 	}
 	return info, nil
+}
+
+// linkStatus says where a node stands in the network (see Info.Status).
+func linkStatus(joined, hasContacts bool, neighbors, members int) string {
+	switch {
+	case neighbors > 0:
+		return StatusLinked
+	case joined:
+		return StatusIsolated
+	case hasContacts:
+		return StatusJoining
+	case members <= 1:
+		return StatusAlone
+	}
+	return StatusIsolated
 }
 
 func (a *Agent) handleMembers(w http.ResponseWriter, r *http.Request) error {
@@ -399,20 +423,45 @@ func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) error {
 func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
 	defer cancel()
-	recs, err := a.node.Store().List(ctx, r.URL.Query().Get("prefix"))
+	prefix := r.URL.Query().Get("prefix")
+	internal, err := wantsInternal(r, prefix)
+	if err != nil {
+		return err
+	}
+	recs, err := a.node.Store().List(ctx, prefix)
 	if err != nil {
 		return err
 	}
 	out := ListResponse{Records: make([]Record, 0, len(recs))}
 	for _, rec := range recs {
-		out.Records = append(out.Records, recordOf(rec))
+		if internal || !strings.HasPrefix(rec.Key, InternalPrefix) {
+			out.Records = append(out.Records, recordOf(rec))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
+// wantsInternal reports whether a listing or a watch shows the agent's
+// internal keys: when ?internal=true, or when the prefix asks for them.
+func wantsInternal(r *http.Request, prefix string) (bool, error) {
+	switch v := r.URL.Query().Get("internal"); v {
+	case "", "false", "0":
+		return strings.HasPrefix(prefix, InternalPrefix), nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, errorf(http.StatusBadRequest, CodeBadRequest, "internal=%q: want true or false", v)
+	}
+}
+
 func (a *Agent) handleWatch(w http.ResponseWriter, r *http.Request) error {
-	events, err := a.node.Store().Watch(r.Context(), r.URL.Query().Get("prefix"))
+	prefix := r.URL.Query().Get("prefix")
+	internal, err := wantsInternal(r, prefix)
+	if err != nil {
+		return err
+	}
+	events, err := a.node.Store().Watch(r.Context(), prefix)
 	if err != nil {
 		return err
 	}
@@ -442,6 +491,9 @@ func (a *Agent) handleWatch(w http.ResponseWriter, r *http.Request) error {
 			case ev.Synced:
 				out = WatchEvent{Type: "synced"}
 			default:
+				if !internal && strings.HasPrefix(ev.Record.Key, InternalPrefix) {
+					continue
+				}
 				rec := recordOf(ev.Record)
 				out = WatchEvent{Type: "put", Initial: ev.Initial, Record: &rec}
 				if rec.Deleted {

@@ -116,6 +116,9 @@ type Setting struct {
 	Separator string
 	// Reloadable is true for settings that SIGHUP (Agent.Reload) applies.
 	Reloadable bool
+	// Type is the value's type for flags and documentation: "string"
+	// (when empty), "int" or "duration" (Go syntax: 30s, 1m).
+	Type string
 
 	set func(c *Config, values []string) error
 }
@@ -141,7 +144,7 @@ var settings = []Setting{
 		set: setString(func(c *Config) *string { return &c.Listen })},
 	{Name: "advertise", Env: "P2P_ADVERTISE", Usage: "address other nodes dial to reach this one (default: the listen address)",
 		set: setString(func(c *Config) *string { return &c.Advertise })},
-	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable; none starts a new network)",
+	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable, or comma-separated; none starts a new network)",
 		set: func(c *Config, v []string) error { c.Join = splitList(v, ","); return nil }},
 	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen" (visible in the process list: prefer --secret-file)`,
 		set: setString(func(c *Config) *string { return &c.Secret })},
@@ -170,7 +173,7 @@ var settings = []Setting{
 		set:   func(c *Config, v []string) error { c.Handlers = splitList(v, "\n"); return nil }},
 	{Name: "sync", Env: "P2P_SYNC", List: true, Separator: ",", Reloadable: true, Usage: "KEY=PATH: keep the file PATH equal to the value of KEY (repeatable)",
 		set: func(c *Config, v []string) error { c.Sync = splitList(v, ","); return nil }},
-	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Usage: "handler commands running at once",
+	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Type: "int", Usage: "handler commands running at once",
 		set: single(func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -179,7 +182,7 @@ var settings = []Setting{
 			c.HandlerConcurrency = n
 			return nil
 		})},
-	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Usage: "time after which a handler command is killed",
+	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Type: "duration", Usage: "time after which a handler command is killed",
 		set: single(func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -188,6 +191,17 @@ var settings = []Setting{
 			c.HandlerTimeout = d
 			return nil
 		})},
+}
+
+// settingRef names a setting as an operator sets it, for error messages:
+// "--log-level ($P2P_LOG_LEVEL)".
+func settingRef(name string) string {
+	for _, s := range settings {
+		if s.Name == name {
+			return "--" + s.Name + " ($" + s.Env + ")"
+		}
+	}
+	return "--" + name
 }
 
 // Settings returns the agent's settings in a stable order (for building
@@ -381,17 +395,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return c, fmt.Errorf("agent: Config.LogFormat %q: want text or json", c.LogFormat)
+		return c, fmt.Errorf("agent: %s %q: want text or json", settingRef("log-format"), c.LogFormat)
 	}
 	if c.HandlerConcurrency < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerConcurrency %d is negative", c.HandlerConcurrency)
+		return c, fmt.Errorf("agent: %s %d is negative", settingRef("handler-concurrency"), c.HandlerConcurrency)
 	}
 	if c.HandlerTimeout < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerTimeout %v is negative", c.HandlerTimeout)
+		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
 	for k := range c.Tags {
 		if k == "" {
-			return c, errors.New("agent: Config.Tags has an empty key")
+			return c, fmt.Errorf("agent: %s has an empty key", settingRef("tag"))
 		}
 	}
 	if _, err := parseHandlers(c.Handlers); err != nil {
@@ -403,14 +417,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.APIToken == "" && c.APITokenFile != "" {
 		data, err := os.ReadFile(c.APITokenFile)
 		if err != nil {
-			return c, fmt.Errorf("agent: Config.APITokenFile: %w", err)
+			return c, fmt.Errorf("agent: %s: %w", settingRef("api-token-file"), err)
 		}
 		if c.APIToken = strings.TrimSpace(string(data)); c.APIToken == "" {
-			return c, fmt.Errorf("agent: Config.APITokenFile %s is empty", c.APITokenFile)
+			return c, fmt.Errorf("agent: %s %s is empty", settingRef("api-token-file"), c.APITokenFile)
 		}
 	}
 	if c.APIToken == "" && !isLoopbackAPI(c.API) {
-		return c, fmt.Errorf("agent: Config.APIToken (--api-token or --api-token-file) is required when the API listens on %s, which is not a loopback address", c.API)
+		return c, fmt.Errorf("agent: %s or %s is required when the API listens on %s, which is not a loopback address", settingRef("api-token"), settingRef("api-token-file"), c.API)
 	}
 	return c, nil
 }
@@ -427,7 +441,7 @@ func (c Config) secret() ([]byte, error) {
 	}
 	secret, err := p2p.ParseSecret(text)
 	if err != nil {
-		return nil, fmt.Errorf("agent: Config.Secret: %w", err)
+		return nil, fmt.Errorf("agent: %s: %w", settingRef("secret"), err)
 	}
 	return secret, nil
 }
@@ -435,7 +449,7 @@ func (c Config) secret() ([]byte, error) {
 func parseLevel(s string) (slog.Level, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("agent: Config.LogLevel %q: want debug, info, warn or error", s)
+		return 0, fmt.Errorf("agent: %s %q: want debug, info, warn or error", settingRef("log-level"), s)
 	}
 	return level, nil
 }

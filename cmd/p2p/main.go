@@ -26,8 +26,10 @@ func newRootCommand() *cobra.Command {
 		Short:         "A light peer-to-peer framework: broadcast, membership and replicated configuration",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
-	root.AddCommand(newRunCommand(), newKeygenCommand(), simcmd.Command())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newRunCommand(), newKeygenCommand(), newVersionCommand(), simcmd.Command())
 	root.AddCommand(extraCommands...)
 	return root
 }

@@ -62,12 +62,12 @@ valid JSON is sent as a JSON string. Commands:
 
 // addFlags registers the flags every foreground node command shares.
 func (o *runOptions) addFlags(f *pflag.FlagSet, dataHelp string) {
-	f.StringSliceVar(&o.join, "join", nil, "addresses of nodes already in the network (comma-separated; none starts a new network)")
+	f.StringSliceVar(&o.join, "join", nil, "address of a node already in the network (repeatable, or comma-separated; none starts a new network)")
 	f.StringVar(&o.listen, "listen", p2p.DefaultListenAddr, "TCP address to listen on")
 	f.StringVar(&o.advertise, "advertise", "", "address other nodes dial to reach this one (default: the listen address)")
 	f.StringVar(&o.dataDir, "data", p2p.DefaultDataDir, dataHelp)
-	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), "cluster secret from `p2p keygen` (default $P2P_SECRET; visible in the process list: prefer --secret-file)")
-	f.StringVar(&o.secretFile, "secret-file", os.Getenv("P2P_SECRET_FILE"), "file holding the cluster secret, from `p2p keygen -o FILE` (default $P2P_SECRET_FILE)")
+	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), `cluster secret printed by "p2p keygen" (default $P2P_SECRET; visible in the process list: prefer --secret-file)`)
+	f.StringVar(&o.secretFile, "secret-file", os.Getenv("P2P_SECRET_FILE"), `file holding the cluster secret, from "p2p keygen -o FILE" (default $P2P_SECRET_FILE)`)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
@@ -89,7 +89,10 @@ func (o *runOptions) secretAndLogger(stderr io.Writer) ([]byte, *slog.Logger, er
 	}
 	secret, err := p2p.ParseSecret(text)
 	if err != nil {
-		return nil, nil, err
+		if o.secret != "" {
+			return nil, nil, fmt.Errorf("--secret ($P2P_SECRET): %w", err)
+		}
+		return nil, nil, fmt.Errorf("--secret-file %s: %w", o.secretFile, err)
 	}
 	agent.WarnLooseMode(logger, filepath.Join(o.dataDir, peer.KeyFile), "node key")
 	return secret, logger, nil
