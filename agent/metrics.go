@@ -180,7 +180,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handshakesRefused, ts.RefusedBadSecret, "bad_secret")
 		counter(c.handshakesRefused, ts.RefusedBadIdentity, "bad_identity")
 		counter(c.handshakesRefused, ts.RefusedTimeout, "timeout")
-		counter(c.handshakesRefused, ts.RefusedOther, "other")
+		counter(c.handshakesRefused, ts.RefusedClosedByPeer, "closed_by_peer")
+		counter(c.handshakesRefused, ts.RefusedProtocol, "protocol")
+		counter(c.handshakesRefused, ts.RefusedOverload, "overload")
+		counter(c.handshakesRefused, ts.RefusedPerAddress, "per_address")
 	}
 	counter(c.handlerRuns, a.handlers.runsOK.Load(), "ok")
 	counter(c.handlerRuns, a.handlers.runsFailed.Load(), "error")

@@ -139,7 +139,9 @@ func (r *Runtime) dialDone(res dialResult) {
 	if res.err != nil {
 		r.stats.dialFailures.Add(1)
 		if errors.Is(res.err, transport.ErrRefused) {
-			r.logger.Warn("peer refused the handshake (wrong cluster secret or identity?)", "addr", res.addr, "err", res.err)
+			// The error says why: another cluster secret, a bad identity,
+			// another protocol. A reset or a timeout is not a refusal.
+			r.logger.Warn("peer refused the handshake", "addr", res.addr, "err", res.err)
 		} else {
 			r.logger.Debug("dial failed", "addr", res.addr, "err", res.err)
 		}

@@ -18,8 +18,10 @@ import (
 var (
 	// ErrClosed is returned by operations on a closed transport or connection.
 	ErrClosed = errors.New("transport: closed")
-	// ErrRefused is returned when a peer could not be authenticated: a wrong
-	// cluster secret, a bad identity proof, or a failed handshake.
+	// ErrRefused is returned when a peer refused us or could not be
+	// authenticated: a wrong cluster secret, a bad identity proof, a peer
+	// speaking another protocol. A handshake cut by a reset or a timeout (a
+	// crashed or unreachable peer) is not a refusal.
 	ErrRefused = errors.New("transport: handshake refused")
 	// ErrTooLarge is returned for a message over the maximum frame size.
 	ErrTooLarge = errors.New("transport: message too large")

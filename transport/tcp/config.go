@@ -20,9 +20,30 @@ const (
 	// Five seconds is generous for a round trip across the internet and still
 	// frees the resources of a silent or slow peer quickly.
 	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultFirstMessageTimeout bounds the wait for an inbound handshake's
+	// first message (32 bytes, sent by the dialer right after connecting):
+	// one round trip suffices, so a socket that stays silent for two seconds
+	// is an idle socket holding a slot, and is closed.
+	DefaultFirstMessageTimeout = 2 * time.Second
 	// DefaultMaxPendingHandshakes bounds the inbound handshakes in progress at
 	// once, so a flood of silent connections cannot exhaust memory.
 	DefaultMaxPendingHandshakes = 256
+	// DefaultMaxHandshakesPerAddr bounds the inbound handshakes in progress
+	// from one source IP address: a flood from a few addresses takes a few
+	// times 32 of the 256 slots. A handshake takes about a millisecond on a
+	// LAN, so a legitimate address (even many nodes behind one NAT, or a
+	// hundred nodes on one machine's loopback) rarely has more than a few at
+	// once.
+	DefaultMaxHandshakesPerAddr = 32
+	// DefaultMemberHandshakeReserve is the number of the pending-handshake
+	// slots kept for addresses that completed a handshake within the last
+	// hour (members): a flood from many addresses fills the others but
+	// cannot lock members out.
+	DefaultMemberHandshakeReserve = 64
+	// DefaultRefusalLogInterval is the interval of the refusal logs: the
+	// first refusal after a quiet interval is logged on its own line, the
+	// others as one summary line per interval with their counts by reason.
+	DefaultRefusalLogInterval = 10 * time.Second
 	// SecretLen is the length of the cluster pre-shared key.
 	SecretLen = 32
 	// maxFrameSizeLimit is the largest MaxFrameSize accepted: 1 GiB keeps the
@@ -52,10 +73,27 @@ type Config struct {
 	MaxFrameSize int
 	// HandshakeTimeout bounds each handshake. Default DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// FirstMessageTimeout bounds the wait for the first message of an
+	// inbound handshake; the whole handshake stays bounded by
+	// HandshakeTimeout. Default DefaultFirstMessageTimeout.
+	FirstMessageTimeout time.Duration
 	// MaxPendingHandshakes bounds the inbound handshakes in progress at once;
-	// connections beyond it are closed at once and counted as refused.
-	// Default DefaultMaxPendingHandshakes.
+	// connections beyond it are closed at once and counted as refused
+	// (reason "overload"). Default DefaultMaxPendingHandshakes.
 	MaxPendingHandshakes int
+	// MaxHandshakesPerAddr bounds the inbound handshakes in progress from
+	// one source IP address; connections beyond it are closed at once and
+	// counted as refused (reason "per_address"). Default
+	// DefaultMaxHandshakesPerAddr.
+	MaxHandshakesPerAddr int
+	// MemberHandshakeReserve is how many of the MaxPendingHandshakes slots
+	// only addresses that completed a handshake within the last hour may
+	// take. Default DefaultMemberHandshakeReserve, at most
+	// MaxPendingHandshakes - 1.
+	MemberHandshakeReserve int
+	// RefusalLogInterval is the interval of the rate-limited refusal logs.
+	// Default DefaultRefusalLogInterval.
+	RefusalLogInterval time.Duration
 	// Logger receives the transport's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -74,8 +112,19 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.HandshakeTimeout < 0 {
 		return cfg, fmt.Errorf("tcp: Config.HandshakeTimeout %v is negative", cfg.HandshakeTimeout)
 	}
-	if cfg.MaxPendingHandshakes < 0 {
-		return cfg, fmt.Errorf("tcp: Config.MaxPendingHandshakes %d is negative", cfg.MaxPendingHandshakes)
+	for _, field := range []struct {
+		name  string
+		value int64
+	}{
+		{"FirstMessageTimeout", int64(cfg.FirstMessageTimeout)},
+		{"MaxPendingHandshakes", int64(cfg.MaxPendingHandshakes)},
+		{"MaxHandshakesPerAddr", int64(cfg.MaxHandshakesPerAddr)},
+		{"MemberHandshakeReserve", int64(cfg.MemberHandshakeReserve)},
+		{"RefusalLogInterval", int64(cfg.RefusalLogInterval)},
+	} {
+		if field.value < 0 {
+			return cfg, fmt.Errorf("tcp: Config.%s is negative", field.name)
+		}
 	}
 	if len(cfg.AdvertiseAddr) > maxAddrLen {
 		return cfg, fmt.Errorf("tcp: Config.AdvertiseAddr is %d bytes, limit %d", len(cfg.AdvertiseAddr), maxAddrLen)
@@ -89,8 +138,22 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if cfg.FirstMessageTimeout == 0 {
+		cfg.FirstMessageTimeout = DefaultFirstMessageTimeout
+	}
+	cfg.FirstMessageTimeout = min(cfg.FirstMessageTimeout, cfg.HandshakeTimeout)
 	if cfg.MaxPendingHandshakes == 0 {
 		cfg.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+	}
+	if cfg.MaxHandshakesPerAddr == 0 {
+		cfg.MaxHandshakesPerAddr = DefaultMaxHandshakesPerAddr
+	}
+	if cfg.MemberHandshakeReserve == 0 {
+		cfg.MemberHandshakeReserve = DefaultMemberHandshakeReserve
+	}
+	cfg.MemberHandshakeReserve = min(cfg.MemberHandshakeReserve, cfg.MaxPendingHandshakes-1)
+	if cfg.RefusalLogInterval == 0 {
+		cfg.RefusalLogInterval = DefaultRefusalLogInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -26,6 +26,30 @@
 // [Stats]. Without a secret the connections are still encrypted and
 // authenticated, but anyone may join; Listen logs a warning.
 //
+// # Handshake slots and refusals
+//
+// An inbound connection holds a handshake slot until its handshake ends.
+// Slots are bounded so that sockets opened by someone without the cluster
+// secret cannot lock members out:
+//
+//   - at most MaxPendingHandshakes (256) in progress at once, of which
+//     MemberHandshakeReserve (64) only addresses that completed a handshake
+//     within the last hour (members) may take;
+//   - at most MaxHandshakesPerAddr (32) in progress from one source IP
+//     address;
+//   - message 1 must arrive within FirstMessageTimeout (2 s) of the
+//     connection, the whole handshake within HandshakeTimeout (5 s).
+//
+// A connection beyond a limit is closed at once. Every failed handshake is
+// counted in [Stats] by reason (bad secret, bad identity, timeout, closed by
+// peer, protocol, overload, per address), and logged at a bounded rate: the
+// first refusal after a quiet interval on its own line, the others as one
+// summary line per RefusalLogInterval (10 s) with their counts by reason.
+// Dial returns an error wrapping transport.ErrRefused only when the peer
+// refused us (another secret: it hangs up after message 1; a bad identity;
+// another protocol); a reset or a timeout during the handshake, as a crashed
+// peer causes, is reported as what it is.
+//
 // # Messages
 //
 // After the handshake each message travels as a 4-byte big-endian length

@@ -45,7 +45,12 @@ const (
 	reasonClosedByPeer
 	reasonProtocol
 	reasonOverload
+	reasonPerAddress
+	reasonConnLimit
 )
+
+// numReasons is the number of refuseReason values.
+const numReasons = int(reasonConnLimit) + 1
 
 func (r refuseReason) String() string {
 	switch r {
@@ -59,9 +64,48 @@ func (r refuseReason) String() string {
 		return "closed by peer"
 	case reasonOverload:
 		return "too many pending handshakes"
+	case reasonPerAddress:
+		return "too many pending handshakes from one address"
+	case reasonConnLimit:
+		return "too many connections"
 	default:
 		return "protocol error"
 	}
+}
+
+// label is the reason's Prometheus label value and log key.
+func (r refuseReason) label() string {
+	switch r {
+	case reasonBadSecret:
+		return "bad_secret"
+	case reasonBadIdentity:
+		return "bad_identity"
+	case reasonTimeout:
+		return "timeout"
+	case reasonClosedByPeer:
+		return "closed_by_peer"
+	case reasonOverload:
+		return "overload"
+	case reasonPerAddress:
+		return "per_address"
+	case reasonConnLimit:
+		return "conn_limit"
+	default:
+		return "protocol"
+	}
+}
+
+// errPeerHungUp marks an initiator's handshake that the responder ended
+// cleanly after message 1: what a responder with another cluster secret
+// does, so Dial reports it as transport.ErrRefused.
+var errPeerHungUp = errors.New("handshake ended by the peer")
+
+// firstMessageSignal is implemented by the responder's connection wrapper:
+// the handshake calls firstMessageRead once message 1 has arrived, so that
+// the wrapper can move from the short first-message deadline to the whole
+// handshake's.
+type firstMessageSignal interface {
+	firstMessageRead()
 }
 
 // handshakeError is a failed handshake with its classified reason.
@@ -194,10 +238,12 @@ func (h *handshaker) runInitiator(rw io.ReadWriter, hs *noise.HandshakeState) (*
 	}
 	msg2, err := readHandshakeMsg(rw)
 	if err != nil {
-		if isClosed(err) {
+		if isClosed(err) && !isConnReset(err) {
 			// The responder hangs up after message 1 when it does not
-			// share our cluster secret (or is overloaded).
-			return nil, refuse(reasonClosedByPeer, "peer closed the connection after message 1 (different cluster secret?): %w", err)
+			// share our cluster secret (or is overloaded). A reset is
+			// what a crashed or killed peer's kernel sends instead, and
+			// classifyIO reports it as such.
+			return nil, refuse(reasonClosedByPeer, "%w: peer closed the connection after message 1 (a different cluster secret, or the peer is overloaded): %w", errPeerHungUp, err)
 		}
 		return nil, classifyIO("read message 2", err)
 	}
@@ -223,6 +269,9 @@ func (h *handshaker) runResponder(rw io.ReadWriter, hs *noise.HandshakeState) (*
 	msg1, err := readHandshakeMsg(rw)
 	if err != nil {
 		return nil, classifyIO("read message 1", err)
+	}
+	if s, ok := rw.(firstMessageSignal); ok {
+		s.firstMessageRead()
 	}
 	payload, _, _, err := hs.ReadMessage(nil, msg1)
 	if err != nil {
@@ -274,8 +323,10 @@ func classifyIO(step string, err error) *handshakeError {
 	switch {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return refuse(reasonTimeout, "%s: %w", step, err)
+	case isConnReset(err):
+		return refuse(reasonClosedByPeer, "%s: connection reset by peer: %w", step, err)
 	case isClosed(err):
-		return refuse(reasonClosedByPeer, "%s: %w", step, err)
+		return refuse(reasonClosedByPeer, "%s: peer closed the connection: %w", step, err)
 	default:
 		return refuse(reasonProtocol, "%s: %w", step, err)
 	}

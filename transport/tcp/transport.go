@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,11 +29,12 @@ type Transport struct {
 	hs        handshaker
 	stats     counters
 
-	accepted       chan *Conn    // handshaken inbound connections
-	handshakeSlots chan struct{} // one token per inbound handshake in progress
-	closing        chan struct{} // closed by Close
-	closeOnce      sync.Once
-	wg             sync.WaitGroup // accept loop, handshakes, writers
+	accepted   chan *Conn // handshaken inbound connections
+	admission  *admission // handshake slots of inbound connections
+	refusalLog *refusalLog
+	closing    chan struct{} // closed by Close
+	closeOnce  sync.Once
+	wg         sync.WaitGroup // accept loop, handshakes, writers
 
 	mu sync.Mutex // guards the fields below
 	// closed is set by Close; no goroutine starts and no connection is
@@ -72,17 +74,19 @@ func Listen(cfg Config) (*Transport, error) {
 		listener.Close()
 		return nil, fmt.Errorf("tcp: encode identity: %w", err)
 	}
+	log := cfg.Logger.With("local", cfg.Key.ID().Short())
 	t := &Transport{
-		cfg:            cfg,
-		log:            cfg.Logger.With("local", cfg.Key.ID().Short()),
-		listener:       listener,
-		localAddr:      advertise,
-		hs:             handshaker{static: static, secret: cfg.Secret, payload: payload},
-		accepted:       make(chan *Conn, acceptQueueLen),
-		handshakeSlots: make(chan struct{}, cfg.MaxPendingHandshakes),
-		closing:        make(chan struct{}),
-		conns:          make(map[*Conn]struct{}),
-		handshaking:    make(map[net.Conn]struct{}),
+		cfg:         cfg,
+		log:         log,
+		listener:    listener,
+		localAddr:   advertise,
+		hs:          handshaker{static: static, secret: cfg.Secret, payload: payload},
+		accepted:    make(chan *Conn, acceptQueueLen),
+		admission:   newAdmission(cfg),
+		refusalLog:  newRefusalLog(log, cfg.RefusalLogInterval, "handshake refused"),
+		closing:     make(chan struct{}),
+		conns:       make(map[*Conn]struct{}),
+		handshaking: make(map[net.Conn]struct{}),
 	}
 	if cfg.Secret == nil {
 		t.log.Warn("no cluster secret: the network admits any peer (connections are still encrypted)", "listen_addr", listener.Addr().String())
@@ -127,19 +131,18 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		select {
-		case t.handshakeSlots <- struct{}{}:
-		default:
+		ip := sourceAddr(raw.RemoteAddr())
+		if reason, ok := t.admission.admit(ip, time.Now()); !ok {
 			raw.Close()
-			t.refused(raw.RemoteAddr(), &handshakeError{reason: reasonOverload, err: errors.New("inbound handshake limit reached")})
+			t.refused(raw.RemoteAddr(), refuse(reason, "connection closed before its handshake"))
 			continue
 		}
 		if !t.track(raw) {
-			<-t.handshakeSlots
+			t.admission.release(ip)
 			raw.Close()
 			return
 		}
-		go t.handshakeInbound(raw)
+		go t.handshakeInbound(raw, ip)
 	}
 }
 
@@ -163,18 +166,21 @@ func (t *Transport) untrack(raw net.Conn) {
 	t.wg.Done()
 }
 
-func (t *Transport) handshakeInbound(raw net.Conn) {
+func (t *Transport) handshakeInbound(raw net.Conn, ip netip.Addr) {
 	defer t.untrack(raw)
+	start := time.Now()
 	counted := &countingConn{Conn: raw, stats: &t.stats}
-	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	keys, err := t.hs.run(counted, false)
-	<-t.handshakeSlots
+	// Message 1 must come quickly; the rest within the whole deadline.
+	raw.SetDeadline(start.Add(t.cfg.FirstMessageTimeout))
+	keys, err := t.hs.run(&inboundConn{countingConn: *counted, deadline: start.Add(t.cfg.HandshakeTimeout)}, false)
+	t.admission.release(ip)
 	if err != nil {
 		raw.Close()
 		t.refused(raw.RemoteAddr(), err)
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	t.admission.remember(ip, time.Now())
 	conn, err := t.register(counted, keys)
 	if err != nil {
 		return
@@ -206,12 +212,14 @@ func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 
 // forget removes a closing connection from the open set.
 func (t *Transport) forget(c *Conn) {
+	// The peer held a connection until now: still a member.
+	t.admission.remember(sourceAddr(c.raw.RemoteAddr()), time.Now())
 	t.mu.Lock()
 	delete(t.conns, c)
 	t.mu.Unlock()
 }
 
-// refused logs and counts a failed handshake.
+// refused counts a failed handshake and logs it, at a bounded rate.
 func (t *Transport) refused(remote net.Addr, err error) {
 	if t.isClosing() {
 		return
@@ -222,7 +230,26 @@ func (t *Transport) refused(remote net.Addr, err error) {
 		reason = hsErr.reason
 	}
 	t.stats.refuse(reason)
-	t.log.Warn("handshake refused", "remote_addr", remote.String(), "reason", reason.String(), "err", err)
+	t.refusalLog.add(reason, remote.String(), err)
+}
+
+// isRefusal reports whether a failed outbound handshake means the peer
+// refused us (another cluster secret, a bad identity, another protocol),
+// as opposed to a timeout, a reset or a close before message 2 that a
+// crashed or overloaded peer also causes.
+func isRefusal(err error) bool {
+	var hsErr *handshakeError
+	if !errors.As(err, &hsErr) {
+		return false
+	}
+	switch hsErr.reason {
+	case reasonBadSecret, reasonBadIdentity, reasonProtocol:
+		return true
+	case reasonClosedByPeer:
+		return errors.Is(err, errPeerHungUp)
+	default:
+		return false
+	}
 }
 
 func (t *Transport) isClosing() bool {
@@ -274,8 +301,12 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, erro
 			return nil, fmt.Errorf("tcp: dial %s: %w", addr, transport.ErrClosed)
 		}
 		t.refused(raw.RemoteAddr(), err)
-		return nil, fmt.Errorf("tcp: dial %s: %w: %w", addr, transport.ErrRefused, err)
+		if isRefusal(err) {
+			return nil, fmt.Errorf("tcp: dial %s: %w: %w", addr, transport.ErrRefused, err)
+		}
+		return nil, fmt.Errorf("tcp: dial %s: handshake failed: %w", addr, err)
 	}
+	t.admission.remember(sourceAddr(raw.RemoteAddr()), time.Now())
 	conn, err := t.register(&countingConn{Conn: raw, stats: &t.stats}, keys)
 	if err != nil {
 		return nil, err
@@ -324,6 +355,7 @@ func (t *Transport) Close() error {
 		t.log.Info("closed")
 	})
 	t.wg.Wait()
+	t.refusalLog.close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("tcp: close listener: %w", err)
 	}
