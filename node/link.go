@@ -189,9 +189,11 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 	}
 	l.conns = append(l.conns, c)
 	r.stats.open.Add(1)
+	r.openConns++
 	r.wg.Add(2)
 	go r.readLoop(c)
 	go r.writeLoop(c)
+	r.trimConns(c.lastUsed)
 	return c
 }
 
@@ -272,10 +274,7 @@ func (r *Runtime) connGone(c *connection, err error) {
 	}
 	c.closed = true
 	r.stats.open.Add(-1)
-	if !c.draining {
-		c.draining = true
-		close(c.closing)
-	}
+	r.drain(c)
 	l := r.links[c.remote.ID]
 	if l == nil {
 		return
@@ -334,8 +333,7 @@ func (r *Runtime) closeIdle(now time.Time) {
 		}
 		for _, c := range l.conns {
 			if !c.draining && now.Sub(c.lastUsed) > r.cfg.IdleTimeout {
-				c.draining = true
-				close(c.closing)
+				r.drain(c)
 			}
 		}
 	}

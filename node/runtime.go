@@ -28,6 +28,21 @@ const (
 	// dozens of connections: at 4,096, 200 nodes in one process held over a
 	// gigabyte of queues.
 	DefaultSendQueueLen = 1024
+	// DefaultHighWater is the number of open connections above which the
+	// runtime closes the idle ones. A Broadcaster node keeps 5 links and
+	// opens a few more for probes, shuffles and anti-entropy (about 10 in a
+	// cluster of 100, a few dozen in one of thousands); 128 leaves room for
+	// that and for being many nodes' probe target, and stays far under the
+	// transport's own cap (tcp.DefaultMaxConns, 256) and the common default
+	// limit of 1,024 open files.
+	DefaultHighWater = 128
+	// DefaultLowWater is the number of connections trimming leaves open: a
+	// quarter below the high-water mark, so that trimming runs seldom.
+	DefaultLowWater = 96
+	// DefaultGracePeriod protects a connection used this recently from
+	// trimming: longer than any request waits for its reply (a probe, a
+	// Kademlia request: one second), so that trimming never cuts one.
+	DefaultGracePeriod = 10 * time.Second
 )
 
 // ErrClosed is returned by methods of a closed Runtime.
@@ -53,6 +68,13 @@ type Config struct {
 	// SendQueueLen bounds each connection's queue (default
 	// DefaultSendQueueLen).
 	SendQueueLen int
+	// HighWater is the number of open connections above which the least
+	// recently used ones are closed, down to LowWater; links the core asked
+	// to keep and connections used within GracePeriod are spared. Defaults
+	// DefaultHighWater, DefaultLowWater (or three quarters of HighWater
+	// when only HighWater is set) and DefaultGracePeriod.
+	HighWater, LowWater int
+	GracePeriod         time.Duration
 }
 
 // Stats counts what the runtime did.
@@ -64,6 +86,9 @@ type Stats struct {
 	MalformedIn             uint64 // frames that failed to decode
 	ConnectionsOpen         int64
 	LinkDowns               uint64
+	// ConnsTrimmed counts connections closed because more than HighWater
+	// were open.
+	ConnsTrimmed uint64
 }
 
 // Runtime drives one core over one transport. Its methods are safe for
@@ -86,17 +111,20 @@ type Runtime struct {
 	stats struct {
 		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 		dials, dialFailures, dropped, malformed    atomic.Uint64
-		linkDowns                                  atomic.Uint64
+		linkDowns, trimmed                         atomic.Uint64
 		open                                       atomic.Int64
 	}
 
 	// Owned by the loop goroutine.
-	links         map[peer.ID]*link
-	dialing       map[string]*pendingDial // by address
-	outputs       []any
-	pendingInputs []any
-	stepping      bool
-	timer         *time.Timer
+	// openConns counts the connections that are not closing.
+	openConns       int
+	lastTrimWarning time.Time
+	links           map[peer.ID]*link
+	dialing         map[string]*pendingDial // by address
+	outputs         []any
+	pendingInputs   []any
+	stepping        bool
+	timer           *time.Timer
 }
 
 type inboundMsg struct {
@@ -126,6 +154,18 @@ func Start(cfg Config) (*Runtime, error) {
 	}
 	if cfg.SendQueueLen <= 0 {
 		cfg.SendQueueLen = DefaultSendQueueLen
+	}
+	if cfg.HighWater <= 0 {
+		cfg.HighWater = DefaultHighWater
+		if cfg.LowWater <= 0 {
+			cfg.LowWater = DefaultLowWater
+		}
+	}
+	if cfg.LowWater <= 0 || cfg.LowWater > cfg.HighWater {
+		cfg.LowWater = cfg.HighWater * 3 / 4
+	}
+	if cfg.GracePeriod <= 0 {
+		cfg.GracePeriod = DefaultGracePeriod
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -199,6 +239,7 @@ func (r *Runtime) Stats() Stats {
 		MalformedIn:     r.stats.malformed.Load(),
 		ConnectionsOpen: r.stats.open.Load(),
 		LinkDowns:       r.stats.linkDowns.Load(),
+		ConnsTrimmed:    r.stats.trimmed.Load(),
 	}
 }
 
@@ -293,6 +334,7 @@ func (r *Runtime) loop() {
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C:
 			r.closeIdle(now)
+			r.trimConns(now)
 		}
 	}
 }

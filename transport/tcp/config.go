@@ -40,6 +40,25 @@ const (
 	// hour (members): a flood from many addresses fills the others but
 	// cannot lock members out.
 	DefaultMemberHandshakeReserve = 64
+	// DefaultMaxConns bounds the open connections, inbound and outbound. A
+	// node of the Broadcaster keeps 5 links and probes a few members; a
+	// Kademlia node about one connection per recent request. 256, plus 256
+	// handshakes in progress, keeps a node under the common default limit of
+	// 1,024 open files with room for its store and API.
+	DefaultMaxConns = 256
+	// DefaultMaxConnsPerPeer bounds the open connections to one peer ID:
+	// two when both sides dial at once, a few more while old ones close.
+	DefaultMaxConnsPerPeer = 4
+	// DefaultMaxBufferedBytes bounds, over all connections, the bytes held
+	// for messages still arriving beyond their first 64 KiB chunk: 16
+	// messages of 1 MiB at once. Each connection may always hold the first
+	// chunk of a message, so small messages never wait for big ones.
+	DefaultMaxBufferedBytes = 16 << 20
+	// DefaultFrameTimeout bounds the arrival of a message whose length has
+	// arrived: a megabyte in 20 s is 50 KB/s, slower than any link a node
+	// should use, and a peer that dribbles a frame cannot hold its buffer
+	// for longer.
+	DefaultFrameTimeout = 20 * time.Second
 	// DefaultRefusalLogInterval is the interval of the refusal logs: the
 	// first refusal after a quiet interval is logged on its own line, the
 	// others as one summary line per interval with their counts by reason.
@@ -91,6 +110,26 @@ type Config struct {
 	// take. Default DefaultMemberHandshakeReserve, at most
 	// MaxPendingHandshakes - 1.
 	MemberHandshakeReserve int
+	// MaxConns bounds the open connections, inbound and outbound; beyond it
+	// inbound connections are closed before their handshake and Dial fails
+	// with ErrConnLimit, counted in Stats.ConnsOverLimit. Default
+	// DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerPeer bounds the open connections to one peer ID; a
+	// connection beyond it is closed once the handshake has identified the
+	// peer (Dial fails with ErrConnLimit), counted in
+	// Stats.ConnsOverPeerLimit. Default DefaultMaxConnsPerPeer.
+	MaxConnsPerPeer int
+	// MaxBufferedBytes bounds the bytes buffered, over all connections, for
+	// messages still arriving beyond their first chunk (64 KiB); a
+	// connection whose message would exceed it is closed, counted in
+	// Stats.ConnsOverBufferLimit. Per connection, at most one message of
+	// MaxFrameSize is buffered. Default DefaultMaxBufferedBytes.
+	MaxBufferedBytes int
+	// FrameTimeout bounds the arrival of a message once its length has
+	// arrived; a connection over it is closed, counted in
+	// Stats.FrameTimeouts. Default DefaultFrameTimeout.
+	FrameTimeout time.Duration
 	// RefusalLogInterval is the interval of the rate-limited refusal logs.
 	// Default DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
@@ -121,6 +160,10 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"MaxHandshakesPerAddr", int64(cfg.MaxHandshakesPerAddr)},
 		{"MemberHandshakeReserve", int64(cfg.MemberHandshakeReserve)},
 		{"RefusalLogInterval", int64(cfg.RefusalLogInterval)},
+		{"MaxConns", int64(cfg.MaxConns)},
+		{"MaxConnsPerPeer", int64(cfg.MaxConnsPerPeer)},
+		{"MaxBufferedBytes", int64(cfg.MaxBufferedBytes)},
+		{"FrameTimeout", int64(cfg.FrameTimeout)},
 	} {
 		if field.value < 0 {
 			return cfg, fmt.Errorf("tcp: Config.%s is negative", field.name)
@@ -152,6 +195,18 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.MemberHandshakeReserve = DefaultMemberHandshakeReserve
 	}
 	cfg.MemberHandshakeReserve = min(cfg.MemberHandshakeReserve, cfg.MaxPendingHandshakes-1)
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerPeer == 0 {
+		cfg.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	}
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if cfg.FrameTimeout == 0 {
+		cfg.FrameTimeout = DefaultFrameTimeout
+	}
 	if cfg.RefusalLogInterval == 0 {
 		cfg.RefusalLogInterval = DefaultRefusalLogInterval
 	}

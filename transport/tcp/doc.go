@@ -50,6 +50,34 @@
 // another protocol); a reset or a timeout during the handshake, as a crashed
 // peer causes, is reported as what it is.
 //
+// # Connection and memory limits
+//
+// Each limit bounds what a peer, or many, can make a node hold:
+//
+//   - MaxConns (256) open connections in all, inbound and outbound:
+//     beyond it, inbound connections are closed before their handshake and
+//     Dial fails with [ErrConnLimit];
+//   - MaxConnsPerPeer (4) open connections to one peer ID, checked once the
+//     handshake has identified it;
+//   - per connection, one message of at most MaxFrameSize (1 MiB) is
+//     buffered, and memory follows the bytes that arrive, not the length the
+//     peer announces: the first chunk (64 KiB) is always accepted, the rest
+//     of a longer message is reserved from a budget of MaxBufferedBytes
+//     (16 MiB) shared by all connections once that chunk is authenticated. A
+//     connection whose message does not fit is closed, so that an insider
+//     sending messages short of their last byte on hundreds of connections
+//     cannot make the node buffer hundreds of megabytes;
+//   - a message must arrive whole within FrameTimeout (20 s) of its length;
+//   - a connection's read buffer is 16 KiB.
+//
+// Each closure is counted in [Stats] (ConnsOverLimit, ConnsOverPeerLimit,
+// ConnsOverBufferLimit, FrameTimeouts, MalformedFrames) and logged at the
+// refusals' bounded rate. With the defaults, one node needs at most about
+// 512 file descriptors for its sockets (256 connections and 256 handshakes),
+// under the common default limit of 1,024. Which idle connections to close
+// before these limits bind is the node package's connection manager's
+// choice.
+//
 // # Messages
 //
 // After the handshake each message travels as a 4-byte big-endian length

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/flynn/noise"
 )
@@ -62,11 +63,52 @@ func appendMessage(dst []byte, cs *noise.CipherState, msg []byte) ([]byte, error
 	return dst, nil
 }
 
+// errBufferLimit marks a message that would have taken the bytes buffered
+// over the transport's MaxBufferedBytes.
+var errBufferLimit = errors.New("tcp: buffered bytes over the limit")
+
+// errFrameTimeout marks a message that did not arrive within FrameTimeout.
+var errFrameTimeout = errors.New("tcp: message did not arrive in time")
+
+// byteBudget bounds the bytes that all connections together hold for
+// messages still arriving.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// acquire takes n bytes of the budget, or returns false when they would
+// exceed it.
+func (b *byteBudget) acquire(n int) bool {
+	for {
+		used := b.used.Load()
+		if used+int64(n) > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+int64(n)) {
+			return true
+		}
+	}
+}
+
+// release gives back n bytes.
+func (b *byteBudget) release(n int) { b.used.Add(-int64(n)) }
+
+// frameHooks lets the connection bound a message's arrival: started is
+// called once a message's length has arrived, ended once the message is
+// read (or failed).
+type frameHooks interface {
+	frameStarted()
+	frameEnded()
+}
+
 // messageReader reads and decrypts messages framed by appendMessage.
 type messageReader struct {
 	r       io.Reader
 	cs      *noise.CipherState
 	maxSize int
+	budget  *byteBudget // nil: no limit beyond maxSize
+	hooks   frameHooks  // nil: none
 }
 
 func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
@@ -75,7 +117,13 @@ func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageR
 
 // read returns the next message. io.EOF means the stream ended cleanly on a
 // frame boundary; any other error wraps errMalformed (an oversized length, a
-// truncated frame, a failed authentication) or is the socket's error.
+// truncated frame, a failed authentication), errBufferLimit, or is the
+// socket's error.
+//
+// Memory follows what arrives, never what the length announces: the first
+// chunk (at most 64 KiB) is always read; the rest of a longer message is
+// reserved from the shared budget once the first chunk has been
+// authenticated, and allocated then.
 func (m *messageReader) read() ([]byte, error) {
 	var header [lengthLen]byte
 	if _, err := io.ReadFull(m.r, header[:]); err != nil {
@@ -88,24 +136,36 @@ func (m *messageReader) read() ([]byte, error) {
 	if uint64(size) > uint64(m.maxSize) {
 		return nil, fmt.Errorf("%w: announced length %d over the limit %d", errMalformed, size, m.maxSize)
 	}
+	if m.hooks != nil {
+		m.hooks.frameStarted()
+		defer m.hooks.frameEnded()
+	}
 	n := int(size)
-	// Each chunk is read into place and decrypted in place, so the message
-	// needs tagLen bytes of slack; memory is reserved up front only up to
-	// 1 MiB, and grows with the chunks that actually arrive beyond that.
-	msg := make([]byte, 0, min(n, 1<<20)+tagLen)
+	msg := make([]byte, 0, min(n, maxChunkPlain)+tagLen)
 	remaining := n
-	for chunks := chunkCount(n); chunks > 0; chunks-- {
+	for chunk := 0; chunk < chunkCount(n); chunk++ {
 		plain := min(remaining, maxChunkPlain)
 		remaining -= plain
-		msg = slices.Grow(msg, plain+tagLen)
-		chunk := msg[len(msg) : len(msg)+plain+tagLen]
-		if _, err := io.ReadFull(m.r, chunk); err != nil {
+		if chunk == 1 {
+			// Each chunk is decrypted in place, so the message needs
+			// tagLen bytes of slack.
+			rest := plain + remaining + tagLen
+			if m.budget != nil {
+				if !m.budget.acquire(rest) {
+					return nil, fmt.Errorf("%w: a message of %d bytes would need %d more", errBufferLimit, n, rest)
+				}
+				defer m.budget.release(rest)
+			}
+			msg = slices.Grow(msg, rest)
+		}
+		body := msg[len(msg) : len(msg)+plain+tagLen]
+		if _, err := io.ReadFull(m.r, body); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("%w: truncated message of %d bytes: %w", errMalformed, n, io.ErrUnexpectedEOF)
 			}
 			return nil, err
 		}
-		opened, err := m.cs.Decrypt(chunk[:0], header[:], chunk)
+		opened, err := m.cs.Decrypt(body[:0], header[:], body)
 		if err != nil {
 			return nil, fmt.Errorf("%w: message of %d bytes fails authentication: %w", errMalformed, n, err)
 		}

@@ -47,10 +47,14 @@ const (
 	reasonOverload
 	reasonPerAddress
 	reasonConnLimit
+	reasonPeerLimit
+	reasonBufferLimit
+	reasonFrameTimeout
+	reasonMalformed
 )
 
 // numReasons is the number of refuseReason values.
-const numReasons = int(reasonConnLimit) + 1
+const numReasons = int(reasonMalformed) + 1
 
 func (r refuseReason) String() string {
 	switch r {
@@ -68,6 +72,14 @@ func (r refuseReason) String() string {
 		return "too many pending handshakes from one address"
 	case reasonConnLimit:
 		return "too many connections"
+	case reasonPeerLimit:
+		return "too many connections to one peer"
+	case reasonBufferLimit:
+		return "too many bytes buffered"
+	case reasonFrameTimeout:
+		return "message too slow"
+	case reasonMalformed:
+		return "malformed frame"
 	default:
 		return "protocol error"
 	}
@@ -90,6 +102,14 @@ func (r refuseReason) label() string {
 		return "per_address"
 	case reasonConnLimit:
 		return "conn_limit"
+	case reasonPeerLimit:
+		return "peer_limit"
+	case reasonBufferLimit:
+		return "buffer_limit"
+	case reasonFrameTimeout:
+		return "frame_timeout"
+	case reasonMalformed:
+		return "malformed"
 	default:
 		return "protocol"
 	}

@@ -35,6 +35,19 @@ type Stats struct {
 	// MaxHandshakesPerAddr handshakes from their source address were in
 	// progress.
 	RefusedPerAddress uint64
+	// ConnsOverLimit counts connections refused because MaxConns were open:
+	// inbound ones closed before their handshake, and failed dials.
+	ConnsOverLimit uint64
+	// ConnsOverPeerLimit counts connections closed after their handshake
+	// because MaxConnsPerPeer connections to that peer were open.
+	ConnsOverPeerLimit uint64
+	// ConnsOverBufferLimit counts connections closed because a message
+	// arriving on them would have taken the bytes buffered over
+	// MaxBufferedBytes.
+	ConnsOverBufferLimit uint64
+	// FrameTimeouts counts connections closed because a message did not
+	// arrive whole within FrameTimeout of its length.
+	FrameTimeouts uint64
 	// FramesIn counts application messages received.
 	FramesIn uint64
 	// FramesOut counts application messages sent (queued for the socket).
@@ -59,6 +72,10 @@ type counters struct {
 	refusedProtocol    atomic.Uint64
 	refusedOverload    atomic.Uint64
 	refusedPerAddress  atomic.Uint64
+	connsOverLimit     atomic.Uint64
+	connsOverPeerLimit atomic.Uint64
+	connsOverBuffer    atomic.Uint64
+	frameTimeouts      atomic.Uint64
 	framesIn           atomic.Uint64
 	framesOut          atomic.Uint64
 	bytesIn            atomic.Uint64
@@ -80,6 +97,16 @@ func (c *counters) refuse(reason refuseReason) {
 		c.refusedOverload.Add(1)
 	case reasonPerAddress:
 		c.refusedPerAddress.Add(1)
+	case reasonConnLimit:
+		c.connsOverLimit.Add(1)
+	case reasonPeerLimit:
+		c.connsOverPeerLimit.Add(1)
+	case reasonBufferLimit:
+		c.connsOverBuffer.Add(1)
+	case reasonFrameTimeout:
+		c.frameTimeouts.Add(1)
+	case reasonMalformed:
+		c.malformedFrames.Add(1)
 	default:
 		c.refusedProtocol.Add(1)
 	}
@@ -87,19 +114,23 @@ func (c *counters) refuse(reason refuseReason) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		HandshakesAccepted:  c.handshakesAccepted.Load(),
-		RefusedBadSecret:    c.refusedBadSecret.Load(),
-		RefusedBadIdentity:  c.refusedBadIdentity.Load(),
-		RefusedTimeout:      c.refusedTimeout.Load(),
-		RefusedClosedByPeer: c.refusedClosed.Load(),
-		RefusedProtocol:     c.refusedProtocol.Load(),
-		RefusedOverload:     c.refusedOverload.Load(),
-		RefusedPerAddress:   c.refusedPerAddress.Load(),
-		FramesIn:            c.framesIn.Load(),
-		FramesOut:           c.framesOut.Load(),
-		BytesIn:             c.bytesIn.Load(),
-		BytesOut:            c.bytesOut.Load(),
-		MalformedFrames:     c.malformedFrames.Load(),
+		HandshakesAccepted:   c.handshakesAccepted.Load(),
+		RefusedBadSecret:     c.refusedBadSecret.Load(),
+		RefusedBadIdentity:   c.refusedBadIdentity.Load(),
+		RefusedTimeout:       c.refusedTimeout.Load(),
+		RefusedClosedByPeer:  c.refusedClosed.Load(),
+		RefusedProtocol:      c.refusedProtocol.Load(),
+		RefusedOverload:      c.refusedOverload.Load(),
+		RefusedPerAddress:    c.refusedPerAddress.Load(),
+		ConnsOverLimit:       c.connsOverLimit.Load(),
+		ConnsOverPeerLimit:   c.connsOverPeerLimit.Load(),
+		ConnsOverBufferLimit: c.connsOverBuffer.Load(),
+		FrameTimeouts:        c.frameTimeouts.Load(),
+		FramesIn:             c.framesIn.Load(),
+		FramesOut:            c.framesOut.Load(),
+		BytesIn:              c.bytesIn.Load(),
+		BytesOut:             c.bytesOut.Load(),
+		MalformedFrames:      c.malformedFrames.Load(),
 	}
 	s.HandshakesRefused = s.RefusedBadSecret + s.RefusedBadIdentity + s.RefusedTimeout + s.RefusedClosedByPeer +
 		s.RefusedProtocol + s.RefusedOverload + s.RefusedPerAddress

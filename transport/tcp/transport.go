@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -29,8 +30,10 @@ type Transport struct {
 	hs        handshaker
 	stats     counters
 
-	accepted   chan *Conn // handshaken inbound connections
-	admission  *admission // handshake slots of inbound connections
+	accepted   chan *Conn  // handshaken inbound connections
+	buffered   *byteBudget // bytes held for messages still arriving
+	connLog    *refusalLog // connections closed for a limit or a bad frame
+	admission  *admission  // handshake slots of inbound connections
 	refusalLog *refusalLog
 	closing    chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -42,9 +45,15 @@ type Transport struct {
 	closed bool
 	// conns are the open, handshaken connections (inbound and outbound).
 	conns map[*Conn]struct{}
+	// perPeer counts the open connections of conns by peer ID.
+	perPeer map[peer.ID]int
 	// handshaking are the raw connections whose handshake is in progress.
 	handshaking map[net.Conn]struct{}
 }
+
+// ErrConnLimit is returned by Dial when MaxConns connections are open, or
+// MaxConnsPerPeer to the peer dialled.
+var ErrConnLimit = errors.New("tcp: connection limit reached")
 
 // Listen validates cfg, listens on cfg.ListenAddr and starts accepting
 // connections. The returned transport must be closed with Close.
@@ -84,6 +93,9 @@ func Listen(cfg Config) (*Transport, error) {
 		accepted:    make(chan *Conn, acceptQueueLen),
 		admission:   newAdmission(cfg),
 		refusalLog:  newRefusalLog(log, cfg.RefusalLogInterval, "handshake refused"),
+		connLog:     newRefusalLog(log, cfg.RefusalLogInterval, "connection closed"),
+		buffered:    &byteBudget{limit: int64(cfg.MaxBufferedBytes)},
+		perPeer:     make(map[peer.ID]int),
 		closing:     make(chan struct{}),
 		conns:       make(map[*Conn]struct{}),
 		handshaking: make(map[net.Conn]struct{}),
@@ -131,6 +143,11 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if t.openConns() >= t.cfg.MaxConns {
+			raw.Close()
+			t.refused(raw.RemoteAddr(), refuse(reasonConnLimit, "%d connections open", t.cfg.MaxConns))
+			continue
+		}
 		ip := sourceAddr(raw.RemoteAddr())
 		if reason, ok := t.admission.admit(ip, time.Now()); !ok {
 			raw.Close()
@@ -193,8 +210,16 @@ func (t *Transport) handshakeInbound(raw net.Conn, ip netip.Addr) {
 	}
 }
 
+// openConns returns the number of open connections.
+func (t *Transport) openConns() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
 // register wraps a handshaken connection and starts its writer; it fails
-// (closing raw) when the transport is closed.
+// (closing raw) when the transport is closed or a connection limit is
+// reached, which it counts.
 func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 	conn := newConn(t, raw, keys)
 	t.mu.Lock()
@@ -203,7 +228,21 @@ func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 		raw.Close()
 		return nil, fmt.Errorf("tcp: connection to %s: %w", keys.remote, transport.ErrClosed)
 	}
+	var over *handshakeError
+	switch {
+	case len(t.conns) >= t.cfg.MaxConns:
+		over = refuse(reasonConnLimit, "%w: %d connections open", ErrConnLimit, len(t.conns))
+	case t.perPeer[keys.remote.ID] >= t.cfg.MaxConnsPerPeer:
+		over = refuse(reasonPeerLimit, "%w: %d connections to %s open", ErrConnLimit, t.perPeer[keys.remote.ID], keys.remote.ID.Short())
+	}
+	if over != nil {
+		raw.Close()
+		t.stats.refuse(over.reason)
+		t.connLog.add(over.reason, raw.RemoteAddr().String(), over)
+		return nil, fmt.Errorf("tcp: connection to %s: %w", keys.remote, over)
+	}
 	t.conns[conn] = struct{}{}
+	t.perPeer[keys.remote.ID]++
 	t.stats.handshakesAccepted.Add(1)
 	t.wg.Add(1)
 	go conn.writeLoop()
@@ -215,8 +254,22 @@ func (t *Transport) forget(c *Conn) {
 	// The peer held a connection until now: still a member.
 	t.admission.remember(sourceAddr(c.raw.RemoteAddr()), time.Now())
 	t.mu.Lock()
-	delete(t.conns, c)
+	if _, ok := t.conns[c]; ok {
+		delete(t.conns, c)
+		if t.perPeer[c.remote.ID] <= 1 {
+			delete(t.perPeer, c.remote.ID)
+		} else {
+			t.perPeer[c.remote.ID]--
+		}
+	}
 	t.mu.Unlock()
+}
+
+// closedConn counts a connection closed for reason and logs it, at a
+// bounded rate.
+func (t *Transport) closedConn(reason refuseReason, c *Conn, err error) {
+	t.stats.refuse(reason)
+	t.connLog.add(reason, c.raw.RemoteAddr().String()+" ("+c.remote.ID.Short()+")", err)
 }
 
 // refused counts a failed handshake and logs it, at a bounded rate.
@@ -280,6 +333,12 @@ func (t *Transport) Accept(ctx context.Context) (transport.Conn, error) {
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	if t.isClosing() {
 		return nil, fmt.Errorf("tcp: dial %s: %w", addr, transport.ErrClosed)
+	}
+	if open := t.openConns(); open >= t.cfg.MaxConns {
+		over := refuse(reasonConnLimit, "%w: %d connections open", ErrConnLimit, open)
+		t.stats.refuse(over.reason)
+		t.connLog.add(over.reason, addr, over)
+		return nil, fmt.Errorf("tcp: dial %s: %w", addr, over)
 	}
 	var dialer net.Dialer
 	raw, err := dialer.DialContext(ctx, "tcp", addr)
@@ -356,6 +415,7 @@ func (t *Transport) Close() error {
 	})
 	t.wg.Wait()
 	t.refusalLog.close()
+	t.connLog.close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("tcp: close listener: %w", err)
 	}

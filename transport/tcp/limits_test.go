@@ -1,0 +1,177 @@
+package tcp
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/transport"
+)
+
+// acceptAndRead accepts every inbound connection of server and reads it
+// until it fails, as a node does; it returns the messages read.
+func acceptAndRead(t *testing.T, server *Transport) <-chan []byte {
+	t.Helper()
+	ctx := testContext(t)
+	got := make(chan []byte, 100)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := server.Accept(ctx)
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				for {
+					msg, err := conn.Recv()
+					if err != nil {
+						return
+					}
+					got <- msg
+				}
+			})
+		}
+	})
+	t.Cleanup(func() { server.Close(); wg.Wait() })
+	return got
+}
+
+// sendTruncated writes to conn a message of size bytes, encrypted and
+// framed as Send does, without its last byte: the peer buffers it and
+// waits for the byte that never comes.
+func sendTruncated(t *testing.T, conn transport.Conn, size int) {
+	t.Helper()
+	c := conn.(*Conn)
+	c.mu.Lock()
+	frame, err := appendMessage(nil, c.sendCipher, make([]byte, size))
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.raw.Write(frame[:len(frame)-1]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dialOnly(t *testing.T, client, server *Transport) (transport.Conn, error) {
+	t.Helper()
+	conn, err := client.Dial(testContext(t), server.ListenAddr().String())
+	if err == nil {
+		t.Cleanup(func() { conn.Close() })
+	}
+	return conn, err
+}
+
+func TestConnectionsPerPeerAreCapped(t *testing.T) {
+	server := newTransport(t, func(cfg *Config) { cfg.MaxConnsPerPeer = 2 })
+	acceptAndRead(t, server)
+	client := newTransport(t, nil)
+	for range 3 {
+		if _, err := dialOnly(t, client, server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the third connection to be refused", func() bool { return server.Stats().ConnsOverPeerLimit == 1 })
+	// The client's own cap refuses a dial beyond it with ErrConnLimit.
+	capped := newTransport(t, func(cfg *Config) { cfg.MaxConnsPerPeer = 1 })
+	if _, err := dialOnly(t, capped, server); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialOnly(t, capped, server); !errors.Is(err, ErrConnLimit) {
+		t.Fatalf("second dial with MaxConnsPerPeer 1: %v, want ErrConnLimit", err)
+	}
+	if s := capped.Stats(); s.ConnsOverPeerLimit != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestOpenConnectionsAreCapped(t *testing.T) {
+	server := newTransport(t, func(cfg *Config) { cfg.MaxConns = 2 })
+	acceptAndRead(t, server)
+	for range 2 {
+		if _, err := dialOnly(t, newTransport(t, nil), server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "two connections to be open", func() bool { return server.openConns() == 2 })
+	if _, err := dialOnly(t, newTransport(t, nil), server); err == nil {
+		t.Fatal("a third connection was accepted beyond MaxConns 2")
+	}
+	waitFor(t, "the refusal to be counted", func() bool { return server.Stats().ConnsOverLimit == 1 })
+	if s := server.Stats(); s.HandshakesRefused != 0 {
+		t.Fatalf("an over-cap connection counted as a handshake refusal: %+v", s)
+	}
+}
+
+// Issue 10, row 6, in miniature: peers holding the cluster secret send
+// 1 MiB messages short by one byte on many connections. What the server
+// buffers stays within MaxBufferedBytes (plus a first chunk per
+// connection); the connections beyond it are closed and counted, and small
+// messages still flow.
+func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
+	const budget = 3 << 20
+	server := newTransport(t, func(cfg *Config) { cfg.MaxBufferedBytes = budget; cfg.Logger = nil })
+	got := acceptAndRead(t, server)
+	for range 10 {
+		conn, err := dialOnly(t, newTransport(t, func(cfg *Config) { cfg.Logger = nil }), server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendTruncated(t, conn, 1<<20)
+	}
+	waitFor(t, "the connections over the budget to be closed", func() bool {
+		return server.Stats().ConnsOverBufferLimit == 7
+	})
+	if used := server.buffered.used.Load(); used > budget {
+		t.Fatalf("%d bytes buffered, limit %d", used, budget)
+	}
+	small, err := dialOnly(t, newTransport(t, nil), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Send(testContext(t), []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-got:
+		if string(msg) != "small" {
+			t.Fatalf("got %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a small message did not get through while the budget was taken")
+	}
+}
+
+func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
+	server := newTransport(t, func(cfg *Config) { cfg.FrameTimeout = 200 * time.Millisecond })
+	got := acceptAndRead(t, server)
+	idle, err := dialOnly(t, newTransport(t, nil), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := dialOnly(t, newTransport(t, nil), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTruncated(t, slow, 100)
+	waitFor(t, "the slow message to be cut", func() bool { return server.Stats().FrameTimeouts == 1 })
+	waitFor(t, "the budget to be released", func() bool { return server.buffered.used.Load() == 0 })
+	// The idle connection (no message under way) outlived FrameTimeout and
+	// still works.
+	if err := idle.Send(testContext(t), []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-got:
+		if string(msg) != "still here" {
+			t.Fatalf("got %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle connection was cut")
+	}
+	if s := server.Stats(); s.FrameTimeouts != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
