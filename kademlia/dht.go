@@ -33,9 +33,15 @@ const DefaultSendQueueLen = 1024
 // a LAN. At 32, 500 nodes in one process hold at most 16,000 sockets; at
 // the node package's 128, about 100 each, 200 nodes ran out of file
 // descriptors.
+//
+// DefaultGracePeriod, twice the request timeout (DefaultRPCTimeout), spares
+// a connection that carries a request waiting for its reply; longer, as
+// the node package's 10 s, every node joining a large network keeps every
+// connection its join opened.
 const (
-	DefaultHighWater = 32
-	DefaultLowWater  = 24
+	DefaultHighWater   = 32
+	DefaultLowWater    = 24
+	DefaultGracePeriod = 2 * time.Second
 )
 
 // ErrClosed is returned by the methods of a closed DHT.
@@ -67,7 +73,7 @@ type DHTConfig struct {
 	// HighWater and LowWater are the connection manager's marks: above
 	// HighWater open connections the least recently used are closed down to
 	// LowWater (DefaultHighWater, DefaultLowWater). GracePeriod protects
-	// connections used recently (node.DefaultGracePeriod).
+	// connections used recently (DefaultGracePeriod).
 	HighWater, LowWater int
 	GracePeriod         time.Duration
 }
@@ -117,6 +123,9 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 		if cfg.LowWater == 0 {
 			cfg.LowWater = DefaultLowWater
 		}
+	}
+	if cfg.GracePeriod == 0 {
+		cfg.GracePeriod = DefaultGracePeriod
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -11,7 +11,9 @@ import (
 // core asked to keep (HyParView's active view), and connections used within
 // GracePeriod (a request waiting for its reply, a probe, a new
 // connection). A closed connection is closed as an idle one is: the writer
-// sends what is queued first, and the core learns of it through a LinkDown
+// sends what is queued first, then closes its sending side only (when the
+// transport can), so that what the peer sent meanwhile is still received;
+// and the core learns of it through a LinkDown
 // when it was the last to its peer.
 
 // trimConns closes the least recently used unprotected connections when
@@ -57,6 +59,7 @@ func (r *Runtime) drain(c *connection) {
 		return
 	}
 	c.draining = true
+	c.drainAt = time.Now()
 	r.openConns--
 	close(c.closing)
 }

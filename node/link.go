@@ -34,10 +34,13 @@ type connection struct {
 	remote   peer.Info
 	queue    chan []byte
 	closing  chan struct{} // closed to ask the writer to drain and close
+	drainAt  time.Time     // loop-owned: when closing was closed
 	lastUsed time.Time     // loop-owned
 	closed   bool          // loop-owned: connGone already ran
 	writing  atomic.Int64  // messages queued for the writer and not yet sent
 	draining bool          // loop-owned: closing was closed
+	// lingerClosed is loop-owned: closeLingering closed the connection.
+	lingerClosed bool
 }
 
 // usable returns the newest connection to id that is not being closed. The
@@ -255,13 +258,47 @@ func (r *Runtime) writeLoop(c *connection) {
 						return
 					}
 				default:
-					c.conn.Close()
+					closeSending(c.conn)
 					return
 				}
 			}
 		case <-r.done:
 			c.conn.Close()
 			return
+		}
+	}
+}
+
+// closeSending ends what this side sends on conn. With a transport that can
+// half-close, the connection stays open for reading until the peer closes
+// its side, so that a message it sent meanwhile (a request crossing our
+// close) is still received; the reader then reports the closure. Otherwise
+// it is closed.
+func closeSending(conn transport.Conn) {
+	if hc, ok := conn.(transport.HalfCloser); ok {
+		hc.CloseWrite()
+		return
+	}
+	conn.Close()
+}
+
+// drainLinger bounds how long a connection whose sending side was closed
+// waits for the peer to close its side before it is closed.
+const drainLinger = 5 * time.Second
+
+// closeLingering closes the connections still open drainLinger after their
+// sending side was closed: a peer that never closes its side.
+func (r *Runtime) closeLingering(now time.Time) {
+	for _, l := range r.links {
+		for _, c := range l.conns {
+			if c.draining && !c.closed && !c.lingerClosed && now.Sub(c.drainAt) > drainLinger {
+				c.lingerClosed = true
+				r.wg.Add(1)
+				go func() {
+					defer r.wg.Done()
+					c.conn.Close()
+				}()
+			}
 		}
 	}
 }

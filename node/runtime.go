@@ -335,6 +335,7 @@ func (r *Runtime) loop() {
 		case now := <-housekeeping.C:
 			r.closeIdle(now)
 			r.trimConns(now)
+			r.closeLingering(now)
 		}
 	}
 }

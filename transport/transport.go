@@ -39,6 +39,17 @@ type TrySender interface {
 	TrySend(msg []byte) error
 }
 
+// HalfCloser is implemented by connections that can stop sending while they
+// keep receiving. CloseWrite sends what is queued, then tells the peer that
+// nothing more will come (for TCP, a FIN); Send fails afterwards, while Recv
+// keeps returning what the peer sent until the peer closes its side. A
+// runtime closes an idle connection this way so that a message the peer
+// sent meanwhile is still received rather than lost. Close must still be
+// called.
+type HalfCloser interface {
+	CloseWrite() error
+}
+
 // Transport dials and accepts authenticated connections.
 type Transport interface {
 	// Dial opens an authenticated connection to the node listening at addr.

@@ -55,6 +55,9 @@ type Conn struct {
 	done       chan struct{} // closed by Close
 	writerDone chan struct{} // closed when the writer has exited
 	closeOnce  sync.Once
+	// closeWrite is closed by CloseWrite.
+	closeWrite     chan struct{}
+	closeWriteOnce sync.Once
 
 	mu sync.Mutex // guards the fields below
 	// sendCipher encrypts in the order bytes enter pending.
@@ -76,6 +79,7 @@ func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		closeWrite: make(chan struct{}),
 		sendCipher: keys.send,
 		space:      make(chan struct{}),
 	}
@@ -201,6 +205,18 @@ func (c *Conn) writeLoop() {
 			}
 			c.raw.Close()
 			return
+		case <-c.closeWrite:
+			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
+			out = c.takePending(out)
+			if len(out) > 0 {
+				c.raw.Write(out)
+			}
+			if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			<-c.done
+			c.raw.Close()
+			return
 		}
 		out = c.takePending(out)
 		if len(out) == 0 {
@@ -277,6 +293,18 @@ func (c *Conn) Recv() ([]byte, error) {
 	c.failSend(fmt.Errorf("tcp: send to %s: connection closed after receive error: %w", c.remote, transport.ErrClosed))
 	c.Close()
 	return nil, c.recvErr
+}
+
+var _ transport.HalfCloser = (*Conn)(nil)
+
+// CloseWrite implements transport.HalfCloser: the writer sends what Send
+// queued (for at most two seconds), then shuts down the sending side of the
+// socket; Send fails from now on, Recv returns what the peer still sends
+// until it closes its side. Close must still be called.
+func (c *Conn) CloseWrite() error {
+	c.failSend(fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrClosed))
+	c.closeWriteOnce.Do(func() { close(c.closeWrite) })
+	return nil
 }
 
 // Close writes what Send queued (for at most two seconds), closes the

@@ -175,3 +175,37 @@ func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// CloseWrite closes only the sending side: what the peer sends until it
+// sees the end still arrives, so that a runtime closing an idle connection
+// loses no request crossing the close.
+func TestCloseWriteKeepsReceivingUntilThePeerCloses(t *testing.T) {
+	a := newTransport(t, nil)
+	b := newTransport(t, nil)
+	atA, atB := connect(t, a, b)
+	if err := atA.Send(testContext(t), []byte("last from a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := atA.(transport.HalfCloser).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := atA.Send(testContext(t), []byte("too late")); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Send after CloseWrite: %v, want ErrClosed", err)
+	}
+	// b, not yet aware, sends a request that crosses the close.
+	if err := atB.Send(testContext(t), []byte("crossing")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := atB.Recv(); err != nil || string(got) != "last from a" {
+		t.Fatalf("b Recv = %q, %v", got, err)
+	}
+	if _, err := atB.Recv(); err == nil {
+		t.Fatal("b did not see the end of a's side")
+	}
+	if got, err := atA.Recv(); err != nil || string(got) != "crossing" {
+		t.Fatalf("a Recv after CloseWrite = %q, %v; the crossing message was lost", got, err)
+	}
+	if _, err := atA.Recv(); err == nil {
+		t.Fatal("a did not see b close")
+	}
+}

@@ -149,6 +149,14 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite shuts down the sending side of the socket, when it has one.
+func (c *countingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.stats.bytesOut.Add(uint64(n))
