@@ -121,10 +121,12 @@ type Config struct {
 	// Stats.ConnsOverPeerLimit. Default DefaultMaxConnsPerPeer.
 	MaxConnsPerPeer int
 	// MaxBufferedBytes bounds the bytes buffered, over all connections, for
-	// messages still arriving beyond their first chunk (64 KiB); a
-	// connection whose message would exceed it is closed, counted in
-	// Stats.ConnsOverBufferLimit. Per connection, at most one message of
-	// MaxFrameSize is buffered. Default DefaultMaxBufferedBytes.
+	// messages still arriving beyond their first chunk (64 KiB); a message
+	// that would exceed it waits, unread (TCP pushes back on its sender),
+	// until others release enough, and its connection is closed when its
+	// FrameTimeout passes first, counted in Stats.ConnsOverBufferLimit. Per
+	// connection, at most one message of MaxFrameSize is buffered. Default
+	// DefaultMaxBufferedBytes.
 	MaxBufferedBytes int
 	// FrameTimeout bounds the arrival of a message once its length has
 	// arrived; a connection over it is closed, counted in

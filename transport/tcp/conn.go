@@ -48,8 +48,9 @@ type Conn struct {
 	remote    peer.Info
 	log       *slog.Logger
 
-	reader  *messageReader // used by Recv only
-	recvErr error          // sticky error of Recv, used by Recv only
+	reader        *messageReader // used by Recv only
+	recvErr       error          // sticky error of Recv, used by Recv only
+	frameDeadline time.Time      // used by Recv only: the current message's deadline
 
 	wake       chan struct{} // tells the writer that pending has data (capacity 1)
 	done       chan struct{} // closed by Close
@@ -91,8 +92,23 @@ func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
 
 // frameStarted bounds the arrival of the message whose length has arrived.
 func (c *Conn) frameStarted() {
-	c.raw.SetReadDeadline(time.Now().Add(c.transport.cfg.FrameTimeout))
+	c.frameDeadline = time.Now().Add(c.transport.cfg.FrameTimeout)
+	c.raw.SetReadDeadline(c.frameDeadline)
 	c.keepClosedUnblocked()
+}
+
+// waitForBudget waits for freed until the message's deadline.
+func (c *Conn) waitForBudget(freed <-chan struct{}) error {
+	timer := time.NewTimer(time.Until(c.frameDeadline))
+	defer timer.Stop()
+	select {
+	case <-freed:
+		return nil
+	case <-timer.C:
+		return errors.New("the budget stayed taken for FrameTimeout")
+	case <-c.done:
+		return transport.ErrClosed
+	}
 }
 
 // frameEnded lifts the bound: between messages a connection may be idle.

@@ -64,9 +64,12 @@
 //     peer announces: the first chunk (64 KiB) is always accepted, the rest
 //     of a longer message is reserved from a budget of MaxBufferedBytes
 //     (16 MiB) shared by all connections once that chunk is authenticated. A
-//     connection whose message does not fit is closed, so that an insider
+//     message that does not fit waits unread, which pushes back on its
+//     sender through TCP, until other messages release room; if its
+//     FrameTimeout passes first, its connection is closed. An insider
 //     sending messages short of their last byte on hundreds of connections
-//     cannot make the node buffer hundreds of megabytes;
+//     thus cannot make the node buffer hundreds of megabytes, and a
+//     legitimate large message is delayed, not refused;
 //   - a message must arrive whole within FrameTimeout (20 s) of its length;
 //   - a connection's read buffer is 16 KiB.
 //

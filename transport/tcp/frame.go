@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync/atomic"
+	"sync"
 
 	"github.com/flynn/noise"
 )
@@ -74,32 +74,71 @@ var errFrameTimeout = errors.New("tcp: message did not arrive in time")
 // messages still arriving.
 type byteBudget struct {
 	limit int64
-	used  atomic.Int64
+
+	mu   sync.Mutex // guards the fields below
+	used int64
+	// freed is closed (and replaced) whenever bytes are released.
+	freed chan struct{}
 }
 
-// acquire takes n bytes of the budget, or returns false when they would
-// exceed it.
-func (b *byteBudget) acquire(n int) bool {
-	for {
-		used := b.used.Load()
-		if used+int64(n) > b.limit {
-			return false
-		}
-		if b.used.CompareAndSwap(used, used+int64(n)) {
-			return true
-		}
+func newByteBudget(limit int) *byteBudget {
+	return &byteBudget{limit: int64(limit), freed: make(chan struct{})}
+}
+
+// tryAcquire takes n bytes of the budget and returns true, or returns false
+// and a channel closed at the next release when they would exceed it.
+func (b *byteBudget) tryAcquire(n int) (bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+int64(n) > b.limit {
+		return false, b.freed
 	}
+	b.used += int64(n)
+	return true, nil
 }
 
 // release gives back n bytes.
-func (b *byteBudget) release(n int) { b.used.Add(-int64(n)) }
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= int64(n)
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// inUse returns the bytes taken.
+func (b *byteBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
 
 // frameHooks lets the connection bound a message's arrival: started is
 // called once a message's length has arrived, ended once the message is
-// read (or failed).
+// read (or failed); waitForBudget waits until freed is closed, and fails
+// when the message's time is up or the connection closes.
 type frameHooks interface {
 	frameStarted()
 	frameEnded()
+	waitForBudget(freed <-chan struct{}) error
+}
+
+// reserve takes rest bytes of the budget for a message of n bytes, waiting
+// (without reading: TCP pushes back on the sender) while other messages
+// hold it.
+func (m *messageReader) reserve(n, rest int) error {
+	for {
+		ok, freed := m.budget.tryAcquire(rest)
+		if ok {
+			return nil
+		}
+		if m.hooks == nil {
+			return fmt.Errorf("%w: a message of %d bytes would need %d more", errBufferLimit, n, rest)
+		}
+		if err := m.hooks.waitForBudget(freed); err != nil {
+			return fmt.Errorf("%w: a message of %d bytes waited for %d more: %w", errBufferLimit, n, rest, err)
+		}
+	}
 }
 
 // messageReader reads and decrypts messages framed by appendMessage.
@@ -123,7 +162,8 @@ func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageR
 // Memory follows what arrives, never what the length announces: the first
 // chunk (at most 64 KiB) is always read; the rest of a longer message is
 // reserved from the shared budget once the first chunk has been
-// authenticated, and allocated then.
+// authenticated (waiting while other messages hold it, for at most the
+// connection's FrameTimeout), and allocated then.
 func (m *messageReader) read() ([]byte, error) {
 	var header [lengthLen]byte
 	if _, err := io.ReadFull(m.r, header[:]); err != nil {
@@ -151,8 +191,8 @@ func (m *messageReader) read() ([]byte, error) {
 			// tagLen bytes of slack.
 			rest := plain + remaining + tagLen
 			if m.budget != nil {
-				if !m.budget.acquire(rest) {
-					return nil, fmt.Errorf("%w: a message of %d bytes would need %d more", errBufferLimit, n, rest)
+				if err := m.reserve(n, rest); err != nil {
+					return nil, err
 				}
 				defer m.budget.release(rest)
 			}

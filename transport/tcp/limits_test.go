@@ -108,11 +108,17 @@ func TestOpenConnectionsAreCapped(t *testing.T) {
 // Issue 10, row 6, in miniature: peers holding the cluster secret send
 // 1 MiB messages short by one byte on many connections. What the server
 // buffers stays within MaxBufferedBytes (plus a first chunk per
-// connection); the connections beyond it are closed and counted, and small
-// messages still flow.
+// connection): the messages beyond it wait without being read, and when
+// FrameTimeout passes every one of those connections is closed and counted
+// (as over the buffer limit, or as timed out); small messages flow
+// meanwhile.
 func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 	const budget = 3 << 20
-	server := newTransport(t, func(cfg *Config) { cfg.MaxBufferedBytes = budget; cfg.Logger = nil })
+	server := newTransport(t, func(cfg *Config) {
+		cfg.MaxBufferedBytes = budget
+		cfg.FrameTimeout = time.Second
+		cfg.Logger = nil
+	})
 	got := acceptAndRead(t, server)
 	for range 10 {
 		conn, err := dialOnly(t, newTransport(t, func(cfg *Config) { cfg.Logger = nil }), server)
@@ -121,10 +127,9 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 		}
 		sendTruncated(t, conn, 1<<20)
 	}
-	waitFor(t, "the connections over the budget to be closed", func() bool {
-		return server.Stats().ConnsOverBufferLimit == 7
-	})
-	if used := server.buffered.used.Load(); used > budget {
+	// Three messages fit in 3 MiB beyond their first chunks; they hold it.
+	waitFor(t, "three messages to take the budget", func() bool { return server.buffered.inUse() > 2<<20 })
+	if used := server.buffered.inUse(); used > budget {
 		t.Fatalf("%d bytes buffered, limit %d", used, budget)
 	}
 	small, err := dialOnly(t, newTransport(t, nil), server)
@@ -142,6 +147,51 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a small message did not get through while the budget was taken")
 	}
+	waitFor(t, "every truncated message's connection to be closed", func() bool {
+		s := server.Stats()
+		return s.ConnsOverBufferLimit+s.FrameTimeouts == 10
+	})
+	// Which of the two reasons each counts under depends on timing: a
+	// message that got the budget when another's time ran out then ran out
+	// of time itself.
+	if s := server.Stats(); s.FrameTimeouts < 3 {
+		t.Fatalf("stats %+v, want at least the 3 messages holding the budget timed out", s)
+	}
+	waitFor(t, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
+}
+
+// A large message that finds the budget taken waits for it (TCP pushes back
+// on its sender) and arrives once other messages release it.
+func TestLargeMessageWaitsForTheBudget(t *testing.T) {
+	server := newTransport(t, func(cfg *Config) { cfg.MaxBufferedBytes = 3 << 19; cfg.Logger = nil })
+	got := acceptAndRead(t, server)
+	holder, err := dialOnly(t, newTransport(t, func(cfg *Config) { cfg.Logger = nil }), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTruncated(t, holder, 1<<20) // holds about 0.94 MiB of the 1.5
+	waitFor(t, "the first message to take the budget", func() bool { return server.buffered.inUse() > 0 })
+	large, err := dialOnly(t, newTransport(t, nil), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 1<<20)
+	want[len(want)-1] = 42
+	if err := large.Send(testContext(t), want); err != nil {
+		t.Fatal(err)
+	}
+	holder.Close() // releases the budget
+	select {
+	case msg := <-got:
+		if len(msg) != len(want) || msg[len(msg)-1] != 42 {
+			t.Fatalf("got %d bytes", len(msg))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the large message never arrived")
+	}
+	if s := server.Stats(); s.ConnsOverBufferLimit != 0 {
+		t.Fatalf("stats %+v: the waiting message's connection was closed", s)
+	}
 }
 
 func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
@@ -157,7 +207,7 @@ func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
 	}
 	sendTruncated(t, slow, 100)
 	waitFor(t, "the slow message to be cut", func() bool { return server.Stats().FrameTimeouts == 1 })
-	waitFor(t, "the budget to be released", func() bool { return server.buffered.used.Load() == 0 })
+	waitFor(t, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
 	// The idle connection (no message under way) outlived FrameTimeout and
 	// still works.
 	if err := idle.Send(testContext(t), []byte("still here")); err != nil {

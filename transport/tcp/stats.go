@@ -42,8 +42,7 @@ type Stats struct {
 	// because MaxConnsPerPeer connections to that peer were open.
 	ConnsOverPeerLimit uint64
 	// ConnsOverBufferLimit counts connections closed because a message
-	// arriving on them would have taken the bytes buffered over
-	// MaxBufferedBytes.
+	// arriving on them waited FrameTimeout for room in MaxBufferedBytes.
 	ConnsOverBufferLimit uint64
 	// FrameTimeouts counts connections closed because a message did not
 	// arrive whole within FrameTimeout of its length.

@@ -94,7 +94,7 @@ func Listen(cfg Config) (*Transport, error) {
 		admission:   newAdmission(cfg),
 		refusalLog:  newRefusalLog(log, cfg.RefusalLogInterval, "handshake refused"),
 		connLog:     newRefusalLog(log, cfg.RefusalLogInterval, "connection closed"),
-		buffered:    &byteBudget{limit: int64(cfg.MaxBufferedBytes)},
+		buffered:    newByteBudget(cfg.MaxBufferedBytes),
 		perPeer:     make(map[peer.ID]int),
 		closing:     make(chan struct{}),
 		conns:       make(map[*Conn]struct{}),
