@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +116,66 @@ func TestConnectionManagerSparesConnectionsInUse(t *testing.T) {
 	waitFor(t, "the hub to receive from all", func() bool { got, _ := hubCore.snapshot(); return len(got) == 4 })
 	if st := hub.Stats(); st.ConnsTrimmed != 0 || st.ConnectionsOpen != 4 {
 		t.Fatalf("stats %+v, want nothing trimmed within the grace period", st)
+	}
+}
+
+// gatedCore counts what it receives, each Received waiting for the gate
+// to open: a loop slower than its peers.
+type gatedCore struct {
+	echoCore
+	gate chan struct{}
+}
+
+func (c *gatedCore) Step(now time.Time, input any) {
+	if _, ok := input.(overlay.Received); ok {
+		<-c.gate
+	}
+	c.echoCore.Step(now, input)
+}
+
+// Messages waiting for a busy loop are bounded in bytes, not only in
+// number: readers wait beyond MaxQueuedBytes, and every message arrives
+// once the loop catches up.
+func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
+	const limit = 1 << 20
+	net := memnet.New(memnet.Config{Seed: 1})
+	defer net.Close()
+	key, err := peer.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := net.Listen(key, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := &gatedCore{gate: make(chan struct{})}
+	slow, err := Start(Config{Core: core, Transport: tr, MaxQueuedBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	openGate := sync.OnceFunc(func() { close(core.gate) })
+	defer openGate() // before Close, should the test fail with the loop at the gate
+	sender, _, _ := startNode(t, net, "sender")
+	text := string(make([]byte, 100<<10))
+	const count = 40 // 4 MB in all
+	for range count {
+		if err := sender.Step(context.Background(), sendRequest{to: peer.Info{Addr: "slow"}, text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The loop holds the first message at the gate; the queue fills up to
+	// the limit and the reader waits.
+	waitFor(t, "the queue to fill", func() bool { return slow.queued.inUse() > limit-200<<10 })
+	if used := slow.queued.inUse(); used > limit {
+		t.Fatalf("%d bytes queued, limit %d", used, limit)
+	}
+	if n := len(slow.inbound); n >= count-1 {
+		t.Fatalf("%d messages queued: the byte bound did not hold the reader back", n)
+	}
+	openGate()
+	waitFor(t, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
+	if used := slow.queued.inUse(); used != 0 {
+		t.Fatalf("%d bytes still counted as queued", used)
 	}
 }

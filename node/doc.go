@@ -27,5 +27,6 @@
 // Back-pressure: each connection has a bounded send queue (SendQueueLen
 // messages); when it is full the message is dropped and counted, because
 // blocking the loop on one slow peer would stall every other. Readers block
-// when the loop is busy, which pushes back on the sender through TCP.
+// when the loop is busy (256 messages, or MaxQueuedBytes, 16 MiB, of them
+// wait for it), which pushes back on the sender through TCP.
 package node

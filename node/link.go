@@ -217,8 +217,11 @@ func (r *Runtime) readLoop(c *connection) {
 			r.reportClosed(c, err)
 			return
 		}
+		if !r.queued.acquire(len(data), r.done) {
+			return
+		}
 		select {
-		case r.inbound <- inboundMsg{conn: c, msg: msg}:
+		case r.inbound <- inboundMsg{conn: c, msg: msg, size: len(data)}:
 		case <-r.done:
 			return
 		}

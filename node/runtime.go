@@ -75,6 +75,10 @@ type Config struct {
 	// when only HighWater is set) and DefaultGracePeriod.
 	HighWater, LowWater int
 	GracePeriod         time.Duration
+	// MaxQueuedBytes bounds the encoded size of the received messages
+	// waiting for the loop; readers wait beyond it (default
+	// DefaultMaxQueuedBytes).
+	MaxQueuedBytes int
 }
 
 // Stats counts what the runtime did.
@@ -100,6 +104,7 @@ type Runtime struct {
 	logger *slog.Logger
 
 	inbound  chan inboundMsg
+	queued   *queueBudget // bytes of the messages in inbound
 	events   chan any
 	requests chan request
 	done     chan struct{}
@@ -130,6 +135,7 @@ type Runtime struct {
 type inboundMsg struct {
 	conn *connection
 	msg  any
+	size int // encoded size, taken from queued
 }
 
 type request struct {
@@ -167,6 +173,9 @@ func Start(cfg Config) (*Runtime, error) {
 	if cfg.GracePeriod <= 0 {
 		cfg.GracePeriod = DefaultGracePeriod
 	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -177,6 +186,7 @@ func Start(cfg Config) (*Runtime, error) {
 		tr:       cfg.Transport,
 		logger:   logger,
 		inbound:  make(chan inboundMsg, 256),
+		queued:   newQueueBudget(cfg.MaxQueuedBytes),
 		events:   make(chan any, 256),
 		requests: make(chan request),
 		done:     make(chan struct{}),
@@ -341,6 +351,7 @@ func (r *Runtime) loop() {
 }
 
 func (r *Runtime) receive(in inboundMsg) {
+	defer r.queued.release(in.size)
 	r.stats.messagesIn.Add(1)
 	in.conn.lastUsed = time.Now()
 	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})

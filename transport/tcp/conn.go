@@ -283,6 +283,11 @@ func (c *Conn) Recv() ([]byte, error) {
 	msg, err := c.reader.read()
 	if err == nil {
 		c.transport.stats.framesIn.Add(1)
+		select {
+		case <-c.done: // Close may have run before msg's reservation was kept
+			c.reader.releaseHeld()
+		default:
+		}
 		return msg, nil
 	}
 	select {
@@ -336,6 +341,7 @@ func (c *Conn) signalClose() {
 	c.closeOnce.Do(func() {
 		c.failSend(fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrClosed))
 		close(c.done)
+		c.reader.releaseHeld()
 		c.raw.SetReadDeadline(time.Now()) // unblock Recv at once
 		// Bound a write blocked on a peer that does not read.
 		c.raw.SetWriteDeadline(time.Now().Add(closeLinger))

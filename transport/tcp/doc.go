@@ -69,7 +69,9 @@
 //     FrameTimeout passes first, its connection is closed. An insider
 //     sending messages short of their last byte on hundreds of connections
 //     thus cannot make the node buffer hundreds of megabytes, and a
-//     legitimate large message is delayed, not refused;
+//     legitimate large message is delayed, not refused. A message keeps its
+//     share of the budget after Recv returns it, until the next Recv or
+//     Close, so that messages received but not yet consumed count too;
 //   - a message must arrive whole within FrameTimeout (20 s) of its length;
 //   - a connection's read buffer is 16 KiB.
 //

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flynn/noise"
 )
@@ -148,13 +149,26 @@ type messageReader struct {
 	maxSize int
 	budget  *byteBudget // nil: no limit beyond maxSize
 	hooks   frameHooks  // nil: none
+	// held is the budget kept by the last message returned: it stays
+	// reserved while the caller holds the message, until the next read or
+	// releaseHeld, so that messages handed over but not yet consumed count
+	// too.
+	held atomic.Int64
+}
+
+// releaseHeld gives back the budget kept by the last message returned.
+func (m *messageReader) releaseHeld() {
+	if n := m.held.Swap(0); n > 0 {
+		m.budget.release(int(n))
+	}
 }
 
 func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
 	return &messageReader{r: r, cs: cs, maxSize: maxSize}
 }
 
-// read returns the next message. io.EOF means the stream ended cleanly on a
+// read returns the next message; the previous one's reservation, if any,
+// is released. io.EOF means the stream ended cleanly on a
 // frame boundary; any other error wraps errMalformed (an oversized length, a
 // truncated frame, a failed authentication), errBufferLimit, or is the
 // socket's error.
@@ -164,7 +178,8 @@ func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageR
 // reserved from the shared budget once the first chunk has been
 // authenticated (waiting while other messages hold it, for at most the
 // connection's FrameTimeout), and allocated then.
-func (m *messageReader) read() ([]byte, error) {
+func (m *messageReader) read() (_ []byte, err error) {
+	m.releaseHeld()
 	var header [lengthLen]byte
 	if _, err := io.ReadFull(m.r, header[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -194,7 +209,13 @@ func (m *messageReader) read() ([]byte, error) {
 				if err := m.reserve(n, rest); err != nil {
 					return nil, err
 				}
-				defer m.budget.release(rest)
+				defer func() {
+					if err != nil {
+						m.budget.release(rest)
+					} else {
+						m.held.Store(int64(rest))
+					}
+				}()
 			}
 			msg = slices.Grow(msg, rest)
 		}

@@ -259,3 +259,25 @@ func TestCloseWriteKeepsReceivingUntilThePeerCloses(t *testing.T) {
 		t.Fatal("a did not see b close")
 	}
 }
+
+// A message handed to the receiver keeps its share of the budget until the
+// receiver asks for the next one (or closes), so that messages received but
+// not yet consumed count too.
+func TestReceivedMessageKeepsItsBudgetUntilTheNextRecv(t *testing.T) {
+	a := newTransport(t, nil)
+	b := newTransport(t, nil)
+	atA, atB := connect(t, a, b)
+	if err := atA.Send(testContext(t), make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := atB.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if used := b.buffered.inUse(); used < 1<<19 {
+		t.Fatalf("%d bytes reserved while the receiver holds a 1 MiB message", used)
+	}
+	atB.Close() // as a Recv would, so does Close
+	if used := b.buffered.inUse(); used != 0 {
+		t.Fatalf("%d bytes still reserved after Close", used)
+	}
+}
