@@ -87,7 +87,7 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 	default:
 		c.writing.Add(-1)
 		r.stats.dropped.Add(1)
-		r.logger.Warn("send queue full, message dropped", "peer", c.remote.ID.Short())
+		r.warnQueueFull.warn("peer", c.remote.ID.Short())
 	}
 }
 
@@ -101,7 +101,7 @@ func (r *Runtime) handedOver(c *connection, data []byte, err error) error {
 		r.stats.bytesOut.Add(uint64(len(data)))
 	case errors.Is(err, transport.ErrTooLarge):
 		r.stats.dropped.Add(1)
-		r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
+		r.warnTooLarge.warn("peer", c.remote.ID.Short(), "bytes", len(data))
 	default:
 		return err
 	}
@@ -144,7 +144,7 @@ func (r *Runtime) dialDone(res dialResult) {
 		if errors.Is(res.err, transport.ErrRefused) {
 			// The error says why: another cluster secret, a bad identity,
 			// another protocol. A reset or a timeout is not a refusal.
-			r.logger.Warn("peer refused the handshake", "addr", res.addr, "err", res.err)
+			r.warnRefused.warn("addr", res.addr, "err", res.err)
 		} else {
 			r.logger.Debug("dial failed", "addr", res.addr, "err", res.err)
 		}
@@ -212,7 +212,7 @@ func (r *Runtime) readLoop(c *connection) {
 		msg, err := wire.Unmarshal(data)
 		if err != nil {
 			r.stats.malformed.Add(1)
-			r.logger.Warn("malformed message, disconnecting peer", "peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
+			r.warnMalformed.warn("peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
 			c.conn.Close()
 			r.reportClosed(c, err)
 			return

@@ -113,6 +113,9 @@ type Runtime struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// Rate-limited warnings about what peers make this node drop or refuse.
+	warnQueueFull, warnTooLarge, warnRefused, warnMalformed *rateLimitedWarn
+
 	stats struct {
 		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 		dials, dialFailures, dropped, malformed    atomic.Uint64
@@ -193,6 +196,11 @@ func Start(cfg Config) (*Runtime, error) {
 		links:    map[peer.ID]*link{},
 		dialing:  map[string]*pendingDial{},
 		timer:    time.NewTimer(time.Hour),
+
+		warnQueueFull: newRateLimitedWarn(logger, "send queue full, message dropped"),
+		warnTooLarge:  newRateLimitedWarn(logger, "message too large, dropped"),
+		warnRefused:   newRateLimitedWarn(logger, "peer refused the handshake"),
+		warnMalformed: newRateLimitedWarn(logger, "malformed message, disconnecting peer"),
 	}
 	r.wg.Add(2)
 	go r.acceptLoop()
