@@ -171,6 +171,9 @@ func testKill(t *testing.T, n, kill int, seed uint64) {
 	if got == total {
 		report(t, "last broadcast delivered everywhere", "%.2fs after the last send", recoverTook.Seconds())
 	}
+	if refused > 0 {
+		t.Errorf("the survivor refused %d of its broadcasts (e.g. %s): a refused broadcast is a message not sent", refused, refusedWhy)
+	}
 	if got != total || dup != 0 {
 		t.Errorf("broadcasts sent from the kill on: %d of %d deliveries to %d survivors, %d duplicates, want every one exactly once (%s)",
 			got, total, len(receivers), dup, strings.Join(short, "; "))

@@ -4,6 +4,7 @@ package faultsuite
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,8 +32,14 @@ func TestRestartWholeCluster(t *testing.T) {
 	for k := range 200 {
 		mustPut(t, &writes, agents[k%n], fmt.Sprintf("%sinitial/%03d", userPrefix, k), fmt.Sprintf("v%d", k))
 	}
-	w := startWriter(&writes, "running", agents, 20*time.Millisecond)
-	defer w.stop()
+	// One writer per agent, so that every agent acknowledges writes until
+	// the moment it dies.
+	var writers []*writer
+	for _, p := range agents {
+		w := startWriter(&writes, "running/"+p.name, []*agentProc{p}, 10*time.Millisecond)
+		defer w.stop()
+		writers = append(writers, w)
+	}
 	time.Sleep(time.Second) // writes in flight when the kill comes
 
 	killed := time.Now()
@@ -44,15 +51,21 @@ func TestRestartWholeCluster(t *testing.T) {
 	for _, p := range agents {
 		p.waitExit()
 	}
-	w.stop()
+	for _, w := range writers {
+		w.stop()
+	}
 	want := writes.latest(nil)
-	var lastAck time.Time
+	lastAck := map[*agentProc]time.Time{}
 	for _, a := range writes.all() {
-		if a.at.After(lastAck) {
-			lastAck = a.at
+		if a.at.After(lastAck[a.by]) {
+			lastAck[a.by] = a.at
 		}
 	}
-	report(t, "acknowledged writes before the kill", "%d keys, the last acknowledged %.1fms before the kill was sent", len(want), killed.Sub(lastAck).Seconds()*1000)
+	var gaps []string
+	for _, p := range agents {
+		gaps = append(gaps, fmt.Sprintf("%.0f", lastAck[p].Sub(killed).Seconds()*1000))
+	}
+	report(t, "acknowledged writes before the kill", "%d keys; each agent's last acknowledgement, in ms from the first SIGKILL: %s", len(want), strings.Join(gaps, " "))
 
 	for _, p := range agents {
 		p.restart()
