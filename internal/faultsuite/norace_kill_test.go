@@ -37,8 +37,14 @@ const (
 func TestKill50(t *testing.T) { testKill(t, 16, 8, 50) }
 
 // TestKill75: the same with 12 of 16 agents killed (issue 9, item 2: 50 %
-// of the messages sent 0 to 2 s after the kill were lost on main).
-func TestKill75(t *testing.T) { testKill(t, 16, 12, 75) }
+// of the messages sent 0 to 2 s after the kill were lost on main), in three
+// trials on fresh clusters: whether the survivors are left as islands of
+// the overlay varies from one kill to the next.
+func TestKill75(t *testing.T) {
+	for trial := 1; trial <= 3; trial++ {
+		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) { testKill(t, 16, 12, uint64(75+trial)) })
+	}
+}
 
 func testKill(t *testing.T, n, kill int, seed uint64) {
 	c := newCluster(t, n)
