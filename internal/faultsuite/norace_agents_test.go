@@ -374,6 +374,32 @@ func pollFrom(ref time.Time, timeout time.Duration, cond func() (bool, string)) 
 	return time.Since(ref), ok, why
 }
 
+// pollEach polls every condition every 100 ms until each has held once or
+// timeout (from ref) passes, and returns for each the time from ref when it
+// first held, whether it did, and its last reason.
+func pollEach(ref time.Time, timeout time.Duration, conds ...func() (bool, string)) ([]time.Duration, []bool, []string) {
+	took := make([]time.Duration, len(conds))
+	held := make([]bool, len(conds))
+	whys := make([]string, len(conds))
+	for {
+		pending := 0
+		for i, cond := range conds {
+			if held[i] {
+				continue
+			}
+			ok, why := cond()
+			took[i], held[i], whys[i] = time.Since(ref), ok, why
+			if !ok {
+				pending++
+			}
+		}
+		if pending == 0 || time.Since(ref) > timeout {
+			return took, held, whys
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // mustPoll is poll that fails t on timeout.
 func mustPoll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
@@ -549,5 +575,13 @@ func (s *sender) refusedCount() (int, string) {
 	return 0, ""
 }
 
-// sinceMs formats the time from a reference as seconds.
+// since formats the time from ref to at in seconds.
 func since(ref, at time.Time) string { return fmt.Sprintf("%.2fs", at.Sub(ref).Seconds()) }
+
+// because formats the reason a condition did not hold, if any.
+func because(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (" + why + ")"
+}

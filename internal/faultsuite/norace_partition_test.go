@@ -136,15 +136,16 @@ func TestPartitionHeal(t *testing.T) {
 	if want[userPrefix+"conflict/1"] != "far" || want[userPrefix+"conflict/2"] != "near" {
 		t.Fatalf("the conflicting writes were not acknowledged in the planned order: %v", want)
 	}
-	membersTook, membersOK, membersWhy := pollFrom(healed, healBound+20*time.Second, membersAre(agents, agents))
-	storesTook, storesOK, storesWhy := pollFrom(healed, healBound+20*time.Second, storesAgree(agents, want, true))
+	took, held, whys := pollEach(healed, healBound+20*time.Second, membersAre(agents, agents), storesAgree(agents, want, true))
+	membersTook, membersOK, membersWhy := took[0], held[0], whys[0]
+	storesTook, storesOK, storesWhy := took[1], held[1], whys[1]
 	report(t, "membership whole after the heal", "%.2fs", membersTook.Seconds())
 	report(t, "stores identical after the heal", "%.2fs (%d keys of the suite)", storesTook.Seconds(), len(want))
 	if !membersOK || membersTook > healBound {
-		t.Errorf("membership whole %.2fs after the heal, want ≤ %v (%s)", membersTook.Seconds(), healBound, membersWhy)
+		t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", membersTook.Seconds(), healBound, because(membersWhy))
 	}
 	if !storesOK || storesTook > healBound {
-		t.Errorf("stores identical %.2fs after the heal, want ≤ %v: later writes win and nothing is lost (%s)", storesTook.Seconds(), healBound, storesWhy)
+		t.Errorf("stores identical %.2fs after the heal, want ≤ %v: later writes win and nothing is lost%s", storesTook.Seconds(), healBound, because(storesWhy))
 	}
 
 	// Fail events keep being collected until observeAfterHeal.
@@ -207,7 +208,7 @@ func TestIsolationHeal(t *testing.T) {
 	took, ok, why := pollFrom(healed, healBound+20*time.Second, membersAre(agents, agents))
 	report(t, "isolated agent rejoined (membership whole)", "%.2fs after the heal", took.Seconds())
 	if !ok || took > healBound {
-		t.Errorf("membership whole %.2fs after the heal, want ≤ %v (%s)", took.Seconds(), healBound, why)
+		t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", took.Seconds(), healBound, because(why))
 	}
 
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))

@@ -128,6 +128,6 @@ func TestRestartBootstrapGroup(t *testing.T) {
 		report(t, "membership whole after restarting the bootstrap group", "not within %.0fs", took.Seconds())
 	}
 	if !ok || took > rejoinBound {
-		t.Errorf("membership whole %.2fs after the last start, want ≤ %v (%s)", took.Seconds(), rejoinBound, why)
+		t.Errorf("membership whole %.2fs after the last start, want ≤ %v%s", took.Seconds(), rejoinBound, because(why))
 	}
 }
