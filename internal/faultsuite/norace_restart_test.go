@@ -79,21 +79,27 @@ func TestRestartWholeCluster(t *testing.T) {
 	if !ok {
 		t.Errorf("membership not whole 60s after the restart: %s", why)
 	}
-	took, ok, why = pollFrom(lastStart, 60*time.Second, storesAgree(agents, want, true))
-	report(t, "stores identical with every acknowledged key", "%.2fs after the last start (%d keys)", took.Seconds(), len(want))
+	// A write the agent committed but could not acknowledge before it died
+	// may be there too: exact is false.
+	took, ok, why = pollFrom(lastStart, 60*time.Second, storesAgree(agents, want, false))
+	extra := 0
+	if view, err := viewOf(agents[0]); err == nil {
+		extra = len(view.userValues()) - len(want)
+	}
+	report(t, "stores identical with every acknowledged key", "%.2fs after the last start (%d keys, and %d written but not acknowledged)", took.Seconds(), len(want), extra)
 	if !ok {
 		t.Errorf("after the restart: %s", why)
 	}
 }
 
-// TestRestartBootstrapGroup: of 16 agents, the 4 that hold every bootstrap
-// address (agents 1 and 2) and 2 others are SIGKILLed; once the 12 others
+// TestRestartBootstrapGroup: of 16 agents, 8 among which the 2 that hold
+// every bootstrap address (agents 1 and 2) are SIGKILLed; once the 8 others
 // have dropped them and groupDowntime has passed, they restart on their
-// data directories. All 16 list
-// each other within rejoinBound of the last start: the agents that stayed
-// up are found again although no --join address leads to them. (The 12
-// have full active views among themselves, so none of them dials the
-// restarted ones to fill its view.)
+// data directories. All 16 list each other within rejoinBound of the last
+// start: the agents that stayed up are found again although no --join
+// address leads to them. (The 8 that stayed up have full active views
+// among themselves, so none of them dials the restarted ones to fill its
+// view.)
 func TestRestartBootstrapGroup(t *testing.T) {
 	const n = 16
 	c := newCluster(t, n)
