@@ -141,12 +141,14 @@ func TestPartitionHeal(t *testing.T) {
 	storesTook, storesOK, storesWhy := took[1], held[1], whys[1]
 	report(t, "membership whole after the heal", "%.2fs", membersTook.Seconds())
 	report(t, "stores identical after the heal", "%.2fs (%d keys of the suite)", storesTook.Seconds(), len(want))
-	if !membersOK || membersTook > healBound {
-		t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", membersTook.Seconds(), healBound, because(membersWhy))
-	}
-	if !storesOK || storesTook > healBound {
-		t.Errorf("stores identical %.2fs after the heal, want ≤ %v: later writes win and nothing is lost%s", storesTook.Seconds(), healBound, because(storesWhy))
-	}
+	t.Run("whole_after_heal", func(t *testing.T) {
+		if !membersOK || membersTook > healBound {
+			t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", membersTook.Seconds(), healBound, because(membersWhy))
+		}
+		if !storesOK || storesTook > healBound {
+			t.Errorf("stores identical %.2fs after the heal, want ≤ %v: later writes win and nothing is lost%s", storesTook.Seconds(), healBound, because(storesWhy))
+		}
+	})
 
 	// Fail events keep being collected until observeAfterHeal.
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
@@ -164,9 +166,11 @@ func TestPartitionHeal(t *testing.T) {
 		}
 	}
 	report(t, "fail events about the other side after the heal", "%d", crossAfterHeal)
-	if len(wrong) > 0 {
-		t.Errorf("%d fail events about members that stayed reachable from their observer: %s", len(wrong), summarize(wrong, healed))
-	}
+	t.Run("no_false_deaths", func(t *testing.T) {
+		if len(wrong) > 0 {
+			t.Errorf("%d fail events about members that stayed reachable from their observer: %s", len(wrong), summarize(wrong, healed))
+		}
+	})
 }
 
 func mustPut(t *testing.T, a *acks, p *agentProc, key, value string) {
@@ -207,14 +211,18 @@ func TestIsolationHeal(t *testing.T) {
 	c.lab.restore(isolated.index)
 	took, ok, why := pollFrom(healed, healBound+20*time.Second, membersAre(agents, agents))
 	report(t, "isolated agent rejoined (membership whole)", "%.2fs after the heal", took.Seconds())
-	if !ok || took > healBound {
-		t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", took.Seconds(), healBound, because(why))
-	}
+	t.Run("rejoins_by_itself", func(t *testing.T) {
+		if !ok || took > healBound {
+			t.Errorf("membership whole %.2fs after the heal, want ≤ %v%s", took.Seconds(), healBound, because(why))
+		}
+	})
 
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
 	wrong := falseFails(c, others, func(o, s *agentProc, at time.Time) bool { return s == isolated && !at.Before(cutAt) })
 	report(t, "fail events about never-cut peers seen by never-cut nodes", "%s", summarize(wrong, healed))
-	if len(wrong) > 0 {
-		t.Errorf("%d fail events about never-cut peers seen by never-cut nodes: %s", len(wrong), summarize(wrong, healed))
-	}
+	t.Run("no_false_deaths", func(t *testing.T) {
+		if len(wrong) > 0 {
+			t.Errorf("%d fail events about never-cut peers seen by never-cut nodes: %s", len(wrong), summarize(wrong, healed))
+		}
+	})
 }
