@@ -276,6 +276,20 @@ func (p *agentProc) events() []timedEvent {
 	return out
 }
 
+// requireStreams fails t if the event stream of one of agents dropped
+// events (the agent ends a stream whose client falls behind with an
+// "error" event): its counts would then prove nothing.
+func requireStreams(t *testing.T, agents []*agentProc) {
+	t.Helper()
+	for _, p := range agents {
+		for _, te := range p.events() {
+			if te.ev.Type == "error" {
+				t.Fatalf("the event stream of %s ended with an error, so its counts are incomplete: %s", p.name, te.ev.Error)
+			}
+		}
+	}
+}
+
 // timedEvent is an event of an agent's /v1/events stream and when the test
 // read it.
 type timedEvent struct {

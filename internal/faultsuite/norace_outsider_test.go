@@ -79,6 +79,7 @@ func TestOutsider(t *testing.T) {
 			t.Errorf("outsider %s holds %d of the cluster's keys", o.name, got)
 		}
 	}
+	requireStreams(t, append(agents, outsiders...))
 	joins := 0
 	for _, p := range agents {
 		for _, te := range p.events() {

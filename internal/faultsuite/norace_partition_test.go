@@ -153,6 +153,7 @@ func TestPartitionHeal(t *testing.T) {
 	// Fail events keep being collected until observeAfterHeal.
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
 	crossed := func(o, s *agentProc) bool { return side[o] != side[s] }
+	requireStreams(t, agents)
 	wrong := falseFails(c, agents, func(o, s *agentProc, at time.Time) bool { return crossed(o, s) && !at.Before(partitioned) })
 	report(t, "fail events about own-side members", "%s", summarize(wrong, healed))
 	// Fail events about the other side after the heal are reported, not
@@ -218,6 +219,7 @@ func TestIsolationHeal(t *testing.T) {
 	})
 
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
+	requireStreams(t, others)
 	wrong := falseFails(c, others, func(o, s *agentProc, at time.Time) bool { return s == isolated && !at.Before(cutAt) })
 	report(t, "fail events about never-cut peers seen by never-cut nodes", "%s", summarize(wrong, healed))
 	t.Run("no_false_deaths", func(t *testing.T) {
