@@ -5,6 +5,7 @@ package faultsuite
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestOutsider(t *testing.T) {
 			t.Errorf("outsider %s holds %d of the cluster's keys", o.name, got)
 		}
 	}
-	requireStreams(t, append(agents, outsiders...))
+	requireStreams(t, slices.Concat(agents, outsiders))
 	joins := 0
 	for _, p := range agents {
 		for _, te := range p.events() {
