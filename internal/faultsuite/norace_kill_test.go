@@ -224,10 +224,10 @@ func testKill(t *testing.T, n, kill int, seed uint64) {
 		len(required)-len(missingKeys(have, required)), len(required), storesTook.Seconds(), lateKept, late, w.failed)
 
 	wrong := falseFails(c, survivors, func(o, s *agentProc, at time.Time) bool { return slices.Contains(victims, s) && !at.Before(killed) })
-	report(t, "fail events about survivors seen by survivors", "%s", summarize(wrong, killed))
+	report(t, "fail events about survivors seen by survivors", "%s", summarize(wrong, killed, "the kill"))
 	t.Run("no_false_deaths", func(t *testing.T) {
 		if len(wrong) > 0 {
-			t.Errorf("%d fail events about survivors: %s", len(wrong), summarize(wrong, killed))
+			t.Errorf("%d fail events about survivors: %s", len(wrong), summarize(wrong, killed, "the kill"))
 		}
 	})
 	refusedLogs := 0
@@ -315,10 +315,10 @@ func TestSilentHostLoss(t *testing.T) {
 	}
 	requireStreams(t, survivors)
 	wrong := falseFails(c, survivors, func(o, s *agentProc, at time.Time) bool { return slices.Contains(lost, s) && !at.Before(cutAt) })
-	report(t, "fail events about survivors seen by survivors", "%s", summarize(wrong, cutAt))
+	report(t, "fail events about survivors seen by survivors", "%s", summarize(wrong, cutAt, "the cut"))
 	t.Run("no_false_deaths", func(t *testing.T) {
 		if len(wrong) > 0 {
-			t.Errorf("%d fail events about survivors: %s", len(wrong), summarize(wrong, cutAt))
+			t.Errorf("%d fail events about survivors: %s", len(wrong), summarize(wrong, cutAt, "the cut"))
 		}
 	})
 }

@@ -53,8 +53,8 @@ func falseFails(c *cluster, observers []*agentProc, cut func(observer, subject *
 }
 
 // summarize reports false fail events: count, observers, and the first and
-// last relative to ref.
-func summarize(list []falseFail, ref time.Time) string {
+// last relative to ref, the moment named refName.
+func summarize(list []falseFail, ref time.Time, refName string) string {
 	if len(list) == 0 {
 		return "0"
 	}
@@ -73,8 +73,8 @@ func summarize(list []falseFail, ref time.Time) string {
 			examples = append(examples, fmt.Sprintf("%s about %s at %s", f.observer, f.subject, since(ref, f.at)))
 		}
 	}
-	return fmt.Sprintf("%d on %d nodes, first %s, last %s after the heal (e.g. %s)",
-		len(list), len(observers), since(ref, first), since(ref, last), strings.Join(examples, "; "))
+	return fmt.Sprintf("%d on %d nodes, first %s, last %s after %s (e.g. %s)",
+		len(list), len(observers), since(ref, first), since(ref, last), refName, strings.Join(examples, "; "))
 }
 
 // TestPartitionHeal: 16 agents split 8/8 for 15 s with writes on both
@@ -155,7 +155,7 @@ func TestPartitionHeal(t *testing.T) {
 	crossed := func(o, s *agentProc) bool { return side[o] != side[s] }
 	requireStreams(t, agents)
 	wrong := falseFails(c, agents, func(o, s *agentProc, at time.Time) bool { return crossed(o, s) && !at.Before(partitioned) })
-	report(t, "fail events about own-side members", "%s", summarize(wrong, healed))
+	report(t, "fail events about own-side members", "%s", summarize(wrong, healed, "the heal"))
 	// Fail events about the other side after the heal are reported, not
 	// asserted: some may end detections of the partition begun before it.
 	crossAfterHeal := 0
@@ -169,7 +169,7 @@ func TestPartitionHeal(t *testing.T) {
 	report(t, "fail events about the other side after the heal", "%d", crossAfterHeal)
 	t.Run("no_false_deaths", func(t *testing.T) {
 		if len(wrong) > 0 {
-			t.Errorf("%d fail events about members that stayed reachable from their observer: %s", len(wrong), summarize(wrong, healed))
+			t.Errorf("%d fail events about members that stayed reachable from their observer: %s", len(wrong), summarize(wrong, healed, "the heal"))
 		}
 	})
 }
@@ -221,10 +221,10 @@ func TestIsolationHeal(t *testing.T) {
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
 	requireStreams(t, others)
 	wrong := falseFails(c, others, func(o, s *agentProc, at time.Time) bool { return s == isolated && !at.Before(cutAt) })
-	report(t, "fail events about never-cut peers seen by never-cut nodes", "%s", summarize(wrong, healed))
+	report(t, "fail events about never-cut peers seen by never-cut nodes", "%s", summarize(wrong, healed, "the heal"))
 	t.Run("no_false_deaths", func(t *testing.T) {
 		if len(wrong) > 0 {
-			t.Errorf("%d fail events about never-cut peers seen by never-cut nodes: %s", len(wrong), summarize(wrong, healed))
+			t.Errorf("%d fail events about never-cut peers seen by never-cut nodes: %s", len(wrong), summarize(wrong, healed, "the heal"))
 		}
 	})
 }
