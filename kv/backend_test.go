@@ -145,7 +145,7 @@ func TestBoltRefusesACorruptRecord(t *testing.T) {
 	}
 	defer b.Close()
 	// A record stored under another key's name fails to load.
-	rec := Record{Key: "other", Value: []byte("v"), Version: Version{Time: HLC{Wall: 1}, Writer: testID(1)}}
+	rec := signed(Record{Key: "other", Value: []byte("v"), Version: Version{Time: HLC{Wall: 1}, Writer: testID(1)}})
 	if err := b.Write([]Record{rec}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestBoltRefusesACorruptRecord(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{Self: testID(1), Backend: b}); !errors.Is(err, ErrInvalidRecord) {
+	if _, err := New(Config{Key: testKey(1), Backend: b}); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("New over a corrupt file = %v, want ErrInvalidRecord", err)
 	}
 }

@@ -22,7 +22,7 @@ func fuzzRecords() []Record {
 	return []Record{
 		remoteWrite(2, "app/port", []byte("8080"), wall),
 		remoteWrite(3, "app/host", []byte("example"), wall+1),
-		{Key: "app/old", Version: Version{Time: HLC{Wall: wall + 2, Logical: 1}, Writer: testID(2)}, Deleted: true},
+		signed(Record{Key: "app/old", Version: Version{Time: HLC{Wall: wall + 2, Logical: 1}, Writer: testID(2)}, Deleted: true}),
 	}
 }
 

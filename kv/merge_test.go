@@ -32,7 +32,7 @@ func TestMergeIsOrderAndDuplicationInsensitive(t *testing.T) {
 			if !rec.Deleted {
 				rec.Value = rapid.SliceOfN(rapid.Byte(), 0, 4).Draw(t, "value")
 			}
-			return rec
+			return signed(rec)
 		}), 1, 30).Draw(t, "writes")
 
 		// The expected state: for each key the greatest record.
