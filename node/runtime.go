@@ -53,6 +53,14 @@ type Config struct {
 	// SendQueueLen bounds each connection's queue (default
 	// DefaultSendQueueLen).
 	SendQueueLen int
+	// Denied, when set, tells which peers are refused (revoked nodes). It
+	// is asked on the loop goroutine for every new connection, right after
+	// its handshake and before any message from it is read (a denied
+	// peer's connection is closed at once), and before dialling a peer
+	// (messages to a denied peer are dropped without a dial). It must be
+	// fast and safe for concurrent use. Call Runtime.CloseDenied when its
+	// answers change.
+	Denied func(peer.ID) bool
 }
 
 // Stats counts what the runtime did.
@@ -64,6 +72,11 @@ type Stats struct {
 	MalformedIn             uint64 // frames that failed to decode
 	ConnectionsOpen         int64
 	LinkDowns               uint64
+	// DeniedConns counts connections closed because Config.Denied refused
+	// their peer: right after the handshake, or when the peer became
+	// denied. DeniedSends counts messages to a denied peer dropped
+	// without dialling it.
+	DeniedConns, DeniedSends uint64
 }
 
 // Runtime drives one core over one transport. Its methods are safe for
@@ -88,7 +101,10 @@ type Runtime struct {
 		dials, dialFailures, dropped, malformed    atomic.Uint64
 		linkDowns                                  atomic.Uint64
 		open                                       atomic.Int64
+		deniedConns, deniedSends                   atomic.Uint64
 	}
+	deniedCheck chan struct{} // capacity 1: Config.Denied's answers changed
+	deniedLog   logLimiter
 
 	// Owned by the loop goroutine.
 	links         map[peer.ID]*link
@@ -143,6 +159,8 @@ func Start(cfg Config) (*Runtime, error) {
 		links:    map[peer.ID]*link{},
 		dialing:  map[string]*pendingDial{},
 		timer:    time.NewTimer(time.Hour),
+
+		deniedCheck: make(chan struct{}, 1),
 	}
 	r.wg.Add(2)
 	go r.acceptLoop()
@@ -199,6 +217,8 @@ func (r *Runtime) Stats() Stats {
 		MalformedIn:     r.stats.malformed.Load(),
 		ConnectionsOpen: r.stats.open.Load(),
 		LinkDowns:       r.stats.linkDowns.Load(),
+		DeniedConns:     r.stats.deniedConns.Load(),
+		DeniedSends:     r.stats.deniedSends.Load(),
 	}
 }
 
@@ -293,11 +313,16 @@ func (r *Runtime) loop() {
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C:
 			r.closeIdle(now)
+		case <-r.deniedCheck:
+			r.closeDenied()
 		}
 	}
 }
 
 func (r *Runtime) receive(in inboundMsg) {
+	if in.conn.denied {
+		return // read before its peer was denied
+	}
 	r.stats.messagesIn.Add(1)
 	in.conn.lastUsed = time.Now()
 	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
@@ -383,6 +408,10 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 		return
 	}
 	id := out.To.ID
+	if r.denied(id) {
+		r.refuseSend(out.To)
+		return
+	}
 	if id.IsZero() {
 		// Only the address is known (a bootstrap contact): use a link to
 		// whoever listens there, if there is one.
