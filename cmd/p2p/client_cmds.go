@@ -164,6 +164,7 @@ func newMembersCommand() *cobra.Command {
 		},
 	}
 	o.register(cmd)
+	cmd.AddCommand(newRevokeCommand(), newRevokedCommand())
 	return cmd
 }
 
