@@ -114,8 +114,8 @@
 //
 // Each differing record thus crosses once, in the direction it is needed.
 // An in-sync round costs one 43-byte message; between two stores of 100,000
-// keys of which 1% differ, a round costs about 380 bytes per differing key
-// (about 140 of them the record itself), 2.5% of a full copy. Node hashes
+// keys of which 1% differ, a round costs about 480 bytes per differing key
+// (about 240 of them the signed record itself), 2% of a full copy. Node hashes
 // travel truncated to 64 bits and keys are named by 64-bit hashes: a
 // collision, which would hide a difference, has a probability near 2^-64.
 // Each message is bounded (MaxSyncParents, MaxSummaryEntries,
