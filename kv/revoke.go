@@ -140,7 +140,8 @@ func (s *Store) localRevoke(id peer.ID) (Record, error) {
 }
 
 // refusal says why a remote record that passed validation and its
-// signature check is refused, counting it; "" accepts it.
+// signature check is refused, counting it; "" accepts it. Records refused
+// here are not logged one by one (see logRefusal).
 func (s *Store) refusal(rec Record) string {
 	if r, revoked := s.revoked[rec.Version.Writer]; revoked && rec.Version.Time.Compare(r.At) > 0 {
 		s.stats.RecordsRevoked++

@@ -1,6 +1,8 @@
 package kv
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -109,3 +111,31 @@ func TestFutureRecordsAreCounted(t *testing.T) {
 		t.Fatalf("future record: %+v", st)
 	}
 }
+
+// Refused records are logged at most once per interval of the store's time,
+// however many arrive: a peer cannot fill the log.
+func TestRefusalLogsAreRateLimited(t *testing.T) {
+	var lines int
+	logger := slog.New(countingHandler{&lines})
+	s := newTestStore(t, 1, nil, func(c *Config) { c.Logger = logger })
+	forged := Record{Key: "k", Value: []byte("v"), Version: Version{Time: HLC{Wall: epoch.UnixNano()}, Writer: testID(2)}}
+	for i := range 1000 {
+		forged.Version.Time.Logical = uint32(i)
+		s.Step(epoch.Add(time.Duration(i)*time.Millisecond), overlay.Received{From: testInfo(3), Msg: &SyncRecords{Records: []Record{forged}}})
+	}
+	if st := s.Stats(); st.RecordsForged != 1000 || lines != 1 {
+		t.Fatalf("1,000 forged records in 1 s: %d counted, %d log lines", st.RecordsForged, lines)
+	}
+	s.Step(epoch.Add(11*time.Second), overlay.Received{From: testInfo(3), Msg: &SyncRecords{Records: []Record{forged.Sign(testKey(3))}}})
+	if lines != 2 {
+		t.Fatalf("%d log lines after the interval, want 2", lines)
+	}
+}
+
+// countingHandler counts the log records it handles.
+type countingHandler struct{ n *int }
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h countingHandler) Handle(context.Context, slog.Record) error { *h.n++; return nil }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h countingHandler) WithGroup(string) slog.Handler             { return h }

@@ -148,6 +148,9 @@ type Store struct {
 	revoked     map[peer.ID]Revocation // the deny list
 	denyChanged bool                   // since the last DenyList output
 
+	lastRefusalLog    time.Time // see logRefusal
+	refusalsNotLogged int
+
 	started   bool
 	now       time.Time
 	nextRound time.Time
@@ -381,12 +384,12 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		rec = rec.normalize()
 		if err := rec.Validate(); err != nil {
 			s.stats.RecordsRejected++
-			s.log.Debug("kv: refused record", "peer", from.ID.Short(), "err", err)
+			s.logRefusal(from, "invalid", err)
 			continue
 		}
 		if rec.Version.Time.Wall > horizon {
 			s.stats.RecordsDeferred++
-			s.log.Debug("kv: record from the future deferred", "peer", from.ID.Short(), "key", rec.Key, "version", rec.Version.String())
+			s.logRefusal(from, "future", fmt.Errorf("key %s: version %s is more than %v ahead", quoteKey(rec.Key), rec.Version.String(), s.cfg.MaxClockOffset))
 			continue
 		}
 		if existing, known := s.index[rec.Key]; known && !s.supersedesEntry(rec, existing) {
@@ -394,11 +397,11 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		}
 		if err := rec.Verify(); err != nil {
 			s.stats.RecordsForged++
-			s.log.Debug("kv: refused record", "peer", from.ID.Short(), "err", err)
+			s.logRefusal(from, "bad signature", err)
 			continue
 		}
 		if reason := s.refusal(rec); reason != "" {
-			s.log.Debug("kv: refused record", "peer", from.ID.Short(), "key", rec.Key, "version", rec.Version.String(), "reason", reason)
+			s.logRefusal(from, reason, fmt.Errorf("key %s, version %s", quoteKey(rec.Key), rec.Version.String()))
 			continue
 		}
 		if i, ok := position[rec.Key]; ok {
@@ -425,7 +428,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		if !rec.Deleted && !wasLive && s.live+liveDelta >= s.cfg.MaxKeys ||
 			!known && len(s.index)+entriesDelta >= 2*s.cfg.MaxKeys {
 			s.stats.RecordsRejected++
-			s.log.Warn("kv: record refused, store full", "peer", from.ID.Short(), "key", rec.Key, "max_keys", s.cfg.MaxKeys)
+			s.logRefusal(from, "store full", fmt.Errorf("key %s: the store holds Config.MaxKeys (%d) keys", quoteKey(rec.Key), s.cfg.MaxKeys))
 			continue
 		}
 		if !rec.Deleted {
@@ -622,4 +625,20 @@ func (s *Store) writeLazy(put []Record, remove []string) error {
 		return lazy.WriteLazy(put, remove)
 	}
 	return s.backend.Write(put, remove)
+}
+
+// refusalLogInterval is the least time between two log lines about refused
+// records: a peer sending refused records in a loop must not fill the log.
+const refusalLogInterval = 10 * time.Second
+
+// logRefusal logs a refused record, at most once per refusalLogInterval of
+// the store's time, with the number of refusals not logged since the last
+// line. The counters in Stats count every one.
+func (s *Store) logRefusal(from peer.Info, reason string, err error) {
+	if !s.lastRefusalLog.IsZero() && s.now.Sub(s.lastRefusalLog) < refusalLogInterval {
+		s.refusalsNotLogged++
+		return
+	}
+	s.log.Warn("kv: record from a peer refused", "peer", from.ID.Short(), "reason", reason, "err", err, "refused_not_logged", s.refusalsNotLogged)
+	s.lastRefusalLog, s.refusalsNotLogged = s.now, 0
 }
