@@ -110,7 +110,8 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 	a := startKeyedTCPNode(t, secret, newKey(t), nil)
 	b := startKeyedTCPNode(t, secret, newKey(t), nil, a.Addr())
 	c := startKeyedTCPNode(t, secret, newKey(t), nil, b.Addr())
-	d := startKeyedTCPNode(t, secret, newKey(t), nil, a.Addr())
+	keyD := newKey(t)
+	d := startKeyedTCPNode(t, secret, keyD, nil, a.Addr())
 	all := []*p2p.Broadcaster{a, b, c, d}
 	for _, n := range all[1:] {
 		waitJoined(t, n)
@@ -152,6 +153,22 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 		waitUntil(t, 20*time.Second, "c's later write", func() bool { return valueOf(n, "config/after") == "ok" })
 		if got := valueOf(n, "config/from-d"); got != "" {
 			t.Fatalf("d's write after its revocation reached a member: %q", got)
+		}
+	}
+	// A member colludes: b relays a record d signed after its revocation.
+	// a and c refuse it and count it; a record b relays next is applied.
+	late := kv.Record{Key: "config/relayed", Value: []byte("evil"), Version: kv.Version{Time: kv.HLC{Wall: time.Now().UnixNano()}, Writer: d.ID()}}.Sign(keyD)
+	if err := p2p.SendStoreRecordsForTest(ctx, b, []kv.Record{late}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Store().Put(ctx, "config/relayed-after", []byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*p2p.Broadcaster{a, c} {
+		waitUntil(t, 20*time.Second, "b's later write", func() bool { return valueOf(n, "config/relayed-after") == "ok" })
+		waitUntil(t, 20*time.Second, "the relayed record to be refused", func() bool { return n.Stats().Store.RecordsRevoked >= 1 })
+		if got := valueOf(n, "config/relayed"); got != "" {
+			t.Fatalf("a record d wrote after its revocation was applied: %q", got)
 		}
 	}
 	refused := uint64(0)
