@@ -271,3 +271,20 @@ func TestBoltLazyWritesConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A file written before records were signed (format 1) is refused with
+// ErrOldFormat, which says how to recover.
+func TestBoltRefusesAFileFromBeforeSignatures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), BoltFile)
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(boltMeta).Put(boltFormatK, []byte{1}) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := OpenBolt(path); !errors.Is(err, ErrOldFormat) {
+		t.Fatalf("OpenBolt of a format 1 file = %v, want ErrOldFormat", err)
+	}
+}
