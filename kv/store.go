@@ -531,8 +531,8 @@ func (s *Store) purge() {
 
 // forget removes keys, already removed from the backend, from the index and
 // the tree.
-func (s *Store) forget(keys []string) {
-	for _, key := range keys {
+func (s *Store) forget(gone []string) {
+	for _, key := range gone {
 		e, known := s.index[key]
 		if !known {
 			continue
