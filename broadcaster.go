@@ -26,6 +26,7 @@ import (
 const (
 	topicApp   uint8 = 1
 	topicStore uint8 = 2
+	topicKeys  uint8 = 3 // keyring operations (keys.go)
 )
 
 // Stats reports what a node did.
@@ -37,6 +38,9 @@ type Stats struct {
 	// InvalidJSON counts received messages dropped because their data was
 	// not JSON.
 	InvalidJSON uint64
+	// KeyringRefused counts keyring messages refused: malformed, or
+	// requests dropped on a full queue.
+	KeyringRefused uint64
 	// Gossip counts the member list's probes, syncs and refutations.
 	Gossip gossip.Stats
 	// Plumtree counts payloads, duplicates, IHAVEs, GRAFTs and PRUNEs.
@@ -73,6 +77,7 @@ type Broadcaster struct {
 
 	reactors *reactorSet
 	members  *listeners[MemberEvent]
+	keys     *keyService
 
 	invalidJSON atomic.Uint64
 
@@ -159,6 +164,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 	}
 	b.store = newStore(b, storeCore, backend)
 	b.setDenied(storeCore.Revocations())
+	b.keys = newKeyService(broadcasterKeys{b}, tr, cfg.DataDir, b.logger)
 	rt, err := node.Start(node.Config{
 		Core:      b.stack,
 		Transport: tr,
@@ -167,6 +173,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		Denied:    b.isDenied,
 	})
 	if err != nil {
+		b.keys.close()
 		backend.Close()
 		tr.Close()
 		return nil, err
@@ -225,7 +232,7 @@ func (b *Broadcaster) Store() *Store { return b.store }
 
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
-	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load(), InvalidJSON: b.invalidJSON.Load()}
+	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load(), InvalidJSON: b.invalidJSON.Load(), KeyringRefused: b.keys.refused.Load()}
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()
@@ -309,6 +316,7 @@ func toMembers(infos []peer.Info) []Member {
 // be called more than once.
 func (b *Broadcaster) Close() error {
 	b.closeOnce.Do(func() {
+		b.keys.close()
 		b.mu.Lock()
 		started := b.started
 		b.closed = true
@@ -365,6 +373,10 @@ func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
 func (b *Broadcaster) onOutput(now time.Time, out any) {
 	switch out := out.(type) {
 	case gossip.Deliver:
+		if out.Topic == topicKeys {
+			b.keys.deliver(out.Origin, out.Direct, out.Payload)
+			break
+		}
 		if out.Topic != topicApp {
 			break
 		}

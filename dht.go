@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,6 +126,9 @@ type DHTStats struct {
 	Contacts int
 	// ReactorDrops counts messages dropped on full reactor queues.
 	ReactorDrops uint64
+	// KeyringRefused counts keyring messages refused: malformed, or
+	// requests dropped on a full queue.
+	KeyringRefused uint64
 }
 
 // DHT is a node of the Kademlia overlay: a distributed hash table of signed
@@ -138,6 +142,7 @@ type DHT struct {
 	logger *slog.Logger
 
 	reactors *reactorSet
+	keys     *keyService
 	pumpDone chan struct{}
 
 	rngMu sync.Mutex // guards rng
@@ -187,6 +192,7 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 		pumpDone: make(chan struct{}),
 		rng:      mathrand.New(mathrand.NewPCG(cfg.Seed, cfg.Seed^0x736f)),
 	}
+	d.keys = newKeyService(dhtKeys{d}, tr, cfg.DataDir, logger)
 	go d.pump()
 	return d, nil
 }
@@ -377,6 +383,7 @@ func (d *DHT) Stats(ctx context.Context) (DHTStats, error) {
 	var s DHTStats
 	err := d.dht.Do(ctx, func(c *kademlia.Core) { s.Kademlia, s.Contacts = c.Stats(), c.TableSize() })
 	s.ReactorDrops = d.reactors.dropped.Load() + d.dht.DroppedDeliveries()
+	s.KeyringRefused = d.keys.refused.Load()
 	return s, d.wrap(err)
 }
 
@@ -385,6 +392,7 @@ func (d *DHT) Stats(ctx context.Context) (DHTStats, error) {
 // than once.
 func (d *DHT) Close() error {
 	d.closeOnce.Do(func() {
+		d.keys.close()
 		d.closeErr = d.dht.Close() // closes Deliveries, which ends pump
 		<-d.pumpDone
 		d.reactors.close()
@@ -396,6 +404,14 @@ func (d *DHT) Close() error {
 func (d *DHT) pump() {
 	defer close(d.pumpDone)
 	for del := range d.dht.Deliveries() {
+		if data, ok := bytes.CutPrefix(del.Payload, dhtKeyMagic); ok {
+			from := peer.Info{ID: del.Origin}
+			if del.Origin == del.From.ID {
+				from.Addr = del.From.Addr
+			}
+			d.keys.deliver(from, !del.Broadcast, data)
+			continue
+		}
 		if !json.Valid(del.Payload) {
 			d.logger.Debug("message that is not JSON dropped", "peer", del.From.String(), "bytes", len(del.Payload))
 			continue

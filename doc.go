@@ -9,7 +9,11 @@
 // neighbour fails) and Plumtree broadcasts along a spanning tree of those links,
 // so that a message costs close to one transmission per node. Connections are
 // TCP secured by a Noise XX handshake in which each node proves its ed25519
-// identity; a cluster secret keeps outsiders out.
+// identity; a cluster secret keeps outsiders out. Several secrets may be
+// installed at once, so that a cluster rotates its secret without downtime:
+// [Broadcaster.InstallKey], [Broadcaster.UseKey] and [Broadcaster.RemoveKey]
+// apply a change on every member and report who applied it; each member keeps
+// its keyring in its data directory ([KeyringFile]).
 //
 // Its reason to exist is to keep configuration consistent across many machines,
 // with push, and with no central service to run: [Broadcaster.Store] is a

@@ -36,11 +36,15 @@ func openIdentity(s listenSettings) (*peer.Key, transport.Transport, error) {
 	if s.transport != nil {
 		return key, s.transport, nil
 	}
+	keyring, err := OpenKeyring(s.dataDir, s.secret, s.logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	tr, err := tcp.Listen(tcp.Config{
 		ListenAddr:    s.listenAddr,
 		AdvertiseAddr: s.advertiseAddr,
 		Key:           key,
-		Secret:        s.secret,
+		Keyring:       keyring,
 		MaxFrameSize:  s.maxFrameSize,
 		Logger:        s.logger,
 	})

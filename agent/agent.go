@@ -53,11 +53,15 @@ type Agent struct {
 	handlers *handlerPool
 	events   *eventHub
 	metrics  *agentMetrics
+	refusals *apiRefusals // API requests refused by the browser protections
 	started  time.Time
+	lock     *os.File // LockFile, held until Close
+	cluster  clusterState
 
-	mu       sync.Mutex // guards name, tags, syncs
+	mu       sync.Mutex // guards name, tags, syncs, names
 	name     string
 	tags     map[string]string
+	names    map[string]string // node ID -> published name, from NodesPrefix
 	syncs    []SyncSpec
 	syncsKey map[string][]string // key -> paths, rebuilt with syncs
 
@@ -71,9 +75,29 @@ type Agent struct {
 	closeErr  error
 }
 
-// New creates an agent: it opens the data directory, the overlay's socket
-// and the API's listener, but neither joins nor serves until Start.
+// New creates an agent: it locks and opens the data directory (see
+// LockFile; a directory held by another agent fails with ErrDataDirInUse),
+// the overlay's socket and the API's listener, but neither joins nor serves
+// until Start.
 func New(cfg Config) (*Agent, error) {
+	checked, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(checked.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+func newAgent(cfg Config) (*Agent, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -97,11 +121,21 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.refusals = newAPIRefusals(a.logger)
+	guard := newAPIGuard(cfg.API, a.listener.Addr(), cfg.APIBodyTimeout, a.refusals)
+	a.listener = newLimitListener(a.listener, cfg.APIMaxConns, a.refusals)
 	key, err := peer.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		a.listener.Close()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.Secret == "" && cfg.SecretFile != "" {
+		WarnLooseMode(a.logger, cfg.SecretFile, "cluster secret")
+	}
+	if cfg.APITokenFile != "" {
+		WarnLooseMode(a.logger, cfg.APITokenFile, "API token")
+	}
+	WarnLooseMode(a.logger, filepath.Join(cfg.DataDir, peer.KeyFile), "node key")
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
@@ -114,9 +148,16 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Node(&ncfg)
 	}
 	if ncfg.Transport == nil {
+		// The keyring kept in the data directory, when a rotation wrote
+		// one, wins over the configured secret.
+		keyring, err := p2p.OpenKeyring(ncfg.DataDir, ncfg.Secret, a.logger)
+		if err != nil {
+			a.listener.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 		tr, err := tcp.Listen(tcp.Config{
 			ListenAddr: ncfg.ListenAddr, AdvertiseAddr: ncfg.AdvertiseAddr, Key: ncfg.Key,
-			Secret: ncfg.Secret, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
+			Keyring: keyring, MaxFrameSize: ncfg.MaxMessageSize, Logger: a.logger,
 		})
 		if err != nil {
 			a.listener.Close()
@@ -138,8 +179,8 @@ func New(cfg Config) (*Agent, error) {
 	}, handlers)
 	a.registerMetrics()
 	a.server = &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           guard.protect(a.routes()),
+		ReadHeaderTimeout: cfg.APIHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return a.ctx },
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
@@ -297,22 +338,40 @@ func (a *Agent) publishNodeInfo(ctx context.Context) error {
 func (a *Agent) watchStore(events <-chan p2p.WatchEvent) {
 	defer a.wg.Done()
 	self := a.node.ID()
+	held := map[string]bool{} // the live keys, to tell a delete of a key never held
 	for {
 		for ev := range events {
 			switch {
 			case ev.Err != nil:
 				a.logger.Warn("store watch fell behind; restarting it (changes in between reach handlers only through the re-read)", "err", ev.Err)
+				clear(held)
 			case ev.Synced:
 			default:
 				rec := recordOf(ev.Record)
 				a.applySyncs(rec)
+				if strings.HasPrefix(rec.Key, NodesPrefix) {
+					a.learnName(rec)
+				}
+				wasHeld := held[rec.Key]
+				if rec.Deleted {
+					delete(held, rec.Key)
+				} else {
+					held[rec.Key] = true
+				}
 				if ev.Initial {
 					continue
 				}
 				if ev.Record.Version.Writer != self {
 					a.metrics.propagation.Observe(time.Since(ev.Record.Version.Time.Time()).Seconds())
 				}
-				if a.handlers.wants("kv") {
+				// A record written before this agent started, or the delete
+				// of a key it never held, is the node catching up, not a
+				// change the cluster made now.
+				if ev.Record.Version.Time.Time().Before(a.started) || (rec.Deleted && !wasHeld) {
+					if a.handlers.wants("sync") {
+						a.handlers.dispatch(syncEvent(rec))
+					}
+				} else if a.handlers.wants("kv") {
 					a.handlers.dispatch(kvEvent(rec))
 				}
 			}
@@ -325,6 +384,30 @@ func (a *Agent) watchStore(events <-chan p2p.WatchEvent) {
 			return // the node is closed
 		}
 	}
+}
+
+// learnName keeps the name a node published under NodesPrefix, for the
+// events stream.
+func (a *Agent) learnName(rec Record) {
+	id := strings.TrimPrefix(rec.Key, NodesPrefix)
+	var ni NodeInfo
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.names == nil {
+		a.names = map[string]string{}
+	}
+	if rec.Deleted || json.Unmarshal(rec.Value, &ni) != nil || ni.ID != id {
+		delete(a.names, id)
+		return
+	}
+	a.names[id] = ni.Name
+}
+
+// nameOf returns the name the node id published, or "".
+func (a *Agent) nameOf(id string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.names[id]
 }
 
 func (a *Agent) setSyncs(syncs []SyncSpec) {
@@ -354,11 +437,14 @@ func (a *Agent) applySyncs(rec Record) {
 
 // onMessage runs on the node's reactor goroutine.
 func (a *Agent) onMessage(m *p2p.Message) {
+	if a.handleAgentMessage(m) {
+		return
+	}
 	if !m.Direct {
 		a.metrics.hops.Observe(float64(m.Hops))
 	}
 	from := m.From.String()
-	a.streamDrops.Add(uint64(a.events.publish(Event{Type: "message", From: from, FromAddr: m.FromAddr, Direct: m.Direct, Hops: m.Hops, Data: m.Data})))
+	a.streamDrops.Add(uint64(a.events.publish(Event{Type: "message", From: from, Name: a.nameOf(from), FromAddr: m.FromAddr, Direct: m.Direct, Hops: m.Hops, Data: m.Data})))
 	if a.handlers.wants("msg") {
 		a.handlers.dispatch(messageEvent(from, m.FromAddr, m.Direct, m.Hops, m.Data))
 	}
@@ -367,8 +453,9 @@ func (a *Agent) onMessage(m *p2p.Message) {
 // onMemberEvent runs on the node's member-event goroutine.
 func (a *Agent) onMemberEvent(e p2p.MemberEvent) {
 	id := e.Member.ID.String()
-	ev := Event{Type: "member", Kind: e.Kind, ID: id, Addr: e.Member.Addr}
+	ev := Event{Type: "member", Kind: e.Kind, ID: id, Name: a.nameOf(id), Addr: e.Member.Addr}
 	a.logger.Info("member "+e.Kind, "peer", e.Member.ID.Short(), "addr", e.Member.Addr)
+	a.noteMember(e.Kind, id, e.Member.Addr)
 	a.streamDrops.Add(uint64(a.events.publish(ev)))
 	if a.handlers.wants("member") {
 		data, _ := json.Marshal(ev)
@@ -391,7 +478,7 @@ func (a *Agent) Reload(cfg Config) error {
 	for name, changed := range map[string]bool{
 		"data": next.DataDir != cur.DataDir, "listen": next.Listen != cur.Listen, "advertise": next.Advertise != cur.Advertise,
 		"join": !slices.Equal(next.Join, cur.Join), "secret": next.Secret != cur.Secret || next.SecretFile != cur.SecretFile,
-		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken, "log-format": next.LogFormat != cur.LogFormat,
+		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken || next.APITokenFile != cur.APITokenFile, "log-format": next.LogFormat != cur.LogFormat,
 		"handler-concurrency": next.HandlerConcurrency != cur.HandlerConcurrency, "handler-timeout": next.HandlerTimeout != cur.HandlerTimeout,
 	} {
 		if changed {
@@ -451,6 +538,7 @@ func (a *Agent) Close() error {
 		if !a.started.IsZero() {
 			_ = os.Remove(filepath.Join(a.cfg.DataDir, StateFile))
 		}
+		a.lock.Close() // releases the flock
 		a.logger.Info("agent stopped")
 	})
 	return a.closeErr

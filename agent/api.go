@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -49,9 +50,12 @@ func writeError(w http.ResponseWriter, e *apiError) {
 func classify(err error) *apiError {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return errorf(http.StatusRequestTimeout, CodeRequestTimeout, "request body not received in time: %v", err)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body over %d bytes", tooBig.Limit)
 	case errors.Is(err, p2p.ErrNotFound):
@@ -107,6 +111,7 @@ func (a *Agent) routes() http.Handler {
 	}
 	route("/v1/info", map[string]handlerFunc{http.MethodGet: a.handleInfo})
 	route("/v1/members", map[string]handlerFunc{http.MethodGet: a.handleMembers})
+	route("/v1/cluster", map[string]handlerFunc{http.MethodGet: a.handleCluster})
 	route("/v1/send", map[string]handlerFunc{http.MethodPost: a.handleSend(false)})
 	route("/v1/send-one", map[string]handlerFunc{http.MethodPost: a.handleSend(true)})
 	route("/v1/events", map[string]handlerFunc{http.MethodGet: a.handleEvents})
@@ -116,11 +121,18 @@ func (a *Agent) routes() http.Handler {
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
 	route("/v1/revocations", map[string]handlerFunc{http.MethodGet: a.handleRevocations, http.MethodPost: a.handleRevoke})
+	route("/v1/keys", map[string]handlerFunc{http.MethodGet: a.handleKeysList})
+	route("/v1/keys/install", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).InstallKey)})
+	route("/v1/keys/use", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).UseKey)})
+	route("/v1/keys/remove", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).RemoveKey)})
 	metrics := a.metricsHandler()
 	route("/metrics", map[string]handlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
 		return nil
 	}})
+	page := pageHandler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /ui/", page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no route %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
@@ -134,6 +146,10 @@ func (a *Agent) authenticate(next http.Handler) http.Handler {
 	}
 	want := []byte(a.cfg.APIToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPageRequest(r) { // the page's static files: see page.go
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="p2p agent"`)
@@ -184,6 +200,7 @@ func (a *Agent) Info(ctx context.Context) (Info, error) {
 		info.Joined = true
 	default:
 	}
+	info.Status = linkStatus(info.Joined, len(a.cfg.Join) > 0, len(neighbors), len(members))
 	for _, n := range neighbors {
 		info.Neighbors = append(info.Neighbors, n.ID.String())
 	}
@@ -196,6 +213,21 @@ func (a *Agent) Info(ctx context.Context) (Info, error) {
 		info.Stats.HandshakesRefused = a.tr.Stats().HandshakesRefused
 	}
 	return info, nil
+}
+
+// linkStatus says where a node stands in the network (see Info.Status).
+func linkStatus(joined, hasContacts bool, neighbors, members int) string {
+	switch {
+	case neighbors > 0:
+		return StatusLinked
+	case joined:
+		return StatusIsolated
+	case hasContacts:
+		return StatusJoining
+	case members <= 1:
+		return StatusAlone
+	}
+	return StatusIsolated
 }
 
 func (a *Agent) handleMembers(w http.ResponseWriter, r *http.Request) error {
@@ -254,6 +286,9 @@ func (a *Agent) Members(ctx context.Context) ([]Member, error) {
 
 func (a *Agent) handleSend(one bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := a.requireJSON(r); err != nil {
+			return err
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 		if err != nil {
 			return err
@@ -390,20 +425,45 @@ func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) error {
 func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
 	defer cancel()
-	recs, err := a.node.Store().List(ctx, r.URL.Query().Get("prefix"))
+	prefix := r.URL.Query().Get("prefix")
+	internal, err := wantsInternal(r, prefix)
+	if err != nil {
+		return err
+	}
+	recs, err := a.node.Store().List(ctx, prefix)
 	if err != nil {
 		return err
 	}
 	out := ListResponse{Records: make([]Record, 0, len(recs))}
 	for _, rec := range recs {
-		out.Records = append(out.Records, recordOf(rec))
+		if internal || !strings.HasPrefix(rec.Key, InternalPrefix) {
+			out.Records = append(out.Records, recordOf(rec))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
+// wantsInternal reports whether a listing or a watch shows the agent's
+// internal keys: when ?internal=true, or when the prefix asks for them.
+func wantsInternal(r *http.Request, prefix string) (bool, error) {
+	switch v := r.URL.Query().Get("internal"); v {
+	case "", "false", "0":
+		return strings.HasPrefix(prefix, InternalPrefix), nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, errorf(http.StatusBadRequest, CodeBadRequest, "internal=%q: want true or false", v)
+	}
+}
+
 func (a *Agent) handleWatch(w http.ResponseWriter, r *http.Request) error {
-	events, err := a.node.Store().Watch(r.Context(), r.URL.Query().Get("prefix"))
+	prefix := r.URL.Query().Get("prefix")
+	internal, err := wantsInternal(r, prefix)
+	if err != nil {
+		return err
+	}
+	events, err := a.node.Store().Watch(r.Context(), prefix)
 	if err != nil {
 		return err
 	}
@@ -433,6 +493,9 @@ func (a *Agent) handleWatch(w http.ResponseWriter, r *http.Request) error {
 			case ev.Synced:
 				out = WatchEvent{Type: "synced"}
 			default:
+				if !internal && strings.HasPrefix(ev.Record.Key, InternalPrefix) {
+					continue
+				}
 				rec := recordOf(ev.Record)
 				out = WatchEvent{Type: "put", Initial: ev.Initial, Record: &rec}
 				if rec.Deleted {

@@ -95,7 +95,7 @@ func TestAPIBadInputGetsJSONErrorAndChangesNothing(t *testing.T) {
 		code               string
 	}{
 		{"unknown route", "GET", "/v1/nothing", nil, 404, CodeNotFound},
-		{"unknown root", "GET", "/", nil, 404, CodeNotFound},
+		{"unknown top-level path", "GET", "/nothing", nil, 404, CodeNotFound},
 		{"wrong method", "DELETE", "/v1/info", nil, 405, CodeMethodNotAllowed},
 		{"wrong method on kv", "POST", "/v1/kv/config/keep", []byte("v2"), 405, CodeMethodNotAllowed},
 		{"bad JSON", "POST", "/v1/send", []byte(`{"a":`), 400, CodeInvalidJSON},
@@ -111,7 +111,11 @@ func TestAPIBadInputGetsJSONErrorAndChangesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, eb := rawCall(t, hc, a, tt.method, tt.path, tt.body, nil)
+			header := http.Header{}
+			if tt.method == "POST" {
+				header.Set("Content-Type", "application/json")
+			}
+			status, eb := rawCall(t, hc, a, tt.method, tt.path, tt.body, header)
 			if status != tt.status || eb.Error.Code != tt.code {
 				t.Fatalf("%s %s = %d %q (%s), want %d %q", tt.method, tt.path, status, eb.Error.Code, eb.Error.Message, tt.status, tt.code)
 			}
@@ -438,7 +442,7 @@ func TestClientSaysWhenNoAgentRuns(t *testing.T) {
 	c := NewClient("127.0.0.1:1", "")
 	defer c.CloseIdleConnections()
 	_, err := c.Info(context.Background())
-	if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1: start one with `p2p agent`") {
+	if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1 (nothing listening there): start one with `p2p agent`") {
 		t.Fatalf("Info with no agent = %v", err)
 	}
 }

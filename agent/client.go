@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // APIError is an error response of the agent's API.
@@ -37,14 +40,21 @@ type Client struct {
 	http  *http.Client
 }
 
-// NewClient returns a client of the agent at addr (host:port or
-// unix:/path; empty: DefaultAPIAddr) that sends token, if any, as a bearer
-// token.
+// ErrNotAgent is wrapped by the errors of a Client whose address answers,
+// but not as an agent does (a web page, another HTTP server, a port that
+// does not speak HTTP).
+var ErrNotAgent = errors.New("not a p2p agent")
+
+// NewClient returns a client of the agent at addr (host:port, a URL such as
+// http://127.0.0.1:6967/, or unix:/path; empty: DefaultAPIAddr) that sends
+// token, if any, as a bearer token.
 func NewClient(addr, token string) *Client {
-	if addr == "" {
-		addr = DefaultAPIAddr
-	}
+	addr = normalizeAPIAddr(addr)
 	c := &Client{addr: addr, token: token, base: "http://" + addr}
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		c.base = addr
+		c.addr = rest
+	}
 	transport := &http.Transport{}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://agent"
@@ -75,10 +85,21 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if body != nil {
+		// The API's only body that is not JSON is a key's value (PUT).
+		contentType := "application/json"
+		if method == http.MethodPut {
+			contentType = "application/octet-stream"
+		}
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-			return nil, fmt.Errorf("%w at %s: start one with `p2p agent`", ErrNoAgent, c.addr)
+			return nil, fmt.Errorf("%w at %s (nothing listening there): start one with `p2p agent`, or point --api at its API address", ErrNoAgent, c.addr)
+		}
+		if ctx.Err() == nil && isNotHTTP(err) {
+			return nil, fmt.Errorf("%w at %s: it does not answer HTTP (is it a node's overlay --listen address rather than its --api address?): %v", ErrNotAgent, c.addr, err)
 		}
 		return nil, fmt.Errorf("call agent at %s: %w", c.addr, err)
 	}
@@ -86,12 +107,77 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var body ErrorBody
-		if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
-			return nil, &APIError{Status: resp.StatusCode, Code: CodeInternal, Message: strings.TrimSpace(string(data))}
+		if !isJSON(resp) || json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+			return nil, c.notAgent(method, path, resp, data)
 		}
 		return nil, &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
 	}
+	want := "application/json"
+	if strings.HasPrefix(path, "/v1/events") || strings.HasPrefix(path, "/v1/kv-watch") {
+		want = "text/event-stream"
+	}
+	if mediaType(resp) != want {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, c.notAgent(method, path, resp, data)
+	}
 	return resp, nil
+}
+
+// notAgent describes an answer that no agent gives: its status, its
+// content type and the start of its body on one line.
+func (c *Client) notAgent(method, path string, resp *http.Response, body []byte) error {
+	what := mediaType(resp)
+	if what == "" {
+		what = "no content type"
+	}
+	server := ""
+	if s := resp.Header.Get("Server"); s != "" {
+		server = ", server " + strconv.Quote(s)
+	}
+	excerpt := strings.Join(strings.Fields(string(body)), " ")
+	if utf8.RuneCountInString(excerpt) > 80 {
+		excerpt = string([]rune(excerpt)[:77]) + "..."
+	}
+	if excerpt == "" {
+		excerpt = "(empty body)"
+	}
+	return fmt.Errorf("%w at %s: %s %s answered %q (%s%s): %s", ErrNotAgent, c.addr, method, path, resp.Status, what, server, excerpt)
+}
+
+// mediaType is the response's content type without parameters.
+func mediaType(resp *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt
+}
+
+func isJSON(resp *http.Response) bool { return mediaType(resp) == "application/json" }
+
+// isNotHTTP reports whether err says the server's answer was not HTTP.
+func isNotHTTP(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "server gave HTTP response") ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// normalizeAPIAddr accepts the forms an operator types for an API address:
+// host:port, unix:/path, or a URL (http://host:port, with or without a
+// trailing slash; https:// is kept as a URL).
+func normalizeAPIAddr(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return DefaultAPIAddr
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		return addr
+	}
+	if rest, ok := strings.CutPrefix(addr, "http://"); ok {
+		return strings.TrimRight(rest, "/")
+	}
+	if strings.HasPrefix(addr, "https://") {
+		return strings.TrimRight(addr, "/")
+	}
+	return strings.TrimRight(addr, "/")
 }
 
 func (c *Client) getJSON(ctx context.Context, method, path string, body []byte, out any) error {
@@ -134,6 +220,13 @@ func (c *Client) SendOne(ctx context.Context, data json.RawMessage) error {
 
 func kvPath(key string) string { return "/v1/kv/" + (&url.URL{Path: key}).EscapedPath() }
 
+// Cluster calls GET /v1/cluster.
+func (c *Client) Cluster(ctx context.Context) (ClusterView, error) {
+	var view ClusterView
+	err := c.getJSON(ctx, http.MethodGet, "/v1/cluster", nil, &view)
+	return view, err
+}
+
 // Get calls GET /v1/kv/{key}?format=json.
 func (c *Client) Get(ctx context.Context, key string) (Record, error) {
 	var rec Record
@@ -157,11 +250,40 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	return c.getJSON(ctx, http.MethodDelete, kvPath(key), nil, &out)
 }
 
-// List calls GET /v1/kv?prefix=.
+// ListAll calls GET /v1/kv?prefix=&internal=true: the keys under prefix,
+// the agent's internal keys included.
+func (c *Client) ListAll(ctx context.Context, prefix string) ([]Record, error) {
+	var out ListResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?internal=true&prefix="+url.QueryEscape(prefix), nil, &out)
+	return out.Records, err
+}
+
+// List calls GET /v1/kv?prefix=: the keys under prefix, without the
+// agent's internal keys (InternalPrefix) unless prefix is under it.
 func (c *Client) List(ctx context.Context, prefix string) ([]Record, error) {
 	var out ListResponse
 	err := c.getJSON(ctx, http.MethodGet, "/v1/kv?prefix="+url.QueryEscape(prefix), nil, &out)
 	return out.Records, err
+}
+
+// Keys calls GET /v1/keys: the keys every member holds.
+func (c *Client) Keys(ctx context.Context) (KeysResponse, error) {
+	var out KeysResponse
+	err := c.getJSON(ctx, http.MethodGet, "/v1/keys", nil, &out)
+	return out, err
+}
+
+// KeyOp calls POST /v1/keys/{op} (op: install, use or remove) with key, a
+// cluster secret in its printable form. A response whose Complete is false
+// tells which members did not apply it.
+func (c *Client) KeyOp(ctx context.Context, op, key string) (KeysResponse, error) {
+	var out KeysResponse
+	body, err := json.Marshal(KeyRequest{Key: key})
+	if err != nil {
+		return out, err
+	}
+	err = c.getJSON(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(op), body, &out)
+	return out, err
 }
 
 // Events calls GET /v1/events and passes every event to fn until ctx ends,
@@ -176,10 +298,20 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	})
 }
 
-// Watch calls GET /v1/kv-watch?prefix= and passes every event to fn until
+// Watch calls GET /v1/kv-watch?prefix= (without the agent's internal keys,
+// as List) and passes every event to fn until
 // ctx ends, fn returns an error, or the stream ends.
 func (c *Client) Watch(ctx context.Context, prefix string, fn func(WatchEvent) error) error {
-	return c.stream(ctx, "/v1/kv-watch?prefix="+url.QueryEscape(prefix), func(data []byte) error {
+	return c.watch(ctx, "/v1/kv-watch?prefix="+url.QueryEscape(prefix), fn)
+}
+
+// WatchAll is Watch with the agent's internal keys included.
+func (c *Client) WatchAll(ctx context.Context, prefix string, fn func(WatchEvent) error) error {
+	return c.watch(ctx, "/v1/kv-watch?internal=true&prefix="+url.QueryEscape(prefix), fn)
+}
+
+func (c *Client) watch(ctx context.Context, path string, fn func(WatchEvent) error) error {
+	return c.stream(ctx, path, func(data []byte) error {
 		var ev WatchEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
 			return fmt.Errorf("decode watch event: %w", err)

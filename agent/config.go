@@ -65,6 +65,9 @@ type Config struct {
 	// APIToken, when set, is required as "Authorization: Bearer <token>" on
 	// every request. It must be set when API is not a loopback address.
 	APIToken string
+	// APITokenFile is a file holding the API token (used when APIToken is
+	// empty), so that the token does not show in the process list.
+	APITokenFile string
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string
 	// LogFormat is text (default) or json.
@@ -81,6 +84,12 @@ type Config struct {
 	// empty lets any member revoke. Every agent of a cluster must list the
 	// same IDs.
 	Admins []string
+	// APIHeaderTimeout: see DefaultAPIHeaderTimeout.
+	APIHeaderTimeout time.Duration
+	// APIBodyTimeout: see DefaultAPIBodyTimeout.
+	APIBodyTimeout time.Duration
+	// APIMaxConns: see DefaultAPIMaxConns.
+	APIMaxConns int
 
 	// Logger, when set, replaces the logger built from LogLevel, LogFormat
 	// and LogOutput (for tests and embedding); LogLevel is then not
@@ -112,6 +121,9 @@ type Setting struct {
 	Separator string
 	// Reloadable is true for settings that SIGHUP (Agent.Reload) applies.
 	Reloadable bool
+	// Type is the value's type for flags and documentation: "string"
+	// (when empty), "int" or "duration" (Go syntax: 30s, 1m).
+	Type string
 
 	set func(c *Config, values []string) error
 }
@@ -137,9 +149,9 @@ var settings = []Setting{
 		set: setString(func(c *Config) *string { return &c.Listen })},
 	{Name: "advertise", Env: "P2P_ADVERTISE", Usage: "address other nodes dial to reach this one (default: the listen address)",
 		set: setString(func(c *Config) *string { return &c.Advertise })},
-	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable; none starts a new network)",
+	{Name: "join", Env: "P2P_JOIN", List: true, Separator: ",", Usage: "address of a node already in the network (repeatable, or comma-separated; none starts a new network)",
 		set: func(c *Config, v []string) error { c.Join = splitList(v, ","); return nil }},
-	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen"`,
+	{Name: "secret", Env: "P2P_SECRET", Usage: `cluster secret printed by "p2p keygen" (visible in the process list: prefer --secret-file)`,
 		set: setString(func(c *Config) *string { return &c.Secret })},
 	{Name: "secret-file", Env: "P2P_SECRET_FILE", Usage: "file holding the cluster secret",
 		set: setString(func(c *Config) *string { return &c.SecretFile })},
@@ -153,8 +165,10 @@ var settings = []Setting{
 		}},
 	{Name: "api", Env: "P2P_API", Default: DefaultAPIAddr, Usage: "HTTP API address, host:port or unix:/path",
 		set: setString(func(c *Config) *string { return &c.API })},
-	{Name: "api-token", Env: "P2P_API_TOKEN", Usage: "bearer token the API requires (required on a non-loopback address)",
+	{Name: "api-token", Env: "P2P_API_TOKEN", Usage: "bearer token the API requires (required on a non-loopback address; prefer --api-token-file)",
 		set: setString(func(c *Config) *string { return &c.APIToken })},
+	{Name: "api-token-file", Env: "P2P_API_TOKEN_FILE", Usage: "file holding the API bearer token (keeps it out of the process list)",
+		set: setString(func(c *Config) *string { return &c.APITokenFile })},
 	{Name: "log-level", Env: "P2P_LOG_LEVEL", Default: "info", Reloadable: true, Usage: "log level: debug, info, warn, error",
 		set: setString(func(c *Config) *string { return &c.LogLevel })},
 	{Name: "log-format", Env: "P2P_LOG_FORMAT", Default: "text", Usage: "log format: text or json",
@@ -164,7 +178,7 @@ var settings = []Setting{
 		set:   func(c *Config, v []string) error { c.Handlers = splitList(v, "\n"); return nil }},
 	{Name: "sync", Env: "P2P_SYNC", List: true, Separator: ",", Reloadable: true, Usage: "KEY=PATH: keep the file PATH equal to the value of KEY (repeatable)",
 		set: func(c *Config, v []string) error { c.Sync = splitList(v, ","); return nil }},
-	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Usage: "handler commands running at once",
+	{Name: "handler-concurrency", Env: "P2P_HANDLER_CONCURRENCY", Default: strconv.Itoa(DefaultHandlerConcurrency), Type: "int", Usage: "handler commands running at once",
 		set: single(func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -173,7 +187,7 @@ var settings = []Setting{
 			c.HandlerConcurrency = n
 			return nil
 		})},
-	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Usage: "time after which a handler command is killed",
+	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Type: "duration", Usage: "time after which a handler command is killed",
 		set: single(func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -201,6 +215,17 @@ func parseAdmins(ids []string) ([]peer.ID, error) {
 		admins = append(admins, id)
 	}
 	return admins, nil
+}
+
+// settingRef names a setting as an operator sets it, for error messages:
+// "--log-level ($P2P_LOG_LEVEL)".
+func settingRef(name string) string {
+	for _, s := range settings {
+		if s.Name == name {
+			return "--" + s.Name + " ($" + s.Env + ")"
+		}
+	}
+	return "--" + name
 }
 
 // Settings returns the agent's settings in a stable order (for building
@@ -378,21 +403,33 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LogOutput == nil {
 		c.LogOutput = os.Stderr
 	}
+	if c.APIHeaderTimeout == 0 {
+		c.APIHeaderTimeout = DefaultAPIHeaderTimeout
+	}
+	if c.APIBodyTimeout == 0 {
+		c.APIBodyTimeout = DefaultAPIBodyTimeout
+	}
+	if c.APIMaxConns == 0 {
+		c.APIMaxConns = DefaultAPIMaxConns
+	}
+	if c.APIHeaderTimeout < 0 || c.APIBodyTimeout < 0 || c.APIMaxConns < 0 {
+		return c, fmt.Errorf("agent: Config.APIHeaderTimeout, APIBodyTimeout and APIMaxConns must not be negative (got %v, %v, %d)", c.APIHeaderTimeout, c.APIBodyTimeout, c.APIMaxConns)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return c, fmt.Errorf("agent: Config.LogFormat %q: want text or json", c.LogFormat)
+		return c, fmt.Errorf("agent: %s %q: want text or json", settingRef("log-format"), c.LogFormat)
 	}
 	if c.HandlerConcurrency < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerConcurrency %d is negative", c.HandlerConcurrency)
+		return c, fmt.Errorf("agent: %s %d is negative", settingRef("handler-concurrency"), c.HandlerConcurrency)
 	}
 	if c.HandlerTimeout < 0 {
-		return c, fmt.Errorf("agent: Config.HandlerTimeout %v is negative", c.HandlerTimeout)
+		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
 	for k := range c.Tags {
 		if k == "" {
-			return c, errors.New("agent: Config.Tags has an empty key")
+			return c, fmt.Errorf("agent: %s has an empty key", settingRef("tag"))
 		}
 	}
 	if _, err := parseHandlers(c.Handlers); err != nil {
@@ -401,8 +438,17 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := parseSyncs(c.Sync); err != nil {
 		return c, err
 	}
+	if c.APIToken == "" && c.APITokenFile != "" {
+		data, err := os.ReadFile(c.APITokenFile)
+		if err != nil {
+			return c, fmt.Errorf("agent: %s: %w", settingRef("api-token-file"), err)
+		}
+		if c.APIToken = strings.TrimSpace(string(data)); c.APIToken == "" {
+			return c, fmt.Errorf("agent: %s %s is empty", settingRef("api-token-file"), c.APITokenFile)
+		}
+	}
 	if c.APIToken == "" && !isLoopbackAPI(c.API) {
-		return c, fmt.Errorf("agent: Config.APIToken (--api-token) is required when the API listens on %s, which is not a loopback address", c.API)
+		return c, fmt.Errorf("agent: %s or %s is required when the API listens on %s, which is not a loopback address", settingRef("api-token"), settingRef("api-token-file"), c.API)
 	}
 	return c, nil
 }
@@ -419,7 +465,7 @@ func (c Config) secret() ([]byte, error) {
 	}
 	secret, err := p2p.ParseSecret(text)
 	if err != nil {
-		return nil, fmt.Errorf("agent: Config.Secret: %w", err)
+		return nil, fmt.Errorf("agent: %s: %w", settingRef("secret"), err)
 	}
 	return secret, nil
 }
@@ -427,7 +473,7 @@ func (c Config) secret() ([]byte, error) {
 func parseLevel(s string) (slog.Level, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("agent: Config.LogLevel %q: want debug, info, warn or error", s)
+		return 0, fmt.Errorf("agent: %s %q: want debug, info, warn or error", settingRef("log-level"), s)
 	}
 	return level, nil
 }

@@ -29,7 +29,7 @@ func FuzzConfigFile(f *testing.F) {
 // FuzzParseHandler checks the handler syntax: accepted specifications
 // have a known kind and a command, and never panic.
 func FuzzParseHandler(f *testing.F) {
-	for _, s := range []string{"msg=cat", "msg:direct=x", "member:join=y", "kv:config/=z", "kv=", "x", "kv:a=b=c", "=", "member:=x"} {
+	for _, s := range []string{"msg=cat", "msg:direct=x", "member:join=y", "kv:config/=z", "sync:config/=w", "kv=", "x", "kv:a=b=c", "=", "member:=x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -37,7 +37,7 @@ func FuzzParseHandler(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if h.Command == "" || (h.Kind != "msg" && h.Kind != "member" && h.Kind != "kv") {
+		if h.Command == "" || (h.Kind != "msg" && h.Kind != "member" && h.Kind != "kv" && h.Kind != "sync") {
 			t.Fatalf("ParseHandler(%q) accepted %+v", spec, h)
 		}
 		_ = h.matches(kvEvent(Record{Key: spec}))
@@ -87,6 +87,30 @@ func FuzzEventStream(f *testing.F) {
 		})
 		if errors.Is(err, stop) {
 			t.Fatalf("more events (%d) than bytes (%d)", n, len(stream))
+		}
+	})
+}
+
+// FuzzAgentMessage checks the decoder of the agent's own messages (cluster
+// view questions and answers, sent by peers): no input panics, and what
+// clampState keeps is bounded and names the member asked.
+func FuzzAgentMessage(f *testing.F) {
+	f.Add([]byte(`{"_p2p_agent":{"op":"state?","req":"0011223344556677"}}`))
+	f.Add([]byte(`{"_p2p_agent":{"op":"state","req":"00","state":{"id":"x","neighbors":["a","b"],"digest":"ff","keys":-3,"counters":{"delivered":1}}}}`))
+	f.Add([]byte(`{"_p2p_agent":null}`))
+	f.Add([]byte(`{"deploy":"v2"}`))
+	f.Add([]byte(`"_p2p_agent"`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, ok := decodeAgentMessage(data)
+		if !ok {
+			return
+		}
+		if msg.State == nil {
+			return
+		}
+		st := clampState(*msg.State, "asked")
+		if st.ID != "asked" || st.Error != "" || len(st.Neighbors) > clusterMaxNeighbors || len(st.Digest) > 64 || st.Keys < 0 || st.Tombstones < 0 {
+			t.Fatalf("clampState kept %+v", st)
 		}
 	})
 }

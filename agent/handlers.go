@@ -27,21 +27,31 @@ import (
 //	member:join     (or member:leave, member:fail) one kind of change
 //	kv              every change of a key (put or delete)
 //	kv:PREFIX       changes of keys starting with PREFIX (no '=' in it)
+//	sync            records learnt while joining (see below)
+//	sync:PREFIX     the same, for keys starting with PREFIX
 //
 // The command gets the event's data on stdin (the message's JSON, the key's
 // new value, or the member event as JSON) and details in the environment:
 // P2P_EVENT (message, member-join, member-leave, member-fail, kv-put,
-// kv-delete), P2P_NODE_ID and P2P_NODE_NAME (this agent), and per event
-// P2P_FROM, P2P_FROM_ADDR, P2P_DIRECT, P2P_HOPS (messages), P2P_MEMBER_ID,
-// P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).
-// kv handlers fire on changes only, not for the keys present at start-up.
+// kv-delete, sync-put, sync-delete), P2P_NODE_ID and P2P_NODE_NAME (this
+// agent), and per event P2P_FROM, P2P_FROM_ADDR, P2P_DIRECT, P2P_HOPS
+// (messages), P2P_MEMBER_ID, P2P_MEMBER_ADDR (members), P2P_KEY,
+// P2P_VERSION, P2P_WRITER (keys).
+//
+// kv handlers fire on live changes only: not for the keys present at
+// start-up, and not for records the node learns while it catches up with
+// the network (records written before this agent started, by the writer's
+// clock, and deletes of keys this node never held). Those are "sync" events,
+// which only sync handlers receive. Neither kind fires for the agent's
+// internal keys (InternalPrefix) unless the handler's PREFIX starts with
+// InternalPrefix.
 type Handler struct {
-	// Kind is msg, member or kv.
+	// Kind is msg, member, kv or sync.
 	Kind string
 	// Sub is broadcast or direct (msg), join, leave or fail (member), or
 	// empty for every event of the kind.
 	Sub string
-	// Prefix is the key prefix of a kv handler.
+	// Prefix is the key prefix of a kv or sync handler.
 	Prefix string
 	// Command is the shell command.
 	Command string
@@ -68,10 +78,10 @@ func ParseHandler(spec string) (Handler, error) {
 			return Handler{}, fmt.Errorf("agent: handler %q: filter member:%s: want member, member:join, member:leave or member:fail", spec, arg)
 		}
 		h.Sub = arg
-	case "kv":
+	case "kv", "sync":
 		h.Prefix = arg
 	default:
-		return Handler{}, fmt.Errorf("agent: handler %q: unknown filter %q: want msg, member or kv[:PREFIX]", spec, filter)
+		return Handler{}, fmt.Errorf("agent: handler %q: unknown filter %q: want msg, member, kv[:PREFIX] or sync[:PREFIX]", spec, filter)
 	}
 	return h, nil
 }
@@ -90,7 +100,7 @@ func parseHandlers(specs []string) ([]Handler, error) {
 
 // handlerEvent is one event offered to the handlers.
 type handlerEvent struct {
-	kind  string // msg, member, kv
+	kind  string // msg, member, kv, sync
 	sub   string // broadcast/direct, join/leave/fail, put/delete
 	key   string
 	name  string // P2P_EVENT
@@ -102,7 +112,10 @@ func (h Handler) matches(ev handlerEvent) bool {
 	if h.Kind != ev.kind {
 		return false
 	}
-	if h.Kind == "kv" {
+	if h.Kind == "kv" || h.Kind == "sync" {
+		if strings.HasPrefix(ev.key, InternalPrefix) && !strings.HasPrefix(h.Prefix, InternalPrefix) {
+			return false
+		}
 		return strings.HasPrefix(ev.key, h.Prefix)
 	}
 	return h.Sub == "" || h.Sub == ev.sub
@@ -274,13 +287,19 @@ func memberEvent(kind, id, addr string, data []byte) handlerEvent {
 	}
 }
 
-func kvEvent(rec Record) handlerEvent {
-	sub, name := "put", "kv-put"
+func kvEvent(rec Record) handlerEvent { return keyEvent("kv", rec) }
+
+// syncEvent is a record learnt while catching up with the network.
+func syncEvent(rec Record) handlerEvent { return keyEvent("sync", rec) }
+
+func keyEvent(kind string, rec Record) handlerEvent {
+	sub := "put"
 	if rec.Deleted {
-		sub, name = "delete", "kv-delete"
+		sub = "delete"
 	}
+	name := kind + "-" + sub
 	return handlerEvent{
-		kind: "kv", sub: sub, key: rec.Key, name: name, stdin: rec.Value,
+		kind: kind, sub: sub, key: rec.Key, name: name, stdin: rec.Value,
 		env: []string{"P2P_EVENT=" + name, "P2P_KEY=" + rec.Key, "P2P_VERSION=" + rec.Version, "P2P_WRITER=" + rec.Writer},
 	}
 }

@@ -96,7 +96,9 @@ type nodeCollector struct {
 	socketBytesIn, socketBytesOut               *prometheus.Desc
 	handshakesAccepted, handshakesRefused       *prometheus.Desc
 	handlerRuns, streamDrops                    *prometheus.Desc
+	apiRefused                                  *prometheus.Desc
 	members, neighbors                          *prometheus.Desc
+	clusterRefused                              *prometheus.Desc
 	storeKeys, storeTombstones                  *prometheus.Desc
 	antiEntropyRounds, antiEntropyMessages      *prometheus.Desc
 	antiEntropyBytes, recordsRepaired           *prometheus.Desc
@@ -130,8 +132,10 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.handshakesRefused = desc("p2p_handshakes_refused_total", "Failed Noise handshakes by reason.", "reason")
 	c.handlerRuns = desc("p2p_handler_runs_total", "Handler commands run, by result.", "result")
 	c.streamDrops = desc("p2p_api_stream_drops_total", "API event streams closed because the client fell behind.")
+	c.apiRefused = desc("p2p_api_requests_refused_total", "API requests and connections refused by the browser and slow-client protections, by reason.", "reason")
 	c.members = desc("p2p_members", "Live members known, this node included.")
 	c.neighbors = desc("p2p_neighbors", "Members with an open overlay link (the active view).")
+	c.clusterRefused = desc("p2p_cluster_state_refused_total", "Cluster-view state questions over the answer rate, and answers nobody asked for.")
 	c.storeKeys = desc("p2p_store_keys", "Live keys in the replicated store.")
 	c.storeTombstones = desc("p2p_store_tombstones", "Deleted keys retained as tombstones.")
 	c.antiEntropyRounds = desc("p2p_store_anti_entropy_rounds_total", "Anti-entropy rounds started by this node.")
@@ -190,10 +194,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handshakesRefused, ts.RefusedTimeout, "timeout")
 		counter(c.handshakesRefused, ts.RefusedOther, "other")
 	}
+	counter(c.clusterRefused, a.stateRefusals())
 	counter(c.handlerRuns, a.handlers.runsOK.Load(), "ok")
 	counter(c.handlerRuns, a.handlers.runsFailed.Load(), "error")
 	counter(c.handlerRuns, a.handlers.dropped.Load(), "dropped")
 	counter(c.streamDrops, a.streamDrops.Load())
+	for _, reason := range refusalReasons {
+		counter(c.apiRefused, a.refusals.get(reason), reason)
+	}
 
 	ctx, cancel := context.WithTimeout(a.ctx, scrapeTimeout)
 	defer cancel()

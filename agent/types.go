@@ -6,6 +6,11 @@ import (
 	"github.com/p2p-go/p2p"
 )
 
+// InternalPrefix starts the store keys the agent keeps for itself. The
+// API's listing and watch, `p2p kv ls` and kv handlers leave them out unless
+// asked (?internal=true, --all, a handler PREFIX under InternalPrefix).
+const InternalPrefix = "_agent/"
+
 // NodesPrefix is the store prefix under which every agent publishes its
 // NodeInfo, as JSON, at NodesPrefix + its node ID.
 const NodesPrefix = "_agent/nodes/"
@@ -47,13 +52,33 @@ type Info struct {
 	// Joined is true once the node is linked to the network (see
 	// p2p.Broadcaster.Joined); a node that started a network is joined
 	// once another node has joined it.
-	Joined        bool      `json:"joined"`
+	Joined bool `json:"joined"`
+	// Status says where the node stands, in words that hold for every
+	// node: StatusLinked, StatusAlone (it started a network that no other
+	// node has joined yet: "joined" is false, and nothing is wrong),
+	// StatusJoining or StatusIsolated.
+	Status        string    `json:"status"`
 	Members       int       `json:"members"`
 	Neighbors     []string  `json:"neighbors"`
 	UptimeSeconds float64   `json:"uptime_seconds"`
 	Store         StoreInfo `json:"store"`
 	Stats         StatsInfo `json:"stats"`
 }
+
+// Values of Info.Status.
+const (
+	// StatusLinked: the node has open links to other members.
+	StatusLinked = "linked"
+	// StatusAlone: the node started a new network (no --join) and is its
+	// only member so far; it is linked as soon as another node joins.
+	StatusAlone = "alone"
+	// StatusJoining: the node was given --join addresses and none has
+	// answered yet; the overlay retries every second.
+	StatusJoining = "joining"
+	// StatusIsolated: the node was linked but has no open link now; the
+	// overlay is repairing (or every other member is gone).
+	StatusIsolated = "isolated"
+)
 
 // StoreInfo describes the replicated store in Info.
 type StoreInfo struct {
@@ -97,10 +122,13 @@ func recordOf(r p2p.Record) Record {
 // Event is one item of the GET /v1/events stream. Type "message" carries a
 // received message (From, FromAddr, Direct, Hops, Data); type "member" a
 // membership change (Kind join, leave or fail; ID, Addr); type "error" ends
-// the stream (Error says why, e.g. the client fell too far behind).
+// the stream (Error says why, e.g. the client fell too far behind). Name
+// is the name that the node (From, or ID) published, when this agent has
+// it.
 type Event struct {
 	Type     string          `json:"type"`
 	From     string          `json:"from,omitempty"`
+	Name     string          `json:"name,omitempty"`
 	FromAddr string          `json:"from_addr,omitempty"`
 	Direct   bool            `json:"direct,omitempty"`
 	Hops     int             `json:"hops,omitempty"`
@@ -142,4 +170,12 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	// CodeRequestTimeout: the request's body did not arrive in time.
+	CodeRequestTimeout = "request_timeout"
+	// CodeForbidden: the request's Host or Origin is not this agent's (see
+	// docs/api.md, "Browsers").
+	CodeForbidden = "forbidden"
+	// CodeUnsupportedMediaType: a JSON body sent without Content-Type:
+	// application/json.
+	CodeUnsupportedMediaType = "unsupported_media_type"
 )

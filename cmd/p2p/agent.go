@@ -27,6 +27,10 @@ object whose keys are the flag names below, lists as JSON arrays), from
 environment variables (named in brackets below; lists comma-separated,
 P2P_HANDLERS newline-separated), and from flags (list flags repeat). Flags win over the environment, which wins over the file.
 
+While it runs, the agent serves a cluster page at its API address
+(http://127.0.0.1:6967/ by default) and locks its data directory
+(agent.lock holds its PID).
+
 On start the agent prints its node ID and its actual addresses on standard
 output ("id ...", "addr ...", "api ...") and writes them to agent.json in the
 data directory. SIGINT and SIGTERM leave the network politely. SIGHUP re-reads
@@ -37,6 +41,12 @@ Handlers (--handler FILTER=COMMAND, run with /bin/sh -c; the data on stdin):
   msg, msg:broadcast, msg:direct     messages received
   member, member:join|leave|fail     membership changes
   kv, kv:PREFIX                      key changes (puts and deletes)
+  sync, sync:PREFIX                  records learnt while catching up with
+                                     the network (written before this agent
+                                     started, or deletes of keys it never
+                                     held): kv handlers do not get them
+Keys under _agent/ (the agents' names and tags) reach only handlers whose
+PREFIX starts with _agent/.
 Environment of a handler: P2P_EVENT, P2P_NODE_ID, P2P_NODE_NAME, and
 P2P_FROM, P2P_FROM_ADDR, P2P_DIRECT, P2P_HOPS (messages), P2P_MEMBER_ID,
 P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
@@ -67,9 +77,14 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 		if s.Default != "" {
 			usage += " (default " + s.Default + ")"
 		}
-		if s.List {
+		switch {
+		case s.List:
 			cmd.Flags().StringArray(s.Name, nil, usage)
-		} else {
+		case s.Type == "int":
+			cmd.Flags().Int(s.Name, 0, usage)
+		case s.Type == "duration":
+			cmd.Flags().Duration(s.Name, 0, usage)
+		default:
 			cmd.Flags().String(s.Name, "", usage)
 		}
 	}

@@ -397,7 +397,7 @@ func TestAgentWalkthrough(t *testing.T) {
 
 func TestCLISaysWhenNoAgentRuns(t *testing.T) {
 	_, err := cli(t, "info", "--api", "127.0.0.1:1")
-	if err == nil || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1: start one with `p2p agent`") {
+	if err == nil || !strings.Contains(err.Error(), "no agent at 127.0.0.1:1 (nothing listening there): start one with `p2p agent`") {
 		t.Fatalf("p2p info without an agent: %v", err)
 	}
 }

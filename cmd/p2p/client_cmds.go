@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -32,16 +33,44 @@ const clientTimeout = 15 * time.Second
 
 // clientOptions are the flags every client command shares.
 type clientOptions struct {
-	api    string
-	token  string
-	asJSON bool
+	api       string
+	token     string
+	tokenFile string
+	asJSON    bool
 }
 
 func (o *clientOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.api, "api", "", "agent API address, host:port or unix:/path ($P2P_API; default "+agent.DefaultAPIAddr+")")
-	f.StringVar(&o.token, "api-token", "", "API bearer token ($P2P_API_TOKEN)")
+	f.StringVar(&o.token, "api-token", "", "API bearer token ($P2P_API_TOKEN; visible in the process list: prefer --api-token-file)")
+	f.StringVar(&o.tokenFile, "api-token-file", "", "file holding the API bearer token ($P2P_API_TOKEN_FILE)")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON for scripts instead of a table")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return o.readTokenFile(cmd) }
+}
+
+// slogTo returns a logger writing text to w (for warnings of client
+// commands).
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// readTokenFile reads the token from --api-token-file (or
+// $P2P_API_TOKEN_FILE) when no token is given otherwise.
+func (o *clientOptions) readTokenFile(cmd *cobra.Command) error {
+	if o.token != "" || os.Getenv(envName("api-token")) != "" {
+		return nil
+	}
+	path := o.tokenFile
+	if path == "" {
+		path = os.Getenv(envName("api-token-file"))
+	}
+	if path == "" {
+		return nil
+	}
+	token, err := agent.ReadSecretFile(slogTo(cmd.ErrOrStderr()), path, "API token")
+	if err != nil {
+		return fmt.Errorf("--api-token-file: %w", err)
+	}
+	o.token = token
+	return nil
 }
 
 func (o *clientOptions) client() *agent.Client {
@@ -101,8 +130,8 @@ func newInfoCommand() *cobra.Command {
 				return printJSON(out, info)
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "id\t%s\nname\t%s\naddr\t%s\napi\t%s\ntags\t%s\njoined\t%t\nmembers\t%d\nneighbors\t%d\n",
-				info.ID, info.Name, info.Addr, info.API, formatTags(info.Tags), info.Joined, info.Members, len(info.Neighbors))
+			fmt.Fprintf(tw, "id\t%s\nname\t%s\naddr\t%s\napi\t%s\ntags\t%s\nstatus\t%s\nmembers\t%d\nneighbors\t%d\n",
+				info.ID, info.Name, info.Addr, info.API, formatTags(info.Tags), describeStatus(info.Status), info.Members, len(info.Neighbors))
 			fmt.Fprintf(tw, "store\t%d keys, %d tombstones, digest %.16s, %d anti-entropy rounds\n",
 				info.Store.Keys, info.Store.Tombstones, info.Store.Digest, info.Store.AntiEntropyRounds)
 			fmt.Fprintf(tw, "messages\t%d in, %d out (%d B in, %d B out)\nrefused\t%d handshakes\nuptime\t%s\n",
@@ -113,6 +142,21 @@ func newInfoCommand() *cobra.Command {
 	}
 	o.register(cmd)
 	return cmd
+}
+
+// describeStatus explains Info.Status in words.
+func describeStatus(status string) string {
+	switch status {
+	case agent.StatusLinked:
+		return "linked to the network"
+	case agent.StatusAlone:
+		return "alone: started a new network, waiting for other nodes to join it"
+	case agent.StatusJoining:
+		return "joining: no --join address has answered yet (retrying every second)"
+	case agent.StatusIsolated:
+		return "isolated: no open link to another member (the overlay is repairing)"
+	}
+	return status
 }
 
 func formatTags(tags map[string]string) string {
@@ -127,16 +171,31 @@ func formatTags(tags map[string]string) string {
 	return strings.Join(pairs, ",")
 }
 
+// membersWait bounds `p2p members --wait`.
+const membersWait = time.Minute
+
 func newMembersCommand() *cobra.Command {
 	var o clientOptions
+	var wait int
 	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the live members with their names and tags",
-		Args:  cobra.NoArgs,
+		Long: `List the live members with their names and tags.
+
+With --wait N, first wait (up to a minute) until the agent answers and lists
+exactly N live members, each with its published name: handy right after
+starting agents, or after stopping one.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := callContext(cmd)
-			defer cancel()
-			members, err := o.client().Members(ctx)
+			var members []agent.Member
+			var err error
+			if wait > 0 {
+				members, err = waitMembers(cmd, o.client(), wait)
+			} else {
+				ctx, cancel := callContext(cmd)
+				members, err = o.client().Members(ctx)
+				cancel()
+			}
 			if err != nil {
 				return err
 			}
@@ -165,7 +224,48 @@ func newMembersCommand() *cobra.Command {
 	}
 	o.register(cmd)
 	cmd.AddCommand(newRevokeCommand(), newRevokedCommand())
+	cmd.Flags().IntVar(&wait, "wait", 0, "wait until exactly this many named members are listed (up to a minute)")
 	return cmd
+}
+
+// waitMembers polls the agent until it lists want live members, all named;
+// an agent that is not up yet is waited for too.
+func waitMembers(cmd *cobra.Command, c *agent.Client, want int) ([]agent.Member, error) {
+	ctx, cancel := context.WithTimeout(cmd.Context(), membersWait)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	var last []agent.Member
+	var lastErr error
+	for {
+		members, err := c.Members(ctx)
+		if err == nil {
+			named := 0
+			for _, m := range members {
+				if m.Name != "" {
+					named++
+				}
+			}
+			if len(members) == want && named == want {
+				return members, nil
+			}
+			last, lastErr = members, nil
+		} else if errors.Is(err, agent.ErrNoAgent) {
+			lastErr = err
+		} else if ctx.Err() == nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("waited %v for %d members: %w", membersWait, want, lastErr)
+			}
+			return nil, fmt.Errorf("waited %v for %d named members; the agent lists %d", membersWait, want, len(last))
+		case <-ticker.C:
+		}
+	}
 }
 
 // jsonArg returns the JSON of a command-line argument ("-": standard input).
@@ -248,9 +348,9 @@ func newEventsCommand() *cobra.Command {
 					if ev.Direct {
 						how = "direct"
 					}
-					_, err = fmt.Fprintf(out, "message from %s (%s): %s\n", short(ev.From), how, ev.Data)
+					_, err = fmt.Fprintf(out, "message from %s (%s): %s\n", nameOrID(ev.Name, ev.From), how, ev.Data)
 				case "member":
-					_, err = fmt.Fprintf(out, "member %s %s %s\n", ev.Kind, short(ev.ID), ev.Addr)
+					_, err = fmt.Fprintf(out, "member %s %s %s\n", ev.Kind, nameOrID(ev.Name, ev.ID), ev.Addr)
 				case "error":
 					return errors.New(ev.Error)
 				}
@@ -260,6 +360,15 @@ func newEventsCommand() *cobra.Command {
 	}
 	o.register(cmd)
 	return cmd
+}
+
+// nameOrID shows a node as "name (id…)", or its short ID when its name has
+// not reached the agent yet.
+func nameOrID(name, id string) string {
+	if name == "" {
+		return short(id)
+	}
+	return name + " (" + short(id) + ")"
 }
 
 func newKVCommand() *cobra.Command {
@@ -362,8 +471,17 @@ func displayValue(v []byte) string {
 	return s
 }
 
+// keyColumn and valueColumn bound the KEY and VALUE columns of `kv ls`: a
+// longer cell overflows its own row rather than pushing every row to its
+// width.
+const (
+	keyColumn   = 40
+	valueColumn = 30
+)
+
 func newKVLsCommand() *cobra.Command {
 	var o clientOptions
+	var all bool
 	cmd := &cobra.Command{
 		Use:     "ls [prefix]",
 		Aliases: []string{"list"},
@@ -376,7 +494,11 @@ func newKVLsCommand() *cobra.Command {
 			}
 			ctx, cancel := callContext(cmd)
 			defer cancel()
-			recs, err := o.client().List(ctx, prefix)
+			list := o.client().List
+			if all {
+				list = o.client().ListAll
+			}
+			recs, err := list(ctx, prefix)
 			if err != nil {
 				return err
 			}
@@ -384,20 +506,52 @@ func newKVLsCommand() *cobra.Command {
 			if o.asJSON {
 				return printJSON(out, agent.ListResponse{Records: recs})
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tVALUE\tVERSION\tWRITER")
-			for _, r := range recs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Key, displayValue(r.Value), r.Version, short(r.Writer))
-			}
-			return tw.Flush()
+			return printRecords(out, recs)
 		},
 	}
 	o.register(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "include the agent's internal keys ("+agent.InternalPrefix+"...)")
 	return cmd
+}
+
+// printRecords prints a table of records whose KEY and VALUE columns are
+// as wide as their longest cell up to a bound; a longer cell overflows its
+// own row only.
+func printRecords(w io.Writer, recs []agent.Record) error {
+	keyWidth, valueWidth, versionWidth := len("KEY"), len("VALUE"), len("VERSION")
+	values := make([]string, len(recs))
+	for i, r := range recs {
+		values[i] = displayValue(r.Value)
+		if n := utf8.RuneCountInString(r.Key); n <= keyColumn {
+			keyWidth = max(keyWidth, n)
+		}
+		if n := utf8.RuneCountInString(values[i]); n <= valueColumn {
+			valueWidth = max(valueWidth, n)
+		}
+		versionWidth = max(versionWidth, len(r.Version))
+	}
+	pad := func(s string, width int) string {
+		if n := utf8.RuneCountInString(s); n < width {
+			return s + strings.Repeat(" ", width-n)
+		}
+		return s
+	}
+	var b strings.Builder
+	row := func(key, value, version, writer string) {
+		b.WriteString(pad(key, keyWidth) + "  " + pad(value, valueWidth) + "  " + pad(version, versionWidth) + "  " + writer)
+		b.WriteString("\n")
+	}
+	row("KEY", "VALUE", "VERSION", "WRITER")
+	for i, r := range recs {
+		row(r.Key, values[i], r.Version, short(r.Writer))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func newKVWatchCommand() *cobra.Command {
 	var o clientOptions
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "watch [prefix]",
 		Short: "Print the keys under a prefix, then every change to them",
@@ -410,7 +564,11 @@ func newKVWatchCommand() *cobra.Command {
 			ctx, cancel := streamContext(cmd)
 			defer cancel()
 			out := cmd.OutOrStdout()
-			return o.client().Watch(ctx, prefix, func(ev agent.WatchEvent) error {
+			watch := o.client().Watch
+			if all {
+				watch = o.client().WatchAll
+			}
+			return watch(ctx, prefix, func(ev agent.WatchEvent) error {
 				if o.asJSON {
 					return printJSON(out, ev)
 				}
@@ -430,5 +588,6 @@ func newKVWatchCommand() *cobra.Command {
 		},
 	}
 	o.register(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "include the agent's internal keys ("+agent.InternalPrefix+"...)")
 	return cmd
 }

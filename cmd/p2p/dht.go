@@ -53,6 +53,9 @@ a JSON string; keys are 64 hex digits):
   one <json>               send to one neighbour
   lookup <id>              print the nodes closest to id (hex, or a node ID)
   members | neighbors      print the routing table or the closest contacts
+  keys list                print every node's cluster secrets (see p2p keys)
+  keys install|use|remove <secret>   change every node's keyring; prints
+                           who applied it, who refused it, who did not answer
 The node runs until interrupted, even after standard input ends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -243,6 +246,32 @@ func dhtCommand(ctx context.Context, d *p2p.DHT, name, args string) (map[string]
 	case "neighbors":
 		neighbors, err := d.Neighbors(ctx)
 		return map[string]any{"neighbors": neighbors}, err
+	case "keys":
+		return dhtKeysCommand(ctx, d, args)
 	}
 	return nil, fmt.Errorf("unknown command %q (put, put-immutable, put-record, get, send, one, lookup, members, neighbors)", name)
+}
+
+// dhtKeysCommand runs `keys list` or `keys install|use|remove <secret>`.
+func dhtKeysCommand(ctx context.Context, d *p2p.DHT, args string) (map[string]any, error) {
+	op, secretText, _ := strings.Cut(args, " ")
+	var resp p2p.KeyringResponse
+	var err error
+	if op == "list" {
+		resp, err = d.ListKeys(ctx)
+	} else {
+		ops := map[string]func(context.Context, []byte) (p2p.KeyringResponse, error){
+			"install": d.InstallKey, "use": d.UseKey, "remove": d.RemoveKey,
+		}
+		fn, ok := ops[op]
+		secret, perr := p2p.ParseSecret(secretText)
+		if !ok || perr != nil || secret == nil {
+			return nil, errors.New("usage: keys list | keys install|use|remove <secret from p2p keygen>")
+		}
+		resp, err = fn(ctx, secret)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"op": op, "complete": resp.Complete(), "result": resp}, nil
 }

@@ -37,7 +37,7 @@ type kvSnapshot struct {
 func kvSnapshotOf(n *kvNode) (kvSnapshot, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	records, err := n.client.List(ctx, "")
+	records, err := n.client.ListAll(ctx, "")
 	if err != nil {
 		return kvSnapshot{}, fmt.Errorf("list on %s: %w", n.proc.name, err)
 	}

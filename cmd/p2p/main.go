@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -24,8 +26,10 @@ func newRootCommand() *cobra.Command {
 		Short:         "A light peer-to-peer framework: broadcast, membership and replicated configuration",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
-	root.AddCommand(newRunCommand(), newKeygenCommand(), simcmd.Command())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newRunCommand(), newKeygenCommand(), newVersionCommand(), simcmd.Command())
 	root.AddCommand(extraCommands...)
 	return root
 }
@@ -35,13 +39,44 @@ func newRootCommand() *cobra.Command {
 var extraCommands []*cobra.Command
 
 func newKeygenCommand() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "keygen",
-		Short: "Print a new cluster secret",
+		Short: "Make a new cluster secret: print it, or write it to a file (-o) readable by you alone",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), p2pGenerateSecret())
-			return nil
+			secret := p2pGenerateSecret()
+			if output == "" {
+				fmt.Fprintln(cmd.OutOrStdout(), secret)
+				return nil
+			}
+			return writeNewSecretFile(output, secret)
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the secret to this new file, mode 0600 (an existing file is never overwritten)")
+	return cmd
+}
+
+// writeNewSecretFile creates path, mode 0600, with secret and a newline; it
+// refuses to replace an existing file, which may hold the secret a cluster
+// runs on.
+func writeNewSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("keygen: %s already exists; it may hold the secret a cluster uses: remove it first or choose another name", path)
+		}
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, secret); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("keygen: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("keygen: write %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,18 +18,21 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/peer"
 )
 
 var p2pGenerateSecret = p2p.GenerateSecret
 
 // runOptions are the flags of `p2p run`.
 type runOptions struct {
-	join      []string
-	listen    string
-	advertise string
-	dataDir   string
-	secret    string
-	logLevel  string
+	join       []string
+	listen     string
+	advertise  string
+	dataDir    string
+	secret     string
+	secretFile string
+	logLevel   string
 }
 
 func newRunCommand() *cobra.Command {
@@ -58,26 +62,40 @@ valid JSON is sent as a JSON string. Commands:
 
 // addFlags registers the flags every foreground node command shares.
 func (o *runOptions) addFlags(f *pflag.FlagSet, dataHelp string) {
-	f.StringSliceVar(&o.join, "join", nil, "addresses of nodes already in the network (comma-separated; none starts a new network)")
+	f.StringSliceVar(&o.join, "join", nil, "address of a node already in the network (repeatable, or comma-separated; none starts a new network)")
 	f.StringVar(&o.listen, "listen", p2p.DefaultListenAddr, "TCP address to listen on")
 	f.StringVar(&o.advertise, "advertise", "", "address other nodes dial to reach this one (default: the listen address)")
 	f.StringVar(&o.dataDir, "data", p2p.DefaultDataDir, dataHelp)
-	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), "cluster secret from `p2p keygen` (default $P2P_SECRET)")
+	f.StringVar(&o.secret, "secret", os.Getenv("P2P_SECRET"), `cluster secret printed by "p2p keygen" (default $P2P_SECRET; visible in the process list: prefer --secret-file)`)
+	f.StringVar(&o.secretFile, "secret-file", os.Getenv("P2P_SECRET_FILE"), `file holding the cluster secret, from "p2p keygen -o FILE" (default $P2P_SECRET_FILE)`)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
-// secretAndLogger parses --secret and --log-level, the logger writing text
-// to stderr.
+// secretAndLogger parses --secret (or reads --secret-file) and --log-level,
+// the logger writing text to stderr. It warns about a secret file or a node
+// key readable by other users.
 func (o *runOptions) secretAndLogger(stderr io.Writer) ([]byte, *slog.Logger, error) {
-	secret, err := p2p.ParseSecret(o.secret)
-	if err != nil {
-		return nil, nil, err
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return secret, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	text := o.secret
+	if text == "" && o.secretFile != "" {
+		var err error
+		if text, err = agent.ReadSecretFile(logger, o.secretFile, "cluster secret"); err != nil {
+			return nil, nil, fmt.Errorf("--secret-file: %w", err)
+		}
+	}
+	secret, err := p2p.ParseSecret(text)
+	if err != nil {
+		if o.secret != "" {
+			return nil, nil, fmt.Errorf("--secret ($P2P_SECRET): %w", err)
+		}
+		return nil, nil, fmt.Errorf("--secret-file %s: %w", o.secretFile, err)
+	}
+	agent.WarnLooseMode(logger, filepath.Join(o.dataDir, peer.KeyFile), "node key")
+	return secret, logger, nil
 }
 
 func runNode(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.Writer) error {

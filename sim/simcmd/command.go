@@ -36,7 +36,11 @@ func (c *common) register(cmd *cobra.Command, defaultNodes int) {
 	f.Float64Var(&c.loss, "loss", 0, "probability that a message is lost, in [0, 1)")
 	f.DurationVar(&c.detect, "detect", 0, "delay before a broken link is reported to the surviving end (0: one round trip)")
 	f.BoolVar(&c.bytes, "bytes", false, "count bytes on the wire (encodes every message: slower)")
-	f.StringVar(&c.jsonPath, "json", "", "write the full result as JSON to this file")
+	f.StringVar(&c.jsonPath, "json-out", "", "write the full result as JSON to this file")
+	// --json is the client commands' switch for JSON output; the
+	// simulator's file flag was once spelt --json and still works.
+	f.StringVar(&c.jsonPath, "json", "", "")
+	_ = f.MarkDeprecated("json", "use --json-out FILE (--json is a switch in the other commands)")
 	f.StringVar(&c.plotPath, "plot", "", "write charts as SVG to this file")
 	f.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
 }
@@ -71,7 +75,7 @@ func (c *common) output(cmd *cobra.Command, result report) error {
 			return fmt.Errorf("encode JSON: %w", err)
 		}
 		if err := os.WriteFile(c.jsonPath, append(data, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --json: %w", err)
+			return fmt.Errorf("write --json-out: %w", err)
 		}
 	}
 	if c.plotPath != "" {

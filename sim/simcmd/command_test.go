@@ -25,7 +25,7 @@ func TestBroadcastCommandPrintsTableAndWritesFiles(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.svg")
 	out, err := execute(t, "broadcast", "--nodes", "30", "--messages", "3", "--protocol", "plumtree",
-		"--settle", "5s", "--latency", "uniform:5ms,15ms", "--bytes", "--quiet", "--json", jsonPath, "--plot", plotPath)
+		"--settle", "5s", "--latency", "uniform:5ms,15ms", "--bytes", "--quiet", "--json-out", jsonPath, "--plot", plotPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,11 @@ type Config struct {
 	// without the same secret is refused during the handshake, before any
 	// application data is read.
 	Secret []byte
+	// Keyring, instead of Secret, holds several cluster secrets: its primary
+	// key for outgoing handshakes, any of its keys accepted from peers (see
+	// [Keyring]). Default: a keyring holding Secret alone (empty when Secret
+	// is nil). Set Secret or Keyring, not both.
+	Keyring *Keyring
 	// MaxFrameSize is the largest application message, in bytes, that Send
 	// accepts and Recv reads. Default wire.DefaultMaxFrameSize (1 MiB).
 	MaxFrameSize int
@@ -67,6 +72,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Secret != nil && len(cfg.Secret) != SecretLen {
 		return cfg, fmt.Errorf("tcp: Config.Secret is %d bytes, want %d (or nil for an open network)", len(cfg.Secret), SecretLen)
+	}
+	if cfg.Keyring != nil && cfg.Secret != nil {
+		return cfg, errors.New("tcp: set Config.Secret or Config.Keyring, not both")
+	}
+	if cfg.Keyring == nil {
+		keyring, err := NewKeyring(cfg.Secret)
+		if err != nil {
+			return cfg, fmt.Errorf("tcp: Config.Secret: %w", err)
+		}
+		cfg.Keyring = keyring
 	}
 	if cfg.MaxFrameSize < 0 || cfg.MaxFrameSize > maxFrameSizeLimit {
 		return cfg, fmt.Errorf("tcp: Config.MaxFrameSize %d out of range [0, %d]", cfg.MaxFrameSize, maxFrameSizeLimit)

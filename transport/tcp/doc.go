@@ -26,6 +26,19 @@
 // [Stats]. Without a secret the connections are still encrypted and
 // authenticated, but anyone may join; Listen logs a warning.
 //
+// # Keyring
+//
+// The secrets come from a [Keyring] (Config.Keyring, or one made of
+// Config.Secret), which may hold several at once so that a cluster rotates
+// its secret without downtime, as Serf's keyring does: the initiator uses the
+// primary key; the responder tries each installed key on message 1 (a fresh
+// handshake state per key; message 1 carries no Diffie-Hellman, so a try
+// costs one AEAD check, and at most MaxKeys are installed) and continues with
+// the first that authenticates it. A rotation installs the new key
+// everywhere, makes it primary everywhere, then removes the old one; after
+// that a peer holding only the old key is refused as "bad secret".
+// Connections already open keep their session keys.
+//
 // # Messages
 //
 // After the handshake each message travels as a 4-byte big-endian length

@@ -151,13 +151,19 @@ type sessionKeys struct {
 // before revealing anything. Message 2 (responder): e, ee, s, es and the
 // responder's identity proof. Message 3 (initiator): s, se and the
 // initiator's identity proof.
+//
+// The secret comes from a keyring: the initiator uses the primary key; the
+// responder tries every installed key on message 1 (a fresh handshake state
+// per key: message 1 carries no DH, so a try costs one AEAD check) and goes
+// on with the first that authenticates it.
 type handshaker struct {
 	static  noise.DHKey
-	secret  []byte
-	payload []byte // this node's encoded identity proof
+	keyring *Keyring // empty: an open network
+	payload []byte   // this node's encoded identity proof
 }
 
-func (h *handshaker) state(initiator bool) (*noise.HandshakeState, error) {
+// state returns a handshake state using secret (nil: no pre-shared key).
+func (h *handshaker) state(initiator bool, secret []byte) (*noise.HandshakeState, error) {
 	cfg := noise.Config{
 		CipherSuite:   cipherSuite,
 		Pattern:       noise.HandshakeXX,
@@ -165,8 +171,8 @@ func (h *handshaker) state(initiator bool) (*noise.HandshakeState, error) {
 		Prologue:      prologue,
 		StaticKeypair: h.static,
 	}
-	if h.secret != nil {
-		cfg.PresharedKey = h.secret
+	if secret != nil {
+		cfg.PresharedKey = secret
 		cfg.PresharedKeyPlacement = 0
 	}
 	return noise.NewHandshakeState(cfg)
@@ -174,14 +180,39 @@ func (h *handshaker) state(initiator bool) (*noise.HandshakeState, error) {
 
 // run performs the handshake on rw; the caller sets deadlines.
 func (h *handshaker) run(rw io.ReadWriter, initiator bool) (*sessionKeys, error) {
-	hs, err := h.state(initiator)
-	if err != nil {
-		return nil, refuse(reasonProtocol, "noise setup: %w", err)
-	}
 	if initiator {
+		hs, err := h.state(true, h.keyring.Primary())
+		if err != nil {
+			return nil, refuse(reasonProtocol, "noise setup: %w", err)
+		}
 		return h.runInitiator(rw, hs)
 	}
-	return h.runResponder(rw, hs)
+	return h.runResponder(rw)
+}
+
+// readMessage1 reads message 1 with each installed key in turn and returns
+// the handshake state of the key that authenticates it.
+func (h *handshaker) readMessage1(msg1 []byte) (*noise.HandshakeState, []byte, error) {
+	keys := h.keyring.Keys()
+	if len(keys) == 0 {
+		keys = [][]byte{nil}
+	}
+	var lastErr error
+	for _, key := range keys {
+		hs, err := h.state(false, key)
+		if err != nil {
+			return nil, nil, refuse(reasonProtocol, "noise setup: %w", err)
+		}
+		payload, _, _, err := hs.ReadMessage(nil, msg1)
+		if err == nil {
+			return hs, payload, nil
+		}
+		lastErr = err
+	}
+	if keys[0] != nil {
+		return nil, nil, refuse(reasonBadSecret, "message 1 fails authentication with every installed cluster secret (%d): %w", len(keys), lastErr)
+	}
+	return nil, nil, refuse(reasonProtocol, "message 1: %w", lastErr)
 }
 
 func (h *handshaker) runInitiator(rw io.ReadWriter, hs *noise.HandshakeState) (*sessionKeys, error) {
@@ -219,17 +250,14 @@ func (h *handshaker) runInitiator(rw io.ReadWriter, hs *noise.HandshakeState) (*
 	return &sessionKeys{remote: remote, send: send, recv: recv}, nil
 }
 
-func (h *handshaker) runResponder(rw io.ReadWriter, hs *noise.HandshakeState) (*sessionKeys, error) {
+func (h *handshaker) runResponder(rw io.ReadWriter) (*sessionKeys, error) {
 	msg1, err := readHandshakeMsg(rw)
 	if err != nil {
 		return nil, classifyIO("read message 1", err)
 	}
-	payload, _, _, err := hs.ReadMessage(nil, msg1)
+	hs, payload, err := h.readMessage1(msg1)
 	if err != nil {
-		if h.secret != nil {
-			return nil, refuse(reasonBadSecret, "message 1 fails authentication with the cluster secret: %w", err)
-		}
-		return nil, refuse(reasonProtocol, "message 1: %w", err)
+		return nil, err
 	}
 	if len(payload) != 0 {
 		// Without a secret, an initiator using one sends a 16-byte tag

@@ -77,14 +77,14 @@ func Listen(cfg Config) (*Transport, error) {
 		log:            cfg.Logger.With("local", cfg.Key.ID().Short()),
 		listener:       listener,
 		localAddr:      advertise,
-		hs:             handshaker{static: static, secret: cfg.Secret, payload: payload},
+		hs:             handshaker{static: static, keyring: cfg.Keyring, payload: payload},
 		accepted:       make(chan *Conn, acceptQueueLen),
 		handshakeSlots: make(chan struct{}, cfg.MaxPendingHandshakes),
 		closing:        make(chan struct{}),
 		conns:          make(map[*Conn]struct{}),
 		handshaking:    make(map[net.Conn]struct{}),
 	}
-	if cfg.Secret == nil {
+	if cfg.Keyring.Primary() == nil {
 		t.log.Warn("no cluster secret: the network admits any peer (connections are still encrypted)", "listen_addr", listener.Addr().String())
 	}
 	if host, _, err := net.SplitHostPort(advertise); err == nil {
@@ -103,6 +103,10 @@ func (t *Transport) LocalAddr() string { return t.localAddr }
 
 // ListenAddr returns the address actually listened on (useful with port 0).
 func (t *Transport) ListenAddr() net.Addr { return t.listener.Addr() }
+
+// Keyring returns the transport's keyring: install, use and remove cluster
+// secrets on it while the transport runs.
+func (t *Transport) Keyring() *Keyring { return t.cfg.Keyring }
 
 // Stats returns a snapshot of the transport's counters.
 func (t *Transport) Stats() Stats { return t.stats.snapshot() }
