@@ -20,6 +20,7 @@ import (
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/transport"
+	"github.com/p2p-go/p2p/transport/tcp"
 )
 
 // Broadcast topics of the root package.
@@ -48,6 +49,9 @@ type Stats struct {
 	// Store counts the replicated store's anti-entropy and the records it
 	// applied and refused (forged, revoked, held back, ...).
 	Store kv.Stats
+	// Transport holds the TCP transport's counters: handshakes refused by
+	// reason, connections over a limit. Zero with Config.Transport set.
+	Transport tcp.Stats
 }
 
 // Member is a node of the network.
@@ -233,6 +237,9 @@ func (b *Broadcaster) Store() *Store { return b.store }
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
 	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load(), InvalidJSON: b.invalidJSON.Load(), KeyringRefused: b.keys.refused.Load()}
+	if tr, ok := b.tr.(*tcp.Transport); ok {
+		st.Transport = tr.Stats()
+	}
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()

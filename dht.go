@@ -11,8 +11,10 @@ import (
 	"sync"
 
 	"github.com/p2p-go/p2p/kademlia"
+	"github.com/p2p-go/p2p/node"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
+	"github.com/p2p-go/p2p/transport/tcp"
 )
 
 // DHTConfig configures a DHT node. Zero fields take the defaults documented
@@ -129,6 +131,12 @@ type DHTStats struct {
 	// KeyringRefused counts keyring messages refused: malformed, or
 	// requests dropped on a full queue.
 	KeyringRefused uint64
+	// Runtime holds the message, byte and connection counters (connections
+	// trimmed by the connection manager included).
+	Runtime node.Stats
+	// Transport holds the TCP transport's counters: handshakes refused by
+	// reason, connections over a limit. Zero with Config.Transport set.
+	Transport tcp.Stats
 }
 
 // DHT is a node of the Kademlia overlay: a distributed hash table of signed
@@ -139,6 +147,7 @@ type DHT struct {
 	cfg    DHTConfig
 	key    *peer.Key
 	dht    *kademlia.DHT
+	tr     transport.Transport
 	logger *slog.Logger
 
 	reactors *reactorSet
@@ -187,6 +196,7 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 		cfg:      cfg,
 		key:      key,
 		dht:      inner,
+		tr:       tr,
 		logger:   logger,
 		reactors: newReactorSet(cfg.ReactorQueueLen),
 		pumpDone: make(chan struct{}),
@@ -384,6 +394,10 @@ func (d *DHT) Stats(ctx context.Context) (DHTStats, error) {
 	err := d.dht.Do(ctx, func(c *kademlia.Core) { s.Kademlia, s.Contacts = c.Stats(), c.TableSize() })
 	s.ReactorDrops = d.reactors.dropped.Load() + d.dht.DroppedDeliveries()
 	s.KeyringRefused = d.keys.refused.Load()
+	s.Runtime = d.dht.RuntimeStats()
+	if tr, ok := d.tr.(*tcp.Transport); ok {
+		s.Transport = tr.Stats()
+	}
 	return s, d.wrap(err)
 }
 

@@ -95,6 +95,7 @@ type nodeCollector struct {
 	linkDowns, connectionsOpen, reactorDrops    *prometheus.Desc
 	socketBytesIn, socketBytesOut               *prometheus.Desc
 	handshakesAccepted, handshakesRefused       *prometheus.Desc
+	connsOverLimit, connsTrimmed                *prometheus.Desc
 	handlerRuns, streamDrops                    *prometheus.Desc
 	apiRefused                                  *prometheus.Desc
 	members, neighbors                          *prometheus.Desc
@@ -130,6 +131,8 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.socketBytesOut = desc("p2p_socket_bytes_sent_total", "Bytes written to overlay sockets, handshakes and encryption included.")
 	c.handshakesAccepted = desc("p2p_handshakes_accepted_total", "Completed Noise handshakes, inbound and outbound.")
 	c.handshakesRefused = desc("p2p_handshakes_refused_total", "Failed Noise handshakes by reason.", "reason")
+	c.connsOverLimit = desc("p2p_connections_over_limit_total", "Connections refused or closed for a transport limit, by limit.", "limit")
+	c.connsTrimmed = desc("p2p_connections_trimmed_total", "Idle connections closed by the connection manager over its high-water mark.")
 	c.handlerRuns = desc("p2p_handler_runs_total", "Handler commands run, by result.", "result")
 	c.streamDrops = desc("p2p_api_stream_drops_total", "API event streams closed because the client fell behind.")
 	c.apiRefused = desc("p2p_api_requests_refused_total", "API requests and connections refused by the browser and slow-client protections, by reason.", "reason")
@@ -183,6 +186,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.revokedConns, rt.DeniedConns)
 	counter(c.revokedSends, rt.DeniedSends)
 	gauge(c.connectionsOpen, float64(rt.ConnectionsOpen))
+	counter(c.connsTrimmed, rt.ConnsTrimmed)
 	counter(c.reactorDrops, stats.ReactorDrops)
 	if a.tr != nil {
 		ts := a.tr.Stats()
@@ -192,7 +196,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handshakesRefused, ts.RefusedBadSecret, "bad_secret")
 		counter(c.handshakesRefused, ts.RefusedBadIdentity, "bad_identity")
 		counter(c.handshakesRefused, ts.RefusedTimeout, "timeout")
-		counter(c.handshakesRefused, ts.RefusedOther, "other")
+		counter(c.handshakesRefused, ts.RefusedClosedByPeer, "closed_by_peer")
+		counter(c.handshakesRefused, ts.RefusedProtocol, "protocol")
+		counter(c.handshakesRefused, ts.RefusedOverload, "overload")
+		counter(c.handshakesRefused, ts.RefusedPerAddress, "per_address")
+		counter(c.connsOverLimit, ts.ConnsOverLimit, "total")
+		counter(c.connsOverLimit, ts.ConnsOverPeerLimit, "per_peer")
+		counter(c.connsOverLimit, ts.ConnsOverBufferLimit, "buffer")
+		counter(c.connsOverLimit, ts.FrameTimeouts, "frame_timeout")
 	}
 	counter(c.clusterRefused, a.stateRefusals())
 	counter(c.handlerRuns, a.handlers.runsOK.Load(), "ok")

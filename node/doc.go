@@ -16,6 +16,14 @@
 // are closed after IdleTimeout without traffic, never at once: a message the
 // peer sent meanwhile would be lost.
 //
+// Connection manager (libp2p's connmgr is the model): above HighWater open
+// connections (DefaultHighWater, 128) the runtime closes the least recently
+// used ones down to LowWater (96), sparing the links the core asked to keep
+// and the connections used within GracePeriod (10 s: longer than any
+// request waits for its reply). It runs when a connection opens and once a
+// second; Stats.ConnsTrimmed counts what it closed. Hard limits (total and
+// per-peer connection caps, buffered bytes) belong to the transport.
+//
 // Denied peers: Config.Denied names peers to refuse (the nodes revoked from
 // the cluster). Their new connections are closed right after the handshake,
 // before a message is read; messages to them are dropped without a dial (the
@@ -26,5 +34,6 @@
 // Back-pressure: each connection has a bounded send queue (SendQueueLen
 // messages); when it is full the message is dropped and counted, because
 // blocking the loop on one slow peer would stall every other. Readers block
-// when the loop is busy, which pushes back on the sender through TCP.
+// when the loop is busy (256 messages, or MaxQueuedBytes, 16 MiB, of them
+// wait for it), which pushes back on the sender through TCP.
 package node

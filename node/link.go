@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -35,11 +34,14 @@ type connection struct {
 	remote   peer.Info
 	queue    chan []byte
 	closing  chan struct{} // closed to ask the writer to drain and close
+	drainAt  time.Time     // loop-owned: when closing was closed
 	lastUsed time.Time     // loop-owned
 	closed   bool          // loop-owned: connGone already ran
 	writing  atomic.Int64  // messages queued for the writer and not yet sent
 	draining bool          // loop-owned: closing was closed
 	denied   bool          // loop-owned: closed because its peer is denied
+	// lingerClosed is loop-owned: closeLingering closed the connection.
+	lingerClosed bool
 }
 
 // usable returns the newest connection to id that is not being closed. The
@@ -86,7 +88,7 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 	default:
 		c.writing.Add(-1)
 		r.stats.dropped.Add(1)
-		r.logger.Warn("send queue full, message dropped", "peer", c.remote.ID.Short())
+		r.warnQueueFull.warn("peer", c.remote.ID.Short())
 	}
 }
 
@@ -100,7 +102,7 @@ func (r *Runtime) handedOver(c *connection, data []byte, err error) error {
 		r.stats.bytesOut.Add(uint64(len(data)))
 	case errors.Is(err, transport.ErrTooLarge):
 		r.stats.dropped.Add(1)
-		r.logger.Warn("message too large, dropped", "peer", c.remote.ID.Short(), "bytes", len(data))
+		r.warnTooLarge.warn("peer", c.remote.ID.Short(), "bytes", len(data))
 	default:
 		return err
 	}
@@ -141,7 +143,9 @@ func (r *Runtime) dialDone(res dialResult) {
 	if res.err != nil {
 		r.stats.dialFailures.Add(1)
 		if errors.Is(res.err, transport.ErrRefused) {
-			r.logger.Warn("peer refused the handshake (wrong cluster secret or identity?)", "addr", res.addr, "err", res.err)
+			// The error says why: another cluster secret, a bad identity,
+			// another protocol. A reset or a timeout is not a refusal.
+			r.warnRefused.warn("addr", res.addr, "err", res.err)
 		} else {
 			r.logger.Debug("dial failed", "addr", res.addr, "err", res.err)
 		}
@@ -181,7 +185,7 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 	if r.denied(remote.ID) {
 		conn.Close()
 		r.stats.deniedConns.Add(1)
-		r.deniedLog.warn(r.logger, "connection of a revoked peer refused", "peer", remote.ID.Short(), "addr", remote.Addr)
+		r.warnDenied.warn("peer", remote.ID.Short(), "addr", remote.Addr)
 		return nil
 	}
 	c := &connection{
@@ -201,9 +205,11 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 	}
 	l.conns = append(l.conns, c)
 	r.stats.open.Add(1)
+	r.openConns++
 	r.wg.Add(2)
 	go r.readLoop(c)
 	go r.writeLoop(c)
+	r.trimConns(c.lastUsed)
 	return c
 }
 
@@ -219,13 +225,16 @@ func (r *Runtime) readLoop(c *connection) {
 		msg, err := wire.Unmarshal(data)
 		if err != nil {
 			r.stats.malformed.Add(1)
-			r.logger.Warn("malformed message, disconnecting peer", "peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
+			r.warnMalformed.warn("peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
 			c.conn.Close()
 			r.reportClosed(c, err)
 			return
 		}
+		if !r.queued.acquire(len(data), r.done) {
+			return
+		}
 		select {
-		case r.inbound <- inboundMsg{conn: c, msg: msg}:
+		case r.inbound <- inboundMsg{conn: c, msg: msg, size: len(data)}:
 		case <-r.done:
 			return
 		}
@@ -265,13 +274,47 @@ func (r *Runtime) writeLoop(c *connection) {
 						return
 					}
 				default:
-					c.conn.Close()
+					closeSending(c.conn)
 					return
 				}
 			}
 		case <-r.done:
 			c.conn.Close()
 			return
+		}
+	}
+}
+
+// closeSending ends what this side sends on conn. With a transport that can
+// half-close, the connection stays open for reading until the peer closes
+// its side, so that a message it sent meanwhile (a request crossing our
+// close) is still received; the reader then reports the closure. Otherwise
+// it is closed.
+func closeSending(conn transport.Conn) {
+	if hc, ok := conn.(transport.HalfCloser); ok {
+		hc.CloseWrite()
+		return
+	}
+	conn.Close()
+}
+
+// drainLinger bounds how long a connection whose sending side was closed
+// waits for the peer to close its side before it is closed.
+const drainLinger = 5 * time.Second
+
+// closeLingering closes the connections still open drainLinger after their
+// sending side was closed: a peer that never closes its side.
+func (r *Runtime) closeLingering(now time.Time) {
+	for _, l := range r.links {
+		for _, c := range l.conns {
+			if c.draining && !c.closed && !c.lingerClosed && now.Sub(c.drainAt) > drainLinger {
+				c.lingerClosed = true
+				r.wg.Add(1)
+				go func() {
+					defer r.wg.Done()
+					c.conn.Close()
+				}()
+			}
 		}
 	}
 }
@@ -284,10 +327,7 @@ func (r *Runtime) connGone(c *connection, err error) {
 	}
 	c.closed = true
 	r.stats.open.Add(-1)
-	if !c.draining {
-		c.draining = true
-		close(c.closing)
-	}
+	r.drain(c)
 	l := r.links[c.remote.ID]
 	if l == nil {
 		return
@@ -350,8 +390,7 @@ func (r *Runtime) closeIdle(now time.Time) {
 		}
 		for _, c := range l.conns {
 			if !c.draining && now.Sub(c.lastUsed) > r.cfg.IdleTimeout {
-				c.draining = true
-				close(c.closing)
+				r.drain(c)
 			}
 		}
 	}
@@ -404,10 +443,7 @@ func (r *Runtime) closeDenied() {
 				continue
 			}
 			c.denied = true
-			if !c.draining {
-				c.draining = true
-				close(c.closing)
-			}
+			r.drain(c)
 			r.stats.deniedConns.Add(1)
 			r.logger.Info("closing a link of a revoked peer", "peer", id.Short())
 			c.conn.Close() // its reader reports the closure: connGone
@@ -418,27 +454,4 @@ func (r *Runtime) closeDenied() {
 			pd.queue = nil // and addConn refuses the dial's result
 		}
 	}
-}
-
-// logLimiter lets one log line through per interval and counts the others,
-// so that a peer retrying in a loop cannot fill the log.
-type logLimiter struct {
-	last       time.Time
-	suppressed int
-}
-
-// logInterval is the least time between two lines of one logLimiter.
-const logInterval = 10 * time.Second
-
-func (l *logLimiter) warn(logger *slog.Logger, msg string, args ...any) {
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < logInterval {
-		l.suppressed++
-		return
-	}
-	if l.suppressed > 0 {
-		args = append(args, "suppressed_since_last", l.suppressed)
-	}
-	l.last, l.suppressed = now, 0
-	logger.Warn(msg, args...)
 }

@@ -28,6 +28,21 @@ const (
 	// dozens of connections: at 4,096, 200 nodes in one process held over a
 	// gigabyte of queues.
 	DefaultSendQueueLen = 1024
+	// DefaultHighWater is the number of open connections above which the
+	// runtime closes the idle ones. A Broadcaster node keeps 5 links and
+	// opens a few more for probes, shuffles and anti-entropy (about 10 in a
+	// cluster of 100, a few dozen in one of thousands); 128 leaves room for
+	// that and for being many nodes' probe target, and stays far under the
+	// transport's own cap (tcp.DefaultMaxConns, 256) and the common default
+	// limit of 1,024 open files.
+	DefaultHighWater = 128
+	// DefaultLowWater is the number of connections trimming leaves open: a
+	// quarter below the high-water mark, so that trimming runs seldom.
+	DefaultLowWater = 96
+	// DefaultGracePeriod protects a connection used this recently from
+	// trimming: longer than any request waits for its reply (a probe, a
+	// Kademlia request: one second), so that trimming never cuts one.
+	DefaultGracePeriod = 10 * time.Second
 )
 
 // ErrClosed is returned by methods of a closed Runtime.
@@ -61,6 +76,17 @@ type Config struct {
 	// fast and safe for concurrent use. Call Runtime.CloseDenied when its
 	// answers change.
 	Denied func(peer.ID) bool
+	// HighWater is the number of open connections above which the least
+	// recently used ones are closed, down to LowWater; links the core asked
+	// to keep and connections used within GracePeriod are spared. Defaults
+	// DefaultHighWater, DefaultLowWater (or three quarters of HighWater
+	// when only HighWater is set) and DefaultGracePeriod.
+	HighWater, LowWater int
+	GracePeriod         time.Duration
+	// MaxQueuedBytes bounds the encoded size of the received messages
+	// waiting for the loop; readers wait beyond it (default
+	// DefaultMaxQueuedBytes).
+	MaxQueuedBytes int
 }
 
 // Stats counts what the runtime did.
@@ -77,6 +103,9 @@ type Stats struct {
 	// denied. DeniedSends counts messages to a denied peer dropped
 	// without dialling it.
 	DeniedConns, DeniedSends uint64
+	// ConnsTrimmed counts connections closed because more than HighWater
+	// were open.
+	ConnsTrimmed uint64
 }
 
 // Runtime drives one core over one transport. Its methods are safe for
@@ -88,6 +117,7 @@ type Runtime struct {
 	logger *slog.Logger
 
 	inbound  chan inboundMsg
+	queued   *queueBudget // bytes of the messages in inbound
 	events   chan any
 	requests chan request
 	done     chan struct{}
@@ -96,28 +126,35 @@ type Runtime struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// Rate-limited warnings about what peers make this node drop or refuse.
+	warnQueueFull, warnTooLarge, warnRefused, warnMalformed *rateLimitedWarn
+	warnDenied                                              *rateLimitedWarn
+
 	stats struct {
 		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 		dials, dialFailures, dropped, malformed    atomic.Uint64
-		linkDowns                                  atomic.Uint64
+		linkDowns, trimmed                         atomic.Uint64
 		open                                       atomic.Int64
 		deniedConns, deniedSends                   atomic.Uint64
 	}
 	deniedCheck chan struct{} // capacity 1: Config.Denied's answers changed
-	deniedLog   logLimiter
 
 	// Owned by the loop goroutine.
-	links         map[peer.ID]*link
-	dialing       map[string]*pendingDial // by address
-	outputs       []any
-	pendingInputs []any
-	stepping      bool
-	timer         *time.Timer
+	// openConns counts the connections that are not closing.
+	openConns       int
+	lastTrimWarning time.Time
+	links           map[peer.ID]*link
+	dialing         map[string]*pendingDial // by address
+	outputs         []any
+	pendingInputs   []any
+	stepping        bool
+	timer           *time.Timer
 }
 
 type inboundMsg struct {
 	conn *connection
 	msg  any
+	size int // encoded size, taken from queued
 }
 
 type request struct {
@@ -143,6 +180,21 @@ func Start(cfg Config) (*Runtime, error) {
 	if cfg.SendQueueLen <= 0 {
 		cfg.SendQueueLen = DefaultSendQueueLen
 	}
+	if cfg.HighWater <= 0 {
+		cfg.HighWater = DefaultHighWater
+		if cfg.LowWater <= 0 {
+			cfg.LowWater = DefaultLowWater
+		}
+	}
+	if cfg.LowWater <= 0 || cfg.LowWater > cfg.HighWater {
+		cfg.LowWater = cfg.HighWater * 3 / 4
+	}
+	if cfg.GracePeriod <= 0 {
+		cfg.GracePeriod = DefaultGracePeriod
+	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -153,12 +205,19 @@ func Start(cfg Config) (*Runtime, error) {
 		tr:       cfg.Transport,
 		logger:   logger,
 		inbound:  make(chan inboundMsg, 256),
+		queued:   newQueueBudget(cfg.MaxQueuedBytes),
 		events:   make(chan any, 256),
 		requests: make(chan request),
 		done:     make(chan struct{}),
 		links:    map[peer.ID]*link{},
 		dialing:  map[string]*pendingDial{},
 		timer:    time.NewTimer(time.Hour),
+
+		warnQueueFull: newRateLimitedWarn(logger, "send queue full, message dropped"),
+		warnTooLarge:  newRateLimitedWarn(logger, "message too large, dropped"),
+		warnRefused:   newRateLimitedWarn(logger, "peer refused the handshake"),
+		warnMalformed: newRateLimitedWarn(logger, "malformed message, disconnecting peer"),
+		warnDenied:    newRateLimitedWarn(logger, "connection of a revoked peer refused"),
 
 		deniedCheck: make(chan struct{}, 1),
 	}
@@ -219,6 +278,7 @@ func (r *Runtime) Stats() Stats {
 		LinkDowns:       r.stats.linkDowns.Load(),
 		DeniedConns:     r.stats.deniedConns.Load(),
 		DeniedSends:     r.stats.deniedSends.Load(),
+		ConnsTrimmed:    r.stats.trimmed.Load(),
 	}
 }
 
@@ -313,6 +373,8 @@ func (r *Runtime) loop() {
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C:
 			r.closeIdle(now)
+			r.trimConns(now)
+			r.closeLingering(now)
 		case <-r.deniedCheck:
 			r.closeDenied()
 		}
@@ -320,6 +382,7 @@ func (r *Runtime) loop() {
 }
 
 func (r *Runtime) receive(in inboundMsg) {
+	defer r.queued.release(in.size)
 	if in.conn.denied {
 		return // read before its peer was denied
 	}

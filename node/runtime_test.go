@@ -50,6 +50,8 @@ func (c *echoCore) Step(now time.Time, input any) {
 		c.linkDowns = append(c.linkDowns, in)
 	case sendRequest:
 		c.outputs = append(c.outputs, overlay.Send{To: in.to, Msg: &ping{Text: in.text}})
+	case overlay.Connect:
+		c.outputs = append(c.outputs, in)
 	}
 }
 

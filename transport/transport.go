@@ -18,8 +18,10 @@ import (
 var (
 	// ErrClosed is returned by operations on a closed transport or connection.
 	ErrClosed = errors.New("transport: closed")
-	// ErrRefused is returned when a peer could not be authenticated: a wrong
-	// cluster secret, a bad identity proof, or a failed handshake.
+	// ErrRefused is returned when a peer refused us or could not be
+	// authenticated: a wrong cluster secret, a bad identity proof, a peer
+	// speaking another protocol. A handshake cut by a reset or a timeout (a
+	// crashed or unreachable peer) is not a refusal.
 	ErrRefused = errors.New("transport: handshake refused")
 	// ErrTooLarge is returned for a message over the maximum frame size.
 	ErrTooLarge = errors.New("transport: message too large")
@@ -35,6 +37,17 @@ var (
 // message.
 type TrySender interface {
 	TrySend(msg []byte) error
+}
+
+// HalfCloser is implemented by connections that can stop sending while they
+// keep receiving. CloseWrite sends what is queued, then tells the peer that
+// nothing more will come (for TCP, a FIN); Send fails afterwards, while Recv
+// keeps returning what the peer sent until the peer closes its side. A
+// runtime closes an idle connection this way so that a message the peer
+// sent meanwhile is still received rather than lost. Close must still be
+// called.
+type HalfCloser interface {
+	CloseWrite() error
 }
 
 // Transport dials and accepts authenticated connections.

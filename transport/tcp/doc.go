@@ -39,6 +39,63 @@
 // that a peer holding only the old key is refused as "bad secret".
 // Connections already open keep their session keys.
 //
+// # Handshake slots and refusals
+//
+// An inbound connection holds a handshake slot until its handshake ends.
+// Slots are bounded so that sockets opened by someone without the cluster
+// secret cannot lock members out:
+//
+//   - at most MaxPendingHandshakes (256) in progress at once, of which
+//     MemberHandshakeReserve (64) only addresses that completed a handshake
+//     within the last hour (members) may take;
+//   - at most MaxHandshakesPerAddr (32) in progress from one source IP
+//     address;
+//   - message 1 must arrive within FirstMessageTimeout (2 s) of the
+//     connection, the whole handshake within HandshakeTimeout (5 s).
+//
+// A connection beyond a limit is closed at once. Every failed handshake is
+// counted in [Stats] by reason (bad secret, bad identity, timeout, closed by
+// peer, protocol, overload, per address), and logged at a bounded rate: the
+// first refusal after a quiet interval on its own line, the others as one
+// summary line per RefusalLogInterval (10 s) with their counts by reason.
+// Dial returns an error wrapping transport.ErrRefused only when the peer
+// refused us (another secret: it hangs up after message 1; a bad identity;
+// another protocol); a reset or a timeout during the handshake, as a crashed
+// peer causes, is reported as what it is.
+//
+// # Connection and memory limits
+//
+// Each limit bounds what a peer, or many, can make a node hold:
+//
+//   - MaxConns (256) open connections in all, inbound and outbound:
+//     beyond it, inbound connections are closed before their handshake and
+//     Dial fails with [ErrConnLimit];
+//   - MaxConnsPerPeer (4) open connections to one peer ID, checked once the
+//     handshake has identified it;
+//   - per connection, one message of at most MaxFrameSize (1 MiB) is
+//     buffered, and memory follows the bytes that arrive, not the length the
+//     peer announces: the first chunk (64 KiB) is always accepted, the rest
+//     of a longer message is reserved from a budget of MaxBufferedBytes
+//     (16 MiB) shared by all connections once that chunk is authenticated. A
+//     message that does not fit waits unread, which pushes back on its
+//     sender through TCP, until other messages release room; if its
+//     FrameTimeout passes first, its connection is closed. An insider
+//     sending messages short of their last byte on hundreds of connections
+//     thus cannot make the node buffer hundreds of megabytes, and a
+//     legitimate large message is delayed, not refused. A message keeps its
+//     share of the budget after Recv returns it, until the next Recv or
+//     Close, so that messages received but not yet consumed count too;
+//   - a message must arrive whole within FrameTimeout (20 s) of its length;
+//   - a connection's read buffer is 16 KiB.
+//
+// Each closure is counted in [Stats] (ConnsOverLimit, ConnsOverPeerLimit,
+// ConnsOverBufferLimit, FrameTimeouts, MalformedFrames) and logged at the
+// refusals' bounded rate. With the defaults, one node needs at most about
+// 512 file descriptors for its sockets (256 connections and 256 handshakes),
+// under the common default limit of 1,024. Which idle connections to close
+// before these limits bind is the node package's connection manager's
+// choice.
+//
 // # Messages
 //
 // After the handshake each message travels as a 4-byte big-endian length

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/flynn/noise"
 )
@@ -62,21 +64,122 @@ func appendMessage(dst []byte, cs *noise.CipherState, msg []byte) ([]byte, error
 	return dst, nil
 }
 
+// errBufferLimit marks a message that would have taken the bytes buffered
+// over the transport's MaxBufferedBytes.
+var errBufferLimit = errors.New("tcp: buffered bytes over the limit")
+
+// errFrameTimeout marks a message that did not arrive within FrameTimeout.
+var errFrameTimeout = errors.New("tcp: message did not arrive in time")
+
+// byteBudget bounds the bytes that all connections together hold for
+// messages still arriving.
+type byteBudget struct {
+	limit int64
+
+	mu   sync.Mutex // guards the fields below
+	used int64
+	// freed is closed (and replaced) whenever bytes are released.
+	freed chan struct{}
+}
+
+func newByteBudget(limit int) *byteBudget {
+	return &byteBudget{limit: int64(limit), freed: make(chan struct{})}
+}
+
+// tryAcquire takes n bytes of the budget and returns true, or returns false
+// and a channel closed at the next release when they would exceed it.
+func (b *byteBudget) tryAcquire(n int) (bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+int64(n) > b.limit {
+		return false, b.freed
+	}
+	b.used += int64(n)
+	return true, nil
+}
+
+// release gives back n bytes.
+func (b *byteBudget) release(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= int64(n)
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// inUse returns the bytes taken.
+func (b *byteBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// frameHooks lets the connection bound a message's arrival: started is
+// called once a message's length has arrived, ended once the message is
+// read (or failed); waitForBudget waits until freed is closed, and fails
+// when the message's time is up or the connection closes.
+type frameHooks interface {
+	frameStarted()
+	frameEnded()
+	waitForBudget(freed <-chan struct{}) error
+}
+
+// reserve takes rest bytes of the budget for a message of n bytes, waiting
+// (without reading: TCP pushes back on the sender) while other messages
+// hold it.
+func (m *messageReader) reserve(n, rest int) error {
+	for {
+		ok, freed := m.budget.tryAcquire(rest)
+		if ok {
+			return nil
+		}
+		if m.hooks == nil {
+			return fmt.Errorf("%w: a message of %d bytes would need %d more", errBufferLimit, n, rest)
+		}
+		if err := m.hooks.waitForBudget(freed); err != nil {
+			return fmt.Errorf("%w: a message of %d bytes waited for %d more: %w", errBufferLimit, n, rest, err)
+		}
+	}
+}
+
 // messageReader reads and decrypts messages framed by appendMessage.
 type messageReader struct {
 	r       io.Reader
 	cs      *noise.CipherState
 	maxSize int
+	budget  *byteBudget // nil: no limit beyond maxSize
+	hooks   frameHooks  // nil: none
+	// held is the budget kept by the last message returned: it stays
+	// reserved while the caller holds the message, until the next read or
+	// releaseHeld, so that messages handed over but not yet consumed count
+	// too.
+	held atomic.Int64
+}
+
+// releaseHeld gives back the budget kept by the last message returned.
+func (m *messageReader) releaseHeld() {
+	if n := m.held.Swap(0); n > 0 {
+		m.budget.release(int(n))
+	}
 }
 
 func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
 	return &messageReader{r: r, cs: cs, maxSize: maxSize}
 }
 
-// read returns the next message. io.EOF means the stream ended cleanly on a
+// read returns the next message; the previous one's reservation, if any,
+// is released. io.EOF means the stream ended cleanly on a
 // frame boundary; any other error wraps errMalformed (an oversized length, a
-// truncated frame, a failed authentication) or is the socket's error.
-func (m *messageReader) read() ([]byte, error) {
+// truncated frame, a failed authentication), errBufferLimit, or is the
+// socket's error.
+//
+// Memory follows what arrives, never what the length announces: the first
+// chunk (at most 64 KiB) is always read; the rest of a longer message is
+// reserved from the shared budget once the first chunk has been
+// authenticated (waiting while other messages hold it, for at most the
+// connection's FrameTimeout), and allocated then.
+func (m *messageReader) read() (_ []byte, err error) {
+	m.releaseHeld()
 	var header [lengthLen]byte
 	if _, err := io.ReadFull(m.r, header[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -88,24 +191,42 @@ func (m *messageReader) read() ([]byte, error) {
 	if uint64(size) > uint64(m.maxSize) {
 		return nil, fmt.Errorf("%w: announced length %d over the limit %d", errMalformed, size, m.maxSize)
 	}
+	if m.hooks != nil {
+		m.hooks.frameStarted()
+		defer m.hooks.frameEnded()
+	}
 	n := int(size)
-	// Each chunk is read into place and decrypted in place, so the message
-	// needs tagLen bytes of slack; memory is reserved up front only up to
-	// 1 MiB, and grows with the chunks that actually arrive beyond that.
-	msg := make([]byte, 0, min(n, 1<<20)+tagLen)
+	msg := make([]byte, 0, min(n, maxChunkPlain)+tagLen)
 	remaining := n
-	for chunks := chunkCount(n); chunks > 0; chunks-- {
+	for chunk := 0; chunk < chunkCount(n); chunk++ {
 		plain := min(remaining, maxChunkPlain)
 		remaining -= plain
-		msg = slices.Grow(msg, plain+tagLen)
-		chunk := msg[len(msg) : len(msg)+plain+tagLen]
-		if _, err := io.ReadFull(m.r, chunk); err != nil {
+		if chunk == 1 {
+			// Each chunk is decrypted in place, so the message needs
+			// tagLen bytes of slack.
+			rest := plain + remaining + tagLen
+			if m.budget != nil {
+				if err := m.reserve(n, rest); err != nil {
+					return nil, err
+				}
+				defer func() {
+					if err != nil {
+						m.budget.release(rest)
+					} else {
+						m.held.Store(int64(rest))
+					}
+				}()
+			}
+			msg = slices.Grow(msg, rest)
+		}
+		body := msg[len(msg) : len(msg)+plain+tagLen]
+		if _, err := io.ReadFull(m.r, body); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("%w: truncated message of %d bytes: %w", errMalformed, n, io.ErrUnexpectedEOF)
 			}
 			return nil, err
 		}
-		opened, err := m.cs.Decrypt(chunk[:0], header[:], chunk)
+		opened, err := m.cs.Decrypt(body[:0], header[:], body)
 		if err != nil {
 			return nil, fmt.Errorf("%w: message of %d bytes fails authentication: %w", errMalformed, n, err)
 		}

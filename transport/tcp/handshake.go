@@ -35,35 +35,6 @@ var (
 	identityDomain = []byte("p2p-go/p2p noise static key v1\x00")
 )
 
-// refuseReason classifies why a handshake failed.
-type refuseReason int
-
-const (
-	reasonBadSecret refuseReason = iota
-	reasonBadIdentity
-	reasonTimeout
-	reasonClosedByPeer
-	reasonProtocol
-	reasonOverload
-)
-
-func (r refuseReason) String() string {
-	switch r {
-	case reasonBadSecret:
-		return "bad secret"
-	case reasonBadIdentity:
-		return "bad identity"
-	case reasonTimeout:
-		return "timeout"
-	case reasonClosedByPeer:
-		return "closed by peer"
-	case reasonOverload:
-		return "too many pending handshakes"
-	default:
-		return "protocol error"
-	}
-}
-
 // handshakeError is a failed handshake with its classified reason.
 type handshakeError struct {
 	reason refuseReason
@@ -225,10 +196,12 @@ func (h *handshaker) runInitiator(rw io.ReadWriter, hs *noise.HandshakeState) (*
 	}
 	msg2, err := readHandshakeMsg(rw)
 	if err != nil {
-		if isClosed(err) {
+		if isClosed(err) && !isConnReset(err) {
 			// The responder hangs up after message 1 when it does not
-			// share our cluster secret (or is overloaded).
-			return nil, refuse(reasonClosedByPeer, "peer closed the connection after message 1 (different cluster secret?): %w", err)
+			// share our cluster secret (or is overloaded). A reset is
+			// what a crashed or killed peer's kernel sends instead, and
+			// classifyIO reports it as such.
+			return nil, refuse(reasonClosedByPeer, "%w: peer closed the connection after message 1 (a different cluster secret, or the peer is overloaded): %w", errPeerHungUp, err)
 		}
 		return nil, classifyIO("read message 2", err)
 	}
@@ -254,6 +227,9 @@ func (h *handshaker) runResponder(rw io.ReadWriter) (*sessionKeys, error) {
 	msg1, err := readHandshakeMsg(rw)
 	if err != nil {
 		return nil, classifyIO("read message 1", err)
+	}
+	if s, ok := rw.(firstMessageSignal); ok {
+		s.firstMessageRead()
 	}
 	hs, payload, err := h.readMessage1(msg1)
 	if err != nil {
@@ -302,8 +278,10 @@ func classifyIO(step string, err error) *handshakeError {
 	switch {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return refuse(reasonTimeout, "%s: %w", step, err)
+	case isConnReset(err):
+		return refuse(reasonClosedByPeer, "%s: connection reset by peer: %w", step, err)
 	case isClosed(err):
-		return refuse(reasonClosedByPeer, "%s: %w", step, err)
+		return refuse(reasonClosedByPeer, "%s: peer closed the connection: %w", step, err)
 	default:
 		return refuse(reasonProtocol, "%s: %w", step, err)
 	}

@@ -116,7 +116,7 @@ func TestRawClientGarbageDuringHandshakeIsDisconnected(t *testing.T) {
 	}{
 		{"text garbage", nil, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "protocol"},
 		{"oversized length", nil, frame(1<<31, nil), "protocol"},
-		{"truncated frame", nil, frame(48, make([]byte, 10)), "protocol"},
+		{"truncated frame", nil, frame(48, make([]byte, 10)), "closed"},
 		{"short message 1", nil, frame(8, make([]byte, 8)), "protocol"},
 		{"random bytes", nil, randomBytes, "protocol"},
 		{"random message 1 with secret", secret(3), frame(48, randomBytes[:48]), "secret"},
@@ -133,7 +133,8 @@ func TestRawClientGarbageDuringHandshakeIsDisconnected(t *testing.T) {
 			expectDisconnected(t, raw)
 			waitFor(t, "the refusal to be counted", func() bool { return server.Stats().HandshakesRefused == 1 })
 			s := server.Stats()
-			if tc.reason == "secret" && s.RefusedBadSecret != 1 || tc.reason == "protocol" && s.RefusedOther != 1 {
+			if tc.reason == "secret" && s.RefusedBadSecret != 1 || tc.reason == "protocol" && s.RefusedProtocol != 1 ||
+				tc.reason == "closed" && s.RefusedClosedByPeer != 1 {
 				t.Fatalf("refusal counted under the wrong reason: %+v", s)
 			}
 			assertNothingAccepted(t, server)

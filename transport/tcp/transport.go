@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -28,11 +30,14 @@ type Transport struct {
 	hs        handshaker
 	stats     counters
 
-	accepted       chan *Conn    // handshaken inbound connections
-	handshakeSlots chan struct{} // one token per inbound handshake in progress
-	closing        chan struct{} // closed by Close
-	closeOnce      sync.Once
-	wg             sync.WaitGroup // accept loop, handshakes, writers
+	accepted   chan *Conn  // handshaken inbound connections
+	buffered   *byteBudget // bytes held for messages still arriving
+	connLog    *refusalLog // connections closed for a limit or a bad frame
+	admission  *admission  // handshake slots of inbound connections
+	refusalLog *refusalLog
+	closing    chan struct{} // closed by Close
+	closeOnce  sync.Once
+	wg         sync.WaitGroup // accept loop, handshakes, writers
 
 	mu sync.Mutex // guards the fields below
 	// closed is set by Close; no goroutine starts and no connection is
@@ -40,9 +45,15 @@ type Transport struct {
 	closed bool
 	// conns are the open, handshaken connections (inbound and outbound).
 	conns map[*Conn]struct{}
+	// perPeer counts the open connections of conns by peer ID.
+	perPeer map[peer.ID]int
 	// handshaking are the raw connections whose handshake is in progress.
 	handshaking map[net.Conn]struct{}
 }
+
+// ErrConnLimit is returned by Dial when MaxConns connections are open, or
+// MaxConnsPerPeer to the peer dialled.
+var ErrConnLimit = errors.New("tcp: connection limit reached")
 
 // Listen validates cfg, listens on cfg.ListenAddr and starts accepting
 // connections. The returned transport must be closed with Close.
@@ -72,17 +83,22 @@ func Listen(cfg Config) (*Transport, error) {
 		listener.Close()
 		return nil, fmt.Errorf("tcp: encode identity: %w", err)
 	}
+	log := cfg.Logger.With("local", cfg.Key.ID().Short())
 	t := &Transport{
-		cfg:            cfg,
-		log:            cfg.Logger.With("local", cfg.Key.ID().Short()),
-		listener:       listener,
-		localAddr:      advertise,
-		hs:             handshaker{static: static, keyring: cfg.Keyring, payload: payload},
-		accepted:       make(chan *Conn, acceptQueueLen),
-		handshakeSlots: make(chan struct{}, cfg.MaxPendingHandshakes),
-		closing:        make(chan struct{}),
-		conns:          make(map[*Conn]struct{}),
-		handshaking:    make(map[net.Conn]struct{}),
+		cfg:         cfg,
+		log:         log,
+		listener:    listener,
+		localAddr:   advertise,
+		hs:          handshaker{static: static, keyring: cfg.Keyring, payload: payload},
+		accepted:    make(chan *Conn, acceptQueueLen),
+		admission:   newAdmission(cfg),
+		refusalLog:  newRefusalLog(log, cfg.RefusalLogInterval, "handshake refused"),
+		connLog:     newRefusalLog(log, cfg.RefusalLogInterval, "connection closed"),
+		buffered:    newByteBudget(cfg.MaxBufferedBytes),
+		perPeer:     make(map[peer.ID]int),
+		closing:     make(chan struct{}),
+		conns:       make(map[*Conn]struct{}),
+		handshaking: make(map[net.Conn]struct{}),
 	}
 	if cfg.Keyring.Primary() == nil {
 		t.log.Warn("no cluster secret: the network admits any peer (connections are still encrypted)", "listen_addr", listener.Addr().String())
@@ -131,19 +147,23 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		select {
-		case t.handshakeSlots <- struct{}{}:
-		default:
+		if t.openConns() >= t.cfg.MaxConns {
 			raw.Close()
-			t.refused(raw.RemoteAddr(), &handshakeError{reason: reasonOverload, err: errors.New("inbound handshake limit reached")})
+			t.refused(raw.RemoteAddr(), refuse(reasonConnLimit, "%d connections open", t.cfg.MaxConns))
+			continue
+		}
+		ip := sourceAddr(raw.RemoteAddr())
+		if reason, ok := t.admission.admit(ip, time.Now()); !ok {
+			raw.Close()
+			t.refused(raw.RemoteAddr(), refuse(reason, "connection closed before its handshake"))
 			continue
 		}
 		if !t.track(raw) {
-			<-t.handshakeSlots
+			t.admission.release(ip)
 			raw.Close()
 			return
 		}
-		go t.handshakeInbound(raw)
+		go t.handshakeInbound(raw, ip)
 	}
 }
 
@@ -167,18 +187,21 @@ func (t *Transport) untrack(raw net.Conn) {
 	t.wg.Done()
 }
 
-func (t *Transport) handshakeInbound(raw net.Conn) {
+func (t *Transport) handshakeInbound(raw net.Conn, ip netip.Addr) {
 	defer t.untrack(raw)
+	start := time.Now()
 	counted := &countingConn{Conn: raw, stats: &t.stats}
-	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	keys, err := t.hs.run(counted, false)
-	<-t.handshakeSlots
+	// Message 1 must come quickly; the rest within the whole deadline.
+	raw.SetDeadline(start.Add(t.cfg.FirstMessageTimeout))
+	keys, err := t.hs.run(&inboundConn{countingConn: *counted, deadline: start.Add(t.cfg.HandshakeTimeout)}, false)
+	t.admission.release(ip)
 	if err != nil {
 		raw.Close()
 		t.refused(raw.RemoteAddr(), err)
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	t.admission.remember(ip, time.Now())
 	conn, err := t.register(counted, keys)
 	if err != nil {
 		return
@@ -191,8 +214,16 @@ func (t *Transport) handshakeInbound(raw net.Conn) {
 	}
 }
 
+// openConns returns the number of open connections.
+func (t *Transport) openConns() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
 // register wraps a handshaken connection and starts its writer; it fails
-// (closing raw) when the transport is closed.
+// (closing raw) when the transport is closed or a connection limit is
+// reached, which it counts.
 func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 	conn := newConn(t, raw, keys)
 	t.mu.Lock()
@@ -201,7 +232,21 @@ func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 		raw.Close()
 		return nil, fmt.Errorf("tcp: connection to %s: %w", keys.remote, transport.ErrClosed)
 	}
+	var over *handshakeError
+	switch {
+	case len(t.conns) >= t.cfg.MaxConns:
+		over = refuse(reasonConnLimit, "%w: %d connections open", ErrConnLimit, len(t.conns))
+	case t.perPeer[keys.remote.ID] >= t.cfg.MaxConnsPerPeer:
+		over = refuse(reasonPeerLimit, "%w: %d connections to %s open", ErrConnLimit, t.perPeer[keys.remote.ID], keys.remote.ID.Short())
+	}
+	if over != nil {
+		raw.Close()
+		t.stats.refuse(over.reason)
+		t.connLog.add(over.reason, raw.RemoteAddr().String(), over)
+		return nil, fmt.Errorf("tcp: connection to %s: %w", keys.remote, over)
+	}
 	t.conns[conn] = struct{}{}
+	t.perPeer[keys.remote.ID]++
 	t.stats.handshakesAccepted.Add(1)
 	t.wg.Add(1)
 	go conn.writeLoop()
@@ -210,12 +255,28 @@ func (t *Transport) register(raw net.Conn, keys *sessionKeys) (*Conn, error) {
 
 // forget removes a closing connection from the open set.
 func (t *Transport) forget(c *Conn) {
+	// The peer held a connection until now: still a member.
+	t.admission.remember(sourceAddr(c.raw.RemoteAddr()), time.Now())
 	t.mu.Lock()
-	delete(t.conns, c)
+	if _, ok := t.conns[c]; ok {
+		delete(t.conns, c)
+		if t.perPeer[c.remote.ID] <= 1 {
+			delete(t.perPeer, c.remote.ID)
+		} else {
+			t.perPeer[c.remote.ID]--
+		}
+	}
 	t.mu.Unlock()
 }
 
-// refused logs and counts a failed handshake.
+// closedConn counts a connection closed for reason and logs it, at a
+// bounded rate.
+func (t *Transport) closedConn(reason refuseReason, c *Conn, err error) {
+	t.stats.refuse(reason)
+	t.connLog.add(reason, c.raw.RemoteAddr().String()+" ("+c.remote.ID.Short()+")", err)
+}
+
+// refused counts a failed handshake and logs it, at a bounded rate.
 func (t *Transport) refused(remote net.Addr, err error) {
 	if t.isClosing() {
 		return
@@ -226,7 +287,26 @@ func (t *Transport) refused(remote net.Addr, err error) {
 		reason = hsErr.reason
 	}
 	t.stats.refuse(reason)
-	t.log.Warn("handshake refused", "remote_addr", remote.String(), "reason", reason.String(), "err", err)
+	t.refusalLog.add(reason, remote.String(), err)
+}
+
+// isRefusal reports whether a failed outbound handshake means the peer
+// refused us (another cluster secret, a bad identity, another protocol),
+// as opposed to a timeout, a reset or a close before message 2 that a
+// crashed or overloaded peer also causes.
+func isRefusal(err error) bool {
+	var hsErr *handshakeError
+	if !errors.As(err, &hsErr) {
+		return false
+	}
+	switch hsErr.reason {
+	case reasonBadSecret, reasonBadIdentity, reasonProtocol:
+		return true
+	case reasonClosedByPeer:
+		return errors.Is(err, errPeerHungUp)
+	default:
+		return false
+	}
 }
 
 func (t *Transport) isClosing() bool {
@@ -258,6 +338,12 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, erro
 	if t.isClosing() {
 		return nil, fmt.Errorf("tcp: dial %s: %w", addr, transport.ErrClosed)
 	}
+	if open := t.openConns(); open >= t.cfg.MaxConns {
+		over := refuse(reasonConnLimit, "%w: %d connections open", ErrConnLimit, open)
+		t.stats.refuse(over.reason)
+		t.connLog.add(over.reason, addr, over)
+		return nil, fmt.Errorf("tcp: dial %s: %w", addr, over)
+	}
 	var dialer net.Dialer
 	raw, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -278,8 +364,12 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, erro
 			return nil, fmt.Errorf("tcp: dial %s: %w", addr, transport.ErrClosed)
 		}
 		t.refused(raw.RemoteAddr(), err)
-		return nil, fmt.Errorf("tcp: dial %s: %w: %w", addr, transport.ErrRefused, err)
+		if isRefusal(err) {
+			return nil, fmt.Errorf("tcp: dial %s: %w: %w", addr, transport.ErrRefused, err)
+		}
+		return nil, fmt.Errorf("tcp: dial %s: handshake failed: %w", addr, err)
 	}
+	t.admission.remember(sourceAddr(raw.RemoteAddr()), time.Now())
 	conn, err := t.register(&countingConn{Conn: raw, stats: &t.stats}, keys)
 	if err != nil {
 		return nil, err
@@ -328,6 +418,8 @@ func (t *Transport) Close() error {
 		t.log.Info("closed")
 	})
 	t.wg.Wait()
+	t.refusalLog.close()
+	t.connLog.close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("tcp: close listener: %w", err)
 	}
