@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type Stats struct {
 	Gossip gossip.Stats
 	// Plumtree counts payloads, duplicates, IHAVEs, GRAFTs and PRUNEs.
 	Plumtree plumtree.Stats
+	// Store counts the replicated store's anti-entropy and the records it
+	// applied and refused (forged, revoked, held back, ...).
+	Store kv.Stats
 	// Transport holds the TCP transport's counters: handshakes refused by
 	// reason, connections over a limit. Zero with Config.Transport set.
 	Transport tcp.Stats
@@ -80,6 +84,13 @@ type Broadcaster struct {
 	keys     *keyService
 
 	invalidJSON atomic.Uint64
+
+	// denied is the deny list (revoked nodes), replaced as a whole by the
+	// loop goroutine and read by the runtime's Config.Denied and Members.
+	denied atomic.Pointer[map[peer.ID]struct{}]
+	// runtime is rt, for onDenyList, which may run before NewBroadcaster
+	// has set rt.
+	runtime atomic.Pointer[node.Runtime]
 
 	joined     chan struct{}
 	joinedOnce sync.Once
@@ -138,7 +149,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		}
 		backend = bolt
 	}
-	storeCore, err := kv.New(kv.Config{Self: key.ID(), Backend: backend, Seed: cfg.Seed, Logger: cfg.Logger, MaxKeys: cfg.StoreMaxKeys})
+	storeCore, err := kv.New(kv.Config{Key: key, Admins: cfg.Admins, Backend: backend, Seed: cfg.Seed, Logger: cfg.Logger, MaxKeys: cfg.StoreMaxKeys})
 	if err != nil {
 		backend.Close()
 		tr.Close()
@@ -156,12 +167,14 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		joined:   make(chan struct{}),
 	}
 	b.store = newStore(b, storeCore, backend)
+	b.setDenied(storeCore.Revocations())
 	b.keys = newKeyService(broadcasterKeys{b}, tr, cfg.DataDir, b.logger)
 	rt, err := node.Start(node.Config{
 		Core:      b.stack,
 		Transport: tr,
 		Logger:    b.logger,
 		OnOutput:  b.onOutput,
+		Denied:    b.isDenied,
 	})
 	if err != nil {
 		b.keys.close()
@@ -170,6 +183,8 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		return nil, err
 	}
 	b.rt = rt
+	b.runtime.Store(rt)
+	rt.CloseDenied() // for a revocation learnt before runtime was set
 	return b, nil
 }
 
@@ -228,6 +243,7 @@ func (b *Broadcaster) Stats() Stats {
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()
+		st.Store = b.store.core.Stats()
 	})
 	return st
 }
@@ -274,12 +290,14 @@ func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
 	return b.step(ctx, gossip.Direct{To: peer.Info{ID: to.ID, Addr: to.Addr}, Topic: topicApp, Payload: data})
 }
 
-// Members returns the live members this node knows of, itself included.
+// Members returns the live members this node knows of, itself included;
+// revoked nodes are left out.
 func (b *Broadcaster) Members(ctx context.Context) ([]Member, error) {
 	var infos []peer.Info
 	if err := b.do(ctx, func(time.Time) { infos = b.core.Members() }); err != nil {
 		return nil, err
 	}
+	infos = slices.DeleteFunc(infos, func(p peer.Info) bool { return p.ID != b.ID() && b.isDenied(p.ID) })
 	return toMembers(infos), nil
 }
 
@@ -392,6 +410,8 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		b.store.result(out)
 	case kv.Changed:
 		b.store.changed(out)
+	case kv.DenyList:
+		b.onDenyList(out)
 	case gossip.Failed:
 		b.logger.Warn("request failed", "err", out.Err)
 	}

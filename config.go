@@ -109,6 +109,10 @@ type Config struct {
 	StoreMaxKeys int
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
+	// Admins lists the nodes allowed to revoke members (Broadcaster.Revoke).
+	// Empty: any member may revoke any other. Every node of a cluster must
+	// use the same list.
+	Admins []peer.ID
 }
 
 func (c *Config) setDefaults() error {

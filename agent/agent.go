@@ -140,6 +140,10 @@ func newAgent(cfg Config) (*Agent, error) {
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
 	}
+	if ncfg.Admins, err = parseAdmins(cfg.Admins); err != nil {
+		a.listener.Close()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if cfg.Node != nil {
 		cfg.Node(&ncfg)
 	}
