@@ -125,11 +125,14 @@ type member struct {
 }
 
 type probe struct {
-	random   bool // started by the SWIM-style round, not by a lost link
-	strikes  int  // probes that went unanswered so far
-	nonce    uint64
-	deadline time.Time
-	info     peer.Info
+	random    bool   // started by the SWIM-style round, not by a lost link
+	suspicion bool   // started to check another node's claim (see suspicion.go)
+	linkLost  bool   // the link carrying it went down before the deadline
+	strikes   int    // probes that went unanswered so far
+	claim     uint64 // incarnation another node claimed suspect or dead, 0 if none
+	nonce     uint64
+	deadline  time.Time
+	info      peer.Info
 }
 
 type work struct {
@@ -149,11 +152,16 @@ type Stats struct {
 	Syncs                  uint64 // digest exchanges started
 	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
-	Rejoins                uint64 // joins through a member found alive again
-	Bridges                uint64 // joins through a probed member in another island, or by a lonely node
-	IslandsFound           uint64 // probes that showed the peer in another island
-	Beacons                uint64 // broadcasts sent only so that islands can be told apart
-	Dropped                uint64 // malformed or oversized payloads ignored
+	// Suspicions counts claims of another node (suspect or dead) about a
+	// member this node held alive, each checked with a probe of its own;
+	// SuspicionsCleared those whose member answered, so that this node
+	// never announced it failed.
+	Suspicions, SuspicionsCleared uint64
+	Rejoins                       uint64 // joins through a member found alive again
+	Bridges                       uint64 // joins through a probed member in another island, or by a lonely node
+	IslandsFound                  uint64 // probes that showed the peer in another island
+	Beacons                       uint64 // broadcasts sent only so that islands can be told apart
+	Dropped                       uint64 // malformed or oversized payloads ignored
 }
 
 // New returns a Core for cfg.
@@ -268,6 +276,7 @@ func (c *Core) Step(now time.Time, input any) {
 			// closed by this node: HyParView releases one-off links):
 			// count a strike now rather than at the deadline.
 			p.deadline = now
+			p.linkLost = true
 		}
 		c.push(targetHV, in)
 	case overlay.Tick:
@@ -409,6 +418,10 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			return
 		}
 		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce, Recent: c.recent(now)}})
+		if msg.Claim != 0 {
+			// Someone claims this node suspect or dead: refute it.
+			c.learn(now, Entry{Peer: c.cfg.Self, Incarnation: msg.Claim, State: StateSuspect}, false)
+		}
 		c.checkRecent(now, in.From, msg.Recent)
 	case *ProbeReply:
 		if len(msg.Recent) > maxRecent {
@@ -417,6 +430,9 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
 			delete(c.probes, in.From.ID)
+			if p.claim != 0 {
+				c.stats.SuspicionsCleared++
+			}
 			if p.random && len(c.hv.ActiveView()) == 0 {
 				// A node left with no neighbour at all (its passive
 				// view dead, its bootstrap contacts gone) joins again

@@ -19,11 +19,23 @@
 // (as Serf gives it). Each node announces itself with an ALIVE event carrying
 // an incarnation number (its join time in nanoseconds, so a restarted node
 // always announces a higher one) broadcast through Plumtree. A node that loses
-// an active neighbour probes it directly; if two probes in a row go unanswered
-// for ProbeTimeout each, it broadcasts a DEAD event whose message ID is derived from its
-// content, so that all the neighbours that noticed the failure send one
-// broadcast between them. A node that hears itself declared dead (after a
-// partition, say) refutes it with a higher incarnation, as in SWIM. Every
+// an active neighbour probes it directly. After one probe unanswered for
+// ProbeTimeout it broadcasts a SUSPECT claim and probes again; after the
+// second it announces the member failed and broadcasts a DEAD event. Both
+// events take a message ID derived from their content, so that all the
+// neighbours that noticed the failure send one broadcast between them.
+//
+// # Suspicion
+//
+// A node announces a member failed only on its own evidence, as in Lifeguard
+// (Dadgar et al., 2018): a SUSPECT or DEAD claim from another node (by
+// broadcast, or in a member list after a partition heals) about a member it
+// holds alive makes it probe that member itself, with the claim in the probe.
+// If the member answers, nothing is announced, and the member, told of the
+// claim, refutes it with a higher incarnation, as in SWIM; if it does not
+// answer within one ProbeTimeout, the node announces it failed. So a member
+// that a node can reach is never announced failed by it, whatever the other
+// side of a healed partition believed. Every
 // SyncInterval a node exchanges its member list with a random neighbour
 // (push-pull), which repairs anything a broadcast missed and merges the two
 // sides of a healed partition. DEAD entries are kept for DeadRetention so that

@@ -21,7 +21,9 @@ func FuzzDecodeAndStep(f *testing.F) {
 		&ProbeReply{Nonce: 7},
 		&Probe{Nonce: 8, Recent: []RecentBroadcast{{ID: plumtree.MessageID{1}, AgeMillis: 6000}}},
 		&ProbeReply{Nonce: 8, Recent: []RecentBroadcast{{ID: plumtree.MessageID{2}, AgeMillis: 9000}}},
+		&Probe{Nonce: 9, Claim: 1<<64 - 1},
 		&Sync{Digest: make([]byte, 32)},
+		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 5, State: StateSuspect}}},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 3, State: StateAlive}}},
 		&Sync{Full: true, Reply: true, Entries: []Entry{{Peer: other, Incarnation: 4, State: StateDead}}},
 	} {

@@ -16,13 +16,16 @@ import (
 )
 
 func validEntry(e Entry) bool {
-	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateLeft
+	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateSuspect
 }
 
 // learn merges news of one member. Higher incarnations win; at equal
 // incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
-// linked to) only adds an unknown member.
-func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
+// linked to) only adds an unknown member. A claim that a member this node
+// holds alive is suspect or dead is first-hand only when this node's own
+// probe went unanswered; anyone else's claim is checked with a probe of this
+// node's own before it is believed (see suspicion.go).
+func (c *Core) learn(now time.Time, e Entry, firstHand bool) bool {
 	if e.Peer.ID == c.cfg.Self.ID {
 		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
 			// Declared dead while alive: refute with a higher incarnation.
@@ -33,6 +36,16 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
 		return false
 	}
 	m := c.members[e.Peer.ID]
+	if e.State == StateSuspect {
+		if m != nil && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
+			c.suspect(now, m, e.Incarnation)
+		}
+		return false
+	}
+	if m != nil && !firstHand && e.State == StateDead && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
+		c.suspect(now, m, e.Incarnation)
+		return false
+	}
 	if m == nil {
 		if e.State != StateAlive {
 			if len(c.members) < c.cfg.MaxMembers {
@@ -135,7 +148,7 @@ func (c *Core) startProbe(now time.Time, id peer.ID) {
 	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
 	c.probes[id] = p
 	c.stats.ProbesSent++
-	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p.nonce)})
+	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p)})
 }
 
 func (c *Core) tick(now time.Time) {
@@ -149,24 +162,7 @@ func (c *Core) tick(now time.Time) {
 	}
 	slices.SortFunc(expired, peer.ID.Compare)
 	for _, id := range expired {
-		if p := c.probes[id]; p.strikes+1 < probeStrikes {
-			// A single lost probe is not enough: on a loaded machine
-			// the answer can be late. Probe again before concluding.
-			p.strikes++
-			p.deadline = now.Add(c.cfg.ProbeTimeout)
-			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: c.probeMsg(now, p.nonce)})
-			continue
-		}
-		delete(c.probes, id)
-		m := c.members[id]
-		if m == nil || m.entry.State != StateAlive {
-			continue
-		}
-		c.stats.ProbesLost++
-		dead := m.entry
-		dead.State = StateDead
-		c.learn(now, dead, false)
-		c.announce(dead)
+		c.probeExpired(now, id)
 	}
 	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
 		c.nextProbe = now.Add(c.cfg.ProbeInterval)
