@@ -308,6 +308,15 @@ func (c *Core) Step(now time.Time, input any) {
 	c.run(now)
 }
 
+// syncSoon brings the next member-list sync forward to minSyncInterval from
+// now, backing off again while rounds bring nothing new.
+func (c *Core) syncSoon(now time.Time) {
+	c.syncBackoff = minSyncInterval
+	if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
+		c.nextSync = next
+	}
+}
+
 func withTopic(topic uint8, payload []byte) []byte {
 	out := make([]byte, 1+len(payload))
 	out[0] = topic
@@ -397,7 +406,7 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		for _, id := range ev.Missed {
 			c.markMissed(now, id)
 		}
-		c.learn(now, ev.Entry, true)
+		c.learn(now, ev.Entry, false)
 		return
 	}
 	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})
@@ -468,10 +477,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		if news {
 			// The lists differed: sync again soon, backing off again
 			// while rounds bring nothing new.
-			c.syncBackoff = minSyncInterval
-			if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
-				c.nextSync = next
-			}
+			c.syncSoon(now)
 		}
 		if !msg.Reply {
 			c.sendFullSync(in.From, true)

@@ -44,8 +44,15 @@
 // A crashed node drops out of every member list within: the time for its
 // neighbours to notice (at once when its TCP connections reset; otherwise
 // HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
-// two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be dialled),
-// plus one broadcast across the overlay: about 10 seconds with the defaults.
+// one ProbeTimeout (2 s) for the first neighbour's SUSPECT claim, plus one
+// ProbeTimeout for every other member's own probe (run alongside the
+// neighbour's second), plus the broadcasts: about 9 seconds with the
+// defaults for a host lost without a reset (10 s is the bound the tests
+// hold), a few milliseconds for a crashed process whose host resets its
+// connections. A node that confirms a death also syncs member lists again
+// within a second, so that a node the broadcasts missed while the overlay
+// repairs hears the claim (and checks it) within seconds, not a
+// SyncInterval.
 //
 // # Islands
 //

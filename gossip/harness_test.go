@@ -39,8 +39,12 @@ type testNode struct {
 	info  peer.Info
 	core  *Core
 	alive bool
-	tick  uint64 // generation of the pending tick
-	outs  []any
+	// silent marks a host lost without a TCP reset (links cut, then the
+	// host gone): what is sent to it vanishes, and dials neither succeed
+	// nor fail.
+	silent bool
+	tick   uint64 // generation of the pending tick
+	outs   []any
 }
 
 type event struct {
@@ -130,6 +134,9 @@ func (n *testNet) step(node *testNode, in any) {
 			n.send(node, out)
 		case overlay.Connect:
 			dst := n.byID[out.Peer.ID]
+			if dst != nil && dst.silent {
+				continue
+			}
 			if dst == nil || !n.reachable(node, dst) {
 				n.at(2*n.latency, node.index, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
 				continue
@@ -152,6 +159,9 @@ func (n *testNet) send(from *testNode, out overlay.Send) {
 	dst := n.byID[out.To.ID]
 	if out.To.ID.IsZero() {
 		dst = n.byAddr[out.To.Addr]
+	}
+	if dst != nil && dst.silent {
+		return
 	}
 	if dst == nil || !n.reachable(from, dst) {
 		n.at(2*n.latency, from.index, overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr})

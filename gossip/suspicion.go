@@ -78,4 +78,8 @@ func (c *Core) probeExpired(now time.Time, id peer.ID) {
 	dead.Incarnation = max(dead.Incarnation, p.claim)
 	c.learn(now, dead, true)
 	c.announce(dead)
+	// The broadcast may miss nodes while the overlay repairs around the
+	// failure: sync member lists soon, so that they hear the claim and
+	// check it themselves within a few seconds, not a SyncInterval.
+	c.syncSoon(now)
 }
