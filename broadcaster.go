@@ -75,7 +75,11 @@ type Broadcaster struct {
 	joined     chan struct{}
 	joinedOnce sync.Once
 
-	mu      sync.Mutex // guards started, closed
+	// membersStop stops keepMembers, which closes membersDone (both nil
+	// when the node keeps no member list).
+	membersStop, membersDone chan struct{}
+
+	mu      sync.Mutex // guards started, closed, membersStop, membersDone
 	started bool
 	closed  bool
 
@@ -182,12 +186,24 @@ func (b *Broadcaster) Start(ctx context.Context) error {
 		return nil
 	}
 	b.started = true
+	join := gossip.Join{Contacts: b.cfg.Bootstrap}
+	if b.cfg.keepsMembers() {
+		kept, err := readMembersFile(b.cfg.DataDir)
+		if err != nil {
+			b.logger.Warn("cannot read the last known members", "err", err)
+		}
+		// Any member known before is a contact too: a node whose
+		// bootstrap nodes restarted with it still finds the others.
+		join.Contacts, join.Known = rejoinContacts(b.cfg.Bootstrap, kept)
+		b.membersStop, b.membersDone = make(chan struct{}), make(chan struct{})
+		go b.keepMembers(kept, b.membersStop)
+	}
 	b.mu.Unlock()
 	if len(b.cfg.Secret) == 0 && b.cfg.Transport == nil {
 		b.logger.Warn("no cluster secret: the network is encrypted but admits any node")
 	}
-	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap)
-	return b.rt.Step(ctx, gossip.Join{Contacts: b.cfg.Bootstrap})
+	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap, "known_members", len(join.Known))
+	return b.rt.Step(ctx, join)
 }
 
 // Joined returns a channel closed once the node is linked to the network (the
@@ -294,7 +310,12 @@ func (b *Broadcaster) Close() error {
 		b.mu.Lock()
 		started := b.started
 		b.closed = true
+		membersStop, membersDone := b.membersStop, b.membersDone
 		b.mu.Unlock()
+		if membersStop != nil {
+			close(membersStop)
+			<-membersDone
+		}
 		if started {
 			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.LeaveTimeout)
 			if err := b.rt.Step(ctx, gossip.Leave{}); err == nil {

@@ -76,8 +76,10 @@ type Config struct {
 	// AdvertiseAddr is the address other nodes dial to reach this one
 	// (default: the address actually listened on).
 	AdvertiseAddr string
-	// DataDir holds the node key (node.key, mode 0600) and the store
-	// (default DefaultDataDir).
+	// DataDir holds the node key (node.key, mode 0600), the store and the
+	// last known members (members.json, mode 0600; see MembersFile), through
+	// which a restarted node rejoins after its Bootstrap addresses (default
+	// DefaultDataDir).
 	DataDir string
 	// Secret is the cluster secret (SecretLen bytes; see GenerateSecret and
 	// ParseSecret). Nodes with a different secret are refused during the

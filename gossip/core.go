@@ -33,7 +33,20 @@ const minSyncInterval = time.Second
 
 // Join asks the core to join the network through any of Contacts (addresses
 // of nodes already in it). No contacts starts a new network.
-type Join struct{ Contacts []string }
+//
+// Known lists members the node knew before (a restarted node's last member
+// list): the core exchanges member lists with up to maxKnownSyncs of them at
+// once, so that a node whose contacts restarted with it finds the others
+// within a round trip, and they find it.
+type Join struct {
+	Contacts []string
+	Known    []peer.Info
+}
+
+// maxKnownSyncs bounds the member-list exchanges a Join starts with known
+// members: enough to reach every member of a small cluster at once, and some
+// of a large one, whose broadcasts then do the rest.
+const maxKnownSyncs = 32
 
 // Leave asks the core to leave politely: it announces its departure and
 // disconnects from its neighbours.
@@ -287,6 +300,7 @@ func (c *Core) Step(now time.Time, input any) {
 		c.incarnation = uint64(now.UnixNano())
 		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive}
 		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
+		c.syncKnown(in.Known)
 	case Leave:
 		c.self.State = StateLeft
 		c.announce(c.self)
@@ -306,6 +320,21 @@ func (c *Core) Step(now time.Time, input any) {
 		c.outputs = append(c.outputs, overlay.Send{To: in.To, Msg: &DirectMessage{Topic: in.Topic, Payload: in.Payload}})
 	}
 	c.run(now)
+}
+
+// syncKnown starts member-list exchanges with up to maxKnownSyncs of known,
+// chosen at random.
+func (c *Core) syncKnown(known []peer.Info) {
+	var targets []peer.Info
+	for _, p := range known {
+		if !p.ID.IsZero() && p.ID != c.cfg.Self.ID && p.Addr != "" && len(p.Addr) <= hyparview.MaxAddrLen {
+			targets = append(targets, p)
+		}
+	}
+	c.rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	for _, p := range targets[:min(len(targets), maxKnownSyncs)] {
+		c.sendSync(p)
+	}
 }
 
 // syncSoon brings the next member-list sync forward to minSyncInterval from
