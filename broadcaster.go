@@ -42,10 +42,14 @@ type Stats struct {
 	Plumtree plumtree.Stats
 }
 
-// Member is a node of the network.
+// Member is a node of the network: its ID and address, and the name and
+// tags it set in its Config. All four come from the member's own record,
+// signed with its key and checked by every node.
 type Member struct {
-	ID   peer.ID `json:"id"`
-	Addr string  `json:"addr"`
+	ID   peer.ID           `json:"id"`
+	Addr string            `json:"addr"`
+	Name string            `json:"name,omitempty"`
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // MemberEvent reports a change of the member list.
@@ -111,6 +115,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		gcfg.Plumtree.GraftTimeout = DefaultGraftTimeout
 	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
+	gcfg.Key, gcfg.Name, gcfg.Tags = key, cfg.Name, cfg.Tags
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
 		gcfg.MaxPayload = cfg.MaxMessageSize - 1024
@@ -278,11 +283,15 @@ func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
 
 // Members returns the live members this node knows of, itself included.
 func (b *Broadcaster) Members(ctx context.Context) ([]Member, error) {
-	var infos []peer.Info
-	if err := b.do(ctx, func(time.Time) { infos = b.core.Members() }); err != nil {
+	var entries []gossip.Entry
+	if err := b.do(ctx, func(time.Time) { entries = b.core.MemberEntries() }); err != nil {
 		return nil, err
 	}
-	return toMembers(infos), nil
+	out := make([]Member, len(entries))
+	for i, e := range entries {
+		out[i] = Member{ID: e.Peer.ID, Addr: e.Peer.Addr, Name: e.Name, Tags: e.Tags}
+	}
+	return out, nil
 }
 
 // Neighbors returns the members this node has open links to.
@@ -383,7 +392,11 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		b.joinedOnce.Do(func() { close(b.joined) })
 		b.logger.Info("joined the network")
 	case gossip.MemberUp:
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: "join"})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: "join"})
+	case gossip.IncarnationAttack:
+		// Reported once per node (Stats.Gossip.IncarnationAttacks counts
+		// them all): a peer relayed a forged claim that this node failed.
+		b.logger.Warn("forged claim that this node failed, refuted", "peer", out.From.ID.Short(), "claimed_incarnation", out.Claimed, "own_incarnation", out.Own)
 	case gossip.MemberDown:
 		kind := "fail"
 		if out.Left {

@@ -111,6 +111,12 @@ type Config struct {
 	StoreMaxKeys int
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
+	// Name and Tags describe this node to the other members (Member.Name,
+	// Member.Tags). They travel in the node's member record, which it signs
+	// with its key: no other node can change them. At most
+	// gossip.MaxNameLen bytes and gossip.MaxTags tags.
+	Name string
+	Tags map[string]string
 }
 
 func (c *Config) setDefaults() error {

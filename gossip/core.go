@@ -90,8 +90,23 @@ type NeighborUp struct{ Peer peer.Info }
 // NeighborDown reports the loss of an active neighbour.
 type NeighborDown struct{ Peer peer.ID }
 
-// MemberUp reports a member that joined (or came back).
-type MemberUp struct{ Peer peer.Info }
+// MemberUp reports a member that joined (or came back), with the name and
+// tags of its record.
+type MemberUp struct {
+	Peer peer.Info
+	Name string
+	Tags map[string]string
+}
+
+// IncarnationAttack reports, once per Core, a claim about this node carrying
+// an incarnation above its own: no honest node can make one (the node's
+// incarnations come from its own signed records), so someone forged it. The
+// node refuted it; Stats.IncarnationAttacks counts them all.
+type IncarnationAttack struct {
+	From    peer.Info // the peer that delivered the claim
+	Claimed uint64
+	Own     uint64
+}
 
 // MemberDown reports a member that failed (Left false) or left (Left true).
 type MemberDown struct {
@@ -121,10 +136,12 @@ type Core struct {
 	joined      bool
 	joinedAt    time.Time
 	incarnation uint64
-	samples     [recentSamples]sample // recent broadcasts, for island detection
-	sampleNext  int
-	nextBridge  time.Time
-	missed      map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
+	// attackReported: an IncarnationAttack was output (once per Core).
+	attackReported bool
+	samples        [recentSamples]sample // recent broadcasts, for island detection
+	sampleNext     int
+	nextBridge     time.Time
+	missed         map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
 
 	work    []work
 	outputs []any
@@ -165,6 +182,12 @@ type Stats struct {
 	Syncs                  uint64 // digest exchanges started
 	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
+	// SignaturesChecked counts member-record signatures verified (a record
+	// already held is not verified again); InvalidRecords counts records
+	// refused because their member did not sign them (forged, altered or
+	// unsigned); IncarnationAttacks counts claims about this node above
+	// its own incarnation.
+	SignaturesChecked, InvalidRecords, IncarnationAttacks uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each checked with a probe of its own;
 	// SuspicionsCleared those whose member answered, so that this node
@@ -228,6 +251,22 @@ func (c *Core) Members() []peer.Info {
 		}
 	}
 	slices.SortFunc(out[1:], func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
+	return out
+}
+
+// MemberEntries returns the records of the live members this node knows
+// of, itself first, then by ID.
+func (c *Core) MemberEntries() []Entry {
+	out := []Entry{c.self}
+	if c.self.Peer.ID.IsZero() {
+		out[0] = Entry{Peer: c.cfg.Self, State: StateAlive, Name: c.cfg.Name, Tags: c.cfg.Tags}
+	}
+	for _, m := range c.members {
+		if m.entry.State == StateAlive {
+			out = append(out, m.entry)
+		}
+	}
+	slices.SortFunc(out[1:], func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
 	return out
 }
 
@@ -298,11 +337,13 @@ func (c *Core) Step(now time.Time, input any) {
 		c.tick(now)
 	case Join:
 		c.incarnation = uint64(now.UnixNano())
-		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive}
+		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive, Name: c.cfg.Name, Tags: c.cfg.Tags}
+		c.sign(&c.self)
 		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
 		c.syncKnown(in.Known)
 	case Leave:
 		c.self.State = StateLeft
+		c.sign(&c.self)
 		c.announce(c.self)
 		c.push(targetHV, hyparview.Leave{})
 	case Broadcast:
@@ -388,7 +429,12 @@ func (c *Core) route(now time.Time, out any) {
 		c.push(targetPT, plumtree.NeighborUp{Peer: out.Peer})
 		c.outputs = append(c.outputs, NeighborUp{Peer: out.Peer})
 		delete(c.probes, out.Peer.ID)
-		c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false)
+		if c.cfg.Key == nil {
+			// Unsigned (simulations): a link proves a member alive.
+			// Signed, a member is adopted only from its own record,
+			// which the sync below brings.
+			c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false, out.Peer)
+		}
 		if c.joined {
 			// Push-pull member lists over every new link: joiners learn
 			// the members at once, and lists merge quickly while many
@@ -435,7 +481,7 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		for _, id := range ev.Missed {
 			c.markMissed(now, id)
 		}
-		c.learn(now, ev.Entry, false)
+		c.learn(now, ev.Entry, false, d.Origin)
 		return
 	}
 	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})
@@ -458,7 +504,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce, Recent: c.recent(now)}})
 		if msg.Claim != 0 {
 			// Someone claims this node suspect or dead: refute it.
-			c.learn(now, Entry{Peer: c.cfg.Self, Incarnation: msg.Claim, State: StateSuspect}, false)
+			c.refuteFrom(in.From, msg.Claim)
 		}
 		c.checkRecent(now, in.From, msg.Recent)
 	case *ProbeReply:
@@ -499,7 +545,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 		news := false
 		for _, e := range msg.Entries {
-			if validEntry(e) && c.learn(now, e, false) {
+			if validEntry(e) && c.learn(now, e, false, in.From) {
 				news = true
 			}
 		}

@@ -54,6 +54,23 @@
 // repairs hears the claim (and checks it) within seconds, not a
 // SyncInterval.
 //
+// # Signed member records
+//
+// With a Config.Key (every real node has one), a member's own facts (its
+// address, incarnation, name and tags, and that it left) travel in a record
+// it signed with its ed25519 key, whose hash is its ID; every node checks
+// the signature before it uses a record (once: a record already held is not
+// checked again), and a member is adopted only from its own record, never
+// from a link or a list alone. A claim that a member is suspect or dead may
+// come from anyone, but it carries the signature of the alive record it is
+// about, so it names an incarnation the member really had: nobody can claim
+// a death at an incarnation above the member's own. A node that hears such a
+// claim about itself counts it (Stats.IncarnationAttacks), reports it once
+// (IncarnationAttack) and refutes it with its own next incarnation, which
+// saturates rather than wraps. Records that fail the check are refused and
+// counted (Stats.InvalidRecords). A core without a key (simulations) neither
+// signs nor checks.
+//
 // # Islands
 //
 // HyParView can leave groups of nodes whose active views are full among

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -32,6 +33,9 @@ type testNet struct {
 	onOutput func(n *testNode, out any)
 	// encode makes every message go through the wire codec.
 	encode bool
+	// unsigned runs the cores without keys (records neither signed nor
+	// checked), as large simulations do.
+	unsigned bool
 }
 
 type testNode struct {
@@ -88,13 +92,18 @@ func newTestNet(t *testing.T, seed uint64) *testNet {
 
 func (n *testNet) addNode(cfg Config) *testNode {
 	i := len(n.nodes)
-	var id peer.ID
-	seed := n.rand.Uint64()
-	for b := range 8 {
-		id[b] = byte(seed >> (8 * b))
+	var seed [32]byte
+	for b := range 4 {
+		binary.LittleEndian.PutUint64(seed[8*b:], n.rand.Uint64())
 	}
-	id[8] = byte(i)
-	id[9] = byte(i >> 8)
+	key, err := peer.KeyFromSeed(seed[:])
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	id := key.ID()
+	if !n.unsigned {
+		cfg.Key = key
+	}
 	cfg.Self = peer.Info{ID: id, Addr: fmt.Sprintf("node-%d", i)}
 	cfg.Seed = n.rand.Uint64()
 	core, err := New(cfg)

@@ -16,26 +16,39 @@ import (
 )
 
 func validEntry(e Entry) bool {
-	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateSuspect
+	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateSuspect &&
+		validMeta(e.Name, e.Tags) && len(e.PublicKey) <= 64 && len(e.Signature) <= 128
 }
 
-// learn merges news of one member. Higher incarnations win; at equal
+// learn merges news of one member, e, which from delivered. Records a
+// member did not sign are refused. Higher incarnations win; at equal
 // incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
-// linked to) only adds an unknown member. A claim that a member this node
-// holds alive is suspect or dead is first-hand only when this node's own
-// probe went unanswered; anyone else's claim is checked with a probe of this
-// node's own before it is believed (see suspicion.go).
-func (c *Core) learn(now time.Time, e Entry, firstHand bool) bool {
+// linked to, unsigned cores only) only adds an unknown member. A claim that
+// a member this node holds alive is suspect or dead is first-hand only when
+// this node's own probe went unanswered; anyone else's claim is checked with
+// a probe of this node's own before it is believed (see suspicion.go).
+func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) bool {
 	if e.Peer.ID == c.cfg.Self.ID {
-		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
-			// Declared dead while alive: refute with a higher incarnation.
-			c.self.Incarnation = max(e.Incarnation, c.self.Incarnation) + 1
-			c.stats.Refutations++
-			c.announce(c.self)
+		if e.State != StateAlive {
+			c.refuteFrom(from, e.Incarnation)
 		}
 		return false
 	}
+	if e.Incarnation == 0 && c.cfg.Key != nil {
+		c.stats.InvalidRecords++
+		return false
+	}
+	if e.Incarnation != 0 && !c.verified(e) {
+		c.stats.InvalidRecords++
+		return false
+	}
 	m := c.members[e.Peer.ID]
+	if m != nil && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.entry.Incarnation && m.entry.State == StateAlive {
+		// A claim about a record newer than ours: the member signed
+		// it alive at that incarnation, which we had not heard yet.
+		m.entry = e
+		m.entry.State = StateAlive
+	}
 	if e.State == StateSuspect {
 		if m != nil && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
 			c.suspect(now, m, e.Incarnation)
@@ -58,7 +71,7 @@ func (c *Core) learn(now time.Time, e Entry, firstHand bool) bool {
 			return false
 		}
 		c.members[e.Peer.ID] = &member{entry: e}
-		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: e.Tags})
 		return true
 	}
 	old := m.entry
@@ -80,7 +93,7 @@ func (c *Core) learn(now time.Time, e Entry, firstHand bool) bool {
 		m.diedAt = now
 		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft})
 	case old.State != StateAlive && e.State == StateAlive:
-		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: e.Tags})
 	}
 	return true
 }
@@ -210,6 +223,9 @@ func (c *Core) memberList() []Entry {
 	for _, m := range c.members {
 		if len(entries) >= c.cfg.MaxMembers {
 			break
+		}
+		if c.cfg.Key != nil && len(m.entry.Signature) == 0 {
+			continue // nothing the others would accept
 		}
 		entries = append(entries, m.entry)
 	}

@@ -80,12 +80,22 @@ const (
 	StateSuspect uint8 = 4
 )
 
-// Entry is one member as a node knows it.
+// Entry is one member as a node knows it: the record the member signed
+// (its ID and address, incarnation, name and tags, and whether it left),
+// with the state a node holds it in. PublicKey is the member's ed25519 key,
+// whose hash is its ID; Signature is the member's signature of the record
+// with State alive (or left, for a member that left): a dead or suspect
+// claim carries the signature of the alive record it is about (see
+// records.go).
 type Entry struct {
 	_           struct{} `cbor:",toarray"`
 	Peer        peer.Info
 	Incarnation uint64
 	State       uint8
+	Name        string
+	Tags        map[string]string
+	PublicKey   []byte
+	Signature   []byte
 }
 
 // membershipEvent is the body of a topic-0 broadcast. Missed, when set,

@@ -76,7 +76,7 @@ func (c *Core) probeExpired(now time.Time, id peer.ID) {
 	dead := m.entry
 	dead.State = StateDead
 	dead.Incarnation = max(dead.Incarnation, p.claim)
-	c.learn(now, dead, true)
+	c.learn(now, dead, true, c.cfg.Self)
 	c.announce(dead)
 	// The broadcast may miss nodes while the overlay repairs around the
 	// failure: sync member lists soon, so that they hear the claim and
