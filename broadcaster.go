@@ -402,7 +402,7 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		if out.Left {
 			kind = "leave"
 		}
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: kind})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: kind})
 	case kv.Result:
 		b.store.result(out)
 	case kv.Changed:

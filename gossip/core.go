@@ -108,10 +108,13 @@ type IncarnationAttack struct {
 	Own     uint64
 }
 
-// MemberDown reports a member that failed (Left false) or left (Left true).
+// MemberDown reports a member that failed (Left false) or left (Left true),
+// with the name and tags of its record.
 type MemberDown struct {
 	Peer peer.Info
 	Left bool
+	Name string
+	Tags map[string]string
 }
 
 // Joined reports that the node is linked to the network (see
@@ -142,6 +145,9 @@ type Core struct {
 	sampleNext     int
 	nextBridge     time.Time
 	missed         map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
+
+	linked map[peer.ID]string // peers with a live link (ID and address proven by its handshake)
+	held   []heldOutput       // HyParView outputs waiting for a record to vouch for their peer
 
 	work    []work
 	outputs []any
@@ -188,6 +194,9 @@ type Stats struct {
 	// unsigned); IncarnationAttacks counts claims about this node above
 	// its own incarnation.
 	SignaturesChecked, InvalidRecords, IncarnationAttacks uint64
+	// UnvouchedDials counts HyParView messages not sent because no signed
+	// record vouched for their peer's address (see vouch.go).
+	UnvouchedDials uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each checked with a probe of its own;
 	// SuspicionsCleared those whose member answered, so that this node
@@ -228,6 +237,7 @@ func New(cfg Config) (*Core, error) {
 		members: map[peer.ID]*member{},
 		probes:  map[peer.ID]*probe{},
 		missed:  map[plumtree.MessageID]time.Time{},
+		linked:  map[peer.ID]string{},
 	}, nil
 }
 
@@ -237,7 +247,18 @@ var _ overlay.Core = (*Core)(nil)
 func (c *Core) Self() peer.Info { return c.cfg.Self }
 
 // Neighbors returns the active view: the peers this node has open links to.
-func (c *Core) Neighbors() []peer.Info { return c.hv.ActiveView() }
+// With a key, a neighbour shows only once a link or its signed record
+// vouches for its address (see vouch.go).
+func (c *Core) Neighbors() []peer.Info {
+	active := c.hv.ActiveView()
+	out := active[:0:0]
+	for _, p := range active {
+		if c.vouched(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // PassivePeers returns HyParView's passive view.
 func (c *Core) PassivePeers() []peer.Info { return c.hv.PassiveView() }
@@ -304,6 +325,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		consider(p.deadline, true)
 	}
 	consider(c.nextSync, c.joined)
+	consider(c.nextHeld())
 	consider(c.nextProbe, c.joined && c.cfg.ProbeInterval > 0)
 	return next, !next.IsZero()
 }
@@ -312,6 +334,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 func (c *Core) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
+		c.linked[in.From.ID] = in.From.Addr
 		c.hv.Heard(now, in.From.ID)
 		code, _ := wire.TypeOf(in.Msg)
 		switch code >> 8 {
@@ -323,6 +346,7 @@ func (c *Core) Step(now time.Time, input any) {
 			c.receive(now, in)
 		}
 	case overlay.LinkDown:
+		delete(c.linked, in.Peer)
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
 			// The link carrying the probe went down (it may have been
 			// closed by this node: HyParView releases one-off links):
@@ -345,6 +369,13 @@ func (c *Core) Step(now time.Time, input any) {
 		c.self.State = StateLeft
 		c.sign(&c.self)
 		c.announce(c.self)
+		// The broadcast reaches the others through eager links, or
+		// through lazy ones that graft it from this node, which is
+		// about to go: tell each neighbour directly too, which
+		// announces it on this node's behalf.
+		for _, n := range c.Neighbors() {
+			c.outputs = append(c.outputs, overlay.Send{To: n, Msg: &Sync{Full: true, Reply: true, Entries: []Entry{c.self}}})
+		}
 		c.push(targetHV, hyparview.Leave{})
 	case Broadcast:
 		if in.Topic == TopicMembership || len(in.Payload) > c.cfg.MaxPayload {
@@ -361,6 +392,12 @@ func (c *Core) Step(now time.Time, input any) {
 		c.outputs = append(c.outputs, overlay.Send{To: in.To, Msg: &DirectMessage{Topic: in.Topic, Payload: in.Payload}})
 	}
 	c.run(now)
+	if len(c.held) > 0 {
+		// Records learnt in this step may vouch for held messages, and
+		// refusals queue LinkDowns for HyParView.
+		c.releaseHeld(now)
+		c.run(now)
+	}
 }
 
 // syncKnown starts member-list exchanges with up to maxKnownSyncs of known,
@@ -415,7 +452,11 @@ func (c *Core) run(now time.Time) {
 		outs := c.scratch
 		c.scratch = nil
 		for _, out := range outs {
-			c.route(now, out)
+			if w.target == targetHV {
+				c.routeHyParView(now, out)
+			} else {
+				c.route(now, out)
+			}
 		}
 		clear(outs)
 		c.scratch = outs[:0]
@@ -455,7 +496,7 @@ func (c *Core) route(now time.Time, out any) {
 			c.outputs = append(c.outputs, Joined{})
 		}
 		c.announce(c.self)
-		for _, n := range c.hv.ActiveView() {
+		for _, n := range c.Neighbors() {
 			c.sendSync(n)
 		}
 	case plumtree.Deliver:
@@ -547,6 +588,10 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		for _, e := range msg.Entries {
 			if validEntry(e) && c.learn(now, e, false, in.From) {
 				news = true
+				if e.State == StateLeft && e.Peer.ID == in.From.ID {
+					// A neighbour leaving says so directly: spread it.
+					c.announce(e)
+				}
 			}
 		}
 		if news {

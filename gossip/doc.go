@@ -68,8 +68,13 @@
 // claim about itself counts it (Stats.IncarnationAttacks), reports it once
 // (IncarnationAttack) and refutes it with its own next incarnation, which
 // saturates rather than wraps. Records that fail the check are refused and
-// counted (Stats.InvalidRecords). A core without a key (simulations) neither
-// signs nor checks.
+// counted (Stats.InvalidRecords). Nor does a node dial an address that no
+// signed record vouches for: HyParView's messages and links to a peer it
+// heard of from others (a forwarded join, a shuffle) go out only over a link
+// that peer opened, or to the address of its own record, held for a few
+// seconds while that record may still be on its way, then dropped and
+// counted (Stats.UnvouchedDials). A core without a key (simulations)
+// neither signs nor checks.
 //
 // # Islands
 //

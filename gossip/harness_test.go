@@ -33,6 +33,9 @@ type testNet struct {
 	onOutput func(n *testNode, out any)
 	// encode makes every message go through the wire codec.
 	encode bool
+	// nowhere counts the messages and links sent to addresses where no
+	// node listens, by address.
+	nowhere map[string]int
 	// unsigned runs the cores without keys (records neither signed nor
 	// checked), as large simulations do.
 	unsigned bool
@@ -86,6 +89,7 @@ func newTestNet(t *testing.T, seed uint64) *testNet {
 		byID:    map[peer.ID]*testNode{},
 		cut:     map[[2]int]bool{},
 		links:   map[[2]int]bool{},
+		nowhere: map[string]int{},
 		latency: 2 * time.Millisecond,
 	}
 }
@@ -146,6 +150,9 @@ func (n *testNet) step(node *testNode, in any) {
 			if dst != nil && dst.silent {
 				continue
 			}
+			if dst == nil {
+				n.nowhere[out.Peer.Addr]++
+			}
 			if dst == nil || !n.reachable(node, dst) {
 				n.at(2*n.latency, node.index, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
 				continue
@@ -171,6 +178,9 @@ func (n *testNet) send(from *testNode, out overlay.Send) {
 	}
 	if dst != nil && dst.silent {
 		return
+	}
+	if dst == nil {
+		n.nowhere[out.To.Addr]++
 	}
 	if dst == nil || !n.reachable(from, dst) {
 		n.at(2*n.latency, from.index, overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr})

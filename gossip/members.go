@@ -91,7 +91,7 @@ func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) boo
 	switch {
 	case old.State == StateAlive && e.State != StateAlive:
 		m.diedAt = now
-		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft})
+		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft, Name: e.Name, Tags: e.Tags})
 	case old.State != StateAlive && e.State == StateAlive:
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: e.Tags})
 	}
@@ -185,7 +185,7 @@ func (c *Core) tick(now time.Time) {
 	if c.joined && !now.Before(c.nextSync) {
 		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
 		c.nextSync = now.Add(c.syncBackoff)
-		if n := c.hv.ActiveView(); len(n) > 0 {
+		if n := c.Neighbors(); len(n) > 0 {
 			c.sendSync(n[c.rand.IntN(len(n))])
 		}
 		// Try one member taken for dead: if it answers, the partition

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/hyparview"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 )
@@ -116,6 +117,45 @@ func TestInventedMembersAreNeverAdopted(t *testing.T) {
 	if dialled != 0 {
 		t.Fatalf("%d messages to the attacker's address", dialled)
 	}
+}
+
+// TestInventedPeersInHyParViewAreNeverDialled: an insider walks invented
+// peers at its chosen address through HyParView (a FORWARDJOIN's new node, a
+// SHUFFLE's origin and list). No signed record vouches for that address, so
+// no node sends anything there; the refusals are counted.
+func TestInventedPeersInHyParViewAreNeverDialled(t *testing.T) {
+	net, _ := settledNet(t, 20, 53)
+	insider := net.nodes[6]
+	fake := func(i int) peer.Info {
+		key, _ := peer.KeyFromSeed(fmt.Appendf(nil, "%032d", i))
+		return peer.Info{ID: key.ID(), Addr: "attacker:666"}
+	}
+	var shuffled []peer.Info
+	for i := range 8 {
+		shuffled = append(shuffled, fake(100+i))
+	}
+	for i, n := range net.nodes {
+		if n == insider {
+			continue
+		}
+		net.at(0, n.index, overlay.Received{From: insider.info, Msg: &hyparview.ForwardJoinMsg{NewNode: fake(i), TTL: 0}})
+		net.at(0, n.index, overlay.Received{From: insider.info, Msg: &hyparview.ShuffleMsg{Origin: fake(50 + i), TTL: 0, Peers: shuffled}})
+	}
+	net.run(time.Minute)
+	if got := net.nowhere["attacker:666"]; got != 0 {
+		t.Fatalf("%d messages or links to the attacker's address", got)
+	}
+	var refused uint64
+	for _, n := range net.alive() {
+		refused += n.core.Stats().UnvouchedDials
+	}
+	if refused == 0 {
+		t.Fatal("no refusal counted")
+	}
+	if !net.connected() || !allMembersKnown(net) {
+		t.Fatal("the overlay or the member lists suffered")
+	}
+	t.Logf("%d messages to invented peers refused", refused)
 }
 
 // BenchmarkRecordSign and BenchmarkRecordVerify measure what a member record
