@@ -104,7 +104,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
-		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
+		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key, Name: cfg.Name, Tags: cfg.Tags,
 	}
 	if cfg.Node != nil {
 		cfg.Node(&ncfg)
