@@ -132,6 +132,7 @@ type Core struct {
 	self        Entry
 	members     map[peer.ID]*member
 	probes      map[peer.ID]*probe
+	suspicions  map[peer.ID]*suspicion // others' claims awaiting refutation
 	nextSync    time.Time
 	syncBackoff time.Duration // current sync period, minSyncInterval..SyncInterval
 	nextProbe   time.Time
@@ -161,14 +162,11 @@ type member struct {
 }
 
 type probe struct {
-	random    bool   // started by the SWIM-style round, not by a lost link
-	suspicion bool   // started to check another node's claim (see suspicion.go)
-	linkLost  bool   // the link carrying it went down before the deadline
-	strikes   int    // probes that went unanswered so far
-	claim     uint64 // incarnation another node claimed suspect or dead, 0 if none
-	nonce     uint64
-	deadline  time.Time
-	info      peer.Info
+	random   bool // started by the SWIM-style round, not by a lost link
+	strikes  int  // probes that went unanswered so far
+	nonce    uint64
+	deadline time.Time
+	info     peer.Info
 }
 
 type work struct {
@@ -198,9 +196,9 @@ type Stats struct {
 	// record vouched for their peer's address (see vouch.go).
 	UnvouchedDials uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
-	// member this node held alive, each checked with a probe of its own;
-	// SuspicionsCleared those whose member answered, so that this node
-	// never announced it failed.
+	// member this node held alive, each given time to be refuted (see
+	// suspicion.go); SuspicionsCleared those refuted, or whose member
+	// answered this node, so that it never announced the member failed.
 	Suspicions, SuspicionsCleared uint64
 	Rejoins                       uint64 // joins through a member found alive again
 	Bridges                       uint64 // joins through a probed member in another island, or by a lonely node
@@ -230,14 +228,15 @@ func New(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	return &Core{
-		cfg:     cfg,
-		hv:      hv,
-		pt:      pt,
-		rand:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
-		members: map[peer.ID]*member{},
-		probes:  map[peer.ID]*probe{},
-		missed:  map[plumtree.MessageID]time.Time{},
-		linked:  map[peer.ID]string{},
+		cfg:        cfg,
+		hv:         hv,
+		pt:         pt,
+		rand:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
+		members:    map[peer.ID]*member{},
+		probes:     map[peer.ID]*probe{},
+		missed:     map[plumtree.MessageID]time.Time{},
+		linked:     map[peer.ID]string{},
+		suspicions: map[peer.ID]*suspicion{},
 	}, nil
 }
 
@@ -326,6 +325,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 	}
 	consider(c.nextSync, c.joined)
 	consider(c.nextHeld())
+	consider(c.nextSuspicion())
 	consider(c.nextProbe, c.joined && c.cfg.ProbeInterval > 0)
 	return next, !next.IsZero()
 }
@@ -352,7 +352,6 @@ func (c *Core) Step(now time.Time, input any) {
 			// closed by this node: HyParView releases one-off links):
 			// count a strike now rather than at the deadline.
 			p.deadline = now
-			p.linkLost = true
 		}
 		c.push(targetHV, in)
 	case overlay.Tick:
@@ -555,9 +554,9 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
 			delete(c.probes, in.From.ID)
-			if p.claim != 0 {
-				c.stats.SuspicionsCleared++
-			}
+			// It answered: whatever others claim, it is reachable
+			// from here (its refutation is on its way).
+			c.clearSuspicion(in.From.ID)
 			if p.random && len(c.hv.ActiveView()) == 0 {
 				// A node left with no neighbour at all (its passive
 				// view dead, its bootstrap contacts gone) joins again

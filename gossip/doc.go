@@ -27,15 +27,16 @@
 //
 // # Suspicion
 //
-// A node announces a member failed only on its own evidence, as in Lifeguard
-// (Dadgar et al., 2018): a SUSPECT or DEAD claim from another node (by
-// broadcast, or in a member list after a partition heals) about a member it
-// holds alive makes it probe that member itself, with the claim in the probe.
-// If the member answers, nothing is announced, and the member, told of the
-// claim, refutes it with a higher incarnation, as in SWIM; if it does not
-// answer within one ProbeTimeout, the node announces it failed. So a member
-// that a node can reach is never announced failed by it, whatever the other
-// side of a healed partition believed. Every
+// A node does not believe another node's SUSPECT or DEAD claim about a
+// member it holds alive, as in Lifeguard (Dadgar et al., 2018): it
+// broadcasts a SUSPECT claim (content-derived ID: one broadcast whoever
+// sends it), which reaches the member, and tells the member directly when
+// it is a neighbour; the member refutes it with a higher incarnation, as in
+// SWIM, which cancels the suspicion everywhere. Only a claim left unrefuted
+// for two ProbeTimeouts (one, once a node claims the member dead) makes the
+// node announce the member failed. So the dead claims that the two sides of
+// a healed partition carry about each other, some about members this side
+// reached all along, are refuted rather than announced. Every
 // SyncInterval a node exchanges its member list with a random neighbour
 // (push-pull), which repairs anything a broadcast missed and merges the two
 // sides of a healed partition. DEAD entries are kept for DeadRetention so that
@@ -44,15 +45,15 @@
 // A crashed node drops out of every member list within: the time for its
 // neighbours to notice (at once when its TCP connections reset; otherwise
 // HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
-// one ProbeTimeout (2 s) for the first neighbour's SUSPECT claim, plus one
-// ProbeTimeout for every other member's own probe (run alongside the
-// neighbour's second), plus the broadcasts: about 9 seconds with the
-// defaults for a host lost without a reset (10 s is the bound the tests
-// hold), a few milliseconds for a crashed process whose host resets its
-// connections. A node that confirms a death also syncs member lists again
-// within a second, so that a node the broadcasts missed while the overlay
-// repairs hears the claim (and checks it) within seconds, not a
-// SyncInterval.
+// two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be
+// dialled), the first of which ends with a SUSPECT broadcast that starts the
+// other members' suspicion timers, plus one broadcast: about 9 seconds with
+// the defaults for a host lost without a reset (10 s is the bound the tests
+// hold), about 2 seconds (one ProbeTimeout of suspicion) for a crashed
+// process whose host resets its connections. A node that declares a death
+// also syncs member lists again within a second, so that a node the
+// broadcasts missed while the overlay repairs hears the claim within
+// seconds, not a SyncInterval.
 //
 // # Signed member records
 //

@@ -76,9 +76,13 @@ func (c *Core) maxRecentAge() time.Duration {
 }
 
 // probeMsg returns probe p's message, with this node's recent broadcasts
-// and the claim it checks, if any.
+// and the claim against the member that this node has heard, if any.
 func (c *Core) probeMsg(now time.Time, p *probe) *Probe {
-	return &Probe{Nonce: p.nonce, Recent: c.recent(now), Claim: p.claim}
+	msg := &Probe{Nonce: p.nonce, Recent: c.recent(now)}
+	if s := c.suspicions[p.info.ID]; s != nil {
+		msg.Claim = s.incarnation
+	}
+	return msg
 }
 
 // checkRecent bridges to from when it delivered a broadcast this node never

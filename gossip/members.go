@@ -51,12 +51,12 @@ func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) boo
 	}
 	if e.State == StateSuspect {
 		if m != nil && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
-			c.suspect(now, m, e.Incarnation)
+			c.suspect(now, m, e.Incarnation, false)
 		}
 		return false
 	}
 	if m != nil && !firstHand && e.State == StateDead && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
-		c.suspect(now, m, e.Incarnation)
+		c.suspect(now, m, e.Incarnation, true)
 		return false
 	}
 	if m == nil {
@@ -86,6 +86,9 @@ func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) boo
 	}
 	if !newer {
 		return false
+	}
+	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
+		c.clearSuspicion(e.Peer.ID) // refuted
 	}
 	m.entry = e
 	switch {
@@ -177,6 +180,7 @@ func (c *Core) tick(now time.Time) {
 	for _, id := range expired {
 		c.probeExpired(now, id)
 	}
+	c.expireSuspicions(now)
 	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
 		c.nextProbe = now.Add(c.cfg.ProbeInterval)
 		c.probeNext(now)

@@ -32,7 +32,7 @@ func (f *falseDeaths) record(n *testNode, out any) {
 // partition long enough for each side to declare the other dead, the heal
 // brings each side's dead claims about the other to this side; a node must
 // not announce as failed a member it can still reach. Dead claims made by
-// the other side are checked, and the subject refutes them.
+// the other side become suspicions, which their subjects refute.
 func TestReachableMemberNeverAnnouncedFailedAfterPartitionHeals(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", 21+seed), func(t *testing.T) {
