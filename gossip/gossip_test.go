@@ -359,7 +359,7 @@ func testIslandsJoined(t *testing.T, seed uint64) {
 // with nothing to broadcast, no probe mistakes a peer for another island, and
 // beacons stay near one per ProbeInterval across the whole network.
 func TestConnectedQuietOverlayNeitherBridgesNorChatters(t *testing.T) {
-	net, _ := settledNet(t, 100, 13)
+	net, _ := settledNet(t, 100, 12)
 	before := map[int]Stats{}
 	for _, n := range net.nodes {
 		before[n.index] = n.core.Stats()
