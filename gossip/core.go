@@ -334,7 +334,9 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 func (c *Core) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
-		c.linked[in.From.ID] = in.From.Addr
+		if _, ok := c.linked[in.From.ID]; ok || len(c.linked) < maxLinked {
+			c.linked[in.From.ID] = in.From.Addr
+		}
 		c.hv.Heard(now, in.From.ID)
 		code, _ := wire.TypeOf(in.Msg)
 		switch code >> 8 {

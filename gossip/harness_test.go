@@ -315,3 +315,18 @@ func (n *testNet) connected() bool {
 	}
 	return len(seen) == len(live)
 }
+
+// restart replaces a crashed node's core by a new one with the same key,
+// address and configuration, as a restarted process on the same data
+// directory would be, and steps it with join.
+func (n *testNet) restart(node *testNode, join Join) {
+	cfg := node.core.cfg
+	core, err := New(Config{Self: cfg.Self, Key: cfg.Key, Seed: cfg.Seed + 1, Name: cfg.Name, Tags: cfg.Tags})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	node.core = core
+	node.alive = true
+	node.silent = false
+	n.step(node, join)
+}

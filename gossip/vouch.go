@@ -27,6 +27,9 @@ const (
 	vouchWait = 3 * time.Second
 	// maxHeld bounds the messages waiting for a record.
 	maxHeld = 256
+	// maxLinked bounds the peers remembered as linked (past it, only
+	// records vouch for new peers).
+	maxLinked = 4096
 )
 
 // heldOutput is a HyParView output to a peer not vouched for yet.
