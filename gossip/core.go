@@ -162,11 +162,12 @@ type member struct {
 }
 
 type probe struct {
-	random   bool // started by the SWIM-style round, not by a lost link
-	strikes  int  // probes that went unanswered so far
-	nonce    uint64
-	deadline time.Time
-	info     peer.Info
+	random      bool   // started by the SWIM-style round, not by a lost link
+	strikes     int    // probes that went unanswered so far
+	incarnation uint64 // the member's when the probe started
+	nonce       uint64
+	deadline    time.Time
+	info        peer.Info
 }
 
 type work struct {

@@ -33,6 +33,8 @@ type testNet struct {
 	onOutput func(n *testNode, out any)
 	// encode makes every message go through the wire codec.
 	encode bool
+	// drop, when set, drops the messages it returns true for.
+	drop func(from, to *testNode, msg any) bool
 	// nowhere counts the messages and links sent to addresses where no
 	// node listens, by address.
 	nowhere map[string]int
@@ -187,6 +189,9 @@ func (n *testNet) send(from *testNode, out overlay.Send) {
 		return
 	}
 	msg := out.Msg
+	if n.drop != nil && n.drop(from, dst, msg) {
+		return
+	}
 	if n.encode {
 		data, err := wire.Marshal(msg)
 		if err != nil {

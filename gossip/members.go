@@ -161,7 +161,7 @@ func (c *Core) startProbe(now time.Time, id peer.ID) {
 	if m == nil || m.entry.State != StateAlive || c.probes[id] != nil {
 		return
 	}
-	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
+	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer, incarnation: m.entry.Incarnation}
 	c.probes[id] = p
 	c.stats.ProbesSent++
 	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p)})

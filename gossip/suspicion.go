@@ -127,7 +127,9 @@ func (c *Core) probeExpired(now time.Time, id peer.ID) {
 	}
 	delete(c.probes, id)
 	m := c.members[id]
-	if m == nil || m.entry.State != StateAlive {
+	if m == nil || m.entry.State != StateAlive || m.entry.Incarnation > p.incarnation {
+		// Gone already, or it refuted a claim since the probe started
+		// (its SUSPECT claim, say): it is alive, only slow to answer.
 		return
 	}
 	c.stats.ProbesLost++

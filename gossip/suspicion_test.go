@@ -89,3 +89,36 @@ func TestReachableMemberNeverAnnouncedFailedAfterIsolationHeals(t *testing.T) {
 		t.Fatalf("%d failures announced about members that stayed reachable, first: %v", len(f.events), f.events[:min(5, len(f.events))])
 	}
 }
+
+// TestMemberSlowToAnswerButRefutingIsNotAnnouncedFailed: a member whose
+// probe replies are all lost (a loaded machine, say) but which hears the
+// SUSPECT claims about it and refutes them is alive; the nodes whose probes
+// of it went unanswered must not announce it failed on the strength of
+// probes started before its refutation.
+func TestMemberSlowToAnswerButRefutingIsNotAnnouncedFailed(t *testing.T) {
+	net, _ := settledNet(t, 20, 71)
+	slow := net.nodes[11]
+	net.drop = func(from, _ *testNode, msg any) bool {
+		_, reply := msg.(*ProbeReply)
+		return from == slow && reply
+	}
+	downs := 0
+	net.onOutput = func(n *testNode, out any) {
+		if d, ok := out.(MemberDown); ok && d.Peer.ID == slow.info.ID {
+			downs++
+		}
+	}
+	net.run(2 * time.Minute)
+	var sent, refutations uint64
+	for _, n := range net.alive() {
+		sent += n.core.Stats().ProbesSent
+	}
+	refutations = slow.core.Stats().Refutations
+	if refutations == 0 {
+		t.Fatalf("the slow member never refuted (%d probes sent in all): the test shows nothing", sent)
+	}
+	if downs != 0 {
+		t.Fatalf("the slow member, which refuted %d claims, was announced failed %d times", refutations, downs)
+	}
+	t.Logf("%d refutations, no failure announced", refutations)
+}
