@@ -34,7 +34,9 @@
 // it is a neighbour; the member refutes it with a higher incarnation, as in
 // SWIM, which cancels the suspicion everywhere. Only a claim left unrefuted
 // for two ProbeTimeouts (one, once a node claims the member dead) makes the
-// node announce the member failed. So the dead claims that the two sides of
+// node announce the member failed; nor do a node's own unanswered probes,
+// when the member has refuted a claim since they started (it is alive, only
+// slow to answer). So the dead claims that the two sides of
 // a healed partition carry about each other, some about members this side
 // reached all along, are refuted rather than announced. Every
 // SyncInterval a node exchanges its member list with a random neighbour
