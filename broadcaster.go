@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -80,6 +79,7 @@ type Broadcaster struct {
 	keys     *keyService
 
 	invalidJSON atomic.Uint64
+	pick        *lockedRand // SendOne's choices, seeded by Config.Seed
 
 	joined     chan struct{}
 	joinedOnce sync.Once
@@ -154,6 +154,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		reactors: newReactorSet(cfg.ReactorQueueLen),
 		members:  newListeners[MemberEvent](cfg.ReactorQueueLen),
 		joined:   make(chan struct{}),
+		pick:     newLockedRand(cfg.Seed),
 	}
 	b.store = newStore(b, storeCore, backend)
 	b.keys = newKeyService(broadcasterKeys{b}, tr, cfg.DataDir, b.logger)
@@ -247,7 +248,8 @@ func (b *Broadcaster) Send(ctx context.Context, v any) error {
 	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
 }
 
-// SendOne sends v, encoded as JSON, to one neighbour chosen at random.
+// SendOne sends v, encoded as JSON, to one neighbour chosen at random
+// (seeded by Config.Seed).
 func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	data, err := b.encode(v)
 	if err != nil {
@@ -260,7 +262,7 @@ func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	if len(neighbors) == 0 {
 		return ErrNoNeighbors
 	}
-	to := neighbors[rand.IntN(len(neighbors))]
+	to := neighbors[b.pick.IntN(len(neighbors))]
 	return b.step(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
 }
 
