@@ -19,6 +19,12 @@
 // with push, and with no central service to run: [Broadcaster.Store] is a
 // replicated key/value store on every member, kept on disk.
 //
+// The [DHT] overlay is a Kademlia network with the same door (both types
+// satisfy [Overlay]: Start, Joined, React, Send, SendOne, SendTo, Members,
+// NodeStats, Close, with the same meaning), plus signed records
+// ([DHT.Put], [DHT.Get]). Each type drives its protocol's state machines
+// (packages gossip and kademlia) with the runtime of package node.
+//
 // A minimal program:
 //
 //	b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: []string{"10.0.0.1:6966"}})
