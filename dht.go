@@ -54,8 +54,9 @@ const (
 // in package kademlia.
 type DHTConfig struct {
 	// Bootstrap lists addresses ("host:port") of nodes already in the
-	// network; Start joins through every one that answers. Empty starts a
-	// new network.
+	// network; Start joins through every one that answers, in the
+	// background, trying again every DefaultJoinRetry until one does.
+	// Empty starts a new network.
 	Bootstrap []string
 	// ListenAddr is the TCP address to listen on (default
 	// DefaultListenAddr; port 0 picks a free port).
