@@ -12,7 +12,7 @@ import (
 	"github.com/p2p-go/p2p/agent"
 )
 
-func init() { extraCommands = append(extraCommands, newAgentCommand()) }
+func init() { extraCommands = append(extraCommands, newAgentCommand) }
 
 func newAgentCommand() *cobra.Command {
 	var configFile string

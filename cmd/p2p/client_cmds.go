@@ -24,8 +24,8 @@ import (
 
 func init() {
 	extraCommands = append(extraCommands,
-		newInfoCommand(), newMembersCommand(), newSendCommand(false), newSendCommand(true),
-		newEventsCommand(), newKVCommand())
+		newInfoCommand, newMembersCommand, func() *cobra.Command { return newSendCommand(false) },
+		func() *cobra.Command { return newSendCommand(true) }, newEventsCommand, newKVCommand)
 }
 
 // clientTimeout bounds one non-streaming API call.
@@ -223,6 +223,7 @@ starting agents, or after stopping one.`,
 		},
 	}
 	o.register(cmd)
+	cmd.AddCommand(newRevokeCommand(), newRevokedCommand())
 	cmd.Flags().IntVar(&wait, "wait", 0, "wait until exactly this many named members are listed (up to a minute)")
 	return cmd
 }

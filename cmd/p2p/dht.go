@@ -21,7 +21,7 @@ import (
 	"github.com/p2p-go/p2p/peer"
 )
 
-func init() { extraCommands = append(extraCommands, newDHTCommand()) }
+func init() { extraCommands = append(extraCommands, newDHTCommand) }
 
 // dhtOptions are the flags of `p2p dht`.
 type dhtOptions struct {
