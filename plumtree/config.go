@@ -29,10 +29,22 @@ const (
 	// DefaultSeenTTL is how long a seen ID is remembered: far longer than a
 	// broadcast takes to cross the overlay, so duplicates are still caught.
 	DefaultSeenTTL = 5 * time.Minute
-	// DefaultPayloadCacheSize bounds the payloads kept to answer GRAFTs.
+	// DefaultPayloadCacheSize bounds the payloads kept to answer GRAFTs
+	// and to hand to a new neighbour that missed them (the recovery
+	// window, see the package doc): 1,024 messages cover a minute at 17
+	// messages per second, more than three times the rate at which the
+	// loopback figures of BENCHMARKS.md are taken.
 	DefaultPayloadCacheSize = 1024
-	// DefaultPayloadTTL is how long a payload is kept to answer GRAFTs.
-	DefaultPayloadTTL = 30 * time.Second
+	// DefaultPayloadCacheBytes bounds the bytes of those payloads: 16 MiB
+	// hold a minute of 256-byte messages at the rate above many times over,
+	// or 16 payloads of the largest size the Broadcaster accepts.
+	DefaultPayloadCacheBytes = 16 << 20
+	// DefaultPayloadTTL is how long a payload is kept, and so the longest
+	// a node can be cut off and still recover every message sent
+	// meanwhile. After a mass failure HyParView and the member list repair
+	// the overlay within seconds (BENCHMARKS.md: 0.1 to 9.4 s, islands
+	// included); a minute covers a repair of tens of seconds.
+	DefaultPayloadTTL = time.Minute
 	// DefaultLazyBatchInterval is how long announcements to one peer are
 	// gathered before they leave in one IHAVE message.
 	DefaultLazyBatchInterval = 10 * time.Millisecond
@@ -56,6 +68,10 @@ const (
 	MaxGraftAttempts = 8
 	// MaxAddrLen is the longest origin address accepted in a GOSSIP.
 	MaxAddrLen = 256
+	// PayloadOverhead is what one cached payload is counted for in
+	// [Config.PayloadCacheBytes] beyond its length: its ID, origin and
+	// bookkeeping.
+	PayloadOverhead = 128
 )
 
 // Config configures a [Core]. Zero fields take the documented defaults.
@@ -78,11 +94,18 @@ type Config struct {
 	// SeenTTL is how long a message ID is remembered. Default
 	// [DefaultSeenTTL].
 	SeenTTL time.Duration
-	// PayloadCacheSize bounds the payloads kept to answer GRAFTs. Default
-	// [DefaultPayloadCacheSize].
+	// PayloadCacheSize bounds the payloads kept to answer GRAFTs and to
+	// recover the messages a new neighbour missed. Default
+	// [DefaultPayloadCacheSize]; at most SeenCacheSize.
 	PayloadCacheSize int
-	// PayloadTTL is how long a payload is kept to answer GRAFTs. Default
-	// [DefaultPayloadTTL].
+	// PayloadCacheBytes bounds the bytes of the payloads kept (payload
+	// length plus [PayloadOverhead] each). Default
+	// [DefaultPayloadCacheBytes].
+	PayloadCacheBytes int
+	// PayloadTTL is how long a payload is kept: the recovery window.
+	// Default [DefaultPayloadTTL], or half of SeenTTL when that is
+	// shorter; it must not exceed SeenTTL, so that a recovered message is
+	// always one the seen cache would still recognise.
 	PayloadTTL time.Duration
 	// LazyBatchInterval is how long IHAVE announcements are gathered per
 	// peer before being flushed in one message. Default
@@ -131,6 +154,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.GraftTimeout == 0 && cfg.IHaveTimeout > 0 {
 		cfg.GraftTimeout = min(DefaultGraftTimeout, cfg.IHaveTimeout)
 	}
+	if cfg.PayloadTTL == 0 && cfg.SeenTTL > 0 {
+		cfg.PayloadTTL = min(DefaultPayloadTTL, cfg.SeenTTL/2)
+	}
 	durations := []struct {
 		name  string
 		value *time.Duration
@@ -157,6 +183,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SeenCacheSize", &cfg.SeenCacheSize, DefaultSeenCacheSize},
 		{"PayloadCacheSize", &cfg.PayloadCacheSize, DefaultPayloadCacheSize},
+		{"PayloadCacheBytes", &cfg.PayloadCacheBytes, DefaultPayloadCacheBytes},
 		{"MaxPayload", &cfg.MaxPayload, DefaultMaxPayload},
 		{"MaxMissing", &cfg.MaxMissing, DefaultMaxMissing},
 	}
@@ -170,6 +197,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.OptimizationThreshold < 0 {
 		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrInvalidConfig, cfg.OptimizationThreshold)
+	}
+	if cfg.PayloadTTL > cfg.SeenTTL {
+		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v)", ErrInvalidConfig, cfg.PayloadTTL, cfg.SeenTTL)
+	}
+	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
+		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrInvalidConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
 	}
 	if cfg.GraftTimeout > cfg.IHaveTimeout {
 		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrInvalidConfig, cfg.GraftTimeout, cfg.IHaveTimeout)

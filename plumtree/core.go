@@ -84,6 +84,11 @@ type Core struct {
 	flushAt      time.Time
 	flushPending bool
 
+	// startedAt is the time of the first Step, in Unix milliseconds: a
+	// node recovers only messages sent since (see receiveSummary).
+	startedAt int64
+	started   bool
+
 	idCounter uint64
 	outputs   []any
 	stats     Stats
@@ -104,16 +109,20 @@ func New(cfg Config) (*Core, error) {
 		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
 		neighbors: make(map[peer.ID]*neighbor),
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
-		payloads:  newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL),
-		missing:   newMissingSet(),
+		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
+			func(p cachedPayload) int { return len(p.forward.Payload) + PayloadOverhead }),
+		missing: newMissingSet(),
 	}, nil
 }
 
 // Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
-// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft] or
-// *[Prune], or [overlay.Tick]. Other inputs are ignored. Invalid messages are
-// counted in [Stats].Refused and otherwise ignored.
+// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft],
+// *[Prune] or *[Summary], or [overlay.Tick]. Other inputs are ignored.
+// Invalid messages are counted in [Stats].Refused and otherwise ignored.
 func (c *Core) Step(now time.Time, input any) {
+	if !c.started {
+		c.started, c.startedAt = true, now.UnixMilli()
+	}
 	c.seen.expire(now)
 	c.payloads.expire(now)
 	switch in := input.(type) {
@@ -124,7 +133,7 @@ func (c *Core) Step(now time.Time, input any) {
 	case Broadcast:
 		c.broadcast(now, in)
 	case NeighborUp:
-		c.neighborUp(in.Peer)
+		c.neighborUp(now, in.Peer)
 	case NeighborDown:
 		c.neighborDown(in.Peer)
 	}
@@ -205,7 +214,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.stats.Broadcasts++
 	c.seen.put(now, id, struct{}{})
 	c.missing.remove(id)
-	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload)}
+	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
 	c.payloads.put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -230,7 +239,7 @@ func (c *Core) newMessageID(now time.Time) MessageID {
 	return id
 }
 
-func (c *Core) neighborUp(p peer.Info) {
+func (c *Core) neighborUp(now time.Time, p peer.Info) {
 	if p.ID.IsZero() || p.ID == c.cfg.Self.ID {
 		return
 	}
@@ -241,6 +250,7 @@ func (c *Core) neighborUp(p peer.Info) {
 	n := &neighbor{info: p, eager: true}
 	c.neighbors[p.ID] = n
 	c.order = append(c.order, n)
+	c.sendSummary(now, n)
 }
 
 func (c *Core) neighborDown(id peer.ID) {
@@ -411,6 +421,12 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 	case *Prune:
 		c.receivePrune(from)
+	case *Summary:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil SUMMARY", ErrInvalidMessage)
+		} else if err = msg.validate(); err == nil {
+			c.receiveSummary(now, from, msg)
+		}
 	default:
 		return
 	}
@@ -438,6 +454,9 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		announcers = m.announcers
 		if m.grafts > 0 {
 			c.stats.PayloadsRecovered++
+			if m.summarized {
+				c.stats.MessagesRecovered++
+			}
 		}
 	}
 	if g.Origin.ID != c.cfg.Self.ID {
@@ -448,7 +467,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	if round < math.MaxUint16 {
 		round++
 	}
-	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload}
+	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt}
 	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: g.Round, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)

@@ -22,9 +22,10 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	seeds := map[string][]byte{}
 	for name, msg := range map[string]any{
-		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload")},
-		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again")},
-		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin},
+		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload"), SentAt: simEpoch.UnixMilli()},
+		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again"), SentAt: simEpoch.UnixMilli()},
+		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin, SentAt: simEpoch.UnixMilli()},
+		"summary":          &Summary{Entries: []SummaryEntry{{ID: testID, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xCC}, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xEF}, SentAt: simEpoch.UnixMilli() + 1}}},
 		"ihave":            &IHave{Announcements: []Announcement{{ID: testID, Round: 1}, {ID: MessageID{0xCC}, Round: 1}}},
 		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
 		"graft-empty":      &Graft{},

@@ -38,6 +38,14 @@ type Stats struct {
 	// PrunesSent and PrunesReceived count PRUNE messages.
 	PrunesSent     uint64
 	PrunesReceived uint64
+	// SummariesSent and SummariesReceived count SUMMARY messages, sent to
+	// every new neighbour while payloads are kept.
+	SummariesSent     uint64
+	SummariesReceived uint64
+	// MessagesRecovered counts messages delivered after a new neighbour's
+	// SUMMARY named them: messages missed while this node was cut off from
+	// their origin (a subset of PayloadsRecovered).
+	MessagesRecovered uint64
 	// OptimizationSwaps counts eager links swapped for shorter lazy ones.
 	OptimizationSwaps uint64
 	// Refused counts received messages that failed validation.
