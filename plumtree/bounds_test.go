@@ -189,7 +189,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if cfg.IHaveTimeout != DefaultIHaveTimeout || cfg.GraftTimeout != DefaultGraftTimeout ||
 		cfg.SeenCacheSize != DefaultSeenCacheSize || cfg.SeenTTL != DefaultSeenTTL ||
 		cfg.PayloadCacheSize != DefaultPayloadCacheSize || cfg.PayloadTTL != DefaultPayloadTTL ||
-		cfg.PayloadCacheBytes != DefaultPayloadCacheBytes ||
+		cfg.PayloadCacheBytes != DefaultPayloadCacheBytes || cfg.MaxClockSkew != DefaultMaxClockSkew ||
 		cfg.LazyBatchInterval != DefaultLazyBatchInterval || cfg.MaxPayload != DefaultMaxPayload ||
 		cfg.MaxMissing != DefaultMaxMissing || cfg.OptimizationThreshold != 0 || cfg.Logger == nil {
 		t.Errorf("defaults not applied: %+v", cfg)
@@ -199,6 +199,9 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	}
 	if cfg, _ := (Config{Self: selfInfo, SeenTTL: 20 * time.Second}).withDefaults(); cfg.PayloadTTL != 10*time.Second {
 		t.Errorf("PayloadTTL default %v with a 20 s SeenTTL, want 10 s", cfg.PayloadTTL)
+	}
+	if cfg, _ := (Config{Self: selfInfo, SeenTTL: 20 * time.Second}).withDefaults(); cfg.MaxClockSkew != 5*time.Second {
+		t.Errorf("MaxClockSkew default %v with a 20 s SeenTTL, want 5 s", cfg.MaxClockSkew)
 	}
 	for _, tc := range []struct {
 		field string
@@ -215,6 +218,9 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"PayloadTTL", Config{Self: selfInfo, PayloadTTL: -1}},
 		{"PayloadTTL", Config{Self: selfInfo, SeenTTL: time.Minute, PayloadTTL: 2 * time.Minute}},
 		{"PayloadCacheBytes", Config{Self: selfInfo, PayloadCacheBytes: -1}},
+		{"MaxClockSkew", Config{Self: selfInfo, MaxClockSkew: -1}},
+		{"MaxClockSkew", Config{Self: selfInfo, SeenTTL: time.Minute, MaxClockSkew: time.Minute}},
+		{"PayloadTTL", Config{Self: selfInfo, SeenTTL: time.Minute, MaxClockSkew: 40 * time.Second, PayloadTTL: 30 * time.Second}},
 		{"PayloadCacheSize", Config{Self: selfInfo, SeenCacheSize: 10, PayloadCacheSize: 20}},
 		{"LazyBatchInterval", Config{Self: selfInfo, LazyBatchInterval: -1}},
 		{"OptimizationThreshold", Config{Self: selfInfo, OptimizationThreshold: -1}},

@@ -50,6 +50,12 @@ const (
 	DefaultLazyBatchInterval = 10 * time.Millisecond
 	// DefaultMaxPayload is the largest payload accepted: 64 KiB.
 	DefaultMaxPayload = 64 << 10
+	// DefaultMaxClockSkew is how far apart the clocks of two nodes may be
+	// (NTP keeps them within milliseconds; 30 s tolerates a badly kept
+	// one). A GOSSIP sent more than this in the receiver's future is
+	// refused, and one older than SeenTTL minus this is refused as a
+	// possible replay (see [Config.MaxClockSkew]).
+	DefaultMaxClockSkew = 30 * time.Second
 	// DefaultMaxMissing bounds the announced-but-missing messages tracked
 	// at once (each with its timer and its announcers).
 	DefaultMaxMissing = 4096
@@ -68,6 +74,12 @@ const (
 	MaxGraftAttempts = 8
 	// MaxAddrLen is the longest origin address accepted in a GOSSIP.
 	MaxAddrLen = 256
+	// MaxHops is the largest hop count (round) a node accepts as is: a
+	// larger one, in a GOSSIP or an IHAVE, is clamped to it and counted in
+	// [Stats].HopsClamped. Trees over HyParView are about 30 hops deep at
+	// 10,000 nodes (BENCHMARKS.md); 255 is far beyond any honest path, and
+	// keeps a peer's claim from inflating hop statistics.
+	MaxHops = 255
 	// PayloadOverhead is what one cached payload is counted for in
 	// [Config.PayloadCacheBytes] beyond its length: its ID, origin and
 	// bookkeeping.
@@ -94,6 +106,16 @@ type Config struct {
 	// SeenTTL is how long a message ID is remembered. Default
 	// [DefaultSeenTTL].
 	SeenTTL time.Duration
+	// MaxClockSkew bounds the difference between the origin's clock and
+	// this node's. A GOSSIP whose send time is more than MaxClockSkew
+	// ahead of this node's clock, or more than SeenTTL − MaxClockSkew
+	// behind it, is refused and counted (Stats.RefusedFuture,
+	// Stats.RefusedStale): the seen cache remembers an ID for SeenTTL
+	// after it arrived, so a message accepted within these bounds is always
+	// recognised when replayed, and one replayed later is refused by its
+	// age. Default [DefaultMaxClockSkew], or a quarter of SeenTTL when that
+	// is shorter; it must be shorter than SeenTTL.
+	MaxClockSkew time.Duration
 	// PayloadCacheSize bounds the payloads kept to answer GRAFTs and to
 	// recover the messages a new neighbour missed. Default
 	// [DefaultPayloadCacheSize]; at most SeenCacheSize.
@@ -104,8 +126,8 @@ type Config struct {
 	PayloadCacheBytes int
 	// PayloadTTL is how long a payload is kept: the recovery window.
 	// Default [DefaultPayloadTTL], or half of SeenTTL when that is
-	// shorter; it must not exceed SeenTTL, so that a recovered message is
-	// always one the seen cache would still recognise.
+	// shorter; it must not exceed SeenTTL − MaxClockSkew, so that a
+	// recovered message is always one the seen cache would still recognise.
 	PayloadTTL time.Duration
 	// LazyBatchInterval is how long IHAVE announcements are gathered per
 	// peer before being flushed in one message. Default
@@ -157,6 +179,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.PayloadTTL == 0 && cfg.SeenTTL > 0 {
 		cfg.PayloadTTL = min(DefaultPayloadTTL, cfg.SeenTTL/2)
 	}
+	if cfg.MaxClockSkew == 0 && cfg.SeenTTL > 0 {
+		cfg.MaxClockSkew = min(DefaultMaxClockSkew, cfg.SeenTTL/4)
+	}
 	durations := []struct {
 		name  string
 		value *time.Duration
@@ -166,6 +191,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"GraftTimeout", &cfg.GraftTimeout, DefaultGraftTimeout},
 		{"SeenTTL", &cfg.SeenTTL, DefaultSeenTTL},
 		{"PayloadTTL", &cfg.PayloadTTL, DefaultPayloadTTL},
+		{"MaxClockSkew", &cfg.MaxClockSkew, DefaultMaxClockSkew},
 		{"LazyBatchInterval", &cfg.LazyBatchInterval, DefaultLazyBatchInterval},
 	}
 	for _, d := range durations {
@@ -198,8 +224,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.OptimizationThreshold < 0 {
 		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrInvalidConfig, cfg.OptimizationThreshold)
 	}
-	if cfg.PayloadTTL > cfg.SeenTTL {
-		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v)", ErrInvalidConfig, cfg.PayloadTTL, cfg.SeenTTL)
+	if cfg.MaxClockSkew >= cfg.SeenTTL {
+		return cfg, fmt.Errorf("%w: MaxClockSkew (%v) is not shorter than SeenTTL (%v)", ErrInvalidConfig, cfg.MaxClockSkew, cfg.SeenTTL)
+	}
+	if cfg.PayloadTTL > cfg.SeenTTL-cfg.MaxClockSkew {
+		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v) minus MaxClockSkew (%v)", ErrInvalidConfig, cfg.PayloadTTL, cfg.SeenTTL, cfg.MaxClockSkew)
 	}
 	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
 		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrInvalidConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)

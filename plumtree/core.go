@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -448,6 +447,9 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		}
 		return
 	}
+	if !c.checkSendTime(now, from, g) {
+		return
+	}
 	c.seen.put(now, g.ID, struct{}{})
 	var announcers []announcer
 	if m, ok := c.missing.remove(g.ID); ok {
@@ -459,16 +461,14 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 			}
 		}
 	}
+	hops := c.clampHops(g.Round)
 	if g.Origin.ID != c.cfg.Self.ID {
-		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(g.Round), Payload: g.Payload})
+		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(hops), Payload: g.Payload})
 		c.stats.Delivered++
 	}
-	round := g.Round
-	if round < math.MaxUint16 {
-		round++
-	}
+	round := min(hops+1, MaxHops)
 	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt}
-	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: g.Round, from: from.ID})
+	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)
@@ -486,6 +486,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 	c.stats.IHavesReceived++
 	c.stats.AnnouncementsReceived += uint64(len(msg.Announcements))
 	for _, a := range msg.Announcements {
+		a.Round = c.clampHops(a.Round)
 		if c.seen.contains(now, a.ID) {
 			c.withdraw(n, a.ID)
 			if c.cfg.OptimizationThreshold > 0 {
@@ -562,4 +563,38 @@ func (c *Core) receivePrune(from peer.Info) {
 	}
 	c.stats.PrunesReceived++
 	c.setEager(n, false)
+}
+
+// checkSendTime refuses (and counts) a GOSSIP sent too long ago for the seen
+// cache to tell whether it was delivered already, or too far in the future;
+// a message it refuses is no longer tracked as missing.
+func (c *Core) checkSendTime(now time.Time, from peer.Info, g *Gossip) bool {
+	age := now.UnixMilli() - g.SentAt
+	switch {
+	case age >= c.maxAge().Milliseconds():
+		c.stats.RefusedStale++
+	case -age > c.cfg.MaxClockSkew.Milliseconds():
+		c.stats.RefusedFuture++
+	default:
+		return true
+	}
+	c.missing.remove(g.ID)
+	c.log.Debug("plumtree: GOSSIP refused by its send time", "peer", from.ID.Short(), "msg_id", g.ID,
+		"origin", g.Origin.ID.Short(), "age", time.Duration(age)*time.Millisecond)
+	return false
+}
+
+// maxAge is the age from which a GOSSIP is refused: the seen cache
+// remembers an ID for SeenTTL after its arrival, which may be MaxClockSkew
+// before its send time by this node's clock, so a copy accepted once is
+// still remembered whenever a replay's age is below maxAge.
+func (c *Core) maxAge() time.Duration { return c.cfg.SeenTTL - c.cfg.MaxClockSkew }
+
+// clampHops returns round, or MaxHops (counted) when round is larger.
+func (c *Core) clampHops(round uint16) uint16 {
+	if round > MaxHops {
+		c.stats.HopsClamped++
+		return MaxHops
+	}
+	return round
 }

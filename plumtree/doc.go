@@ -82,6 +82,18 @@
 // recovery window lies inside it: PayloadTTL may not exceed SeenTTL, nor
 // PayloadCacheSize SeenCacheSize.
 //
+// # Send times and hop counts
+//
+// A GOSSIP carries its origin's send time. A receiver refuses one sent
+// [Config.MaxClockSkew] or more in its future, or SeenTTL − MaxClockSkew or
+// longer ago ([Stats].RefusedFuture, [Stats].RefusedStale): a message
+// accepted once stays in the seen cache until any replay of it is old enough
+// to be refused, so a peer replaying a broadcast after the seen cache forgot
+// it gets it refused rather than delivered again (as long as the seen cache
+// is not overflowed: it holds [Config.SeenCacheSize] IDs). Clocks must agree
+// to within MaxClockSkew (30 s by default). A hop count (round) above
+// [MaxHops] is clamped to it and counted ([Stats].HopsClamped).
+//
 // Messages from a peer that is not a current neighbour are accepted for
 // delivery (a link may come up on one side before the other), but they do
 // not change the eager and lazy sets and are never answered, so the core

@@ -1,7 +1,6 @@
 package plumtree
 
 import (
-	"math"
 	"time"
 
 	"github.com/p2p-go/p2p/peer"
@@ -52,7 +51,7 @@ func (c *Core) receiveSummary(now time.Time, from peer.Info, msg *Summary) {
 			c.withdraw(n, e.ID)
 			continue
 		}
-		if e.SentAt < c.startedAt {
+		if e.SentAt < c.startedAt || now.UnixMilli()-e.SentAt >= c.maxAge().Milliseconds() {
 			continue
 		}
 		m := c.missing.get(e.ID)
@@ -64,6 +63,6 @@ func (c *Core) receiveSummary(now time.Time, from peer.Info, msg *Summary) {
 			m = c.missing.add(e.ID, now)
 		}
 		m.summarized = true
-		m.addAnnouncer(from.ID, math.MaxUint16)
+		m.addAnnouncer(from.ID, MaxHops)
 	}
 }

@@ -50,6 +50,16 @@ type Stats struct {
 	OptimizationSwaps uint64
 	// Refused counts received messages that failed validation.
 	Refused uint64
+	// RefusedStale counts GOSSIPs refused because their origin sent them
+	// longer ago than the seen cache covers (SeenTTL − MaxClockSkew): a
+	// replay, or a message held back far too long.
+	RefusedStale uint64
+	// RefusedFuture counts GOSSIPs refused because their send time was more
+	// than MaxClockSkew ahead of this node's clock.
+	RefusedFuture uint64
+	// HopsClamped counts GOSSIPs and IHAVE announcements whose hop count was
+	// over MaxHops and was clamped to it.
+	HopsClamped uint64
 	// FromStrangers counts IHAVE, GRAFT and PRUNE messages ignored because
 	// their sender was not a neighbour.
 	FromStrangers uint64
