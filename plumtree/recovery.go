@@ -35,7 +35,8 @@ func (c *Core) sendSummary(now time.Time, n *neighbor) {
 
 // receiveSummary treats every message of a neighbour's summary that this node
 // has not seen, and that was sent since this node started, as announced by
-// that neighbour, with its timer already expired: the next tick grafts it.
+// that neighbour: unless the payload arrives within timer 1 (it may be on its
+// way through the tree), the node grafts it.
 // Messages sent before this node started are not recovered: a node that joins
 // (or restarts) receives only what is broadcast after it started, so that a
 // restarted node never delivers again what it delivered before its restart.
@@ -60,7 +61,7 @@ func (c *Core) receiveSummary(now time.Time, from peer.Info, msg *Summary) {
 				c.stats.AnnouncementsDropped++
 				continue
 			}
-			m = c.missing.add(e.ID, now)
+			m = c.missing.add(e.ID, now.Add(c.cfg.IHaveTimeout))
 		}
 		m.summarized = true
 		m.addAnnouncer(from.ID, MaxHops)
