@@ -105,6 +105,7 @@ func New(cfg Config) (*Agent, error) {
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
+		SignBroadcasts: cfg.SignBroadcasts,
 	}
 	if cfg.Node != nil {
 		cfg.Node(&ncfg)
@@ -389,6 +390,7 @@ func (a *Agent) Reload(cfg Config) error {
 		"join": !slices.Equal(next.Join, cur.Join), "secret": next.Secret != cur.Secret || next.SecretFile != cur.SecretFile,
 		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken, "log-format": next.LogFormat != cur.LogFormat,
 		"handler-concurrency": next.HandlerConcurrency != cur.HandlerConcurrency, "handler-timeout": next.HandlerTimeout != cur.HandlerTimeout,
+		"sign-broadcasts": next.SignBroadcasts != cur.SignBroadcasts,
 	} {
 		if changed {
 			ignored = append(ignored, name)

@@ -101,6 +101,8 @@ type nodeCollector struct {
 	antiEntropyRounds, antiEntropyMessages      *prometheus.Desc
 	antiEntropyBytes, recordsRepaired           *prometheus.Desc
 	recordsBroadcast, recordsRejected           *prometheus.Desc
+	broadcastsRecovered, broadcastsRefused      *prometheus.Desc
+	broadcastHopsClamped                        *prometheus.Desc
 	all                                         []*prometheus.Desc
 }
 
@@ -138,6 +140,9 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.recordsRepaired = desc("p2p_store_records_repaired_total", "Records applied from anti-entropy.")
 	c.recordsBroadcast = desc("p2p_store_records_broadcast_total", "Records applied from broadcasts.")
 	c.recordsRejected = desc("p2p_store_records_rejected_total", "Records from peers refused as invalid or over the limits.")
+	c.broadcastsRecovered = desc("p2p_broadcasts_recovered_total", "Broadcasts missed while cut off and recovered from a new neighbour.")
+	c.broadcastsRefused = desc("p2p_broadcasts_refused_total", "Broadcast payloads refused, by reason.", "reason")
+	c.broadcastHopsClamped = desc("p2p_broadcast_hops_clamped_total", "Hop counts over the protocol's limit, clamped.")
 	return c
 }
 
@@ -172,6 +177,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.linkDowns, rt.LinkDowns)
 	gauge(c.connectionsOpen, float64(rt.ConnectionsOpen))
 	counter(c.reactorDrops, stats.ReactorDrops)
+	pt := stats.Plumtree
+	counter(c.broadcastsRecovered, pt.MessagesRecovered)
+	counter(c.broadcastsRefused, pt.RefusedStale, "stale")
+	counter(c.broadcastsRefused, pt.RefusedFuture, "future")
+	counter(c.broadcastsRefused, pt.RefusedSignature, "signature")
+	counter(c.broadcastsRefused, pt.Refused, "invalid")
+	counter(c.broadcastHopsClamped, pt.HopsClamped)
 	if a.tr != nil {
 		ts := a.tr.Stats()
 		counter(c.socketBytesIn, ts.BytesIn)

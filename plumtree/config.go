@@ -153,6 +153,20 @@ type Config struct {
 	// MaxMissing bounds the missing messages tracked at once. Default
 	// [DefaultMaxMissing].
 	MaxMissing int
+	// SigningKey, when set, makes this node sign its broadcasts: each
+	// GOSSIP it originates carries its public key and its signature of the
+	// origin (ID and address), message ID, send time and payload (96 bytes
+	// more per message). Its ID must be Self.ID.
+	SigningKey *peer.Key
+	// RequireSignatures, when true, makes this node refuse every GOSSIP
+	// that does not carry a valid signature of its origin, before
+	// delivering or relaying it (counted in Stats.RefusedSignature): no
+	// relay can then forge a message's origin, payload or send time. Every
+	// node of a network must agree: a node that requires signatures refuses
+	// the broadcasts of nodes that do not sign. Off by default: verifying
+	// costs an ed25519 verification per message received (see
+	// BENCHMARKS.md).
+	RequireSignatures bool
 	// Seed seeds the generator of random message IDs; the IDs also mix in
 	// Self.ID and the time of the broadcast, so a restarted node does not
 	// repeat its old IDs. Zero is a valid seed.
@@ -172,6 +186,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if len(cfg.Self.Addr) > MaxAddrLen {
 		return cfg, fmt.Errorf("%w: Self.Addr is %d bytes, limit %d", ErrInvalidConfig, len(cfg.Self.Addr), MaxAddrLen)
+	}
+	if cfg.SigningKey != nil && cfg.SigningKey.ID() != cfg.Self.ID {
+		return cfg, fmt.Errorf("%w: SigningKey is not the key of Self.ID", ErrInvalidConfig)
 	}
 	if cfg.GraftTimeout == 0 && cfg.IHaveTimeout > 0 {
 		cfg.GraftTimeout = min(DefaultGraftTimeout, cfg.IHaveTimeout)

@@ -109,7 +109,9 @@ func New(cfg Config) (*Core, error) {
 		neighbors: make(map[peer.ID]*neighbor),
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
 		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
-			func(p cachedPayload) int { return len(p.forward.Payload) + PayloadOverhead }),
+			func(p cachedPayload) int {
+				return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
+			}),
 		missing: newMissingSet(),
 	}, nil
 }
@@ -214,6 +216,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.seen.put(now, id, struct{}{})
 	c.missing.remove(id)
 	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
+	c.sign(forward)
 	c.payloads.put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -447,7 +450,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		}
 		return
 	}
-	if !c.checkSendTime(now, from, g) {
+	if !c.checkSendTime(now, from, g) || !c.checkSignature(from, g) {
 		return
 	}
 	c.seen.put(now, g.ID, struct{}{})
@@ -467,7 +470,8 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		c.stats.Delivered++
 	}
 	round := min(hops+1, MaxHops)
-	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt}
+	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt,
+		PublicKey: g.PublicKey, Signature: g.Signature}
 	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)
@@ -563,38 +567,4 @@ func (c *Core) receivePrune(from peer.Info) {
 	}
 	c.stats.PrunesReceived++
 	c.setEager(n, false)
-}
-
-// checkSendTime refuses (and counts) a GOSSIP sent too long ago for the seen
-// cache to tell whether it was delivered already, or too far in the future;
-// a message it refuses is no longer tracked as missing.
-func (c *Core) checkSendTime(now time.Time, from peer.Info, g *Gossip) bool {
-	age := now.UnixMilli() - g.SentAt
-	switch {
-	case age >= c.maxAge().Milliseconds():
-		c.stats.RefusedStale++
-	case -age > c.cfg.MaxClockSkew.Milliseconds():
-		c.stats.RefusedFuture++
-	default:
-		return true
-	}
-	c.missing.remove(g.ID)
-	c.log.Debug("plumtree: GOSSIP refused by its send time", "peer", from.ID.Short(), "msg_id", g.ID,
-		"origin", g.Origin.ID.Short(), "age", time.Duration(age)*time.Millisecond)
-	return false
-}
-
-// maxAge is the age from which a GOSSIP is refused: the seen cache
-// remembers an ID for SeenTTL after its arrival, which may be MaxClockSkew
-// before its send time by this node's clock, so a copy accepted once is
-// still remembered whenever a replay's age is below maxAge.
-func (c *Core) maxAge() time.Duration { return c.cfg.SeenTTL - c.cfg.MaxClockSkew }
-
-// clampHops returns round, or MaxHops (counted) when round is larger.
-func (c *Core) clampHops(round uint16) uint16 {
-	if round > MaxHops {
-		c.stats.HopsClamped++
-		return MaxHops
-	}
-	return round
 }

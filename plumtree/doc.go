@@ -94,6 +94,18 @@
 // to within MaxClockSkew (30 s by default). A hop count (round) above
 // [MaxHops] is clamped to it and counted ([Stats].HopsClamped).
 //
+// # Origin signatures
+//
+// Every field of a GOSSIP is the relay's word: any node on the path could
+// change the payload or claim another origin. With [Config.SigningKey] a
+// node signs its broadcasts with its ed25519 identity key (whose SHA-256 hash
+// is its node ID), over the origin (ID and address), message ID, send time
+// and payload; with [Config.RequireSignatures] a node verifies that
+// signature before delivering or relaying a message, and refuses and counts
+// ([Stats].RefusedSignature) any message that lacks it. A forged copy never
+// enters the seen cache, so it cannot shadow the genuine message. Both are
+// off by default: a verification costs more CPU than the rest of a delivery.
+//
 // Messages from a peer that is not a current neighbour are accepted for
 // delivery (a link may come up on one side before the other), but they do
 // not change the eager and lazy sets and are never answered, so the core

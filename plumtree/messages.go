@@ -84,6 +84,11 @@ type Gossip struct {
 	// SentAt is the origin's clock when it broadcast the message, in
 	// milliseconds since the Unix epoch.
 	SentAt int64
+	// PublicKey and Signature are empty, or the origin's ed25519 public key
+	// (whose hash is Origin.ID) and its signature of Origin, ID, SentAt and
+	// Payload (see [Config.RequireSignatures]).
+	PublicKey []byte
+	Signature []byte
 }
 
 // Announcement is one entry of an IHAVE: a message ID and the hop count a
@@ -151,7 +156,7 @@ func (m *Gossip) validate(maxPayload int) error {
 	case len(m.Payload) > maxPayload:
 		return fmt.Errorf("%w: GOSSIP %v payload of %d bytes, limit %d", ErrInvalidMessage, m.ID, len(m.Payload), maxPayload)
 	}
-	return nil
+	return m.validateSignatureFields()
 }
 
 func (m *IHave) validate() error {

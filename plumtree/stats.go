@@ -57,6 +57,10 @@ type Stats struct {
 	// RefusedFuture counts GOSSIPs refused because their send time was more
 	// than MaxClockSkew ahead of this node's clock.
 	RefusedFuture uint64
+	// RefusedSignature counts GOSSIPs refused, with RequireSignatures, for
+	// lack of a valid signature of their origin: unsigned, signed by
+	// another key, or altered after signing.
+	RefusedSignature uint64
 	// HopsClamped counts GOSSIPs and IHAVE announcements whose hop count was
 	// over MaxHops and was clamped to it.
 	HopsClamped uint64
