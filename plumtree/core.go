@@ -46,6 +46,9 @@ type Deliver struct {
 	// Hops is the number of links the message travelled to get here.
 	Hops    int
 	Payload []byte
+	// SentAt is the origin's clock when it broadcast the message, in
+	// milliseconds since the Unix epoch.
+	SentAt int64
 }
 
 // ErrPayloadTooLarge is returned by [Core.CheckBroadcast] for a payload over
@@ -466,7 +469,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	}
 	hops := c.clampHops(g.Round)
 	if g.Origin.ID != c.cfg.Self.ID {
-		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(hops), Payload: g.Payload})
+		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(hops), Payload: g.Payload, SentAt: g.SentAt})
 		c.stats.Delivered++
 	}
 	round := min(hops+1, MaxHops)

@@ -58,7 +58,7 @@
 // [Config.PayloadCacheSize] messages and [Config.PayloadCacheBytes] bytes;
 // by default a minute, 1,024 messages, 16 MiB), and every new link starts
 // with both ends sending a [Summary]: the IDs and send times of the payloads
-// they keep (about 26 bytes per message). Each end treats the IDs it has not
+// they keep (about 27 bytes per message). Each end treats the IDs it has not
 // seen as announced by the other and grafts them at once; a recovered
 // payload is delivered and passed on as any other, so the whole island behind
 // the new link receives it. [Stats].MessagesRecovered counts them.
@@ -118,7 +118,8 @@
 // The driver calls [Core.Step] with the current time and one input ([Broadcast],
 // [NeighborUp], [NeighborDown], [overlay.Received] carrying a message of this
 // package, or [overlay.Tick] once [Core.NextDeadline] has passed; the first
-// Step marks when the node started), then takes
+// Step marks when the node started, so a driver steps the core, with a Tick
+// if nothing else, when the node starts), then takes
 // the outputs with [Core.Drain]: [overlay.Send] messages and [Deliver]
 // notifications. Messages in outputs are shared between several Sends and
 // with the core's caches: they must be encoded or read, never modified.
