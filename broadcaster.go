@@ -136,6 +136,9 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
 	gcfg.Key, gcfg.Name, gcfg.Tags = key, cfg.Name, cfg.Tags
+	if cfg.SignBroadcasts {
+		gcfg.Plumtree.SigningKey, gcfg.Plumtree.RequireSignatures = key, true
+	}
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
 		gcfg.MaxPayload = cfg.MaxMessageSize - 1024

@@ -87,6 +87,9 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 		default:
 			cmd.Flags().String(s.Name, "", usage)
 		}
+		if s.Bool {
+			cmd.Flags().Lookup(s.Name).NoOptDefVal = "true"
+		}
 	}
 	return cmd
 }
