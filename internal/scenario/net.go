@@ -162,8 +162,8 @@ func SortedNames(names []string) string {
 	return strings.Join(names, " ")
 }
 
-// name returns the name of node i: a to z, then n26, n27, ...
-func name(i int) string {
+// NodeName returns the name of node i: a to z, then n26, n27, ...
+func NodeName(i int) string {
 	if i < 26 {
 		return string(rune('a' + i))
 	}
@@ -334,9 +334,9 @@ func (n *Net) addNodes(c *Cmd, pos []string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		n.names = append(n.names, name(i))
+		n.names = append(n.names, NodeName(i))
 		n.cores = append(n.cores, n.sim.Core(i).(*recorder).Core)
-		added = append(added, name(i))
+		added = append(added, NodeName(i))
 	}
 	return "added " + strings.Join(added, " "), nil
 }
