@@ -36,7 +36,8 @@
 //	deliver                    advance one latency: messages in flight arrive
 //	tick 5s                    advance the virtual clock
 //	run-until-quiet [max=1m]   advance until no message is in flight
-//	messages                   messages delivered since the last messages/counts
+//	messages [Type...]         messages delivered since the last messages/counts
+//	                           (only those of the types named, if any)
 //	counts                     the same, counted by type
 //	outputs                    outputs recorded (deliveries, events) since the last call
 //	reset                      forget the messages and outputs recorded so far

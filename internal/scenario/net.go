@@ -281,7 +281,16 @@ func (n *Net) handle(c *Cmd) (string, error) {
 		}
 		return fmt.Sprintf("quiet after %v", n.sim.Elapsed()-start), nil
 	case "messages":
-		out := n.formatLog(n.log)
+		log := n.log
+		if len(pos) > 0 { // only the types named
+			log = nil
+			for _, m := range n.log {
+				if slices.Contains(pos, m.typ) {
+					log = append(log, m)
+				}
+			}
+		}
+		out := n.formatLog(log)
 		n.log = n.log[:0]
 		return out, nil
 	case "counts":
@@ -418,4 +427,14 @@ func (n *Net) PerNode(c *Cmd, line func(i int) string) (string, error) {
 		}
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// MustNode returns the index of a node known to exist by name; it panics
+// otherwise.
+func (n *Net) MustNode(name string) int {
+	i, err := n.Node(name)
+	if err != nil {
+		panic(err)
+	}
+	return i
 }
