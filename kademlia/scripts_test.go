@@ -33,6 +33,41 @@ const lookupLimit = time.Minute
 func newKademliaAdapter() scenario.Adapter {
 	var nextReq uint64
 	results := map[uint64]kademlia.LookupResult{}
+	puts := map[uint64]kademlia.PutResult{}
+	gets := map[uint64]kademlia.GetResult{}
+	// await runs the network until done reports the answer to a request.
+	await := func(n *scenario.Net, done func() bool) error {
+		s := n.Sim()
+		if !s.RunUntilCond(s.Now().Add(lookupLimit), done) {
+			return fmt.Errorf("no answer within %v", lookupLimit)
+		}
+		return nil
+	}
+	// closest returns the names of the k live nodes closest to target,
+	// except node skip.
+	closest := func(n *scenario.Net, target peer.ID, k, skip int) []string {
+		s := n.Sim()
+		var live []peer.ID
+		for _, i := range s.LiveNodes() {
+			if i != skip {
+				live = append(live, s.Info(i).ID)
+			}
+		}
+		slices.SortFunc(live, func(x, y peer.ID) int {
+			if kademlia.Closer(target, x, y) {
+				return -1
+			}
+			if kademlia.Closer(target, y, x) {
+				return 1
+			}
+			return 0
+		})
+		var names []string
+		for _, id := range live[:min(k, len(live))] {
+			names = append(names, n.NameOf(id))
+		}
+		return names
+	}
 	return scenario.Adapter{
 		New: func(id sim.Identity, c *scenario.Cmd) (overlay.Core, error) {
 			k, err := c.Int("k", 0)
@@ -53,6 +88,10 @@ func newKademliaAdapter() scenario.Adapter {
 			n.Step(a, kademlia.Bootstrap{ReqID: nextReq, Contacts: []string{sim.Addr(b)}})
 			return nil
 		},
+		Send: func(n *scenario.Net, from int, payload string) error {
+			n.Step(from, kademlia.Broadcast{Payload: []byte(payload)})
+			return nil
+		},
 		Output: func(n *scenario.Net, _ int, out any) string {
 			switch o := out.(type) {
 			case kademlia.BootstrapResult:
@@ -62,10 +101,84 @@ func newKademliaAdapter() scenario.Adapter {
 				return fmt.Sprintf("bootstrapped, %d contacts", o.Contacts)
 			case kademlia.LookupResult:
 				results[o.ReqID] = o
+			case kademlia.PutResult:
+				puts[o.ReqID] = o
+			case kademlia.GetResult:
+				gets[o.ReqID] = o
+			case kademlia.Deliver:
+				if o.Broadcast {
+					return fmt.Sprintf("deliver %q from %s", o.Payload, n.NameOf(o.Origin))
+				}
 			}
 			return ""
 		},
 		Commands: map[string]func(n *scenario.Net, c *scenario.Cmd) (string, error){
+			// put a value: node a stores the immutable record of value
+			// (its key is the value's hash) and prints how many nodes
+			// accepted it.
+			"put": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				pos := c.Positional()
+				if len(pos) != 2 {
+					return "", fmt.Errorf("usage: put node value")
+				}
+				from, err := n.Node(pos[0])
+				if err != nil {
+					return "", err
+				}
+				nextReq++
+				req := nextReq
+				n.Step(from, kademlia.Put{ReqID: req, Record: kademlia.NewImmutableRecord([]byte(pos[1]))})
+				if err := await(n, func() bool { _, ok := puts[req]; return ok }); err != nil {
+					return "", err
+				}
+				r := puts[req]
+				if r.Err != nil {
+					return "", r.Err
+				}
+				return fmt.Sprintf("stored on %d nodes", r.Stored), nil
+			},
+			// get a value: node a looks the record of value up.
+			"get": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				pos := c.Positional()
+				if len(pos) != 2 {
+					return "", fmt.Errorf("usage: get node value")
+				}
+				from, err := n.Node(pos[0])
+				if err != nil {
+					return "", err
+				}
+				nextReq++
+				req := nextReq
+				n.Step(from, kademlia.Get{ReqID: req, Key: kademlia.ImmutableKey([]byte(pos[1]))})
+				if err := await(n, func() bool { _, ok := gets[req]; return ok }); err != nil {
+					return "", err
+				}
+				r := gets[req]
+				if r.Err != nil {
+					return "", r.Err
+				}
+				return fmt.Sprintf("found %q, hops=%d", r.Record.Value, r.Hops), nil
+			},
+			// holders value: the live nodes that store the record of
+			// value, then the K live nodes closest to its key.
+			"holders": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				pos := c.Positional()
+				if len(pos) != 1 {
+					return "", fmt.Errorf("usage: holders value")
+				}
+				key := kademlia.ImmutableKey([]byte(pos[0]))
+				var holders []string
+				k := 0
+				for _, i := range n.Sim().LiveNodes() {
+					core := n.Core(i).(*kademlia.Core)
+					k = core.Config().K
+					if _, ok := core.StoredRecord(key); ok {
+						holders = append(holders, n.Name(i))
+					}
+				}
+				want := closest(n, key, k, -1)
+				return fmt.Sprintf("holders: %s\nclosest: %s", scenario.SortedNames(holders), scenario.SortedNames(want)), nil
+			},
 			// table [a,b...]: each node's routing table.
 			"table": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
 				return n.PerNode(c, func(i int) string {
@@ -88,9 +201,8 @@ func newKademliaAdapter() scenario.Adapter {
 				nextReq++
 				req := nextReq
 				n.Step(from, kademlia.Lookup{ReqID: req, Target: target})
-				s := n.Sim()
-				if !s.RunUntilCond(s.Now().Add(lookupLimit), func() bool { _, ok := results[req]; return ok }) {
-					return "", fmt.Errorf("no answer within %v", lookupLimit)
+				if err := await(n, func() bool { _, ok := results[req]; return ok }); err != nil {
+					return "", err
 				}
 				res := results[req]
 				if res.Err != nil {
@@ -100,26 +212,7 @@ func newKademliaAdapter() scenario.Adapter {
 				for _, p := range res.Closest {
 					found = append(found, n.NameOf(p.ID))
 				}
-				var live []peer.ID
-				for _, i := range s.LiveNodes() {
-					if i != from {
-						live = append(live, s.Info(i).ID)
-					}
-				}
-				slices.SortFunc(live, func(x, y peer.ID) int {
-					if kademlia.Closer(target, x, y) {
-						return -1
-					}
-					if kademlia.Closer(target, y, x) {
-						return 1
-					}
-					return 0
-				})
-				k := n.Core(from).(*kademlia.Core).Config().K
-				var want []string
-				for _, id := range live[:min(k, len(live))] {
-					want = append(want, n.NameOf(id))
-				}
+				want := closest(n, target, n.Core(from).(*kademlia.Core).Config().K, from)
 				return fmt.Sprintf("found: %v\nclosest: %v\nhops=%d", found, want, res.Hops), nil
 			},
 		},
