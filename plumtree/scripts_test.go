@@ -2,6 +2,7 @@ package plumtree_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,6 +95,39 @@ var plumtreeAdapter = scenario.Adapter{
 		return ""
 	},
 	Commands: map[string]func(n *scenario.Net, c *scenario.Cmd) (string, error){
+		// spanning: whether the live nodes' eager links form a spanning
+		// tree (symmetric, connected, one link fewer than nodes).
+		"spanning": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+			live := n.Sim().LiveNodes()
+			links, oneSided := 0, 0
+			reached := map[int]bool{live[0]: true}
+			queue := []int{live[0]}
+			for len(queue) > 0 {
+				i := queue[0]
+				queue = queue[1:]
+				for _, p := range n.Core(i).(*graphCore).pt.EagerPeers() {
+					if j := n.Sim().Lookup(p.ID); j >= 0 && n.Alive(j) && !reached[j] {
+						reached[j] = true
+						queue = append(queue, j)
+					}
+				}
+			}
+			for _, i := range live {
+				for _, p := range n.Core(i).(*graphCore).pt.EagerPeers() {
+					j := n.Sim().Lookup(p.ID)
+					if !n.Alive(j) || !slices.ContainsFunc(n.Core(j).(*graphCore).pt.EagerPeers(), func(q peer.Info) bool { return q.ID == n.Sim().Info(i).ID }) {
+						oneSided++
+					} else if i < j {
+						links++
+					}
+				}
+			}
+			verdict := "a spanning tree"
+			if len(reached) != len(live) || links != len(live)-1 || oneSided > 0 {
+				verdict = "not a spanning tree"
+			}
+			return fmt.Sprintf("%s: %d nodes, %d eager links, %d one-sided, %d reached", verdict, len(live), links, oneSided, len(reached)), nil
+		},
 		// tree [a,b...]: each node's eager and lazy peers.
 		"tree": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
 			return n.PerNode(c, func(i int) string {

@@ -39,7 +39,9 @@
 //	messages [Type...]         messages delivered since the last messages/counts
 //	                           (only those of the types named, if any)
 //	counts                     the same, counted by type
-//	outputs                    outputs recorded (deliveries, events) since the last call
+//	outputs [sorted]           outputs recorded (deliveries, events) since the last call,
+//	                           by node, each node's in the order it produced them
+//	                           (sorted: in alphabetical order)
 //	reset                      forget the messages and outputs recorded so far
 //	time                       virtual time since the start
 //

@@ -44,7 +44,7 @@ type Net struct {
 	names   []string
 	cores   []overlay.Core // the adapters' cores, unwrapped
 	log     []delivered    // messages delivered since the last messages/counts
-	outputs []string       // outputs recorded since the last outputs
+	outputs []output       // outputs recorded since the last outputs
 	drops   []dropRule
 }
 
@@ -52,6 +52,12 @@ type Net struct {
 type delivered struct {
 	from, to int
 	typ      string
+}
+
+// output is one line of the outputs command: what node printed.
+type output struct {
+	node int
+	line string
 }
 
 // dropRule loses the next count messages of type typ from one node to another.
@@ -73,7 +79,7 @@ func New(a Adapter) (*Net, error) {
 		Observer: func(_ time.Time, node int, out any) {
 			if n.adapter.Output != nil {
 				if line := n.adapter.Output(n, node, out); line != "" {
-					n.outputs = append(n.outputs, n.names[node]+": "+line)
+					n.outputs = append(n.outputs, output{node: node, line: line})
 				}
 			}
 		},
@@ -306,9 +312,19 @@ func (n *Net) handle(c *Cmd) (string, error) {
 		slices.Sort(lines)
 		return strings.Join(lines, "\n"), nil
 	case "outputs":
-		out := strings.Join(n.outputs, "\n")
+		// By node, then in the order each node produced them: the order
+		// between nodes is an accident of timing that scripts should not
+		// depend on.
+		slices.SortStableFunc(n.outputs, func(x, y output) int { return x.node - y.node })
+		lines := make([]string, len(n.outputs))
+		for k, o := range n.outputs {
+			lines[k] = n.names[o.node] + ": " + o.line
+		}
 		n.outputs = n.outputs[:0]
-		return out, nil
+		if slices.Contains(pos, "sorted") {
+			slices.Sort(lines) // where each node's order is an accident too
+		}
+		return strings.Join(lines, "\n"), nil
 	case "reset":
 		n.log = n.log[:0]
 		n.outputs = n.outputs[:0]
