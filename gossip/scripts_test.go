@@ -81,6 +81,17 @@ var gossipAdapter = scenario.Adapter{
 		return ""
 	},
 	Commands: map[string]func(n *scenario.Net, c *scenario.Cmd) (string, error){
+		// leave a: node a leaves politely.
+		"leave": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+			nodes, err := n.Selected(c)
+			if err != nil {
+				return "", err
+			}
+			for _, i := range nodes {
+				n.Step(i, gossip.Leave{})
+			}
+			return "", nil
+		},
 		// members [a,b...]: each node's member list with states, self
 		// included.
 		"members": func(n *scenario.Net, c *scenario.Cmd) (string, error) {

@@ -81,7 +81,39 @@ func newKVAdapter() scenario.Adapter {
 				n.Step(i, kv.Put{ReqID: nextReq, Key: pos[1], Value: []byte(pos[2])})
 				return "", nil
 			},
-			// store [a,b...]: each node's records, key=value (writer).
+			// delete a key: node a deletes key (a tombstone).
+			"delete": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				pos := c.Positional()
+				if len(pos) != 2 {
+					return "", fmt.Errorf("usage: delete node key")
+				}
+				i, err := n.Node(pos[0])
+				if err != nil {
+					return "", err
+				}
+				nextReq++
+				n.Step(i, kv.Delete{ReqID: nextReq, Key: pos[1]})
+				return "", nil
+			},
+			// get key [a,b...]: each node's value of key and its writer, or
+			// "absent" (never written, or deleted).
+			"get": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				pos := c.Positional()
+				if len(pos) < 1 {
+					return "", fmt.Errorf("usage: get key [nodes]")
+				}
+				key := pos[0]
+				sel := &scenario.Cmd{Name: c.Name, Args: pos[1:]}
+				return n.PerNode(sel, func(i int) string {
+					r, ok := store(n, i).Get(key)
+					if !ok {
+						return "absent"
+					}
+					return fmt.Sprintf("%s (%s)", r.Value, n.NameOf(r.Version.Writer))
+				})
+			},
+			// store [a,b...]: each node's records (tombstones aside),
+			// key=value(writer).
 			"store": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
 				return n.PerNode(c, func(i int) string {
 					var parts []string
