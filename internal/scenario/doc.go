@@ -7,7 +7,7 @@
 //
 // # Scripts
 //
-// A script (testdata/*.txt in a core's package) is a sequence of cases. A
+// A script (testdata/scripts/*.txt in a core's package) is a sequence of cases. A
 // case is one command line (a name, then arguments separated by spaces; an
 // argument may be key=value), a line holding exactly "----", and the
 // expected output, which ends at the first blank line or at the end of the
@@ -16,6 +16,9 @@
 // each command actually printed in place of the expected output:
 //
 //	go test ./hyparview -run TestScripts -rewrite
+//
+// and review the change with git diff: a script is a test only while its
+// expected output is read and agreed with.
 //
 // # The network
 //

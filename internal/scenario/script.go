@@ -167,7 +167,7 @@ func Run(t *testing.T, path string, do func(c *Cmd) string) {
 	for _, c := range s.cmds {
 		c.actual = normalize(do(c))
 		if !*rewrite && c.actual != c.expected {
-			t.Errorf("%s: %s\nexpected:\n%s\ngot:\n%s", c.Pos, c.line, indent(c.expected), indent(c.actual))
+			t.Errorf("%s: %s\nexpected:\n%s\ngot:\n%s\n(-rewrite writes what was printed)", c.Pos, c.line, indent(c.expected), indent(c.actual))
 		}
 	}
 	if *rewrite {
@@ -185,8 +185,7 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
-// Walk runs every testdata/*.txt script of dir as a subtest named after the
-// file, each with a fresh state from newRunner.
+// Walk runs every *.txt script of dir as a subtest named after the file, each with a fresh state from newRunner.
 func Walk(t *testing.T, dir string, newRunner func(t *testing.T) func(c *Cmd) string) {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
