@@ -185,7 +185,8 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
-// Walk runs every *.txt script of dir as a subtest named after the file, each with a fresh state from newRunner.
+// Walk runs every *.txt script of dir as a subtest named after the file,
+// each with a fresh state from newRunner.
 func Walk(t *testing.T, dir string, newRunner func(t *testing.T) func(c *Cmd) string) {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
