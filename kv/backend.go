@@ -82,7 +82,7 @@ func (m *Memory) Write(put []Record, remove []string) error {
 	}
 	for _, rec := range put {
 		rec.Value = bytes.Clone(rec.Value)
-		m.records[rec.Key] = rec.normalize()
+		m.records[rec.Key] = rec.Normalize()
 	}
 	for _, key := range remove {
 		delete(m.records, key)
