@@ -1,7 +1,3 @@
-// Package kvtest holds checks shared by the tests of the store's packages:
-// the contract every kv.Backend must meet, run against kv.Memory by package
-// kv's tests and against the bbolt backend by package boltstore's. It is
-// imported by tests only.
 package kvtest
 
 import (

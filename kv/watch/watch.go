@@ -1,7 +1,3 @@
-// Package watch fans the replicated store's changes out to watchers: the
-// runtime side of watches, kept out of the store's core (package kv), which
-// only reports changes as kv.Changed outputs. A [Hub] is fed by the runtime
-// that owns a kv.Store and read by any number of goroutines.
 package watch
 
 import (
