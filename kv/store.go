@@ -539,7 +539,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 	if len(winners) == 0 {
 		return 0
 	}
-	s.persist(slices.Clone(winners), nil, false)
+	s.persist(winners, nil, false)
 	for _, rec := range winners {
 		s.install(rec)
 		s.clock.Update(s.now, rec.Version.Time)
