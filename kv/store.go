@@ -164,9 +164,10 @@ type Store struct {
 	// unstable holds what Persist outputs asked to write and the runtime
 	// has not yet reported written (see Advance): reads look here before
 	// the backend, as raft's unstable log is read before its Storage.
-	unstable   map[string]unstableOp
-	persistSeq uint64 // the Seq of the last Persist output
-	persistAt  int    // index in outputs of the undrained Persist, or -1
+	unstable      map[string]unstableOp // nil when empty after growing
+	unstableLarge bool                  // unstable grew past smallUnstable
+	persistSeq    uint64                // the Seq of the last Persist output
+	persistAt     int                   // index in outputs of the undrained Persist, or -1
 }
 
 // unstableOp is a change of one key not yet reported written.
@@ -196,7 +197,6 @@ func New(cfg Config) (*Store, error) {
 		tombstones: make(map[string]int64),
 		neighbors:  make(map[peer.ID]peer.Info),
 		revoked:    make(map[peer.ID]Revocation),
-		unstable:   make(map[string]unstableOp),
 		persistAt:  -1,
 	}
 	var loadErr error
@@ -303,7 +303,16 @@ func (s *Store) Advance(seq uint64, err error) {
 			delete(s.unstable, key)
 		}
 	}
+	if len(s.unstable) == 0 && s.unstableLarge {
+		// A map keeps the memory of its largest size: let an
+		// anti-entropy round's thousands of records go.
+		s.unstable, s.unstableLarge = nil, false
+	}
 }
+
+// smallUnstable is the size up to which the unstable map is kept for reuse
+// once empty (a step's local writes and broadcast records).
+const smallUnstable = 64
 
 // NextDeadline returns when the store next needs an [overlay.Tick]: its next
 // anti-entropy round. It has none before its first Step.
@@ -372,11 +381,17 @@ func (s *Store) stored(key string) (Record, bool, error) {
 // the runtime to make it durable before it releases the outputs after it.
 func (s *Store) persist(put []Record, remove []string, durable bool) {
 	s.persistSeq++
+	if s.unstable == nil {
+		s.unstable = make(map[string]unstableOp, len(put)+len(remove))
+	}
 	for _, rec := range put {
 		s.unstable[rec.Key] = unstableOp{seq: s.persistSeq, rec: rec}
 	}
 	for _, key := range remove {
 		s.unstable[key] = unstableOp{seq: s.persistSeq, removed: true}
+	}
+	if len(s.unstable) > smallUnstable {
+		s.unstableLarge = true
 	}
 	p := Persist{Seq: s.persistSeq, Put: put, Remove: remove, Durable: durable}
 	if s.persistAt >= 0 {
