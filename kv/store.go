@@ -478,8 +478,8 @@ func (s *Store) onBroadcast(in FromBroadcast) {
 	s.stats.RecordsBroadcast += uint64(s.applyRemote(in.From, update.Records))
 }
 
-// applyRemote merges records from a peer by last-writer-wins, persists the
-// winners in one backend write and emits a Changed for each. It returns the
+// applyRemote merges records from a peer by last-writer-wins, emits the
+// winners in one Persist (not durable) and a Changed for each. It returns the
 // number of records applied. A record is applied only if it is valid, not
 // dated too far in the future, signed by its writer, and written by a node
 // not revoked before its date; the signature is checked only for records
@@ -632,7 +632,7 @@ func (s *Store) purge() {
 	s.stats.TombstonesPurged += uint64(len(expired))
 }
 
-// forget removes keys, already removed from the backend, from the index and
+// forget removes keys, whose removal is emitted in a Persist, from the index and
 // the tree.
 func (s *Store) forget(gone []string) {
 	for _, key := range gone {
