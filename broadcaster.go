@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,10 +54,14 @@ type Stats struct {
 	Transport tcp.Stats
 }
 
-// Member is a node of the network.
+// Member is a node of the network: its ID and address, and the name and
+// tags it set in its Config. All four come from the member's own record,
+// signed with its key and checked by every node.
 type Member struct {
-	ID   peer.ID `json:"id"`
-	Addr string  `json:"addr"`
+	ID   peer.ID           `json:"id"`
+	Addr string            `json:"addr"`
+	Name string            `json:"name,omitempty"`
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // MemberEvent reports a change of the member list.
@@ -85,6 +88,7 @@ type Broadcaster struct {
 	keys     *keyService
 
 	invalidJSON atomic.Uint64
+	pick        *lockedRand // SendOne's choices, seeded by Config.Seed
 
 	// denied is the deny list (revoked nodes), replaced as a whole by the
 	// loop goroutine and read by the runtime's Config.Denied and Members.
@@ -96,7 +100,11 @@ type Broadcaster struct {
 	joined     chan struct{}
 	joinedOnce sync.Once
 
-	mu      sync.Mutex // guards started, closed
+	// membersStop stops keepMembers, which closes membersDone (both nil
+	// when the node keeps no member list).
+	membersStop, membersDone chan struct{}
+
+	mu      sync.Mutex // guards started, closed, membersStop, membersDone
 	started bool
 	closed  bool
 
@@ -128,6 +136,10 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		gcfg.Plumtree.GraftTimeout = DefaultGraftTimeout
 	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
+	gcfg.Key, gcfg.Name, gcfg.Tags = key, cfg.Name, cfg.Tags
+	if cfg.SignBroadcasts {
+		gcfg.Plumtree.SigningKey, gcfg.Plumtree.RequireSignatures = key, true
+	}
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
 		gcfg.MaxPayload = cfg.MaxMessageSize - 1024
@@ -166,6 +178,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		reactors: newReactorSet(cfg.ReactorQueueLen),
 		members:  newListeners[MemberEvent](cfg.ReactorQueueLen),
 		joined:   make(chan struct{}),
+		pick:     newLockedRand(cfg.Seed),
 	}
 	b.store = newStore(b, storeCore, backend)
 	b.setDenied(storeCore.Revocations())
@@ -209,12 +222,24 @@ func (b *Broadcaster) Start(ctx context.Context) error {
 		return nil
 	}
 	b.started = true
+	join := gossip.Join{Contacts: b.cfg.Bootstrap}
+	if b.cfg.keepsMembers() {
+		kept, err := readMembersFile(b.cfg.DataDir)
+		if err != nil {
+			b.logger.Warn("cannot read the last known members", "err", err)
+		}
+		// Any member known before is a contact too: a node whose
+		// bootstrap nodes restarted with it still finds the others.
+		join.Contacts, join.Known = rejoinContacts(b.cfg.Bootstrap, kept)
+		b.membersStop, b.membersDone = make(chan struct{}), make(chan struct{})
+		go b.keepMembers(kept, b.membersStop)
+	}
 	b.mu.Unlock()
 	if len(b.cfg.Secret) == 0 && b.cfg.Transport == nil {
 		b.logger.Warn("no cluster secret: the network is encrypted but admits any node")
 	}
-	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap)
-	return b.rt.Step(ctx, gossip.Join{Contacts: b.cfg.Bootstrap})
+	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap, "known_members", len(join.Known))
+	return b.rt.Step(ctx, join)
 }
 
 // Joined returns a channel closed once the node is linked to the network (the
@@ -264,7 +289,8 @@ func (b *Broadcaster) Send(ctx context.Context, v any) error {
 	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
 }
 
-// SendOne sends v, encoded as JSON, to one neighbour chosen at random.
+// SendOne sends v, encoded as JSON, to one neighbour chosen at random
+// (seeded by Config.Seed).
 func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	data, err := b.encode(v)
 	if err != nil {
@@ -277,7 +303,7 @@ func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	if len(neighbors) == 0 {
 		return ErrNoNeighbors
 	}
-	to := neighbors[rand.IntN(len(neighbors))]
+	to := neighbors[b.pick.IntN(len(neighbors))]
 	return b.step(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
 }
 
@@ -294,12 +320,16 @@ func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
 // Members returns the live members this node knows of, itself included;
 // revoked nodes are left out.
 func (b *Broadcaster) Members(ctx context.Context) ([]Member, error) {
-	var infos []peer.Info
-	if err := b.do(ctx, func(time.Time) { infos = b.core.Members() }); err != nil {
+	var entries []gossip.Entry
+	if err := b.do(ctx, func(time.Time) { entries = b.core.MemberEntries() }); err != nil {
 		return nil, err
 	}
-	infos = slices.DeleteFunc(infos, func(p peer.Info) bool { return p.ID != b.ID() && b.isDenied(p.ID) })
-	return toMembers(infos), nil
+	entries = slices.DeleteFunc(entries, func(e gossip.Entry) bool { return e.Peer.ID != b.ID() && b.isDenied(e.Peer.ID) })
+	out := make([]Member, len(entries))
+	for i, e := range entries {
+		out[i] = Member{ID: e.Peer.ID, Addr: e.Peer.Addr, Name: e.Name, Tags: e.Tags}
+	}
+	return out, nil
 }
 
 // Neighbors returns the members this node has open links to.
@@ -328,7 +358,12 @@ func (b *Broadcaster) Close() error {
 		b.mu.Lock()
 		started := b.started
 		b.closed = true
+		membersStop, membersDone := b.membersStop, b.membersDone
 		b.mu.Unlock()
+		if membersStop != nil {
+			close(membersStop)
+			<-membersDone
+		}
 		if started {
 			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.LeaveTimeout)
 			if err := b.rt.Step(ctx, gossip.Leave{}); err == nil {
@@ -400,13 +435,17 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		b.joinedOnce.Do(func() { close(b.joined) })
 		b.logger.Info("joined the network")
 	case gossip.MemberUp:
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: "join"})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: "join"})
+	case gossip.IncarnationAttack:
+		// Reported once per node (Stats.Gossip.IncarnationAttacks counts
+		// them all): a peer relayed a forged claim that this node failed.
+		b.logger.Warn("forged claim that this node failed, refuted", "peer", out.From.ID.Short(), "claimed_incarnation", out.Claimed, "own_incarnation", out.Own)
 	case gossip.MemberDown:
 		kind := "fail"
 		if out.Left {
 			kind = "leave"
 		}
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: kind})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: kind})
 	case kv.Persist:
 		b.store.persist(out)
 	case kv.Result:

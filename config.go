@@ -76,8 +76,10 @@ type Config struct {
 	// AdvertiseAddr is the address other nodes dial to reach this one
 	// (default: the address actually listened on).
 	AdvertiseAddr string
-	// DataDir holds the node key (node.key, mode 0600) and the store
-	// (default DefaultDataDir).
+	// DataDir holds the node key (node.key, mode 0600), the store and the
+	// last known members (members.json, mode 0600; see MembersFile), through
+	// which a restarted node rejoins after its Bootstrap addresses (default
+	// DefaultDataDir).
 	DataDir string
 	// Secret is the cluster secret (SecretLen bytes; see GenerateSecret and
 	// ParseSecret). Nodes with a different secret are refused during the
@@ -107,12 +109,27 @@ type Config struct {
 	// StoreMaxKeys bounds the number of keys of the store (default
 	// kv.DefaultMaxKeys). Every node of a cluster must use the same value.
 	StoreMaxKeys int
+	// SignBroadcasts makes the node sign every broadcast it sends with its
+	// ed25519 identity key, and refuse every broadcast that does not carry
+	// a valid signature of its origin (counted in
+	// Stats().Plumtree.RefusedSignature). A broadcast's Message.From is then
+	// proven; without it, From is what the relaying neighbours say. Every
+	// node of a network must use the same setting: a node that signs
+	// refuses the broadcasts of nodes that do not. Off by default: checking
+	// a signature costs more CPU than the rest of a delivery (BENCHMARKS.md).
+	SignBroadcasts bool
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
 	// Admins lists the nodes allowed to revoke members (Broadcaster.Revoke).
 	// Empty: any member may revoke any other. Every node of a cluster must
 	// use the same list.
 	Admins []peer.ID
+	// Name and Tags describe this node to the other members (Member.Name,
+	// Member.Tags). They travel in the node's member record, which it signs
+	// with its key: no other node can change them. At most
+	// gossip.MaxNameLen bytes and gossip.MaxTags tags.
+	Name string
+	Tags map[string]string
 }
 
 func (c *Config) setDefaults() error {

@@ -34,6 +34,12 @@ const (
 	// ignores the broadcasts sent before it joined.
 	recentMinAge = 5 * time.Second
 	recentMaxAge = 30 * time.Second
+	// maxSampleLateness is the longest a broadcast may take from its
+	// origin's send time to its delivery here and still be a sample: the
+	// margin checkRecent gives a node that joined just before a broadcast
+	// was sent. (It needs the clocks to agree within about that much; a
+	// node whose clock is ahead of the origins' samples nothing.)
+	maxSampleLateness = time.Second
 	// maxRecent bounds the IDs a probe or a membership event may carry.
 	maxRecent = 8
 	// maxMissed bounds the other islands' broadcasts remembered as acted on.
@@ -75,9 +81,14 @@ func (c *Core) maxRecentAge() time.Duration {
 	return min(recentMaxAge, c.pt.SeenTTL()/2)
 }
 
-// probeMsg returns a probe with this node's recent broadcasts.
-func (c *Core) probeMsg(now time.Time, nonce uint64) *Probe {
-	return &Probe{Nonce: nonce, Recent: c.recent(now)}
+// probeMsg returns probe p's message, with this node's recent broadcasts
+// and the claim against the member that this node has heard, if any.
+func (c *Core) probeMsg(now time.Time, p *probe) *Probe {
+	msg := &Probe{Nonce: p.nonce, Recent: c.recent(now)}
+	if s := c.suspicions[p.info.ID]; s != nil {
+		msg.Claim = s.incarnation
+	}
+	return msg
 }
 
 // checkRecent bridges to from when it delivered a broadcast this node never

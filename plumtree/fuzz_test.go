@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/wire"
 )
 
@@ -22,9 +23,11 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	seeds := map[string][]byte{}
 	for name, msg := range map[string]any{
-		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload")},
-		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again")},
-		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin},
+		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload"), SentAt: simEpoch.UnixMilli()},
+		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again"), SentAt: simEpoch.UnixMilli()},
+		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin, SentAt: simEpoch.UnixMilli()},
+		"gossip-signed":    signedGossip(fuzzKey(tb), fuzzOrigin(tb), MessageID{0xAB}, "signed"),
+		"summary":          &Summary{Entries: []SummaryEntry{{ID: testID, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xCC}, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xEF}, SentAt: simEpoch.UnixMilli() + 1}}},
 		"ihave":            &IHave{Announcements: []Announcement{{ID: testID, Round: 1}, {ID: MessageID{0xCC}, Round: 1}}},
 		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
 		"graft-empty":      &Graft{},
@@ -39,6 +42,10 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	return seeds
 }
 
+func fuzzKey(tb testing.TB) *peer.Key { key, _ := testKey(tb, 0xF0); return key }
+
+func fuzzOrigin(tb testing.TB) peer.Info { _, info := testKey(tb, 0xF0); return info }
+
 // FuzzDecodeAndStep decodes arbitrary bytes with the wire codec and steps a
 // core with the result, from a neighbour and from a stranger: nothing may
 // panic, and the core's invariants must hold.
@@ -51,7 +58,12 @@ func FuzzDecodeAndStep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c := newTestCore(t, func(cfg *Config) { cfg.MaxPayload = 4096; cfg.OptimizationThreshold = 1 }, peerA, peerB)
+		// Half the inputs (by length) step a core that requires origin
+		// signatures, so that verification sees hostile input too.
+		requireSignatures := len(data)%2 == 0
+		c := newTestCore(t, func(cfg *Config) {
+			cfg.MaxPayload, cfg.OptimizationThreshold, cfg.RequireSignatures = 4096, 1, requireSignatures
+		}, peerA, peerB)
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Prune{}})
 		c.Step(simEpoch, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xCC}, 3, "cached")})
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &IHave{Announcements: []Announcement{{ID: MessageID{0xEE}, Round: 1}}}})
