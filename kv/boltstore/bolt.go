@@ -86,7 +86,7 @@ var _ kv.Backend = (*Bolt)(nil)
 
 // Open opens (creating if needed) the bbolt file at path, conventionally
 // filepath.Join(dataDir, File). Only one process may open a file at a
-// time; OpenBolt gives up after one second if another holds it.
+// time; Open gives up after one second if another holds it.
 func Open(path string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: boltInitialMmap})
 	if err != nil {
