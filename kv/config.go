@@ -40,7 +40,9 @@ type Config struct {
 	// (records under RevokedPrefix) are applied; empty lets any member
 	// revoke any other. Every node of a cluster must use the same set.
 	Admins []peer.ID
-	// Backend persists the records. Required. The store does not close it.
+	// Backend holds the records. Required. The store reads it, loading
+	// it in New; the runtime writes it, carrying out the store's Persist
+	// outputs. The store does not close it.
 	Backend Backend
 	// Seed seeds the choice of anti-entropy partners; zero derives a seed
 	// from Self, so runs are repeatable and nodes choose differently.

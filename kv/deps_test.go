@@ -5,13 +5,51 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
 
-// The store is a core: no file of the package may read the clock, and only
-// the bbolt backend may touch the file system; none may use the network.
+// The store's core depends on no runtime: not the node runtime, not the
+// transport, not bbolt (package boltstore), whatever the path by which they
+// could come in. The whole dependency graph is checked, as `go list -deps`
+// prints it.
+func TestCoreDependsOnNoRuntime(t *testing.T) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		if goTool, err = exec.LookPath("go"); err != nil {
+			t.Skip("no go command to list the dependencies with")
+		}
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	forbidden := []string{
+		"github.com/p2p-go/p2p/node",
+		"github.com/p2p-go/p2p/transport",
+		"github.com/p2p-go/p2p/kv/boltstore",
+		"github.com/p2p-go/p2p/kv/watch",
+		"go.etcd.io/bbolt",
+		"net",
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps printed only %q", deps)
+	}
+	for _, dep := range deps {
+		for _, bad := range forbidden {
+			if dep == bad || strings.HasPrefix(dep, bad+"/") {
+				t.Errorf("package kv depends on %s", dep)
+			}
+		}
+	}
+}
+
+// The store is a core: no file of the package may read the clock, touch the
+// file system or use the network.
 func TestCoreReadsNoClockAndOpensNoSocket(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -31,7 +69,7 @@ func TestCoreReadsNoClockAndOpensNoSocket(t *testing.T) {
 		}
 		for _, imp := range file.Imports {
 			path := strings.Trim(imp.Path.Value, `"`)
-			if path == "net" || strings.HasPrefix(path, "net/") || (path == "os" && name != "bolt.go") {
+			if path == "net" || strings.HasPrefix(path, "net/") || path == "os" || path == "os/exec" {
 				t.Errorf("%s imports %s", name, path)
 			}
 		}

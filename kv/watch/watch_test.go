@@ -1,4 +1,4 @@
-package kv
+package watch
 
 import (
 	"context"
@@ -9,12 +9,18 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/peer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// writer is the node named as every test record's writer.
+var writer = peer.IDFromPublicKey(make([]byte, 32))
+
 func watchRecord(key, value string, wall int64) Record {
-	rec := Record{Key: key, Value: []byte(value), Version: Version{Time: HLC{Wall: wall}, Writer: testID(1)}}
+	rec := Record{Key: key, Value: []byte(value), Version: kv.Version{Time: kv.HLC{Wall: wall}, Writer: writer}}
 	if value == "" {
 		rec.Deleted = true
 		rec.Value = nil
@@ -35,7 +41,7 @@ func receive(t *testing.T, events <-chan Event) (Event, bool) {
 }
 
 func TestWatchYieldsSnapshotThenChanges(t *testing.T) {
-	hub := NewWatchers(0)
+	hub := New(0)
 	defer hub.Close()
 	hub.Publish(watchRecord("app/b", "2", 1), watchRecord("app/a", "1", 1), watchRecord("db/x", "x", 1))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +76,7 @@ func TestWatchYieldsSnapshotThenChanges(t *testing.T) {
 // Watchers started while changes are being published miss none: the state
 // each watcher rebuilds from its snapshot and events equals the final state.
 func TestWatchMissesNoUpdateBetweenSnapshotAndChanges(t *testing.T) {
-	hub := NewWatchers(100_000)
+	hub := New(100_000)
 	defer hub.Close()
 	const writes = 2000
 	ctx, cancel := context.WithCancel(context.Background())
@@ -139,9 +145,9 @@ func TestWatchMissesNoUpdateBetweenSnapshotAndChanges(t *testing.T) {
 }
 
 // A watcher that falls more than its buffer behind is dropped with
-// ErrWatcherTooSlow; Publish never blocks and other watchers go on.
+// ErrTooSlow; Publish never blocks and other watchers go on.
 func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
-	hub := NewWatchers(4)
+	hub := New(4)
 	defer hub.Close()
 	hub.Publish(watchRecord("a", "0", 1))
 	slow, _ := hub.Watch(context.Background(), "")
@@ -166,7 +172,7 @@ func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
 		got = append(got, e)
 	}
 	// Snapshot (1), Synced, 4 buffered changes, then the error.
-	if len(got) != 7 || !errors.Is(got[6].Err, ErrWatcherTooSlow) || string(got[5].Record.Value) != "4" {
+	if len(got) != 7 || !errors.Is(got[6].Err, ErrTooSlow) || string(got[5].Record.Value) != "4" {
 		t.Fatalf("slow watcher got %d events: %+v", len(got), got)
 	}
 	if hub.Len() != 1 {
@@ -176,14 +182,14 @@ func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
 	if n := <-fastSeen; n != 12 {
 		t.Errorf("fast watcher saw %d events, want 12", n)
 	}
-	if _, err := hub.Watch(context.Background(), ""); !errors.Is(err, ErrClosed) {
+	if _, err := hub.Watch(context.Background(), ""); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("Watch after Close = %v", err)
 	}
 	hub.Close()
 }
 
 func TestWatchWithDoneContextCloses(t *testing.T) {
-	hub := NewWatchers(0)
+	hub := New(0)
 	defer hub.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
