@@ -28,10 +28,13 @@ func TestScripts(t *testing.T) {
 
 // newKVAdapter returns an adapter driving the node's full core (the
 // Broadcaster's gossip core composed with the store, as the runtime and the
-// simulator run them) with an in-memory backend. Option of nodes: active=
+// simulator run them) with an in-memory backend, which the adapter writes as
+// a runtime does: it carries out each Persist output at once (virtual time
+// does not pass) and tells the store with Advance. Option of nodes: active=
 // (HyParView's active view size).
 func newKVAdapter() scenario.Adapter {
 	var nextReq uint64
+	backends := map[int]*kv.Memory{}
 	store := func(n *scenario.Net, i int) *kv.Store { return n.Core(i).(*stack.Node).Store }
 	return scenario.Adapter{
 		New: func(id sim.Identity, c *scenario.Cmd) (overlay.Core, error) {
@@ -46,10 +49,12 @@ func newKVAdapter() scenario.Adapter {
 			if err != nil {
 				return nil, err
 			}
-			s, err := kv.New(kv.Config{Key: id.Key, Self: id.Info.ID, Seed: id.Seed ^ 0x6b76, Backend: kv.NewMemory()})
+			backend := kv.NewMemory()
+			s, err := kv.New(kv.Config{Key: id.Key, Self: id.Info.ID, Seed: id.Seed ^ 0x6b76, Backend: backend})
 			if err != nil {
 				return nil, err
 			}
+			backends[id.Index] = backend
 			return stack.New(g, s), nil
 		},
 		Join: func(n *scenario.Net, a, b int) error {
@@ -60,9 +65,14 @@ func newKVAdapter() scenario.Adapter {
 			n.Step(a, gossip.Join{Contacts: contacts})
 			return nil
 		},
-		Output: func(n *scenario.Net, _ int, out any) string {
-			if r, ok := out.(kv.Result); ok && r.Err != nil {
-				return fmt.Sprintf("write %d failed: %v", r.ReqID, r.Err)
+		Output: func(n *scenario.Net, node int, out any) string {
+			switch o := out.(type) {
+			case kv.Persist:
+				store(n, node).Advance(o.Seq, o.WriteTo(backends[node]))
+			case kv.Result:
+				if o.Err != nil {
+					return fmt.Sprintf("write %d failed: %v", o.ReqID, o.Err)
+				}
 			}
 			return ""
 		},
@@ -119,6 +129,25 @@ func newKVAdapter() scenario.Adapter {
 					var parts []string
 					for _, r := range store(n, i).List("") {
 						parts = append(parts, fmt.Sprintf("%s=%s(%s)", r.Key, r.Value, n.NameOf(r.Version.Writer)))
+					}
+					return strings.Join(parts, " ")
+				})
+			},
+			// disk [a,b...]: each node's backend (what the store asked to
+			// persist, tombstones included), key=value(writer).
+			"disk": func(n *scenario.Net, c *scenario.Cmd) (string, error) {
+				return n.PerNode(c, func(i int) string {
+					var parts []string
+					err := backends[i].Scan("", func(r kv.Record) bool {
+						if r.Deleted {
+							parts = append(parts, fmt.Sprintf("%s deleted(%s)", r.Key, n.NameOf(r.Version.Writer)))
+						} else {
+							parts = append(parts, fmt.Sprintf("%s=%s(%s)", r.Key, r.Value, n.NameOf(r.Version.Writer)))
+						}
+						return true
+					})
+					if err != nil {
+						return "error: " + err.Error()
 					}
 					return strings.Join(parts, " ")
 				})
