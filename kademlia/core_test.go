@@ -24,6 +24,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{Self: self, K: 300}, "K"},
 		{Config{Self: self, K: 4, Alpha: 5}, "Alpha"},
 		{Config{Self: self, RPCTimeout: -time.Second}, "RPCTimeout"},
+		{Config{Self: self, RPCTimeout: 2 * time.Second, LateReplyTimeout: time.Second}, "LateReplyTimeout"},
 		{Config{Self: self, RecordTTL: time.Hour}, "RepublishInterval"},
 		{Config{Self: self, MaxValueSize: 1 << 20}, "MaxValueSize"},
 		{Config{Self: self, StoreRate: -1}, "StoreRate"},
@@ -40,7 +41,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.Config()
-	if got.K != DefaultK || got.Alpha != DefaultAlpha || got.RPCTimeout != DefaultRPCTimeout || got.MaxContactsPerReply != DefaultK || got.Seed == 0 {
+	if got.K != DefaultK || got.Alpha != DefaultAlpha || got.RPCTimeout != DefaultRPCTimeout || got.LateReplyTimeout != DefaultLateReplyTimeout || got.MaxContactsPerReply != DefaultK || got.Seed == 0 {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 }
