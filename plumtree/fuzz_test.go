@@ -29,6 +29,8 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
 		"graft-empty":      &Graft{},
 		"prune":            &Prune{},
+		"tree":             &Tree{Root: origin.ID, Distance: 3},
+		"tree-parent":      &Tree{Root: peerA.ID, Distance: 0, Parent: true},
 	} {
 		data, err := wire.Marshal(msg)
 		if err != nil {
@@ -51,7 +53,22 @@ func FuzzDecodeAndStep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c := newTestCore(t, func(cfg *Config) { cfg.MaxPayload = 4096; cfg.OptimizationThreshold = 1 }, peerA, peerB)
+		for _, rootedTree := range []bool{false, true} {
+			fuzzStep(t, msg, rootedTree)
+		}
+	})
+}
+
+// fuzzStep steps a core (in the paper's mode or with a rooted tree) with
+// msg from a neighbour and from a stranger and checks its invariants.
+func fuzzStep(t *testing.T, msg any, rootedTree bool) {
+	{
+		c := newTestCore(t, func(cfg *Config) {
+			cfg.MaxPayload = 4096
+			cfg.OptimizationThreshold = 1
+			cfg.RootedTree = rootedTree
+		}, peerA, peerB)
+		c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: peerA.ID}})
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Prune{}})
 		c.Step(simEpoch, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xCC}, 3, "cached")})
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &IHave{Announcements: []Announcement{{ID: MessageID{0xEE}, Round: 1}}}})
@@ -84,7 +101,7 @@ func FuzzDecodeAndStep(f *testing.F) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // The seed corpus on disk holds every seed; -update-corpus rewrites it.
