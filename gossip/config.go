@@ -60,6 +60,11 @@ type Config struct {
 	MaxMembers int
 	// MaxPayload: see DefaultMaxPayload.
 	MaxPayload int
+	// PaperTree, when true, keeps Plumtree's own way of shaping the tree
+	// (a duplicate payload prunes its link, as in the paper) instead of the
+	// rooted tree the core uses by default (plumtree.Config.RootedTree):
+	// every node of a network must use the same setting.
+	PaperTree bool
 }
 
 func (c *Config) setDefaults() error {

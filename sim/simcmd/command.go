@@ -136,10 +136,12 @@ func broadcastCommand(massfail bool) *cobra.Command {
 	f.DurationVar(&cfg.MessageInterval, "interval", interval, "time between two broadcasts")
 	f.DurationVar(&cfg.Drain, "drain", sim.DefaultDrain, "longest wait for deliveries after the last broadcast")
 	var (
-		protocol string
-		tree     plumtree.Config
+		protocol  string
+		tree      plumtree.Config
+		treeShape string
 	)
 	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
+	f.StringVar(&treeShape, "tree", "", "how Plumtree shapes its tree: rooted (the Broadcaster core's default) or paper (prune on duplicate; the plumtree protocol's default)")
 	plumtreeFlags(f, &tree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
@@ -151,10 +153,14 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		}
 		cfg.Sim = simCfg
 		cfg.Nodes = flags.nodes
+		if treeShape != "" && treeShape != "rooted" && treeShape != "paper" {
+			return fmt.Errorf("--tree %q: want rooted or paper", treeShape)
+		}
 		switch protocol {
 		case "gossip":
-			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree}}
+			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, PaperTree: treeShape == "paper"}}
 		case "plumtree":
+			tree.RootedTree = treeShape == "rooted"
 			cfg.Protocol = sim.PlumtreeProtocol{Plumtree: tree}
 		default:
 			return fmt.Errorf("--protocol %q: want gossip or plumtree", protocol)
