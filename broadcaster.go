@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,15 +46,22 @@ type Stats struct {
 	Gossip gossip.Stats
 	// Plumtree counts payloads, duplicates, IHAVEs, GRAFTs and PRUNEs.
 	Plumtree plumtree.Stats
+	// Store counts the replicated store's anti-entropy and the records it
+	// applied and refused (forged, revoked, held back, ...).
+	Store kv.Stats
 	// Transport holds the TCP transport's counters: handshakes refused by
 	// reason, connections over a limit. Zero with Config.Transport set.
 	Transport tcp.Stats
 }
 
-// Member is a node of the network.
+// Member is a node of the network: its ID and address, and the name and
+// tags it set in its Config. All four come from the member's own record,
+// signed with its key and checked by every node.
 type Member struct {
-	ID   peer.ID `json:"id"`
-	Addr string  `json:"addr"`
+	ID   peer.ID           `json:"id"`
+	Addr string            `json:"addr"`
+	Name string            `json:"name,omitempty"`
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // MemberEvent reports a change of the member list.
@@ -81,10 +89,21 @@ type Broadcaster struct {
 
 	invalidJSON atomic.Uint64
 
+	// denied is the deny list (revoked nodes), replaced as a whole by the
+	// loop goroutine and read by the runtime's Config.Denied and Members.
+	denied atomic.Pointer[map[peer.ID]struct{}]
+	// runtime is rt, for onDenyList, which may run before NewBroadcaster
+	// has set rt.
+	runtime atomic.Pointer[node.Runtime]
+
 	joined     chan struct{}
 	joinedOnce sync.Once
 
-	mu      sync.Mutex // guards started, closed
+	// membersStop stops keepMembers, which closes membersDone (both nil
+	// when the node keeps no member list).
+	membersStop, membersDone chan struct{}
+
+	mu      sync.Mutex // guards started, closed, membersStop, membersDone
 	started bool
 	closed  bool
 
@@ -116,6 +135,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		gcfg.Plumtree.GraftTimeout = DefaultGraftTimeout
 	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
+	gcfg.Key, gcfg.Name, gcfg.Tags = key, cfg.Name, cfg.Tags
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
 		gcfg.MaxPayload = cfg.MaxMessageSize - 1024
@@ -138,7 +158,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		}
 		backend = bolt
 	}
-	storeCore, err := kv.New(kv.Config{Self: key.ID(), Backend: backend, Seed: cfg.Seed, Logger: cfg.Logger, MaxKeys: cfg.StoreMaxKeys})
+	storeCore, err := kv.New(kv.Config{Key: key, Admins: cfg.Admins, Backend: backend, Seed: cfg.Seed, Logger: cfg.Logger, MaxKeys: cfg.StoreMaxKeys})
 	if err != nil {
 		backend.Close()
 		tr.Close()
@@ -156,12 +176,14 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		joined:   make(chan struct{}),
 	}
 	b.store = newStore(b, storeCore, backend)
+	b.setDenied(storeCore.Revocations())
 	b.keys = newKeyService(broadcasterKeys{b}, tr, cfg.DataDir, b.logger)
 	rt, err := node.Start(node.Config{
 		Core:      b.stack,
 		Transport: tr,
 		Logger:    b.logger,
 		OnOutput:  b.onOutput,
+		Denied:    b.isDenied,
 	})
 	if err != nil {
 		b.keys.close()
@@ -170,6 +192,8 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		return nil, err
 	}
 	b.rt = rt
+	b.runtime.Store(rt)
+	rt.CloseDenied() // for a revocation learnt before runtime was set
 	return b, nil
 }
 
@@ -193,12 +217,24 @@ func (b *Broadcaster) Start(ctx context.Context) error {
 		return nil
 	}
 	b.started = true
+	join := gossip.Join{Contacts: b.cfg.Bootstrap}
+	if b.cfg.keepsMembers() {
+		kept, err := readMembersFile(b.cfg.DataDir)
+		if err != nil {
+			b.logger.Warn("cannot read the last known members", "err", err)
+		}
+		// Any member known before is a contact too: a node whose
+		// bootstrap nodes restarted with it still finds the others.
+		join.Contacts, join.Known = rejoinContacts(b.cfg.Bootstrap, kept)
+		b.membersStop, b.membersDone = make(chan struct{}), make(chan struct{})
+		go b.keepMembers(kept, b.membersStop)
+	}
 	b.mu.Unlock()
 	if len(b.cfg.Secret) == 0 && b.cfg.Transport == nil {
 		b.logger.Warn("no cluster secret: the network is encrypted but admits any node")
 	}
-	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap)
-	return b.rt.Step(ctx, gossip.Join{Contacts: b.cfg.Bootstrap})
+	b.logger.Info("starting", "addr", b.Addr(), "bootstrap", b.cfg.Bootstrap, "known_members", len(join.Known))
+	return b.rt.Step(ctx, join)
 }
 
 // Joined returns a channel closed once the node is linked to the network (the
@@ -228,6 +264,7 @@ func (b *Broadcaster) Stats() Stats {
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()
+		st.Store = b.store.core.Stats()
 	})
 	return st
 }
@@ -274,13 +311,19 @@ func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
 	return b.step(ctx, gossip.Direct{To: peer.Info{ID: to.ID, Addr: to.Addr}, Topic: topicApp, Payload: data})
 }
 
-// Members returns the live members this node knows of, itself included.
+// Members returns the live members this node knows of, itself included;
+// revoked nodes are left out.
 func (b *Broadcaster) Members(ctx context.Context) ([]Member, error) {
-	var infos []peer.Info
-	if err := b.do(ctx, func(time.Time) { infos = b.core.Members() }); err != nil {
+	var entries []gossip.Entry
+	if err := b.do(ctx, func(time.Time) { entries = b.core.MemberEntries() }); err != nil {
 		return nil, err
 	}
-	return toMembers(infos), nil
+	entries = slices.DeleteFunc(entries, func(e gossip.Entry) bool { return e.Peer.ID != b.ID() && b.isDenied(e.Peer.ID) })
+	out := make([]Member, len(entries))
+	for i, e := range entries {
+		out[i] = Member{ID: e.Peer.ID, Addr: e.Peer.Addr, Name: e.Name, Tags: e.Tags}
+	}
+	return out, nil
 }
 
 // Neighbors returns the members this node has open links to.
@@ -309,7 +352,12 @@ func (b *Broadcaster) Close() error {
 		b.mu.Lock()
 		started := b.started
 		b.closed = true
+		membersStop, membersDone := b.membersStop, b.membersDone
 		b.mu.Unlock()
+		if membersStop != nil {
+			close(membersStop)
+			<-membersDone
+		}
 		if started {
 			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.LeaveTimeout)
 			if err := b.rt.Step(ctx, gossip.Leave{}); err == nil {
@@ -381,17 +429,23 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		b.joinedOnce.Do(func() { close(b.joined) })
 		b.logger.Info("joined the network")
 	case gossip.MemberUp:
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: "join"})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: "join"})
+	case gossip.IncarnationAttack:
+		// Reported once per node (Stats.Gossip.IncarnationAttacks counts
+		// them all): a peer relayed a forged claim that this node failed.
+		b.logger.Warn("forged claim that this node failed, refuted", "peer", out.From.ID.Short(), "claimed_incarnation", out.Claimed, "own_incarnation", out.Own)
 	case gossip.MemberDown:
 		kind := "fail"
 		if out.Left {
 			kind = "leave"
 		}
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr}, Kind: kind})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: kind})
 	case kv.Result:
 		b.store.result(out)
 	case kv.Changed:
 		b.store.changed(out)
+	case kv.DenyList:
+		b.onDenyList(out)
 	case gossip.Failed:
 		b.logger.Warn("request failed", "err", out.Err)
 	}

@@ -76,8 +76,10 @@ type Config struct {
 	// AdvertiseAddr is the address other nodes dial to reach this one
 	// (default: the address actually listened on).
 	AdvertiseAddr string
-	// DataDir holds the node key (node.key, mode 0600) and the store
-	// (default DefaultDataDir).
+	// DataDir holds the node key (node.key, mode 0600), the store and the
+	// last known members (members.json, mode 0600; see MembersFile), through
+	// which a restarted node rejoins after its Bootstrap addresses (default
+	// DefaultDataDir).
 	DataDir string
 	// Secret is the cluster secret (SecretLen bytes; see GenerateSecret and
 	// ParseSecret). Nodes with a different secret are refused during the
@@ -109,6 +111,16 @@ type Config struct {
 	StoreMaxKeys int
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
+	// Admins lists the nodes allowed to revoke members (Broadcaster.Revoke).
+	// Empty: any member may revoke any other. Every node of a cluster must
+	// use the same list.
+	Admins []peer.ID
+	// Name and Tags describe this node to the other members (Member.Name,
+	// Member.Tags). They travel in the node's member record, which it signs
+	// with its key: no other node can change them. At most
+	// gossip.MaxNameLen bytes and gossip.MaxTags tags.
+	Name string
+	Tags map[string]string
 }
 
 func (c *Config) setDefaults() error {

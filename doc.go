@@ -17,7 +17,10 @@
 //
 // Its reason to exist is to keep configuration consistent across many machines,
 // with push, and with no central service to run: [Broadcaster.Store] is a
-// replicated key/value store on every member, kept on disk.
+// replicated key/value store on every member, kept on disk. Every record
+// carries its writer's signature, checked by every node, so no member can
+// write in another's name; [Broadcaster.Revoke] shuts a member out of the
+// cluster for good (any member may, unless Config.Admins is set).
 //
 // A minimal program:
 //

@@ -33,3 +33,13 @@ func DumpForTest(b *Broadcaster) string {
 	})
 	return s + fmt.Sprintf(" runtime=%+v", b.rt.Stats())
 }
+
+// ReadMembersFileForTest returns the IDs of the members kept in dir.
+func ReadMembersFileForTest(dir string) ([]peer.ID, error) {
+	kept, err := readMembersFile(dir)
+	var ids []peer.ID
+	for _, m := range kept {
+		ids = append(ids, m.ID)
+	}
+	return ids, err
+}

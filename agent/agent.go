@@ -138,7 +138,11 @@ func newAgent(cfg Config) (*Agent, error) {
 	WarnLooseMode(a.logger, filepath.Join(cfg.DataDir, peer.KeyFile), "node key")
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
-		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key,
+		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key, Name: cfg.Name, Tags: cfg.Tags,
+	}
+	if ncfg.Admins, err = parseAdmins(cfg.Admins); err != nil {
+		a.listener.Close()
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.Node != nil {
 		cfg.Node(&ncfg)

@@ -62,7 +62,7 @@ func classify(err error) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "%v", err)
 	case errors.Is(err, p2p.ErrTooLarge), errors.Is(err, kv.ErrValueTooLarge), errors.Is(err, kv.ErrTooManyKeys):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
-	case errors.Is(err, kv.ErrInvalidKey), errors.Is(err, kv.ErrKeyTooLong):
+	case errors.Is(err, kv.ErrInvalidKey), errors.Is(err, kv.ErrKeyTooLong), errors.Is(err, kv.ErrReservedKey):
 		return errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	case errors.Is(err, p2p.ErrNoNeighbors):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "%v", err)
@@ -120,6 +120,7 @@ func (a *Agent) routes() http.Handler {
 		http.MethodGet: a.handleGet, http.MethodPut: a.handlePut, http.MethodDelete: a.handleDelete,
 	})
 	route("/v1/kv-watch", map[string]handlerFunc{http.MethodGet: a.handleWatch})
+	route("/v1/revocations", map[string]handlerFunc{http.MethodGet: a.handleRevocations, http.MethodPost: a.handleRevoke})
 	route("/v1/keys", map[string]handlerFunc{http.MethodGet: a.handleKeysList})
 	route("/v1/keys/install", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).InstallKey)})
 	route("/v1/keys/use", map[string]handlerFunc{http.MethodPost: a.handleKeyOp((*p2p.Broadcaster).UseKey)})
@@ -258,7 +259,8 @@ func (a *Agent) Members(ctx context.Context) ([]Member, error) {
 	infos := map[string]NodeInfo{}
 	for _, rec := range published {
 		var ni NodeInfo
-		if json.Unmarshal(rec.Value, &ni) == nil && NodesPrefix+ni.ID == rec.Key {
+		// Only the node itself may say who it is: the record's writer.
+		if json.Unmarshal(rec.Value, &ni) == nil && NodesPrefix+ni.ID == rec.Key && rec.Version.Writer.String() == ni.ID {
 			infos[ni.ID] = ni
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/peer"
 )
 
 // Defaults for Config fields left zero.
@@ -79,6 +80,10 @@ type Config struct {
 	HandlerConcurrency int
 	// HandlerTimeout: see DefaultHandlerTimeout.
 	HandlerTimeout time.Duration
+	// Admins are the node IDs allowed to revoke members (p2p.Config.Admins);
+	// empty lets any member revoke. Every agent of a cluster must list the
+	// same IDs.
+	Admins []string
 	// APIHeaderTimeout: see DefaultAPIHeaderTimeout.
 	APIHeaderTimeout time.Duration
 	// APIBodyTimeout: see DefaultAPIBodyTimeout.
@@ -191,6 +196,25 @@ var settings = []Setting{
 			c.HandlerTimeout = d
 			return nil
 		})},
+	{Name: "admin", Env: "P2P_ADMINS", List: true, Separator: ",", Usage: `node ID allowed to revoke members with "p2p members revoke" (repeatable; none: any member may)`,
+		set: func(c *Config, v []string) error {
+			c.Admins = splitList(v, ",")
+			_, err := parseAdmins(c.Admins)
+			return err
+		}},
+}
+
+// parseAdmins parses the IDs of the admin setting.
+func parseAdmins(ids []string) ([]peer.ID, error) {
+	admins := make([]peer.ID, 0, len(ids))
+	for _, text := range ids {
+		id, err := peer.ParseID(text)
+		if err != nil {
+			return nil, fmt.Errorf("admin %q: want a node ID as `p2p info` prints it", text)
+		}
+		admins = append(admins, id)
+	}
+	return admins, nil
 }
 
 // settingRef names a setting as an operator sets it, for error messages:

@@ -104,6 +104,8 @@ type nodeCollector struct {
 	antiEntropyRounds, antiEntropyMessages      *prometheus.Desc
 	antiEntropyBytes, recordsRepaired           *prometheus.Desc
 	recordsBroadcast, recordsRejected           *prometheus.Desc
+	recordsWithdrawn, revoked                   *prometheus.Desc
+	revokedConns, revokedSends                  *prometheus.Desc
 	all                                         []*prometheus.Desc
 }
 
@@ -144,7 +146,11 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.antiEntropyBytes = desc("p2p_store_anti_entropy_bytes_total", "Encoded size of the anti-entropy messages sent.")
 	c.recordsRepaired = desc("p2p_store_records_repaired_total", "Records applied from anti-entropy.")
 	c.recordsBroadcast = desc("p2p_store_records_broadcast_total", "Records applied from broadcasts.")
-	c.recordsRejected = desc("p2p_store_records_rejected_total", "Records from peers refused as invalid or over the limits.")
+	c.recordsRejected = desc("p2p_store_records_rejected_total", "Records from peers refused or held back, by reason: invalid, bad_signature, revoked_writer, not_admin, future.", "reason")
+	c.recordsWithdrawn = desc("p2p_store_records_withdrawn_total", "Records removed because their writer's revocation, dated before them, arrived after them.")
+	c.revoked = desc("p2p_revoked_members", "Nodes on the cluster's deny list.")
+	c.revokedConns = desc("p2p_revoked_connections_closed_total", "Connections of revoked nodes closed right after their handshake, or when the node was revoked.")
+	c.revokedSends = desc("p2p_revoked_sends_dropped_total", "Messages to revoked nodes dropped without a dial.")
 	return c
 }
 
@@ -177,6 +183,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dials, rt.Dials)
 	counter(c.dialFailures, rt.DialFailures)
 	counter(c.linkDowns, rt.LinkDowns)
+	counter(c.revokedConns, rt.DeniedConns)
+	counter(c.revokedSends, rt.DeniedSends)
 	gauge(c.connectionsOpen, float64(rt.ConnectionsOpen))
 	counter(c.connsTrimmed, rt.ConnsTrimmed)
 	counter(c.reactorDrops, stats.ReactorDrops)
@@ -232,5 +240,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.antiEntropyBytes, st.AntiEntropyBytes)
 	counter(c.recordsRepaired, st.RecordsRepaired)
 	counter(c.recordsBroadcast, st.RecordsBroadcast)
-	counter(c.recordsRejected, st.RecordsRejected)
+	counter(c.recordsRejected, st.RecordsRejected, "invalid")
+	counter(c.recordsRejected, st.RecordsForged, "bad_signature")
+	counter(c.recordsRejected, st.RecordsRevoked, "revoked_writer")
+	counter(c.recordsRejected, st.RecordsUnauthorized, "not_admin")
+	counter(c.recordsRejected, st.RecordsDeferred, "future")
+	counter(c.recordsWithdrawn, st.RecordsWithdrawn)
+	if revoked, err := a.node.Revoked(ctx); err == nil {
+		gauge(c.revoked, float64(len(revoked)))
+	}
 }

@@ -41,6 +41,15 @@ const (
 type Config struct {
 	// Self is this node's ID and advertised address. Required.
 	Self peer.Info
+	// Key is this node's key, whose ID must be Self.ID. With a key, the
+	// node signs its own member record and refuses every record that its
+	// member did not sign (see records.go); without one, records are
+	// neither signed nor checked, which only a simulation may want.
+	Key *peer.Key
+	// Name and Tags describe this node to the others, in its signed
+	// member record (at most MaxNameLen bytes, MaxTags tags).
+	Name string
+	Tags map[string]string
 	// Seed seeds every random choice, so that runs are repeatable.
 	Seed uint64
 	// HyParView configures the membership core.
@@ -70,6 +79,13 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.Self.ID.IsZero() {
 		return errors.New("gossip: Config.Self.ID is required")
+	}
+	if c.Key != nil && c.Key.ID() != c.Self.ID {
+		return errors.New("gossip: Config.Key is not the key of Config.Self.ID")
+	}
+	if !validMeta(c.Name, c.Tags) {
+		return fmt.Errorf("gossip: Config.Name or Config.Tags over their bounds (%d bytes, %d tags of %d and %d bytes)",
+			MaxNameLen, MaxTags, MaxTagKeyLen, MaxTagValueLen)
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = DefaultProbeInterval

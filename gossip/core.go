@@ -33,7 +33,20 @@ const minSyncInterval = time.Second
 
 // Join asks the core to join the network through any of Contacts (addresses
 // of nodes already in it). No contacts starts a new network.
-type Join struct{ Contacts []string }
+//
+// Known lists members the node knew before (a restarted node's last member
+// list): the core exchanges member lists with up to maxKnownSyncs of them at
+// once, so that a node whose contacts restarted with it finds the others
+// within a round trip, and they find it.
+type Join struct {
+	Contacts []string
+	Known    []peer.Info
+}
+
+// maxKnownSyncs bounds the member-list exchanges a Join starts with known
+// members: enough to reach every member of a small cluster at once, and some
+// of a large one, whose broadcasts then do the rest.
+const maxKnownSyncs = 32
 
 // Leave asks the core to leave politely: it announces its departure and
 // disconnects from its neighbours.
@@ -77,13 +90,31 @@ type NeighborUp struct{ Peer peer.Info }
 // NeighborDown reports the loss of an active neighbour.
 type NeighborDown struct{ Peer peer.ID }
 
-// MemberUp reports a member that joined (or came back).
-type MemberUp struct{ Peer peer.Info }
+// MemberUp reports a member that joined (or came back), with the name and
+// tags of its record.
+type MemberUp struct {
+	Peer peer.Info
+	Name string
+	Tags map[string]string
+}
 
-// MemberDown reports a member that failed (Left false) or left (Left true).
+// IncarnationAttack reports, once per Core, a claim about this node carrying
+// an incarnation above its own: no honest node can make one (the node's
+// incarnations come from its own signed records), so someone forged it. The
+// node refuted it; Stats.IncarnationAttacks counts them all.
+type IncarnationAttack struct {
+	From    peer.Info // the peer that delivered the claim
+	Claimed uint64
+	Own     uint64
+}
+
+// MemberDown reports a member that failed (Left false) or left (Left true),
+// with the name and tags of its record.
 type MemberDown struct {
 	Peer peer.Info
 	Left bool
+	Name string
+	Tags map[string]string
 }
 
 // Joined reports that the node is linked to the network (see
@@ -101,6 +132,7 @@ type Core struct {
 	self        Entry
 	members     map[peer.ID]*member
 	probes      map[peer.ID]*probe
+	suspicions  map[peer.ID]*suspicion // others' claims awaiting refutation
 	nextSync    time.Time
 	syncBackoff time.Duration // current sync period, minSyncInterval..SyncInterval
 	nextProbe   time.Time
@@ -108,10 +140,15 @@ type Core struct {
 	joined      bool
 	joinedAt    time.Time
 	incarnation uint64
-	samples     [recentSamples]sample // recent broadcasts, for island detection
-	sampleNext  int
-	nextBridge  time.Time
-	missed      map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
+	// attackReported: an IncarnationAttack was output (once per Core).
+	attackReported bool
+	samples        [recentSamples]sample // recent broadcasts, for island detection
+	sampleNext     int
+	nextBridge     time.Time
+	missed         map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
+
+	linked map[peer.ID]string // peers with a live link (ID and address proven by its handshake)
+	held   []heldOutput       // HyParView outputs waiting for a record to vouch for their peer
 
 	work    []work
 	outputs []any
@@ -125,11 +162,12 @@ type member struct {
 }
 
 type probe struct {
-	random   bool // started by the SWIM-style round, not by a lost link
-	strikes  int  // probes that went unanswered so far
-	nonce    uint64
-	deadline time.Time
-	info     peer.Info
+	random      bool   // started by the SWIM-style round, not by a lost link
+	strikes     int    // probes that went unanswered so far
+	incarnation uint64 // the member's when the probe started
+	nonce       uint64
+	deadline    time.Time
+	info        peer.Info
 }
 
 type work struct {
@@ -149,11 +187,25 @@ type Stats struct {
 	Syncs                  uint64 // digest exchanges started
 	FullSyncs              uint64 // whole member lists sent
 	Refutations            uint64
-	Rejoins                uint64 // joins through a member found alive again
-	Bridges                uint64 // joins through a probed member in another island, or by a lonely node
-	IslandsFound           uint64 // probes that showed the peer in another island
-	Beacons                uint64 // broadcasts sent only so that islands can be told apart
-	Dropped                uint64 // malformed or oversized payloads ignored
+	// SignaturesChecked counts member-record signatures verified (a record
+	// already held is not verified again); InvalidRecords counts records
+	// refused because their member did not sign them (forged, altered or
+	// unsigned); IncarnationAttacks counts claims about this node above
+	// its own incarnation.
+	SignaturesChecked, InvalidRecords, IncarnationAttacks uint64
+	// UnvouchedDials counts HyParView messages not sent because no signed
+	// record vouched for their peer's address (see vouch.go).
+	UnvouchedDials uint64
+	// Suspicions counts claims of another node (suspect or dead) about a
+	// member this node held alive, each given time to be refuted (see
+	// suspicion.go); SuspicionsCleared those refuted, or whose member
+	// answered this node, so that it never announced the member failed.
+	Suspicions, SuspicionsCleared uint64
+	Rejoins                       uint64 // joins through a member found alive again
+	Bridges                       uint64 // joins through a probed member in another island, or by a lonely node
+	IslandsFound                  uint64 // probes that showed the peer in another island
+	Beacons                       uint64 // broadcasts sent only so that islands can be told apart
+	Dropped                       uint64 // malformed or oversized payloads ignored
 }
 
 // New returns a Core for cfg.
@@ -178,13 +230,15 @@ func New(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	return &Core{
-		cfg:     cfg,
-		hv:      hv,
-		pt:      pt,
-		rand:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
-		members: map[peer.ID]*member{},
-		probes:  map[peer.ID]*probe{},
-		missed:  map[plumtree.MessageID]time.Time{},
+		cfg:        cfg,
+		hv:         hv,
+		pt:         pt,
+		rand:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x94d049bb133111eb)),
+		members:    map[peer.ID]*member{},
+		probes:     map[peer.ID]*probe{},
+		missed:     map[plumtree.MessageID]time.Time{},
+		linked:     map[peer.ID]string{},
+		suspicions: map[peer.ID]*suspicion{},
 	}, nil
 }
 
@@ -194,7 +248,18 @@ var _ overlay.Core = (*Core)(nil)
 func (c *Core) Self() peer.Info { return c.cfg.Self }
 
 // Neighbors returns the active view: the peers this node has open links to.
-func (c *Core) Neighbors() []peer.Info { return c.hv.ActiveView() }
+// With a key, a neighbour shows only once a link or its signed record
+// vouches for its address (see vouch.go).
+func (c *Core) Neighbors() []peer.Info {
+	active := c.hv.ActiveView()
+	out := active[:0:0]
+	for _, p := range active {
+		if c.vouched(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // PassivePeers returns HyParView's passive view.
 func (c *Core) PassivePeers() []peer.Info { return c.hv.PassiveView() }
@@ -208,6 +273,22 @@ func (c *Core) Members() []peer.Info {
 		}
 	}
 	slices.SortFunc(out[1:], func(a, b peer.Info) int { return a.ID.Compare(b.ID) })
+	return out
+}
+
+// MemberEntries returns the records of the live members this node knows
+// of, itself first, then by ID.
+func (c *Core) MemberEntries() []Entry {
+	out := []Entry{c.self}
+	if c.self.Peer.ID.IsZero() {
+		out[0] = Entry{Peer: c.cfg.Self, State: StateAlive, Name: c.cfg.Name, Tags: c.cfg.Tags}
+	}
+	for _, m := range c.members {
+		if m.entry.State == StateAlive {
+			out = append(out, m.entry)
+		}
+	}
+	slices.SortFunc(out[1:], func(a, b Entry) int { return a.Peer.ID.Compare(b.Peer.ID) })
 	return out
 }
 
@@ -245,6 +326,8 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		consider(p.deadline, true)
 	}
 	consider(c.nextSync, c.joined)
+	consider(c.nextHeld())
+	consider(c.nextSuspicion())
 	consider(c.nextProbe, c.joined && c.cfg.ProbeInterval > 0)
 	return next, !next.IsZero()
 }
@@ -253,6 +336,9 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 func (c *Core) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
+		if _, ok := c.linked[in.From.ID]; ok || len(c.linked) < maxLinked {
+			c.linked[in.From.ID] = in.From.Addr
+		}
 		c.hv.Heard(now, in.From.ID)
 		code, _ := wire.TypeOf(in.Msg)
 		switch code >> 8 {
@@ -264,6 +350,7 @@ func (c *Core) Step(now time.Time, input any) {
 			c.receive(now, in)
 		}
 	case overlay.LinkDown:
+		delete(c.linked, in.Peer)
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
 			// The link carrying the probe went down (it may have been
 			// closed by this node: HyParView releases one-off links):
@@ -277,11 +364,21 @@ func (c *Core) Step(now time.Time, input any) {
 		c.tick(now)
 	case Join:
 		c.incarnation = uint64(now.UnixNano())
-		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive}
+		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive, Name: c.cfg.Name, Tags: c.cfg.Tags}
+		c.sign(&c.self)
 		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
+		c.syncKnown(in.Known)
 	case Leave:
 		c.self.State = StateLeft
+		c.sign(&c.self)
 		c.announce(c.self)
+		// The broadcast reaches the others through eager links, or
+		// through lazy ones that graft it from this node, which is
+		// about to go: tell each neighbour directly too, which
+		// announces it on this node's behalf.
+		for _, n := range c.Neighbors() {
+			c.outputs = append(c.outputs, overlay.Send{To: n, Msg: &Sync{Full: true, Reply: true, Entries: []Entry{c.self}}})
+		}
 		c.push(targetHV, hyparview.Leave{})
 	case Broadcast:
 		if in.Topic == TopicMembership || len(in.Payload) > c.cfg.MaxPayload {
@@ -298,6 +395,36 @@ func (c *Core) Step(now time.Time, input any) {
 		c.outputs = append(c.outputs, overlay.Send{To: in.To, Msg: &DirectMessage{Topic: in.Topic, Payload: in.Payload}})
 	}
 	c.run(now)
+	if len(c.held) > 0 {
+		// Records learnt in this step may vouch for held messages, and
+		// refusals queue LinkDowns for HyParView.
+		c.releaseHeld(now)
+		c.run(now)
+	}
+}
+
+// syncKnown starts member-list exchanges with up to maxKnownSyncs of known,
+// chosen at random.
+func (c *Core) syncKnown(known []peer.Info) {
+	var targets []peer.Info
+	for _, p := range known {
+		if !p.ID.IsZero() && p.ID != c.cfg.Self.ID && p.Addr != "" && len(p.Addr) <= hyparview.MaxAddrLen {
+			targets = append(targets, p)
+		}
+	}
+	c.rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	for _, p := range targets[:min(len(targets), maxKnownSyncs)] {
+		c.sendSync(p)
+	}
+}
+
+// syncSoon brings the next member-list sync forward to minSyncInterval from
+// now, backing off again while rounds bring nothing new.
+func (c *Core) syncSoon(now time.Time) {
+	c.syncBackoff = minSyncInterval
+	if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
+		c.nextSync = next
+	}
 }
 
 func withTopic(topic uint8, payload []byte) []byte {
@@ -328,7 +455,11 @@ func (c *Core) run(now time.Time) {
 		outs := c.scratch
 		c.scratch = nil
 		for _, out := range outs {
-			c.route(now, out)
+			if w.target == targetHV {
+				c.routeHyParView(now, out)
+			} else {
+				c.route(now, out)
+			}
 		}
 		clear(outs)
 		c.scratch = outs[:0]
@@ -342,7 +473,12 @@ func (c *Core) route(now time.Time, out any) {
 		c.push(targetPT, plumtree.NeighborUp{Peer: out.Peer})
 		c.outputs = append(c.outputs, NeighborUp{Peer: out.Peer})
 		delete(c.probes, out.Peer.ID)
-		c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false)
+		if c.cfg.Key == nil {
+			// Unsigned (simulations): a link proves a member alive.
+			// Signed, a member is adopted only from its own record,
+			// which the sync below brings.
+			c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false, out.Peer)
+		}
 		if c.joined {
 			// Push-pull member lists over every new link: joiners learn
 			// the members at once, and lists merge quickly while many
@@ -363,7 +499,7 @@ func (c *Core) route(now time.Time, out any) {
 			c.outputs = append(c.outputs, Joined{})
 		}
 		c.announce(c.self)
-		for _, n := range c.hv.ActiveView() {
+		for _, n := range c.Neighbors() {
 			c.sendSync(n)
 		}
 	case plumtree.Deliver:
@@ -389,7 +525,7 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		for _, id := range ev.Missed {
 			c.markMissed(now, id)
 		}
-		c.learn(now, ev.Entry, true)
+		c.learn(now, ev.Entry, false, d.Origin)
 		return
 	}
 	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})
@@ -410,6 +546,10 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			return
 		}
 		c.outputs = append(c.outputs, overlay.Send{To: in.From, Msg: &ProbeReply{Nonce: msg.Nonce, Recent: c.recent(now)}})
+		if msg.Claim != 0 {
+			// Someone claims this node suspect or dead: refute it.
+			c.refuteFrom(in.From, msg.Claim)
+		}
 		c.checkRecent(now, in.From, msg.Recent)
 	case *ProbeReply:
 		if len(msg.Recent) > maxRecent {
@@ -418,6 +558,9 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 		if p := c.probes[in.From.ID]; p != nil && p.nonce == msg.Nonce {
 			delete(c.probes, in.From.ID)
+			// It answered: whatever others claim, it is reachable
+			// from here (its refutation is on its way).
+			c.clearSuspicion(in.From.ID)
 			if p.random && len(c.hv.ActiveView()) == 0 {
 				// A node left with no neighbour at all (its passive
 				// view dead, its bootstrap contacts gone) joins again
@@ -446,17 +589,18 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 		news := false
 		for _, e := range msg.Entries {
-			if validEntry(e) && c.learn(now, e, false) {
+			if validEntry(e) && c.learn(now, e, false, in.From) {
 				news = true
+				if e.State == StateLeft && e.Peer.ID == in.From.ID {
+					// A neighbour leaving says so directly: spread it.
+					c.announce(e)
+				}
 			}
 		}
 		if news {
 			// The lists differed: sync again soon, backing off again
 			// while rounds bring nothing new.
-			c.syncBackoff = minSyncInterval
-			if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
-				c.nextSync = next
-			}
+			c.syncSoon(now)
 		}
 		if !msg.Reply {
 			c.sendFullSync(in.From, true)

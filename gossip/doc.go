@@ -19,11 +19,26 @@
 // (as Serf gives it). Each node announces itself with an ALIVE event carrying
 // an incarnation number (its join time in nanoseconds, so a restarted node
 // always announces a higher one) broadcast through Plumtree. A node that loses
-// an active neighbour probes it directly; if two probes in a row go unanswered
-// for ProbeTimeout each, it broadcasts a DEAD event whose message ID is derived from its
-// content, so that all the neighbours that noticed the failure send one
-// broadcast between them. A node that hears itself declared dead (after a
-// partition, say) refutes it with a higher incarnation, as in SWIM. Every
+// an active neighbour probes it directly. After one probe unanswered for
+// ProbeTimeout it broadcasts a SUSPECT claim and probes again; after the
+// second it announces the member failed and broadcasts a DEAD event. Both
+// events take a message ID derived from their content, so that all the
+// neighbours that noticed the failure send one broadcast between them.
+//
+// # Suspicion
+//
+// A node does not believe another node's SUSPECT or DEAD claim about a
+// member it holds alive, as in Lifeguard (Dadgar et al., 2018): it
+// broadcasts a SUSPECT claim (content-derived ID: one broadcast whoever
+// sends it), which reaches the member, and tells the member directly when
+// it is a neighbour; the member refutes it with a higher incarnation, as in
+// SWIM, which cancels the suspicion everywhere. Only a claim left unrefuted
+// for two ProbeTimeouts (one, once a node claims the member dead) makes the
+// node announce the member failed; nor do a node's own unanswered probes,
+// when the member has refuted a claim since they started (it is alive, only
+// slow to answer). So the dead claims that the two sides of
+// a healed partition carry about each other, some about members this side
+// reached all along, are refuted rather than announced. Every
 // SyncInterval a node exchanges its member list with a random neighbour
 // (push-pull), which repairs anything a broadcast missed and merges the two
 // sides of a healed partition. DEAD entries are kept for DeadRetention so that
@@ -32,8 +47,37 @@
 // A crashed node drops out of every member list within: the time for its
 // neighbours to notice (at once when its TCP connections reset; otherwise
 // HyParView's FailureTimeout of 4 s plus one 1 s keepalive interval), plus
-// two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be dialled),
-// plus one broadcast across the overlay: about 10 seconds with the defaults.
+// two ProbeTimeouts (2 × 2 s; at once when the probe cannot even be
+// dialled), the first of which ends with a SUSPECT broadcast that starts the
+// other members' suspicion timers, plus one broadcast: about 9 seconds with
+// the defaults for a host lost without a reset (10 s is the bound the tests
+// hold), about 2 seconds (one ProbeTimeout of suspicion) for a crashed
+// process whose host resets its connections. A node that declares a death
+// also syncs member lists again within a second, so that a node the
+// broadcasts missed while the overlay repairs hears the claim within
+// seconds, not a SyncInterval.
+//
+// # Signed member records
+//
+// With a Config.Key (every real node has one), a member's own facts (its
+// address, incarnation, name and tags, and that it left) travel in a record
+// it signed with its ed25519 key, whose hash is its ID; every node checks
+// the signature before it uses a record (once: a record already held is not
+// checked again), and a member is adopted only from its own record, never
+// from a link or a list alone. A claim that a member is suspect or dead may
+// come from anyone, but it carries the signature of the alive record it is
+// about, so it names an incarnation the member really had: nobody can claim
+// a death at an incarnation above the member's own. A node that hears such a
+// claim about itself counts it (Stats.IncarnationAttacks), reports it once
+// (IncarnationAttack) and refutes it with its own next incarnation, which
+// saturates rather than wraps. Records that fail the check are refused and
+// counted (Stats.InvalidRecords). Nor does a node dial an address that no
+// signed record vouches for: HyParView's messages and links to a peer it
+// heard of from others (a forwarded join, a shuffle) go out only over a link
+// that peer opened, or to the address of its own record, held for a few
+// seconds while that record may still be on its way, then dropped and
+// counted (Stats.UnvouchedDials). A core without a key (simulations)
+// neither signs nor checks.
 //
 // # Islands
 //

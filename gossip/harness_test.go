@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -32,6 +33,14 @@ type testNet struct {
 	onOutput func(n *testNode, out any)
 	// encode makes every message go through the wire codec.
 	encode bool
+	// drop, when set, drops the messages it returns true for.
+	drop func(from, to *testNode, msg any) bool
+	// nowhere counts the messages and links sent to addresses where no
+	// node listens, by address.
+	nowhere map[string]int
+	// unsigned runs the cores without keys (records neither signed nor
+	// checked), as large simulations do.
+	unsigned bool
 }
 
 type testNode struct {
@@ -39,8 +48,12 @@ type testNode struct {
 	info  peer.Info
 	core  *Core
 	alive bool
-	tick  uint64 // generation of the pending tick
-	outs  []any
+	// silent marks a host lost without a TCP reset (links cut, then the
+	// host gone): what is sent to it vanishes, and dials neither succeed
+	// nor fail.
+	silent bool
+	tick   uint64 // generation of the pending tick
+	outs   []any
 }
 
 type event struct {
@@ -78,19 +91,25 @@ func newTestNet(t *testing.T, seed uint64) *testNet {
 		byID:    map[peer.ID]*testNode{},
 		cut:     map[[2]int]bool{},
 		links:   map[[2]int]bool{},
+		nowhere: map[string]int{},
 		latency: 2 * time.Millisecond,
 	}
 }
 
 func (n *testNet) addNode(cfg Config) *testNode {
 	i := len(n.nodes)
-	var id peer.ID
-	seed := n.rand.Uint64()
-	for b := range 8 {
-		id[b] = byte(seed >> (8 * b))
+	var seed [32]byte
+	for b := range 4 {
+		binary.LittleEndian.PutUint64(seed[8*b:], n.rand.Uint64())
 	}
-	id[8] = byte(i)
-	id[9] = byte(i >> 8)
+	key, err := peer.KeyFromSeed(seed[:])
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	id := key.ID()
+	if !n.unsigned {
+		cfg.Key = key
+	}
 	cfg.Self = peer.Info{ID: id, Addr: fmt.Sprintf("node-%d", i)}
 	cfg.Seed = n.rand.Uint64()
 	core, err := New(cfg)
@@ -130,6 +149,12 @@ func (n *testNet) step(node *testNode, in any) {
 			n.send(node, out)
 		case overlay.Connect:
 			dst := n.byID[out.Peer.ID]
+			if dst != nil && dst.silent {
+				continue
+			}
+			if dst == nil {
+				n.nowhere[out.Peer.Addr]++
+			}
 			if dst == nil || !n.reachable(node, dst) {
 				n.at(2*n.latency, node.index, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
 				continue
@@ -153,11 +178,20 @@ func (n *testNet) send(from *testNode, out overlay.Send) {
 	if out.To.ID.IsZero() {
 		dst = n.byAddr[out.To.Addr]
 	}
+	if dst != nil && dst.silent {
+		return
+	}
+	if dst == nil {
+		n.nowhere[out.To.Addr]++
+	}
 	if dst == nil || !n.reachable(from, dst) {
 		n.at(2*n.latency, from.index, overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr})
 		return
 	}
 	msg := out.Msg
+	if n.drop != nil && n.drop(from, dst, msg) {
+		return
+	}
 	if n.encode {
 		data, err := wire.Marshal(msg)
 		if err != nil {
@@ -285,4 +319,19 @@ func (n *testNet) connected() bool {
 		}
 	}
 	return len(seen) == len(live)
+}
+
+// restart replaces a crashed node's core by a new one with the same key,
+// address and configuration, as a restarted process on the same data
+// directory would be, and steps it with join.
+func (n *testNet) restart(node *testNode, join Join) {
+	cfg := node.core.cfg
+	core, err := New(Config{Self: cfg.Self, Key: cfg.Key, Seed: cfg.Seed + 1, Name: cfg.Name, Tags: cfg.Tags})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	node.core = core
+	node.alive = true
+	node.silent = false
+	n.step(node, join)
 }

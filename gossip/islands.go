@@ -75,9 +75,14 @@ func (c *Core) maxRecentAge() time.Duration {
 	return min(recentMaxAge, c.pt.SeenTTL()/2)
 }
 
-// probeMsg returns a probe with this node's recent broadcasts.
-func (c *Core) probeMsg(now time.Time, nonce uint64) *Probe {
-	return &Probe{Nonce: nonce, Recent: c.recent(now)}
+// probeMsg returns probe p's message, with this node's recent broadcasts
+// and the claim against the member that this node has heard, if any.
+func (c *Core) probeMsg(now time.Time, p *probe) *Probe {
+	msg := &Probe{Nonce: p.nonce, Recent: c.recent(now)}
+	if s := c.suspicions[p.info.ID]; s != nil {
+		msg.Claim = s.incarnation
+	}
+	return msg
 }
 
 // checkRecent bridges to from when it delivered a broadcast this node never

@@ -16,23 +16,49 @@ import (
 )
 
 func validEntry(e Entry) bool {
-	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateLeft
+	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateSuspect &&
+		validMeta(e.Name, e.Tags) && len(e.PublicKey) <= 64 && len(e.Signature) <= 128
 }
 
-// learn merges news of one member. Higher incarnations win; at equal
+// learn merges news of one member, e, which from delivered. Records a
+// member did not sign are refused. Higher incarnations win; at equal
 // incarnation, dead or left beats alive. Incarnation 0 (a neighbour we just
-// linked to) only adds an unknown member.
-func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
+// linked to, unsigned cores only) only adds an unknown member. A claim that
+// a member this node holds alive is suspect or dead is first-hand only when
+// this node's own probe went unanswered; anyone else's claim is checked with
+// a probe of this node's own before it is believed (see suspicion.go).
+func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) bool {
 	if e.Peer.ID == c.cfg.Self.ID {
-		if e.State != StateAlive && e.Incarnation >= c.self.Incarnation && c.self.State == StateAlive {
-			// Declared dead while alive: refute with a higher incarnation.
-			c.self.Incarnation = max(e.Incarnation, c.self.Incarnation) + 1
-			c.stats.Refutations++
-			c.announce(c.self)
+		if e.State != StateAlive {
+			c.refuteFrom(from, e.Incarnation)
 		}
 		return false
 	}
+	if e.Incarnation == 0 && c.cfg.Key != nil {
+		c.stats.InvalidRecords++
+		return false
+	}
+	if e.Incarnation != 0 && !c.verified(e) {
+		c.stats.InvalidRecords++
+		return false
+	}
 	m := c.members[e.Peer.ID]
+	if m != nil && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.entry.Incarnation && m.entry.State == StateAlive {
+		// A claim about a record newer than ours: the member signed
+		// it alive at that incarnation, which we had not heard yet.
+		m.entry = e
+		m.entry.State = StateAlive
+	}
+	if e.State == StateSuspect {
+		if m != nil && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
+			c.suspect(now, m, e.Incarnation, false)
+		}
+		return false
+	}
+	if m != nil && !firstHand && e.State == StateDead && m.entry.State == StateAlive && e.Incarnation >= m.entry.Incarnation {
+		c.suspect(now, m, e.Incarnation, true)
+		return false
+	}
 	if m == nil {
 		if e.State != StateAlive {
 			if len(c.members) < c.cfg.MaxMembers {
@@ -45,7 +71,7 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
 			return false
 		}
 		c.members[e.Peer.ID] = &member{entry: e}
-		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: e.Tags})
 		return true
 	}
 	old := m.entry
@@ -61,13 +87,16 @@ func (c *Core) learn(now time.Time, e Entry, fromBroadcast bool) bool {
 	if !newer {
 		return false
 	}
+	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
+		c.clearSuspicion(e.Peer.ID) // refuted
+	}
 	m.entry = e
 	switch {
 	case old.State == StateAlive && e.State != StateAlive:
 		m.diedAt = now
-		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft})
+		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft, Name: e.Name, Tags: e.Tags})
 	case old.State != StateAlive && e.State == StateAlive:
-		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer})
+		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: e.Tags})
 	}
 	return true
 }
@@ -132,10 +161,10 @@ func (c *Core) startProbe(now time.Time, id peer.ID) {
 	if m == nil || m.entry.State != StateAlive || c.probes[id] != nil {
 		return
 	}
-	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer}
+	p := &probe{nonce: c.rand.Uint64(), deadline: now.Add(c.cfg.ProbeTimeout), info: m.entry.Peer, incarnation: m.entry.Incarnation}
 	c.probes[id] = p
 	c.stats.ProbesSent++
-	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p.nonce)})
+	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: c.probeMsg(now, p)})
 }
 
 func (c *Core) tick(now time.Time) {
@@ -149,25 +178,9 @@ func (c *Core) tick(now time.Time) {
 	}
 	slices.SortFunc(expired, peer.ID.Compare)
 	for _, id := range expired {
-		if p := c.probes[id]; p.strikes+1 < probeStrikes {
-			// A single lost probe is not enough: on a loaded machine
-			// the answer can be late. Probe again before concluding.
-			p.strikes++
-			p.deadline = now.Add(c.cfg.ProbeTimeout)
-			c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: c.probeMsg(now, p.nonce)})
-			continue
-		}
-		delete(c.probes, id)
-		m := c.members[id]
-		if m == nil || m.entry.State != StateAlive {
-			continue
-		}
-		c.stats.ProbesLost++
-		dead := m.entry
-		dead.State = StateDead
-		c.learn(now, dead, false)
-		c.announce(dead)
+		c.probeExpired(now, id)
 	}
+	c.expireSuspicions(now)
 	if c.joined && c.cfg.ProbeInterval > 0 && !now.Before(c.nextProbe) {
 		c.nextProbe = now.Add(c.cfg.ProbeInterval)
 		c.probeNext(now)
@@ -176,7 +189,7 @@ func (c *Core) tick(now time.Time) {
 	if c.joined && !now.Before(c.nextSync) {
 		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
 		c.nextSync = now.Add(c.syncBackoff)
-		if n := c.hv.ActiveView(); len(n) > 0 {
+		if n := c.Neighbors(); len(n) > 0 {
 			c.sendSync(n[c.rand.IntN(len(n))])
 		}
 		// Try one member taken for dead: if it answers, the partition
@@ -214,6 +227,9 @@ func (c *Core) memberList() []Entry {
 	for _, m := range c.members {
 		if len(entries) >= c.cfg.MaxMembers {
 			break
+		}
+		if c.cfg.Key != nil && len(m.entry.Signature) == 0 {
+			continue // nothing the others would accept
 		}
 		entries = append(entries, m.entry)
 	}

@@ -31,10 +31,15 @@ type DirectMessage struct {
 // Probe asks a peer whether it is alive. Recent lists a few broadcasts the
 // prober delivered a while ago (see doc.go, Islands): a receiver that has
 // not seen one of them is not in the prober's part of the overlay.
+//
+// Claim, when not zero, is the incarnation at which another node claimed the
+// receiver suspect or dead: the prober is checking that claim, and the
+// receiver refutes it (see suspicion.go).
 type Probe struct {
 	_      struct{} `cbor:",toarray"`
 	Nonce  uint64
 	Recent []RecentBroadcast
+	Claim  uint64
 }
 
 // ProbeReply answers a Probe, with the replier's own Recent broadcasts.
@@ -69,14 +74,28 @@ const (
 	StateAlive uint8 = 1
 	StateDead  uint8 = 2
 	StateLeft  uint8 = 3
+	// StateSuspect is a claim, never a stored state: a node whose probe
+	// went unanswered once tells the others, which probe the member
+	// themselves (see suspicion.go).
+	StateSuspect uint8 = 4
 )
 
-// Entry is one member as a node knows it.
+// Entry is one member as a node knows it: the record the member signed
+// (its ID and address, incarnation, name and tags, and whether it left),
+// with the state a node holds it in. PublicKey is the member's ed25519 key,
+// whose hash is its ID; Signature is the member's signature of the record
+// with State alive (or left, for a member that left): a dead or suspect
+// claim carries the signature of the alive record it is about (see
+// records.go).
 type Entry struct {
 	_           struct{} `cbor:",toarray"`
 	Peer        peer.Info
 	Incarnation uint64
 	State       uint8
+	Name        string
+	Tags        map[string]string
+	PublicKey   []byte
+	Signature   []byte
 }
 
 // membershipEvent is the body of a topic-0 broadcast. Missed, when set,

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
@@ -132,15 +133,22 @@ func (s *Store) onSyncSummary(from peer.Info, m *SyncSummary) error {
 			for _, key := range keys {
 				mine := makeSummaryEntry(key, s.index[key])
 				other, known := theirs[mine.keyHash]
+				order := 0
+				if known {
+					order = mine.compare(other)
+					if strings.HasPrefix(key, RevokedPrefix) {
+						order = -order // the earlier revocation wins
+					}
+				}
 				switch {
 				case !known:
 					send = append(send, key)
-				case mine.compare(other) > 0:
+				case order > 0:
 					send = append(send, key)
 					delete(theirs, mine.keyHash)
-				case mine.compare(other) == 0 && mine.recordHash == other.recordHash:
+				case order == 0 && mine.recordHash == other.recordHash:
 					delete(theirs, mine.keyHash)
-				case mine.compare(other) == 0:
+				case order == 0:
 					send = append(send, key) // and want theirs: a faulty writer
 				default:
 					// theirs is newer: it stays in the map and is wanted

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/p2p-go/p2p/peer"
@@ -10,12 +11,17 @@ import (
 
 // remoteWrite builds a record as node writer would have written it.
 func remoteWrite(writer int, key string, value []byte, wall int64) Record {
-	return Record{Key: key, Value: value, Version: Version{Time: HLC{Wall: wall}, Writer: testID(writer)}}
+	return signed(Record{Key: key, Value: value, Version: Version{Time: HLC{Wall: wall}, Writer: testID(writer)}})
 }
 
-// fill applies records to a store as if they came from a broadcast.
+// fill applies records to a store as if they came from a broadcast, signed
+// by their writers.
 func fill(t tester, s *Store, records []Record) {
 	t.Helper()
+	records = slices.Clone(records)
+	for i := range records {
+		records[i] = signed(records[i])
+	}
 	for chunk := range chunks(records, MaxSyncRecords) {
 		if err := (&SyncRecords{Records: chunk}).validate(); err != nil {
 			t.Fatal(err)

@@ -145,7 +145,7 @@ func TestBoltRefusesACorruptRecord(t *testing.T) {
 	}
 	defer b.Close()
 	// A record stored under another key's name fails to load.
-	rec := Record{Key: "other", Value: []byte("v"), Version: Version{Time: HLC{Wall: 1}, Writer: testID(1)}}
+	rec := signed(Record{Key: "other", Value: []byte("v"), Version: Version{Time: HLC{Wall: 1}, Writer: testID(1)}})
 	if err := b.Write([]Record{rec}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestBoltRefusesACorruptRecord(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{Self: testID(1), Backend: b}); !errors.Is(err, ErrInvalidRecord) {
+	if _, err := New(Config{Key: testKey(1), Backend: b}); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("New over a corrupt file = %v, want ErrInvalidRecord", err)
 	}
 }
@@ -270,4 +270,21 @@ func TestBoltLazyWritesConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A file written before records were signed (format 1) is refused with
+// ErrOldFormat, which says how to recover.
+func TestBoltRefusesAFileFromBeforeSignatures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), BoltFile)
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(boltMeta).Put(boltFormatK, []byte{1}) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := OpenBolt(path); !errors.Is(err, ErrOldFormat) {
+		t.Fatalf("OpenBolt of a format 1 file = %v, want ErrOldFormat", err)
+	}
 }

@@ -17,7 +17,15 @@ import (
 const BoltFile = "kv.db"
 
 // boltFormat is the version of the on-disk layout, kept in the meta bucket.
-const boltFormat = 1
+// Format 2 records carry their writer's signature; format 1 records had
+// none, and a format 1 file is refused (see ErrOldFormat).
+const boltFormat = 2
+
+// ErrOldFormat is returned by OpenBolt for a store file written before
+// records were signed. Its records cannot be proved to come from their
+// writers: remove the file, and the node learns the store again from its
+// peers by anti-entropy (writes that only this node held are lost).
+var ErrOldFormat = errors.New("kv: store file from before record signatures (format 1): remove it to re-learn the store from the peers")
 
 var (
 	boltRecords = []byte("records")
@@ -89,6 +97,9 @@ func OpenBolt(path string) (*Bolt, error) {
 			return err
 		}
 		if stored := meta.Get(boltFormatK); stored != nil {
+			if len(stored) == 1 && stored[0] == 1 {
+				return ErrOldFormat
+			}
 			if len(stored) != 1 || stored[0] != boltFormat {
 				return fmt.Errorf("unsupported format %x, want %d", stored, boltFormat)
 			}

@@ -30,9 +30,16 @@ const (
 
 // Config configures a Store. Zero fields take the documented defaults.
 type Config struct {
-	// Self is this node's ID, recorded as the writer of its writes.
-	// Required.
+	// Key is this node's key: its ID is recorded as the writer of its
+	// writes, which it signs. Required. The core only signs and verifies
+	// with it (pure computation).
+	Key *peer.Key
+	// Self is this node's ID; zero means Key.ID(), the only value allowed.
 	Self peer.ID
+	// Admins, when not empty, are the only nodes whose revocations
+	// (records under RevokedPrefix) are applied; empty lets any member
+	// revoke any other. Every node of a cluster must use the same set.
+	Admins []peer.ID
 	// Backend persists the records. Required. The store does not close it.
 	Backend Backend
 	// Seed seeds the choice of anti-entropy partners; zero derives a seed
@@ -62,8 +69,14 @@ type Config struct {
 
 // withDefaults validates c and fills its zero fields.
 func (c Config) withDefaults() (Config, error) {
-	if c.Self.IsZero() {
-		return c, errors.New("kv: Config.Self is required")
+	if c.Key == nil {
+		return c, errors.New("kv: Config.Key is required")
+	}
+	switch {
+	case c.Self.IsZero():
+		c.Self = c.Key.ID()
+	case c.Self != c.Key.ID():
+		return c, fmt.Errorf("kv: Config.Self %s is not Config.Key's ID %s", c.Self.Short(), c.Key.ID().Short())
 	}
 	if c.Backend == nil {
 		return c, errors.New("kv: Config.Backend is required")

@@ -11,15 +11,23 @@ import (
 	"github.com/p2p-go/p2p/peer"
 )
 
+// exampleKey derives a node key from a name (a real node keeps a random key
+// in its data directory, see peer.LoadOrCreateKey).
+func exampleKey(name string) *peer.Key {
+	seed := sha256.Sum256([]byte(name))
+	key, _ := peer.KeyFromSeed(seed[:])
+	return key
+}
+
 // A runtime steps the store with local requests and what the Broadcaster and
 // the transport deliver, and routes its outputs. Here two stores are wired by
 // hand: a Put on one reaches the other through its Broadcast payload.
 func Example() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	alice := peer.Info{ID: sha256.Sum256([]byte("alice")), Addr: "alice:7000"}
-	bob := peer.Info{ID: sha256.Sum256([]byte("bob")), Addr: "bob:7000"}
-	storeA, _ := kv.New(kv.Config{Self: alice.ID, Backend: kv.NewMemory()})
-	storeB, _ := kv.New(kv.Config{Self: bob.ID, Backend: kv.NewMemory()})
+	aliceKey, bobKey := exampleKey("alice"), exampleKey("bob")
+	alice := peer.Info{ID: aliceKey.ID(), Addr: "alice:7000"}
+	storeA, _ := kv.New(kv.Config{Key: aliceKey, Backend: kv.NewMemory()})
+	storeB, _ := kv.New(kv.Config{Key: bobKey, Backend: kv.NewMemory()})
 
 	put, _ := kv.PutJSON(1, "service/limits", map[string]int{"connections": 100})
 	storeA.Step(now, put)
@@ -47,11 +55,12 @@ func Example() {
 // to the peer, which steps its store with overlay.Received.
 func Example_antiEntropy() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	alice := peer.Info{ID: sha256.Sum256([]byte("alice")), Addr: "alice:7000"}
-	bob := peer.Info{ID: sha256.Sum256([]byte("bob")), Addr: "bob:7000"}
+	aliceKey, bobKey := exampleKey("alice"), exampleKey("bob")
+	alice := peer.Info{ID: aliceKey.ID(), Addr: "alice:7000"}
+	bob := peer.Info{ID: bobKey.ID(), Addr: "bob:7000"}
 	stores := map[peer.ID]*kv.Store{}
-	stores[alice.ID], _ = kv.New(kv.Config{Self: alice.ID, Backend: kv.NewMemory()})
-	stores[bob.ID], _ = kv.New(kv.Config{Self: bob.ID, Backend: kv.NewMemory()})
+	stores[alice.ID], _ = kv.New(kv.Config{Key: aliceKey, Backend: kv.NewMemory()})
+	stores[bob.ID], _ = kv.New(kv.Config{Key: bobKey, Backend: kv.NewMemory()})
 	infos := map[peer.ID]peer.Info{alice.ID: alice, bob.ID: bob}
 
 	// Bob wrote while Alice was away: the broadcast is lost.
@@ -86,7 +95,7 @@ func Example_antiEntropy() {
 // Watchers hub; watchers get a snapshot followed by the changes.
 func ExampleWatchers() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	store, _ := kv.New(kv.Config{Self: sha256.Sum256([]byte("alice")), Backend: kv.NewMemory()})
+	store, _ := kv.New(kv.Config{Key: exampleKey("alice"), Backend: kv.NewMemory()})
 	hub := kv.NewWatchers(0)
 	defer hub.Close()
 	step := func(input any) {

@@ -22,7 +22,7 @@ func fuzzRecords() []Record {
 	return []Record{
 		remoteWrite(2, "app/port", []byte("8080"), wall),
 		remoteWrite(3, "app/host", []byte("example"), wall+1),
-		{Key: "app/old", Version: Version{Time: HLC{Wall: wall + 2, Logical: 1}, Writer: testID(2)}, Deleted: true},
+		signed(Record{Key: "app/old", Version: Version{Time: HLC{Wall: wall + 2, Logical: 1}, Writer: testID(2)}, Deleted: true}),
 	}
 }
 
@@ -40,9 +40,15 @@ func fuzzSeeds() []any {
 		&SyncNodes{Level: 4, Parents: []uint32{7, 4095}, Hashes: append(hashes, hashes...)},
 		&SyncRecords{WantKeys: fuzzWantKeys(), Records: fuzzRecords()},
 		&SyncRecords{Records: fuzzRecords()[2:]},
+		&Update{Records: []Record{fuzzRevocation()}},
 		&SyncSummary{Level: 4, Nodes: []uint32{leafOf("app/port"), 65535}, Entries: fuzzSummary(4, leafOf("app/port"))},
 		&SyncSummary{Level: 0, Nodes: []uint32{0}, Entries: fuzzSummary(0, 0)},
 	}
+}
+
+// fuzzRevocation is node 2's revocation of node 3.
+func fuzzRevocation() Record {
+	return signed(Record{Key: RevocationKey(testID(3)), Value: []byte(`{"revoked":"x"}`), Version: Version{Time: HLC{Wall: epoch.UnixNano() - 10}, Writer: testID(2)}})
 }
 
 // fuzzWantKeys asks for two keys of fuzzRecords and one unknown key.

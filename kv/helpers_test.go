@@ -3,6 +3,7 @@ package kv
 import (
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
@@ -22,7 +23,41 @@ type tester interface {
 // epoch is the virtual time tests start at.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func testID(i int) peer.ID { return peer.ID(sha256.Sum256(fmt.Appendf(nil, "node-%d", i))) }
+var (
+	testKeysMu sync.Mutex
+	testKeys   = map[int]*peer.Key{}
+	testKeyOf  = map[peer.ID]*peer.Key{}
+)
+
+// testKey returns node i's key, derived from i.
+func testKey(i int) *peer.Key {
+	testKeysMu.Lock()
+	defer testKeysMu.Unlock()
+	if key, ok := testKeys[i]; ok {
+		return key
+	}
+	seed := sha256.Sum256(fmt.Appendf(nil, "node-%d", i))
+	key, err := peer.KeyFromSeed(seed[:])
+	if err != nil {
+		panic(err)
+	}
+	testKeys[i] = key
+	testKeyOf[key.ID()] = key
+	return key
+}
+
+func testID(i int) peer.ID { return testKey(i).ID() }
+
+// signed returns rec signed by its writer, a test node.
+func signed(rec Record) Record {
+	testKeysMu.Lock()
+	key := testKeyOf[rec.Version.Writer]
+	testKeysMu.Unlock()
+	if key == nil {
+		panic("signed: writer is not a test node")
+	}
+	return rec.Sign(key)
+}
 
 func testInfo(i int) peer.Info { return peer.Info{ID: testID(i), Addr: fmt.Sprintf("node-%d:7000", i)} }
 
@@ -33,7 +68,7 @@ func newTestStore(t tester, i int, backend Backend, configure func(*Config)) *St
 	if backend == nil {
 		backend = NewMemory()
 	}
-	cfg := Config{Self: testID(i), Backend: backend}
+	cfg := Config{Key: testKey(i), Backend: backend}
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -66,20 +67,30 @@ func (v Version) String() string { return v.Time.String() + "@" + v.Writer.Short
 // Record is the state of one key: its value and the version of the write that
 // set it. A deleted key is kept for a while as a tombstone (Deleted true, no
 // value) so that the delete wins over older writes still travelling.
+//
+// PublicKey and Signature are the writer's: its ed25519 public key (whose
+// SHA-256 is Version.Writer) and its signature over the key, the value, the
+// version and the tombstone flag (see [Record.Verify]). Every node checks
+// them before it applies a record from a peer, so no node can write in
+// another's name.
 type Record struct {
-	_       struct{} `cbor:",toarray"`
-	Key     string
-	Value   []byte
-	Version Version
-	Deleted bool
+	_         struct{} `cbor:",toarray"`
+	Key       string
+	Value     []byte
+	Version   Version
+	Deleted   bool
+	PublicKey []byte
+	Signature []byte
 }
 
 // Supersedes reports whether r wins over other in the last-writer-wins merge:
 // a later version wins; records with equal versions (which only a faulty
 // writer can produce) are ordered by tombstone first, then value bytes, so
-// that the merge stays deterministic whatever happens.
+// that the merge stays deterministic whatever happens. Under
+// [RevokedPrefix] the order of versions is reversed: the earliest
+// revocation of a node wins, so that a later one cannot move its date.
 func (r Record) Supersedes(other Record) bool {
-	if c := r.Version.Compare(other.Version); c != 0 {
+	if c := compareVersions(r.Key, r.Version, other.Version); c != 0 {
 		return c > 0
 	}
 	if r.Deleted != other.Deleted {
@@ -128,6 +139,8 @@ func (r Record) Validate() error {
 		return fmt.Errorf("%w: key %s: timestamp %d is not positive", ErrInvalidRecord, quoteKey(r.Key), r.Version.Time.Wall)
 	case r.Deleted && len(r.Value) > 0:
 		return fmt.Errorf("%w: key %s: tombstone carries a value", ErrInvalidRecord, quoteKey(r.Key))
+	case len(r.PublicKey) > ed25519.PublicKeySize || len(r.Signature) > ed25519.SignatureSize:
+		return fmt.Errorf("%w: key %s: public key or signature too long", ErrInvalidRecord, quoteKey(r.Key))
 	}
 	return nil
 }
@@ -138,12 +151,19 @@ func (r Record) normalize() Record {
 	if len(r.Value) == 0 {
 		r.Value = nil
 	}
+	if len(r.PublicKey) == 0 {
+		r.PublicKey = nil
+	}
+	if len(r.Signature) == 0 {
+		r.Signature = nil
+	}
 	return r
 }
 
-// hash returns the record's digest, the unit the Merkle tree is built from.
-// It covers every field, so replicas holding different records for a key
-// have different digests.
+// hash returns the record's digest, the unit the Merkle tree is built from
+// and what the writer signs. It covers every field but the public key and
+// the signature (which the writer ID and the digest determine), so replicas
+// holding different records for a key have different digests.
 func (r Record) hash() [32]byte {
 	h := sha256.New()
 	var scratch [binary.MaxVarintLen64 + 12]byte
@@ -169,8 +189,9 @@ func (r Record) hash() [32]byte {
 // anti-entropy messages before encoding them.
 func (r Record) encodedSizeEstimate() int {
 	// Array headers, string and byte-string headers, HLC (9 + 5 bytes), the
-	// writer ID (2 + 32 bytes) and the tombstone flag.
-	return len(r.Key) + len(r.Value) + 64
+	// writer ID (2 + 32 bytes), the tombstone flag, the public key (2 + 32)
+	// and the signature (2 + 64).
+	return len(r.Key) + len(r.Value) + 164
 }
 
 // quoteKey quotes a key for an error message, shortened when long.

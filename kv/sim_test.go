@@ -135,7 +135,7 @@ func (c *cluster) physical(n *simNode) time.Time { return c.now.Add(n.skew) }
 
 func (c *cluster) boot(n *simNode) {
 	store, err := New(Config{
-		Self:                n.info.ID,
+		Key:                 testKey(n.index),
 		Backend:             n.backend,
 		Seed:                c.rng.Uint64(),
 		AntiEntropyInterval: c.p.interval,

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -85,10 +86,24 @@ type Stats struct {
 	RecordsRepaired uint64
 	// RecordsBroadcast counts records applied from broadcast payloads.
 	RecordsBroadcast uint64
-	// RecordsRejected counts records from peers refused as invalid or
-	// beyond MaxKeys; RecordsDeferred those too far in the future.
+	// RecordsRejected counts records from peers refused as invalid,
+	// beyond MaxKeys, or under ReservedPrefix without being a
+	// revocation; RecordsDeferred those held back because they are dated
+	// more than MaxClockOffset in the future.
 	RecordsRejected uint64
 	RecordsDeferred uint64
+	// RecordsForged counts records refused because their signature is
+	// missing, is not their writer's, or does not verify: records that
+	// claim a writer who did not write them.
+	RecordsForged uint64
+	// RecordsRevoked counts records refused because their writer was
+	// revoked before their date; RecordsWithdrawn those removed because
+	// their writer's revocation arrived after them.
+	RecordsRevoked   uint64
+	RecordsWithdrawn uint64
+	// RecordsUnauthorized counts revocations refused because their writer
+	// is not one of Config.Admins.
+	RecordsUnauthorized uint64
 	// BadMessages counts messages and payloads that failed validation.
 	BadMessages uint64
 	// BackendErrors counts failed backend writes of remote records (they
@@ -130,6 +145,12 @@ type Store struct {
 	neighbors   map[peer.ID]peer.Info
 	neighborIDs []peer.ID // sorted, for a repeatable random choice
 
+	revoked     map[peer.ID]Revocation // the deny list
+	denyChanged bool                   // since the last DenyList output
+
+	lastRefusalLog    time.Time // see logRefusal
+	refusalsNotLogged int
+
 	started   bool
 	now       time.Time
 	nextRound time.Time
@@ -156,10 +177,18 @@ func New(cfg Config) (*Store, error) {
 		tree:       newMerkleTree(),
 		tombstones: make(map[string]int64),
 		neighbors:  make(map[peer.ID]peer.Info),
+		revoked:    make(map[peer.ID]Revocation),
 	}
 	var loadErr error
 	err = s.backend.Scan("", func(rec Record) bool {
 		if loadErr = rec.Validate(); loadErr != nil {
+			return false
+		}
+		// The file holds only records this node wrote or verified: a
+		// cheap check that each is signed in its writer's name is enough
+		// (verifying 100,000 signatures would take seconds).
+		if len(rec.Signature) != ed25519.SignatureSize || peer.IDFromPublicKey(rec.PublicKey) != rec.Version.Writer {
+			loadErr = fmt.Errorf("%w: key %s: not signed by its writer", ErrInvalidRecord, quoteKey(rec.Key))
 			return false
 		}
 		rec = rec.normalize()
@@ -173,10 +202,12 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv: load records: %w", err)
 	}
+	s.loadRevocations()
+	s.denyChanged = false
 	return s, nil
 }
 
-// Step feeds one input to the store at time now: [Put], [Delete],
+// Step feeds one input to the store at time now: [Put], [Delete], [Revoke],
 // [NeighborUp], [NeighborDown], [FromBroadcast], [overlay.Received] (an
 // anti-entropy message), [overlay.LinkDown] or [overlay.Tick]. It never panics
 // on what a peer sent.
@@ -193,6 +224,9 @@ func (s *Store) Step(now time.Time, input any) {
 		s.outputs = append(s.outputs, Result{ReqID: in.ReqID, Record: rec, Err: err})
 	case Delete:
 		rec, err := s.localWrite(in.Key, nil, true)
+		s.outputs = append(s.outputs, Result{ReqID: in.ReqID, Record: rec, Err: err})
+	case Revoke:
+		rec, err := s.localRevoke(in.ID)
 		s.outputs = append(s.outputs, Result{ReqID: in.ReqID, Record: rec, Err: err})
 	case NeighborUp:
 		s.addNeighbor(in.Peer)
@@ -211,10 +245,11 @@ func (s *Store) Step(now time.Time, input any) {
 	default:
 		s.log.Warn("kv: unknown input", "type", fmt.Sprintf("%T", input))
 	}
+	s.emitDenyList()
 }
 
 // Drain appends the outputs produced since the last call to dst: [Result],
-// [Changed], [Broadcast] and [overlay.Send].
+// [Changed], [Broadcast], [DenyList] and [overlay.Send].
 func (s *Store) Drain(dst []any) []any {
 	dst = append(dst, s.outputs...)
 	clear(s.outputs)
@@ -276,12 +311,19 @@ func (s *Store) Stats() Stats {
 // Clock returns the latest HLC timestamp the store issued or witnessed.
 func (s *Store) Clock() HLC { return s.clock.Last() }
 
-// localWrite applies a Put (deleted false) or a Delete, persists it, and
-// emits Changed and Broadcast.
+// localWrite applies a Put (deleted false) or a Delete of a user key.
 func (s *Store) localWrite(key string, value []byte, deleted bool) (Record, error) {
 	if err := ValidateKey(key); err != nil {
 		return Record{}, err
 	}
+	if strings.HasPrefix(key, ReservedPrefix) {
+		return Record{}, fmt.Errorf("%w: %s (under %q)", ErrReservedKey, quoteKey(key), ReservedPrefix)
+	}
+	return s.write(key, value, deleted)
+}
+
+// write signs a local write, persists it, and emits Changed and Broadcast.
+func (s *Store) write(key string, value []byte, deleted bool) (Record, error) {
 	if err := validateValue(key, value); err != nil {
 		return Record{}, err
 	}
@@ -298,12 +340,13 @@ func (s *Store) localWrite(key string, value []byte, deleted bool) (Record, erro
 		Value:   bytes.Clone(value),
 		Version: Version{Time: s.clock.Now(s.now), Writer: s.cfg.Self},
 		Deleted: deleted,
-	}.normalize()
+	}.Sign(s.cfg.Key)
 	if err := s.backend.Write([]Record{rec}, nil); err != nil {
 		return Record{}, fmt.Errorf("kv: persist key %s: %w", quoteKey(key), err)
 	}
 	s.install(rec)
 	s.outputs = append(s.outputs, Changed{Record: rec, Local: true})
+	s.noteRevocation(rec)
 	payload, err := wire.Marshal(&Update{Records: []Record{rec}})
 	if err != nil {
 		// Cannot happen for a registered type; anti-entropy would still
@@ -328,7 +371,10 @@ func (s *Store) onBroadcast(in FromBroadcast) {
 
 // applyRemote merges records from a peer by last-writer-wins, persists the
 // winners in one backend write and emits a Changed for each. It returns the
-// number of records applied.
+// number of records applied. A record is applied only if it is valid, not
+// dated too far in the future, signed by its writer, and written by a node
+// not revoked before its date; the signature is checked only for records
+// that would win, so stale records cost no verification.
 func (s *Store) applyRemote(from peer.Info, records []Record) int {
 	// Keep the greatest record of each key of the batch.
 	batch := make([]Record, 0, len(records))
@@ -338,12 +384,24 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		rec = rec.normalize()
 		if err := rec.Validate(); err != nil {
 			s.stats.RecordsRejected++
-			s.log.Debug("kv: refused record", "peer", from.ID.Short(), "err", err)
+			s.logRefusal(from, "invalid", err)
 			continue
 		}
 		if rec.Version.Time.Wall > horizon {
 			s.stats.RecordsDeferred++
-			s.log.Debug("kv: record from the future deferred", "peer", from.ID.Short(), "key", rec.Key, "version", rec.Version.String())
+			s.logRefusal(from, "future", fmt.Errorf("key %s: version %s is more than %v ahead", quoteKey(rec.Key), rec.Version.String(), s.cfg.MaxClockOffset))
+			continue
+		}
+		if existing, known := s.index[rec.Key]; known && !s.supersedesEntry(rec, existing) {
+			continue
+		}
+		if err := rec.Verify(); err != nil {
+			s.stats.RecordsForged++
+			s.logRefusal(from, "bad signature", err)
+			continue
+		}
+		if reason := s.refusal(rec); reason != "" {
+			s.logRefusal(from, reason, fmt.Errorf("key %s, version %s", quoteKey(rec.Key), rec.Version.String()))
 			continue
 		}
 		if i, ok := position[rec.Key]; ok {
@@ -370,7 +428,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		if !rec.Deleted && !wasLive && s.live+liveDelta >= s.cfg.MaxKeys ||
 			!known && len(s.index)+entriesDelta >= 2*s.cfg.MaxKeys {
 			s.stats.RecordsRejected++
-			s.log.Warn("kv: record refused, store full", "peer", from.ID.Short(), "key", rec.Key, "max_keys", s.cfg.MaxKeys)
+			s.logRefusal(from, "store full", fmt.Errorf("key %s: the store holds Config.MaxKeys (%d) keys", quoteKey(rec.Key), s.cfg.MaxKeys))
 			continue
 		}
 		if !rec.Deleted {
@@ -397,12 +455,15 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 		s.clock.Update(s.now, rec.Version.Time)
 		s.outputs = append(s.outputs, Changed{Record: rec})
 	}
+	for _, rec := range winners {
+		s.noteRevocation(rec)
+	}
 	return len(winners)
 }
 
 // supersedesEntry reports whether rec wins over the record indexed as e.
 func (s *Store) supersedesEntry(rec Record, e entry) bool {
-	if c := rec.Version.Compare(e.version); c != 0 {
+	if c := compareVersions(rec.Key, rec.Version, e.version); c != 0 {
 		return c > 0
 	}
 	if rec.hash() == e.hash {
@@ -464,12 +525,26 @@ func (s *Store) purge() {
 		s.log.Error("kv: purge tombstones", "count", len(expired), "err", err)
 		return
 	}
-	for _, key := range expired {
-		e := s.index[key]
+	s.forget(expired)
+	s.stats.TombstonesPurged += uint64(len(expired))
+}
+
+// forget removes keys, already removed from the backend, from the index and
+// the tree.
+func (s *Store) forget(gone []string) {
+	for _, key := range gone {
+		e, known := s.index[key]
+		if !known {
+			continue
+		}
 		s.tree.toggle(e.leaf, e.hash)
 		s.tree.count(e.leaf, -1)
 		delete(s.index, key)
-		delete(s.tombstones, key)
+		if e.deleted {
+			delete(s.tombstones, key)
+		} else {
+			s.live--
+		}
 		keys := s.leafKeys[e.leaf]
 		if i := slices.Index(keys, key); i >= 0 {
 			keys[i] = keys[len(keys)-1]
@@ -481,7 +556,6 @@ func (s *Store) purge() {
 			s.leafKeys[e.leaf] = keys
 		}
 	}
-	s.stats.TombstonesPurged += uint64(len(expired))
 }
 
 // tick runs the periodic work when due: purge, then one anti-entropy round
@@ -551,4 +625,20 @@ func (s *Store) writeLazy(put []Record, remove []string) error {
 		return lazy.WriteLazy(put, remove)
 	}
 	return s.backend.Write(put, remove)
+}
+
+// refusalLogInterval is the least time between two log lines about refused
+// records: a peer sending refused records in a loop must not fill the log.
+const refusalLogInterval = 10 * time.Second
+
+// logRefusal logs a refused record, at most once per refusalLogInterval of
+// the store's time, with the number of refusals not logged since the last
+// line. The counters in Stats count every one.
+func (s *Store) logRefusal(from peer.Info, reason string, err error) {
+	if !s.lastRefusalLog.IsZero() && s.now.Sub(s.lastRefusalLog) < refusalLogInterval {
+		s.refusalsNotLogged++
+		return
+	}
+	s.log.Warn("kv: record from a peer refused", "peer", from.ID.Short(), "reason", reason, "err", err, "refused_not_logged", s.refusalsNotLogged)
+	s.lastRefusalLog, s.refusalsNotLogged = s.now, 0
 }

@@ -19,7 +19,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		field     string // "" when valid
 	}{
 		{"defaults", func(*Config) {}, ""},
-		{"no self", func(c *Config) { c.Self = peer.ID{} }, "Self"},
+		{"no key", func(c *Config) { c.Key = nil }, "Key"},
+		{"self not the key's", func(c *Config) { c.Self = testID(2) }, "Self"},
 		{"no backend", func(c *Config) { c.Backend = nil }, "Backend"},
 		{"negative interval", func(c *Config) { c.AntiEntropyInterval = -time.Second }, "AntiEntropyInterval"},
 		{"negative retention", func(c *Config) { c.TombstoneRetention = -1 }, "TombstoneRetention"},
@@ -27,7 +28,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"negative max keys", func(c *Config) { c.MaxKeys = -1 }, "MaxKeys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Self: testID(1), Backend: NewMemory()}
+			cfg := Config{Key: testKey(1), Backend: NewMemory()}
 			tc.configure(&cfg)
 			s, err := New(cfg)
 			if tc.field == "" {
@@ -176,7 +177,7 @@ func TestLocalWritesAreOrderedEvenWhenTheClockStalls(t *testing.T) {
 func TestRemoteRecordsAreValidated(t *testing.T) {
 	s := newTestStore(t, 1, nil, nil)
 	now := epoch
-	good := Record{Key: "k", Value: []byte("v"), Version: Version{Time: HLC{Wall: now.UnixNano()}, Writer: testID(2)}}
+	good := signed(Record{Key: "k", Value: []byte("v"), Version: Version{Time: HLC{Wall: now.UnixNano()}, Writer: testID(2)}})
 	for _, tc := range []struct {
 		name   string
 		mutate func(*Record)
@@ -211,7 +212,7 @@ func TestRemoteRecordsAreValidated(t *testing.T) {
 // caught up.
 func TestHLCFutureRecordsAreDeferred(t *testing.T) {
 	s := newTestStore(t, 1, nil, func(c *Config) { c.MaxClockOffset = time.Minute })
-	future := Record{Key: "k", Value: []byte("v"), Version: Version{Time: HLC{Wall: epoch.Add(time.Hour).UnixNano()}, Writer: testID(2)}}
+	future := signed(Record{Key: "k", Value: []byte("v"), Version: Version{Time: HLC{Wall: epoch.Add(time.Hour).UnixNano()}, Writer: testID(2)}})
 	payload, err := wire.Marshal(&Update{Records: []Record{future}})
 	if err != nil {
 		t.Fatal(err)
@@ -251,9 +252,9 @@ func TestTombstonesArePurgedAfterRetention(t *testing.T) {
 		t.Fatal("expired tombstone stored again")
 	}
 	// An old live value is deleted by an expired tombstone that wins.
-	old := Record{Key: "old", Value: []byte("x"), Version: Version{Time: HLC{Wall: epoch.Add(-time.Hour).UnixNano()}, Writer: testID(3)}}
+	old := signed(Record{Key: "old", Value: []byte("x"), Version: Version{Time: HLC{Wall: epoch.Add(-time.Hour).UnixNano()}, Writer: testID(3)}})
 	s.Step(later, overlay.Received{From: testInfo(3), Msg: &SyncRecords{Records: []Record{old}}})
-	tomb := Record{Key: "old", Version: Version{Time: HLC{Wall: epoch.UnixNano()}, Writer: testID(3)}, Deleted: true}
+	tomb := signed(Record{Key: "old", Version: Version{Time: HLC{Wall: epoch.UnixNano()}, Writer: testID(3)}, Deleted: true})
 	s.Step(later, overlay.Received{From: testInfo(3), Msg: &SyncRecords{Records: []Record{tomb}}})
 	if _, ok := s.Get("old"); ok {
 		t.Fatal("winning expired tombstone did not delete the value")

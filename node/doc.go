@@ -24,6 +24,13 @@
 // second; Stats.ConnsTrimmed counts what it closed. Hard limits (total and
 // per-peer connection caps, buffered bytes) belong to the transport.
 //
+// Denied peers: Config.Denied names peers to refuse (the nodes revoked from
+// the cluster). Their new connections are closed right after the handshake,
+// before a message is read; messages to them are dropped without a dial (the
+// core is told the link is down); and Runtime.CloseDenied closes the links
+// they already have. Each refusal is counted (Stats.DeniedConns,
+// Stats.DeniedSends) and their log lines are rate-limited.
+//
 // Back-pressure: each connection has a bounded send queue (SendQueueLen
 // messages); when it is full the message is dropped and counted, because
 // blocking the loop on one slow peer would stall every other. Readers block

@@ -39,6 +39,7 @@ type connection struct {
 	closed   bool          // loop-owned: connGone already ran
 	writing  atomic.Int64  // messages queued for the writer and not yet sent
 	draining bool          // loop-owned: closing was closed
+	denied   bool          // loop-owned: closed because its peer is denied
 	// lingerClosed is loop-owned: closeLingering closed the connection.
 	lingerClosed bool
 }
@@ -163,6 +164,11 @@ func (r *Runtime) dialDone(res dialResult) {
 		return
 	}
 	c := r.addConn(res.conn)
+	if c == nil {
+		r.stats.dropped.Add(uint64(len(pd.queue)))
+		r.step(overlay.LinkDown{Peer: res.conn.Remote().ID, Addr: res.addr, Err: errDenied})
+		return
+	}
 	if pd.keep {
 		r.links[c.remote.ID].keep = true
 	}
@@ -172,9 +178,16 @@ func (r *Runtime) dialDone(res dialResult) {
 }
 
 // addConn registers a new authenticated connection and starts its reader and
-// writer.
+// writer. It closes the connection of a denied peer, before reading any
+// message from it, and returns nil.
 func (r *Runtime) addConn(conn transport.Conn) *connection {
 	remote := conn.Remote()
+	if r.denied(remote.ID) {
+		conn.Close()
+		r.stats.deniedConns.Add(1)
+		r.warnDenied.warn("peer", remote.ID.Short(), "addr", remote.Addr)
+		return nil
+	}
 	c := &connection{
 		conn:     conn,
 		remote:   remote,
@@ -336,6 +349,10 @@ func (r *Runtime) connGone(c *connection, err error) {
 
 // keep marks the link to p as wanted, dialling it when there is none.
 func (r *Runtime) keep(p peer.Info) {
+	if r.denied(p.ID) {
+		r.refuseSend(p)
+		return
+	}
 	if c := r.usable(p.ID); c != nil {
 		r.links[p.ID].keep = true
 		return
@@ -383,6 +400,58 @@ func (r *Runtime) shutdownLinks() {
 	for _, l := range r.links {
 		for _, c := range l.conns {
 			c.conn.Close()
+		}
+	}
+}
+
+// errDenied is the error of the LinkDown reported for a denied peer.
+var errDenied = errors.New("peer is revoked")
+
+// denied reports whether Config.Denied refuses id.
+func (r *Runtime) denied(id peer.ID) bool {
+	return r.cfg.Denied != nil && !id.IsZero() && r.cfg.Denied(id)
+}
+
+// refuseSend drops a message or a link request for a denied peer and tells
+// the core the peer is unreachable.
+func (r *Runtime) refuseSend(to peer.Info) {
+	r.stats.deniedSends.Add(1)
+	r.step(overlay.LinkDown{Peer: to.ID, Addr: to.Addr, Err: errDenied})
+}
+
+// CloseDenied asks the runtime to close every connection whose peer
+// Config.Denied now refuses. It returns at once and may be called from any
+// goroutine, OnOutput included; the connections close on the loop
+// goroutine, and messages they delivered but the core has not yet seen are
+// dropped.
+func (r *Runtime) CloseDenied() {
+	select {
+	case r.deniedCheck <- struct{}{}:
+	default:
+	}
+}
+
+// closeDenied closes the connections of denied peers at once, without
+// draining what is queued for them.
+func (r *Runtime) closeDenied() {
+	for id, l := range r.links {
+		if !r.denied(id) {
+			continue
+		}
+		for _, c := range l.conns {
+			if c.denied {
+				continue
+			}
+			c.denied = true
+			r.drain(c)
+			r.stats.deniedConns.Add(1)
+			r.logger.Info("closing a link of a revoked peer", "peer", id.Short())
+			c.conn.Close() // its reader reports the closure: connGone
+		}
+	}
+	for _, pd := range r.dialing {
+		if r.denied(pd.want) {
+			pd.queue = nil // and addConn refuses the dial's result
 		}
 	}
 }

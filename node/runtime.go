@@ -68,6 +68,14 @@ type Config struct {
 	// SendQueueLen bounds each connection's queue (default
 	// DefaultSendQueueLen).
 	SendQueueLen int
+	// Denied, when set, tells which peers are refused (revoked nodes). It
+	// is asked on the loop goroutine for every new connection, right after
+	// its handshake and before any message from it is read (a denied
+	// peer's connection is closed at once), and before dialling a peer
+	// (messages to a denied peer are dropped without a dial). It must be
+	// fast and safe for concurrent use. Call Runtime.CloseDenied when its
+	// answers change.
+	Denied func(peer.ID) bool
 	// HighWater is the number of open connections above which the least
 	// recently used ones are closed, down to LowWater; links the core asked
 	// to keep and connections used within GracePeriod are spared. Defaults
@@ -90,6 +98,11 @@ type Stats struct {
 	MalformedIn             uint64 // frames that failed to decode
 	ConnectionsOpen         int64
 	LinkDowns               uint64
+	// DeniedConns counts connections closed because Config.Denied refused
+	// their peer: right after the handshake, or when the peer became
+	// denied. DeniedSends counts messages to a denied peer dropped
+	// without dialling it.
+	DeniedConns, DeniedSends uint64
 	// ConnsTrimmed counts connections closed because more than HighWater
 	// were open.
 	ConnsTrimmed uint64
@@ -115,13 +128,16 @@ type Runtime struct {
 
 	// Rate-limited warnings about what peers make this node drop or refuse.
 	warnQueueFull, warnTooLarge, warnRefused, warnMalformed *rateLimitedWarn
+	warnDenied                                              *rateLimitedWarn
 
 	stats struct {
 		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 		dials, dialFailures, dropped, malformed    atomic.Uint64
 		linkDowns, trimmed                         atomic.Uint64
 		open                                       atomic.Int64
+		deniedConns, deniedSends                   atomic.Uint64
 	}
+	deniedCheck chan struct{} // capacity 1: Config.Denied's answers changed
 
 	// Owned by the loop goroutine.
 	// openConns counts the connections that are not closing.
@@ -201,6 +217,9 @@ func Start(cfg Config) (*Runtime, error) {
 		warnTooLarge:  newRateLimitedWarn(logger, "message too large, dropped"),
 		warnRefused:   newRateLimitedWarn(logger, "peer refused the handshake"),
 		warnMalformed: newRateLimitedWarn(logger, "malformed message, disconnecting peer"),
+		warnDenied:    newRateLimitedWarn(logger, "connection of a revoked peer refused"),
+
+		deniedCheck: make(chan struct{}, 1),
 	}
 	r.wg.Add(2)
 	go r.acceptLoop()
@@ -257,6 +276,8 @@ func (r *Runtime) Stats() Stats {
 		MalformedIn:     r.stats.malformed.Load(),
 		ConnectionsOpen: r.stats.open.Load(),
 		LinkDowns:       r.stats.linkDowns.Load(),
+		DeniedConns:     r.stats.deniedConns.Load(),
+		DeniedSends:     r.stats.deniedSends.Load(),
 		ConnsTrimmed:    r.stats.trimmed.Load(),
 	}
 }
@@ -354,12 +375,17 @@ func (r *Runtime) loop() {
 			r.closeIdle(now)
 			r.trimConns(now)
 			r.closeLingering(now)
+		case <-r.deniedCheck:
+			r.closeDenied()
 		}
 	}
 }
 
 func (r *Runtime) receive(in inboundMsg) {
 	defer r.queued.release(in.size)
+	if in.conn.denied {
+		return // read before its peer was denied
+	}
 	r.stats.messagesIn.Add(1)
 	in.conn.lastUsed = time.Now()
 	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
@@ -445,6 +471,10 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 		return
 	}
 	id := out.To.ID
+	if r.denied(id) {
+		r.refuseSend(out.To)
+		return
+	}
 	if id.IsZero() {
 		// Only the address is known (a bootstrap contact): use a link to
 		// whoever listens there, if there is one.

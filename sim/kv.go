@@ -220,7 +220,7 @@ func (run *kvRun) addNode() error {
 			return nil, err
 		}
 		kcfg := run.cfg.Store
-		kcfg.Self, kcfg.Seed, kcfg.Backend = id.Info.ID, id.Seed^0x6b76, kv.NewMemory()
+		kcfg.Key, kcfg.Seed, kcfg.Backend = id.Key, id.Seed^0x6b76, kv.NewMemory()
 		store, err := kv.New(kcfg)
 		if err != nil {
 			return nil, err

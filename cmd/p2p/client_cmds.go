@@ -223,6 +223,7 @@ starting agents, or after stopping one.`,
 		},
 	}
 	o.register(cmd)
+	cmd.AddCommand(newRevokeCommand(), newRevokedCommand())
 	cmd.Flags().IntVar(&wait, "wait", 0, "wait until exactly this many named members are listed (up to a minute)")
 	return cmd
 }

@@ -51,7 +51,7 @@ func (n *Node) Step(now time.Time, input any) {
 		n.queue = append(n.queue, work{toStore: code>>8 == 0x04, input: in})
 	case overlay.Tick:
 		n.queue = append(n.queue, work{input: in}, work{toStore: true, input: in})
-	case kv.Put, kv.Delete, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
+	case kv.Put, kv.Delete, kv.Revoke, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
 		n.queue = append(n.queue, work{toStore: true, input: in})
 	default: // gossip.Join, overlay.LinkDown
 		n.queue = append(n.queue, work{input: in})

@@ -1,0 +1,127 @@
+package p2p_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/transport/tcp"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// TestInsiderCannotForgeMembershipOverTCP: three real nodes carry their names
+// and tags in signed member records. An insider (holding the cluster secret,
+// built from the project's transport) sends one member list with 2,000
+// invented members at an address it listens on, and a claim that a live
+// member died at incarnation 2^64-1 (issue 10, rows 1 and 3). Nothing is
+// adopted or dialled, the refusals are counted, and the live member stays
+// in every member list.
+func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
+	ctx := context.Background()
+	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	var nodes []*p2p.Broadcaster
+	for i := range 3 {
+		var bootstrap []string
+		if i > 0 {
+			bootstrap = []string{nodes[0].Addr()}
+		}
+		b, err := p2p.NewBroadcaster(p2p.Config{
+			Bootstrap: bootstrap, ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t),
+			Name: fmt.Sprint("node-", i), Tags: map[string]string{"role": "test"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, b)
+	}
+	named := func() bool {
+		for _, n := range nodes {
+			members, err := n.Members(ctx)
+			if err != nil || len(members) != 3 {
+				return false
+			}
+			for _, m := range members {
+				if m.Name == "" || m.Tags["role"] != "test" {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	waitUntil(t, 30*time.Second, "three members with names and tags on every node", named)
+
+	// The attacker's address: anything dialling it is counted.
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dialled atomic.Int64
+	go func() {
+		for {
+			conn, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			conn.Close()
+		}
+	}()
+	defer trap.Close()
+
+	key, _ := peer.GenerateKey(nil)
+	insider, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insider.Close()
+	var entries []gossip.Entry
+	for range 2000 {
+		fake, _ := peer.GenerateKey(nil)
+		e := gossip.Entry{Peer: peer.Info{ID: fake.ID(), Addr: trap.Addr().String()}, Incarnation: 1, State: gossip.StateAlive, PublicKey: fake.Public()}
+		e.Signature = key.Sign([]byte("not the member's signature"))
+		entries = append(entries, e)
+	}
+	victim := nodes[1]
+	entries = append(entries, gossip.Entry{Peer: peer.Info{ID: victim.ID(), Addr: victim.Addr()}, Incarnation: 1<<64 - 1, State: gossip.StateDead})
+	msg, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		conn, err := insider.Dial(ctx, n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	waitUntil(t, 30*time.Second, "the forged records to be refused", func() bool {
+		return nodes[0].Stats().Gossip.InvalidRecords >= 2001 && nodes[2].Stats().Gossip.InvalidRecords >= 2001
+	})
+	// The victim, told it died at 2^64-1, counts the forgery and refutes.
+	waitUntil(t, 30*time.Second, "the victim to refute the forged claim", func() bool {
+		st := victim.Stats().Gossip
+		return st.IncarnationAttacks == 1 && st.Refutations >= 1
+	})
+	// Let a few member-list exchanges pass before looking for dials.
+	syncs := nodes[0].Stats().Gossip.Syncs
+	waitUntil(t, 30*time.Second, "two more member-list exchanges", func() bool { return nodes[0].Stats().Gossip.Syncs >= syncs+2 })
+	if !named() {
+		t.Fatal("member lists changed after the forged list")
+	}
+	if n := dialled.Load(); n != 0 {
+		t.Fatalf("the attacker's address was dialled %d times", n)
+	}
+}
