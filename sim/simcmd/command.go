@@ -134,6 +134,9 @@ func broadcastCommand(massfail bool) *cobra.Command {
 	f.DurationVar(&cfg.JoinInterval, "join-interval", sim.DefaultJoinInterval, "time between two joins")
 	f.DurationVar(&cfg.Settle, "settle", sim.DefaultSettle, "time the overlay runs after the last join before measuring")
 	f.DurationVar(&cfg.MessageInterval, "interval", interval, "time between two broadcasts")
+	if !massfail {
+		f.Float64Var(&cfg.ChurnFraction, "churn", 0, "share of the nodes replaced (crashed and joined anew, one at a time over 10 s) after settling, before the messages, in [0, 1)")
+	}
 	f.DurationVar(&cfg.Drain, "drain", sim.DefaultDrain, "longest wait for deliveries after the last broadcast")
 	var (
 		protocol  string
