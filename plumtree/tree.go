@@ -100,7 +100,10 @@ func (c *Core) treeRecompute(tell *neighbor) {
 			c.send(n.info, &Tree{Root: root, Distance: distance, Parent: n == parent})
 			c.stats.TreesSent++
 		}
-		n.eager = n == parent || n.child
+		// A neighbour not heard from yet stays eager, as every new
+		// link is in the paper: what goes by while the link comes up
+		// reaches it either way.
+		n.eager = n == parent || n.child || n.treeRoot.IsZero()
 	}
 }
 
@@ -128,7 +131,6 @@ func (c *Core) receiveTree(from peer.Info, msg *Tree) {
 
 // treeNeighborUp advertises this node's route to a new neighbour.
 func (c *Core) treeNeighborUp(n *neighbor) {
-	n.eager = false
 	if c.tree.root.IsZero() {
 		c.tree.root = c.cfg.Self.ID
 	}
