@@ -39,7 +39,8 @@
 // message sent only when it changes, the root it knows and its hop distance
 // to it; its parent is the neighbour offering the smallest root, then the
 // shortest distance (ties keep the current parent, then go to the smaller
-// ID); its eager peers are its parent and the neighbours that chose it. A
+// ID); its eager peers are its parent, the neighbours that chose it, and the
+// new neighbours not heard from yet (eager, as every new link in the paper). A
 // duplicate payload then prunes nothing, and GRAFT and PRUNE repair or refuse
 // single payloads without reshaping the tree.
 //
