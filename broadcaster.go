@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,6 +87,7 @@ type Broadcaster struct {
 	keys     *keyService
 
 	invalidJSON atomic.Uint64
+	pick        *lockedRand // SendOne's choices, seeded by Config.Seed
 
 	// denied is the deny list (revoked nodes), replaced as a whole by the
 	// loop goroutine and read by the runtime's Config.Denied and Members.
@@ -136,6 +136,9 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 	}
 	gcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
 	gcfg.Key, gcfg.Name, gcfg.Tags = key, cfg.Name, cfg.Tags
+	if cfg.SignBroadcasts {
+		gcfg.Plumtree.SigningKey, gcfg.Plumtree.RequireSignatures = key, true
+	}
 	gcfg.Seed = cfg.Seed
 	if cfg.MaxMessageSize > 0 && gcfg.MaxPayload == 0 {
 		gcfg.MaxPayload = cfg.MaxMessageSize - 1024
@@ -174,6 +177,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 		reactors: newReactorSet(cfg.ReactorQueueLen),
 		members:  newListeners[MemberEvent](cfg.ReactorQueueLen),
 		joined:   make(chan struct{}),
+		pick:     newLockedRand(cfg.Seed),
 	}
 	b.store = newStore(b, storeCore, backend)
 	b.setDenied(storeCore.Revocations())
@@ -284,7 +288,8 @@ func (b *Broadcaster) Send(ctx context.Context, v any) error {
 	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
 }
 
-// SendOne sends v, encoded as JSON, to one neighbour chosen at random.
+// SendOne sends v, encoded as JSON, to one neighbour chosen at random
+// (seeded by Config.Seed).
 func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	data, err := b.encode(v)
 	if err != nil {
@@ -297,7 +302,7 @@ func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 	if len(neighbors) == 0 {
 		return ErrNoNeighbors
 	}
-	to := neighbors[rand.IntN(len(neighbors))]
+	to := neighbors[b.pick.IntN(len(neighbors))]
 	return b.step(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
 }
 

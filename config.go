@@ -109,6 +109,15 @@ type Config struct {
 	// StoreMaxKeys bounds the number of keys of the store (default
 	// kv.DefaultMaxKeys). Every node of a cluster must use the same value.
 	StoreMaxKeys int
+	// SignBroadcasts makes the node sign every broadcast it sends with its
+	// ed25519 identity key, and refuse every broadcast that does not carry
+	// a valid signature of its origin (counted in
+	// Stats().Plumtree.RefusedSignature). A broadcast's Message.From is then
+	// proven; without it, From is what the relaying neighbours say. Every
+	// node of a network must use the same setting: a node that signs
+	// refuses the broadcasts of nodes that do not. Off by default: checking
+	// a signature costs more CPU than the rest of a delivery (BENCHMARKS.md).
+	SignBroadcasts bool
 	// Seed seeds the overlay's random choices (default: random).
 	Seed uint64
 	// Admins lists the nodes allowed to revoke members (Broadcaster.Revoke).

@@ -1,14 +1,14 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/node"
@@ -17,13 +17,46 @@ import (
 	"github.com/p2p-go/p2p/transport/tcp"
 )
 
+// Defaults of a DHT node's runtime (package node), for the fields of
+// node.Config a DHT sets differently from a Broadcaster.
+const (
+	// DefaultDHTSendQueueLen is the number of messages queued for one
+	// connection. A DHT node holds a connection to every peer it talked to
+	// recently (hundreds in a large network) but sends each a few requests
+	// at a time (at most about one per replication lookup of a maintenance
+	// round, of which there are at most 100), so it queues less than a
+	// Broadcaster's links might: a larger per-connection buffer made the
+	// garbage collector's work grow with the number of connections.
+	DefaultDHTSendQueueLen = 1024
+	// DefaultDHTHighWater and DefaultDHTLowWater are the connection
+	// manager's marks (see node.Config.HighWater). A Kademlia node talks to
+	// many peers once (a lookup contacts 20 to 35) and to few of them again
+	// soon, so it keeps fewer connections than a Broadcaster node: reopening
+	// one costs a handshake, about a millisecond on a LAN. At 32, 500 nodes
+	// in one process hold at most 16,000 sockets; at the node package's
+	// 128, about 100 each, 200 nodes ran out of file descriptors.
+	DefaultDHTHighWater = 32
+	DefaultDHTLowWater  = 24
+	// DefaultDHTGracePeriod, twice the request timeout
+	// (kademlia.DefaultRPCTimeout), spares a connection that carries a
+	// request waiting for its reply; longer, as the node package's 10 s,
+	// every node joining a large network keeps every connection its join
+	// opened.
+	DefaultDHTGracePeriod = 2 * time.Second
+	// DefaultJoinRetry is how long a DHT node whose bootstrap nodes did not
+	// answer waits before it tries them again (the Broadcaster's overlay
+	// retries its join every second too).
+	DefaultJoinRetry = time.Second
+)
+
 // DHTConfig configures a DHT node. Zero fields take the defaults documented
 // on Config (DefaultListenAddr, DefaultDataDir, DefaultReactorQueueLen) and
 // in package kademlia.
 type DHTConfig struct {
 	// Bootstrap lists addresses ("host:port") of nodes already in the
-	// network; Start joins through every one that answers. Empty starts a
-	// new network.
+	// network; Start joins through every one that answers, in the
+	// background, trying again every DefaultJoinRetry until one does.
+	// Empty starts a new network.
 	Bootstrap []string
 	// ListenAddr is the TCP address to listen on (default
 	// DefaultListenAddr; port 0 picks a free port).
@@ -60,6 +93,10 @@ type DHTConfig struct {
 	// Seed seeds the node's random choices: the protocol's and SendOne's
 	// (default: random).
 	Seed uint64
+
+	// idleTimeout overrides the runtime's IdleTimeout (tests that run
+	// hundreds of nodes in one process close idle links sooner).
+	idleTimeout time.Duration
 }
 
 func (c *DHTConfig) setDefaults() error {
@@ -122,40 +159,64 @@ func (r *DHTRecord) Decode(v any) error {
 
 // DHTStats reports what a DHT node did.
 type DHTStats struct {
-	// Kademlia holds the protocol's counters.
-	Kademlia kademlia.Stats
-	// Contacts is the size of the routing table.
-	Contacts int
-	// ReactorDrops counts messages dropped on full reactor queues.
-	ReactorDrops uint64
-	// KeyringRefused counts keyring messages refused: malformed, or
-	// requests dropped on a full queue.
-	KeyringRefused uint64
 	// Runtime holds the message, byte and connection counters (connections
 	// trimmed by the connection manager included).
 	Runtime node.Stats
+	// ReactorDrops counts messages dropped on full reactor queues.
+	ReactorDrops uint64
+	// InvalidJSON counts received messages dropped because their data was
+	// not JSON.
+	InvalidJSON uint64
+	// KeyringRefused counts keyring messages refused: malformed, or
+	// requests dropped on a full queue.
+	KeyringRefused uint64
 	// Transport holds the TCP transport's counters: handshakes refused by
-	// reason, connections over a limit. Zero with Config.Transport set.
+	// reason, connections over a limit. Zero with DHTConfig.Transport set.
 	Transport tcp.Stats
+	// Kademlia holds the protocol's counters (zero once the node is
+	// closed).
+	Kademlia kademlia.Stats
+	// Contacts is the size of the routing table.
+	Contacts int
 }
 
 // DHT is a node of the Kademlia overlay: a distributed hash table of signed
 // records, with messages to every node (Send, over the routing tables), to
-// one close contact (SendOne) or back to a sender (Message.Reply). Its
-// methods are safe for concurrent use.
+// one close contact (SendOne) or back to a sender (Message.Reply). It drives
+// a kademlia.Core, the protocol's state machine, with a node.Runtime over
+// the transport, as the Broadcaster drives its cores. Its methods are safe
+// for concurrent use.
 type DHT struct {
-	cfg    DHTConfig
-	key    *peer.Key
-	dht    *kademlia.DHT
-	tr     transport.Transport
-	logger *slog.Logger
+	cfg        DHTConfig
+	key        *peer.Key
+	core       *kademlia.Core // touched only on the runtime's loop
+	rt         *node.Runtime
+	tr         transport.Transport
+	logger     *slog.Logger
+	maxPayload int
 
-	reactors *reactorSet
-	keys     *keyService
-	pumpDone chan struct{}
+	reactors    *reactorSet
+	keys        *keyService
+	pick        *lockedRand // SendOne's choices
+	invalidJSON atomic.Uint64
+	nextReq     atomic.Uint64
 
-	rngMu sync.Mutex // guards rng
-	rng   *mathrand.Rand
+	joined     chan struct{}
+	joinedOnce sync.Once
+	// founding is loop-owned: the node started a new network, and is
+	// joined once its routing table holds a contact.
+	founding bool
+
+	// ctx ends at Close: it stops the join goroutine and the calls waiting
+	// for an answer.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the join goroutine
+
+	mu      sync.Mutex // guards the fields below
+	waiters map[uint64]chan any
+	started bool
+	closed  bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -182,28 +243,46 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 	if kcfg.Seed == 0 {
 		kcfg.Seed = cfg.Seed
 	}
+	kcfg.Self = peer.Info{ID: key.ID(), Addr: tr.LocalAddr()}
+	kcfg.Signer = key
 	kcfg.Logger = logger
-	inner, err := kademlia.NewDHT(kademlia.DHTConfig{Key: key, Transport: tr, Core: kcfg, Logger: logger})
+	core, err := kademlia.New(kcfg)
 	if err != nil {
 		tr.Close()
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
-	if err := inner.Start(); err != nil {
-		inner.Close()
-		return nil, fmt.Errorf("p2p: %w", err)
-	}
 	d := &DHT{
-		cfg:      cfg,
-		key:      key,
-		dht:      inner,
-		tr:       tr,
-		logger:   logger,
-		reactors: newReactorSet(cfg.ReactorQueueLen),
-		pumpDone: make(chan struct{}),
-		rng:      mathrand.New(mathrand.NewPCG(cfg.Seed, cfg.Seed^0x736f)),
+		cfg:        cfg,
+		key:        key,
+		core:       core,
+		tr:         tr,
+		logger:     logger,
+		maxPayload: core.Config().MaxPayloadSize,
+		reactors:   newReactorSet(cfg.ReactorQueueLen),
+		pick:       newLockedRand(cfg.Seed),
+		joined:     make(chan struct{}),
+		waiters:    map[uint64]chan any{},
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.keys = newKeyService(dhtKeys{d}, tr, cfg.DataDir, logger)
-	go d.pump()
+	rt, err := node.Start(node.Config{
+		Core:         dhtCore{core, d},
+		Transport:    tr,
+		OnOutput:     d.onOutput,
+		Logger:       logger,
+		IdleTimeout:  cfg.idleTimeout,
+		SendQueueLen: DefaultDHTSendQueueLen,
+		HighWater:    DefaultDHTHighWater,
+		LowWater:     DefaultDHTLowWater,
+		GracePeriod:  DefaultDHTGracePeriod,
+	})
+	if err != nil {
+		d.cancel()
+		d.keys.close()
+		tr.Close()
+		return nil, fmt.Errorf("p2p: start runtime: %w", err)
+	}
+	d.rt = rt
 	return d, nil
 }
 
@@ -211,30 +290,116 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 func (d *DHT) ID() peer.ID { return d.key.ID() }
 
 // Addr returns the address other nodes use to reach this one.
-func (d *DHT) Addr() string { return d.dht.Self().Addr }
+func (d *DHT) Addr() string { return d.tr.LocalAddr() }
 
-// Start joins the network through the configured bootstrap addresses and
-// returns once the node has looked up its own ID, so that its routing table
-// holds its neighbourhood and the network knows it. With no bootstrap
-// address it starts a new network and returns at once. It fails with
-// kademlia.ErrNoContacts when no bootstrap node answered; Start may then be
-// called again.
+// Start joins the network through the configured bootstrap addresses, or
+// starts a new network when there are none. Like the Broadcaster's, it
+// returns once the join is under way; Joined tells when the node is linked
+// to the network. A node whose bootstrap nodes do not answer tries them
+// again every DefaultJoinRetry until Close; Bootstrap joins in the caller's
+// goroutine and reports why a join failed. Calling Start again does
+// nothing.
 func (d *DHT) Start(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	if d.started {
+		d.mu.Unlock()
+		return nil
+	}
+	d.started = true
+	d.mu.Unlock()
 	if len(d.cfg.Secret) == 0 && d.cfg.Transport == nil {
 		d.logger.Warn("no cluster secret: the network is encrypted but admits any node")
 	}
 	d.logger.Info("starting", "addr", d.Addr(), "bootstrap", d.cfg.Bootstrap)
-	if len(d.cfg.Bootstrap) > 0 {
-		contacts, err := d.dht.Bootstrap(ctx, d.cfg.Bootstrap)
-		if err != nil {
-			return fmt.Errorf("p2p: join through %v: %w", d.cfg.Bootstrap, d.wrap(err))
-		}
-		d.logger.Info("joined the network", "contacts", contacts)
-		return nil
+	if len(d.cfg.Bootstrap) == 0 {
+		return d.do(ctx, func(time.Time) { d.founding = true; d.checkFounded() })
 	}
-	// A new network: fail on a closed node like the other methods.
-	_, err := d.Members(ctx)
-	return err
+	d.wg.Add(1)
+	go d.join(d.cfg.Bootstrap)
+	return nil
+}
+
+// Joined returns a channel closed once the node is linked to the network,
+// as the Broadcaster's: for a node with bootstrap addresses, once it has
+// looked up its own ID through them (Start or Bootstrap), so that its
+// routing table holds its neighbourhood and the network knows it; for a
+// node that starts a new network, once another node has joined it.
+func (d *DHT) Joined() <-chan struct{} { return d.joined }
+
+// Bootstrap joins the network through the nodes at addrs, in the caller's
+// goroutine: it returns once the node has looked up its own ID, with the
+// size of its routing table, and closes Joined. It fails with
+// kademlia.ErrNoContacts when no node at addrs answered.
+func (d *DHT) Bootstrap(ctx context.Context, addrs []string) (int, error) {
+	out, err := d.call(ctx, func(id uint64) any { return kademlia.Bootstrap{ReqID: id, Contacts: addrs} })
+	if err != nil {
+		return 0, fmt.Errorf("p2p: join through %v: %w", addrs, err)
+	}
+	res := out.(kademlia.BootstrapResult)
+	if res.Err != nil {
+		return 0, fmt.Errorf("p2p: join through %v: %w", addrs, res.Err)
+	}
+	d.markJoined(res.Contacts)
+	return res.Contacts, nil
+}
+
+// join runs Bootstrap until it succeeds or the node closes.
+func (d *DHT) join(addrs []string) {
+	defer d.wg.Done()
+	retry := time.NewTimer(DefaultJoinRetry)
+	defer retry.Stop()
+	for attempt := 1; ; attempt++ {
+		_, err := d.Bootstrap(d.ctx, addrs)
+		if err == nil || d.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return
+		}
+		if attempt == 1 {
+			d.logger.Warn("join failed, retrying every second", "bootstrap", addrs, "err", err)
+		} else {
+			d.logger.Debug("join failed", "bootstrap", addrs, "attempt", attempt, "err", err)
+		}
+		retry.Reset(DefaultJoinRetry)
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-retry.C:
+		}
+	}
+}
+
+func (d *DHT) markJoined(contacts int) {
+	d.joinedOnce.Do(func() {
+		close(d.joined)
+		d.logger.Info("joined the network", "contacts", contacts)
+	})
+}
+
+// checkFounded closes Joined for a node that started a new network once
+// another node has joined it. It runs on the loop.
+func (d *DHT) checkFounded() {
+	if d.founding && d.core.TableSize() > 0 {
+		d.founding = false
+		d.markJoined(d.core.TableSize())
+	}
+}
+
+// dhtCore is the core the runtime drives: the Kademlia core, watched after
+// every step for the first contact of a node that started a new network.
+type dhtCore struct {
+	*kademlia.Core
+	d *DHT
+}
+
+// Step steps the core and checks whether a founding node has joined.
+func (c dhtCore) Step(now time.Time, input any) {
+	c.Core.Step(now, input)
+	if c.d.founding {
+		c.d.checkFounded()
+	}
 }
 
 // React registers a reactor, called for every message this node receives,
@@ -251,11 +416,12 @@ func (d *DHT) Send(ctx context.Context, v any) error {
 	if err != nil {
 		return err
 	}
-	return d.wrap(d.dht.Broadcast(ctx, data))
+	return d.broadcast(ctx, data)
 }
 
 // SendOne sends v, encoded as JSON, to one of the node's Neighbors chosen at
-// random. It returns ErrNoNeighbors while the routing table is empty.
+// random (seeded by DHTConfig.Seed). It returns ErrNoNeighbors while the
+// routing table is empty.
 func (d *DHT) SendOne(ctx context.Context, v any) error {
 	data, err := d.encode(v)
 	if err != nil {
@@ -268,10 +434,7 @@ func (d *DHT) SendOne(ctx context.Context, v any) error {
 	if len(neighbors) == 0 {
 		return ErrNoNeighbors
 	}
-	d.rngMu.Lock()
-	to := neighbors[d.rng.IntN(len(neighbors))]
-	d.rngMu.Unlock()
-	return d.wrap(d.dht.SendDirect(ctx, to, data))
+	return d.sendDirect(ctx, neighbors[d.pick.IntN(len(neighbors))], data)
 }
 
 // SendTo sends v, encoded as JSON, to the node with to.ID; an empty to.Addr
@@ -281,7 +444,7 @@ func (d *DHT) SendTo(ctx context.Context, to Member, v any) error {
 	if err != nil {
 		return err
 	}
-	return d.wrap(d.dht.SendDirect(ctx, peer.Info{ID: to.ID, Addr: to.Addr}, data))
+	return d.sendDirect(ctx, peer.Info{ID: to.ID, Addr: to.Addr}, data)
 }
 
 // Put stores v, encoded as JSON, under name in the DHT, signed by this
@@ -297,11 +460,11 @@ func (d *DHT) Put(ctx context.Context, name string, v any) (peer.ID, error) {
 	if err != nil {
 		return peer.ID{}, fmt.Errorf("p2p: encode record %q: %w", name, err)
 	}
-	key, err := d.dht.Put(ctx, []byte(name), data)
+	res, err := d.putRecord(ctx, kademlia.Record{Name: []byte(name), Value: data})
 	if err != nil {
-		return key, fmt.Errorf("p2p: put %q: %w", name, d.wrap(err))
+		return res.Key, fmt.Errorf("p2p: put %q: %w", name, err)
 	}
-	return key, nil
+	return res.Key, nil
 }
 
 // PutImmutable stores v, encoded as JSON, under the SHA-256 of that JSON and
@@ -311,11 +474,11 @@ func (d *DHT) PutImmutable(ctx context.Context, v any) (peer.ID, error) {
 	if err != nil {
 		return peer.ID{}, fmt.Errorf("p2p: encode record: %w", err)
 	}
-	key, err := d.dht.PutImmutable(ctx, data)
+	res, err := d.putRecord(ctx, kademlia.Record{Value: data})
 	if err != nil {
-		return key, fmt.Errorf("p2p: put immutable %s: %w", key.Short(), d.wrap(err))
+		return res.Key, fmt.Errorf("p2p: put immutable %s: %w", res.Key.Short(), err)
 	}
-	return key, nil
+	return res.Key, nil
 }
 
 // PutRecord stores a record built and signed elsewhere (with package
@@ -323,9 +486,9 @@ func (d *DHT) PutImmutable(ctx context.Context, v any) (peer.ID, error) {
 // verifies it: a record whose signature does not match its writer's key
 // fails with kademlia.ErrForged, and is never sent.
 func (d *DHT) PutRecord(ctx context.Context, rec kademlia.Record) (peer.ID, error) {
-	res, err := d.dht.PutRecord(ctx, rec)
+	res, err := d.putRecord(ctx, rec)
 	if err != nil {
-		return res.Key, fmt.Errorf("p2p: put record %s: %w", rec.Key.Short(), d.wrap(err))
+		return res.Key, fmt.Errorf("p2p: put record %s: %w", rec.Key.Short(), err)
 	}
 	return res.Key, nil
 }
@@ -334,12 +497,12 @@ func (d *DHT) PutRecord(ctx context.Context, rec kademlia.Record) (peer.ID, erro
 // an immutable record its hash. It fails with an error matching both
 // ErrNotFound and kademlia.ErrNotFound when no node holds it.
 func (d *DHT) Get(ctx context.Context, key peer.ID) (*DHTRecord, error) {
-	_, rec, err := d.dht.Get(ctx, key)
+	rec, err := d.get(ctx, key)
 	if err != nil {
 		if errors.Is(err, kademlia.ErrNotFound) {
 			return nil, fmt.Errorf("p2p: get %s: %w: %w", key.Short(), ErrNotFound, err)
 		}
-		return nil, fmt.Errorf("p2p: get %s: %w", key.Short(), d.wrap(err))
+		return nil, fmt.Errorf("p2p: get %s: %w", key.Short(), err)
 	}
 	out := &DHTRecord{Key: rec.Key, Value: rec.Value, Name: string(rec.Name), Seq: rec.Seq, Record: rec}
 	if rec.Mutable() {
@@ -351,20 +514,19 @@ func (d *DHT) Get(ctx context.Context, key peer.ID) (*DHTRecord, error) {
 // Lookup returns the (up to k) nodes closest to id that answered the
 // lookup, closest first.
 func (d *DHT) Lookup(ctx context.Context, id peer.ID) ([]Member, error) {
-	infos, err := d.dht.Lookup(ctx, id)
+	res, err := d.lookup(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("p2p: lookup %s: %w", id.Short(), d.wrap(err))
+		return nil, fmt.Errorf("p2p: lookup %s: %w", id.Short(), err)
 	}
-	return toMembers(infos), nil
+	return toMembers(res.Closest), nil
 }
 
 // Members returns the nodes this node knows: itself and every contact of its
 // routing table. In a DHT no node knows every member; Lookup finds any.
 func (d *DHT) Members(ctx context.Context) ([]Member, error) {
 	var infos []peer.Info
-	err := d.dht.Do(ctx, func(c *kademlia.Core) { infos = c.Contacts() })
-	if err != nil {
-		return nil, d.wrap(err)
+	if err := d.do(ctx, func(time.Time) { infos = d.core.Contacts() }); err != nil {
+		return nil, err
 	}
 	return append([]Member{{ID: d.ID(), Addr: d.Addr()}}, toMembers(infos)...), nil
 }
@@ -381,24 +543,32 @@ func (d *DHT) Neighbors(ctx context.Context) ([]Member, error) {
 
 func (d *DHT) neighbors(ctx context.Context) ([]peer.Info, error) {
 	var infos []peer.Info
-	err := d.dht.Do(ctx, func(c *kademlia.Core) { infos = c.Closest(c.Self().ID, c.Config().K) })
-	if err != nil {
-		return nil, d.wrap(err)
-	}
-	return infos, nil
+	err := d.do(ctx, func(time.Time) { infos = d.core.Closest(d.core.Self().ID, d.core.Config().K) })
+	return infos, err
 }
 
-// Stats reports counters of the node.
-func (d *DHT) Stats(ctx context.Context) (DHTStats, error) {
-	var s DHTStats
-	err := d.dht.Do(ctx, func(c *kademlia.Core) { s.Kademlia, s.Contacts = c.Stats(), c.TableSize() })
-	s.ReactorDrops = d.reactors.dropped.Load() + d.dht.DroppedDeliveries()
-	s.KeyringRefused = d.keys.refused.Load()
-	s.Runtime = d.dht.RuntimeStats()
+// Stats reports counters of the node, as the Broadcaster's Stats does: it
+// waits for the runtime's loop to read the protocol's counters, which are
+// zero once the node is closed.
+func (d *DHT) Stats() DHTStats {
+	n := d.NodeStats()
+	s := DHTStats{Runtime: n.Runtime, ReactorDrops: n.ReactorDrops, InvalidJSON: n.InvalidJSON, KeyringRefused: n.KeyringRefused, Transport: n.Transport}
+	_ = d.do(context.Background(), func(time.Time) { s.Kademlia, s.Contacts = d.core.Stats(), d.core.TableSize() })
+	return s
+}
+
+// NodeStats returns the counters every overlay has.
+func (d *DHT) NodeStats() NodeStats {
+	s := NodeStats{
+		Runtime:        d.rt.Stats(),
+		ReactorDrops:   d.reactors.dropped.Load(),
+		InvalidJSON:    d.invalidJSON.Load(),
+		KeyringRefused: d.keys.refused.Load(),
+	}
 	if tr, ok := d.tr.(*tcp.Transport); ok {
 		s.Transport = tr.Stats()
 	}
-	return s, d.wrap(err)
+	return s
 }
 
 // Close stops every goroutine and closes the transport; the records this
@@ -406,77 +576,14 @@ func (d *DHT) Stats(ctx context.Context) (DHTStats, error) {
 // than once.
 func (d *DHT) Close() error {
 	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		d.cancel()
 		d.keys.close()
-		d.closeErr = d.dht.Close() // closes Deliveries, which ends pump
-		<-d.pumpDone
+		d.closeErr = d.rt.Close()
+		d.wg.Wait()
 		d.reactors.close()
 	})
 	return d.closeErr
-}
-
-// pump hands deliveries to the reactors until Close.
-func (d *DHT) pump() {
-	defer close(d.pumpDone)
-	for del := range d.dht.Deliveries() {
-		if data, ok := bytes.CutPrefix(del.Payload, dhtKeyMagic); ok {
-			from := peer.Info{ID: del.Origin}
-			if del.Origin == del.From.ID {
-				from.Addr = del.From.Addr
-			}
-			d.keys.deliver(from, !del.Broadcast, data)
-			continue
-		}
-		if !json.Valid(del.Payload) {
-			d.logger.Debug("message that is not JSON dropped", "peer", del.From.String(), "bytes", len(del.Payload))
-			continue
-		}
-		d.reactors.dispatch(d.message(del))
-	}
-}
-
-func (d *DHT) message(del kademlia.Deliver) *Message {
-	origin := peer.Info{ID: del.Origin}
-	if del.Origin == del.From.ID {
-		origin.Addr = del.From.Addr
-	}
-	return &Message{
-		Data:     json.RawMessage(del.Payload),
-		From:     origin.ID,
-		FromAddr: origin.Addr,
-		Direct:   !del.Broadcast,
-		Hops:     del.Hops,
-		reply: func(ctx context.Context, v any) error {
-			data, err := d.encode(v)
-			if err != nil {
-				return err
-			}
-			return d.wrap(d.dht.SendDirect(ctx, origin, data))
-		},
-	}
-}
-
-func (d *DHT) encode(v any) ([]byte, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("p2p: encode message: %w", err)
-	}
-	if max := d.maxPayload(); len(data) > max {
-		return nil, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrTooLarge, len(data), max)
-	}
-	return data, nil
-}
-
-func (d *DHT) maxPayload() int {
-	if n := d.cfg.Kademlia.MaxPayloadSize; n > 0 {
-		return n
-	}
-	return kademlia.DefaultMaxPayloadSize
-}
-
-// wrap maps the kademlia runtime's closed error to ErrClosed.
-func (d *DHT) wrap(err error) error {
-	if err != nil && errors.Is(err, kademlia.ErrClosed) {
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	return err
 }

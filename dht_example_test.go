@@ -54,6 +54,12 @@ func ExampleDHT() {
 		fmt.Println(err)
 		return
 	}
+	select { // Start joins in the background
+	case <-b.Joined():
+	case <-ctx.Done():
+		fmt.Println("b did not join")
+		return
+	}
 
 	// A record signed by a's key: only a can change it.
 	key, err := a.Put(ctx, "config", map[string]int{"workers": 8})

@@ -68,6 +68,13 @@ func startDHTCluster(t *testing.T, n int, newConfig func(i int, key *peer.Key) p
 		if err := d.Start(ctx); err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
+		if i > 0 {
+			select {
+			case <-d.Joined():
+			case <-ctx.Done():
+				t.Fatalf("node %d did not join through node %d", i, i-1)
+			}
+		}
 	}
 	return c
 }
@@ -131,11 +138,7 @@ func totalBroadcastsSent(t *testing.T, c *dhtCluster) uint64 {
 	t.Helper()
 	var total uint64
 	for _, d := range c.nodes {
-		s, err := d.Stats(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += s.Kademlia.BroadcastsSent
+		total += d.Stats().Kademlia.BroadcastsSent
 	}
 	return total
 }
@@ -324,8 +327,8 @@ func TestDHTOverTCP(t *testing.T) {
 	defer outsider.Close()
 	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := outsider.Start(joinCtx); !errors.Is(err, kademlia.ErrNoContacts) {
-		t.Errorf("Start with the wrong secret: %v, want ErrNoContacts", err)
+	if _, err := outsider.Bootstrap(joinCtx, []string{c.nodes[0].Addr()}); !errors.Is(err, kademlia.ErrNoContacts) {
+		t.Errorf("Bootstrap with the wrong secret: %v, want ErrNoContacts", err)
 	}
 }
 

@@ -22,6 +22,12 @@
 // write in another's name; [Broadcaster.Revoke] shuts a member out of the
 // cluster for good (any member may, unless Config.Admins is set).
 //
+// The [DHT] overlay is a Kademlia network with the same door (both types
+// satisfy [Overlay]: Start, Joined, React, Send, SendOne, SendTo, Members,
+// NodeStats, Close, with the same meaning), plus signed records
+// ([DHT.Put], [DHT.Get]). Each type drives its protocol's state machines
+// (packages gossip and kademlia) with the runtime of package node.
+//
 // A minimal program:
 //
 //	b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: []string{"10.0.0.1:6966"}})

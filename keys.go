@@ -410,11 +410,11 @@ func (n dhtKeys) self() Member { return Member{ID: n.d.ID(), Addr: n.d.Addr()} }
 func (n dhtKeys) members(ctx context.Context) ([]Member, error) { return n.d.Members(ctx) }
 
 func (n dhtKeys) broadcast(ctx context.Context, data []byte) error {
-	return n.d.wrap(n.d.dht.Broadcast(ctx, append(slices.Clip(dhtKeyMagic), data...)))
+	return n.d.broadcast(ctx, append(slices.Clip(dhtKeyMagic), data...))
 }
 
 func (n dhtKeys) answer(ctx context.Context, to peer.Info, data []byte) error {
-	return n.d.wrap(n.d.dht.SendDirect(ctx, to, append(slices.Clip(dhtKeyMagic), data...)))
+	return n.d.sendDirect(ctx, to, append(slices.Clip(dhtKeyMagic), data...))
 }
 
 // ListKeys asks every member for its keys: KeyringResponse.Keys counts the

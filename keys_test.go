@@ -235,7 +235,7 @@ func TestDHTKeyringRotation(t *testing.T) {
 	defer outsider.Close()
 	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := outsider.Start(joinCtx); !errors.Is(err, kademlia.ErrNoContacts) {
-		t.Fatalf("Start with the removed secret: %v, want ErrNoContacts", err)
+	if _, err := outsider.Bootstrap(joinCtx, []string{c.nodes[0].Addr()}); !errors.Is(err, kademlia.ErrNoContacts) {
+		t.Fatalf("Bootstrap with the removed secret: %v, want ErrNoContacts", err)
 	}
 }

@@ -28,8 +28,14 @@ const (
 	membersFileMax = 1024
 	// membersFileMaxAge forgets a member not seen alive for this long.
 	membersFileMaxAge = 7 * 24 * time.Hour
-	// membersFileInterval is how often a changed member list is written.
+	// membersFileInterval is how often a changed member list is written,
+	// at most; the first list is written as soon as it is seen (within
+	// membersFilePoll), so a node killed a moment after it joined still
+	// restarts knowing the members.
 	membersFileInterval = time.Second
+	// membersFilePoll is how often the member list is compared with the one
+	// last written.
+	membersFilePoll = 200 * time.Millisecond
 )
 
 // knownMember is one line of the members file.
@@ -135,15 +141,20 @@ func rejoinContacts(bootstrap []string, kept []knownMember) ([]string, []peer.In
 	return contacts, known
 }
 
-// keepMembers writes the member list to the data directory every
-// membersFileInterval while it changes, and once more when stop closes. It
+// keepMembers writes the member list to the data directory when it changes
+// (the first change at once, then at most every membersFileInterval), and
+// once more when stop closes. It
 // runs on its own goroutine: disk writes never hold up the network loop.
 func (b *Broadcaster) keepMembers(kept []knownMember, stop <-chan struct{}) {
 	defer close(b.membersDone)
-	ticker := time.NewTicker(membersFileInterval)
+	ticker := time.NewTicker(membersFilePoll)
 	defer ticker.Stop()
 	var last []peer.Info
-	write := func() {
+	var lastWrite time.Time
+	write := func(force bool) {
+		if !force && !lastWrite.IsZero() && time.Since(lastWrite) < membersFileInterval {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), membersFileInterval)
 		defer cancel()
 		var alive []peer.Info
@@ -153,8 +164,11 @@ func (b *Broadcaster) keepMembers(kept []knownMember, stop <-chan struct{}) {
 		if slices.Equal(alive, last) {
 			return
 		}
-		last = alive
-		kept = mergeKnown(kept, alive, b.ID(), time.Now())
+		if !force && !slices.ContainsFunc(alive, func(p peer.Info) bool { return p.ID != b.ID() }) {
+			return // nobody else yet: nothing worth a write
+		}
+		last, lastWrite = alive, time.Now()
+		kept = mergeKnown(kept, alive, b.ID(), lastWrite)
 		if err := writeMembersFile(b.cfg.DataDir, kept); err != nil {
 			b.logger.Warn("cannot keep the member list", "err", err)
 		}
@@ -162,9 +176,9 @@ func (b *Broadcaster) keepMembers(kept []knownMember, stop <-chan struct{}) {
 	for {
 		select {
 		case <-ticker.C:
-			write()
+			write(false)
 		case <-stop:
-			write()
+			write(true)
 			return
 		}
 	}

@@ -13,9 +13,16 @@ type Message struct {
 	// Data is the JSON the sender passed to Send, SendOne or Reply.
 	Data json.RawMessage
 	// From is the ID of the node that sent the message (the original sender
-	// of a broadcast, not the neighbour that relayed it).
+	// of a broadcast, not the neighbour that relayed it). For a direct
+	// message or a reply it is the identity the sender proved on the
+	// encrypted link it came over: it cannot be forged. For a broadcast it
+	// is the origin the message names: with Config.SignBroadcasts the
+	// origin's signature proves it; without, it is the word of the
+	// neighbours that relayed it, and a member holding the cluster secret
+	// could name another origin.
 	From peer.ID
-	// FromAddr is the sender's advertised address.
+	// FromAddr is the address the sender advertises (a claim that is not
+	// checked; a reply goes to From, whose identity the link proves).
 	FromAddr string
 	// Direct is true for a message sent to this node alone (SendOne or a
 	// reply), false for a broadcast.

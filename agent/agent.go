@@ -139,6 +139,7 @@ func newAgent(cfg Config) (*Agent, error) {
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,
 		DataDir: cfg.DataDir, Secret: secret, Logger: a.logger, Key: key, Name: cfg.Name, Tags: cfg.Tags,
+		SignBroadcasts: cfg.SignBroadcasts,
 	}
 	if ncfg.Admins, err = parseAdmins(cfg.Admins); err != nil {
 		a.listener.Close()
@@ -480,6 +481,7 @@ func (a *Agent) Reload(cfg Config) error {
 		"join": !slices.Equal(next.Join, cur.Join), "secret": next.Secret != cur.Secret || next.SecretFile != cur.SecretFile,
 		"api": next.API != cur.API, "api-token": next.APIToken != cur.APIToken || next.APITokenFile != cur.APITokenFile, "log-format": next.LogFormat != cur.LogFormat,
 		"handler-concurrency": next.HandlerConcurrency != cur.HandlerConcurrency, "handler-timeout": next.HandlerTimeout != cur.HandlerTimeout,
+		"sign-broadcasts": next.SignBroadcasts != cur.SignBroadcasts,
 	} {
 		if changed {
 			ignored = append(ignored, name)

@@ -90,6 +90,10 @@ type Config struct {
 	APIBodyTimeout time.Duration
 	// APIMaxConns: see DefaultAPIMaxConns.
 	APIMaxConns int
+	// SignBroadcasts signs this node's broadcasts and refuses unsigned or
+	// forged ones (p2p.Config.SignBroadcasts); every agent of a network
+	// must use the same value.
+	SignBroadcasts bool
 
 	// Logger, when set, replaces the logger built from LogLevel, LogFormat
 	// and LogOutput (for tests and embedding); LogLevel is then not
@@ -124,6 +128,8 @@ type Setting struct {
 	// Type is the value's type for flags and documentation: "string"
 	// (when empty), "int" or "duration" (Go syntax: 30s, 1m).
 	Type string
+	// Bool is true for on/off settings: the flag alone means true.
+	Bool bool
 
 	set func(c *Config, values []string) error
 }
@@ -185,6 +191,16 @@ var settings = []Setting{
 				return fmt.Errorf("handler-concurrency %q: want a number >= 0", v)
 			}
 			c.HandlerConcurrency = n
+			return nil
+		})},
+	{Name: "sign-broadcasts", Env: "P2P_SIGN_BROADCASTS", Default: "false", Bool: true,
+		Usage: "sign broadcasts with the node key and refuse unsigned or forged ones (every agent of a network must agree)",
+		set: single(func(c *Config, v string) error {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("sign-broadcasts %q: want true or false", v)
+			}
+			c.SignBroadcasts = on
 			return nil
 		})},
 	{Name: "handler-timeout", Env: "P2P_HANDLER_TIMEOUT", Default: DefaultHandlerTimeout.String(), Type: "duration", Usage: "time after which a handler command is killed",

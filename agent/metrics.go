@@ -106,6 +106,8 @@ type nodeCollector struct {
 	recordsBroadcast, recordsRejected           *prometheus.Desc
 	recordsWithdrawn, revoked                   *prometheus.Desc
 	revokedConns, revokedSends                  *prometheus.Desc
+	broadcastsRecovered, broadcastsRefused      *prometheus.Desc
+	broadcastHopsClamped                        *prometheus.Desc
 	all                                         []*prometheus.Desc
 }
 
@@ -151,6 +153,9 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.revoked = desc("p2p_revoked_members", "Nodes on the cluster's deny list.")
 	c.revokedConns = desc("p2p_revoked_connections_closed_total", "Connections of revoked nodes closed right after their handshake, or when the node was revoked.")
 	c.revokedSends = desc("p2p_revoked_sends_dropped_total", "Messages to revoked nodes dropped without a dial.")
+	c.broadcastsRecovered = desc("p2p_broadcasts_recovered_total", "Broadcasts missed while cut off and recovered from a new neighbour.")
+	c.broadcastsRefused = desc("p2p_broadcasts_refused_total", "Broadcast payloads refused, by reason.", "reason")
+	c.broadcastHopsClamped = desc("p2p_broadcast_hops_clamped_total", "Hop counts over the protocol's limit, clamped.")
 	return c
 }
 
@@ -188,6 +193,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.connectionsOpen, float64(rt.ConnectionsOpen))
 	counter(c.connsTrimmed, rt.ConnsTrimmed)
 	counter(c.reactorDrops, stats.ReactorDrops)
+	pt := stats.Plumtree
+	counter(c.broadcastsRecovered, pt.MessagesRecovered)
+	counter(c.broadcastsRefused, pt.RefusedStale, "stale")
+	counter(c.broadcastsRefused, pt.RefusedFuture, "future")
+	counter(c.broadcastsRefused, pt.RefusedSignature, "signature")
+	counter(c.broadcastsRefused, pt.Refused, "invalid")
+	counter(c.broadcastHopsClamped, pt.HopsClamped)
 	if a.tr != nil {
 		ts := a.tr.Stats()
 		counter(c.socketBytesIn, ts.BytesIn)

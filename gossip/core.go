@@ -366,6 +366,10 @@ func (c *Core) Step(now time.Time, input any) {
 		c.incarnation = uint64(now.UnixNano())
 		c.self = Entry{Peer: c.cfg.Self, Incarnation: c.incarnation, State: StateAlive, Name: c.cfg.Name, Tags: c.cfg.Tags}
 		c.sign(&c.self)
+		// Plumtree's first input marks when the node started: it recovers
+		// the broadcasts sent from then on (plumtree doc, Recovery), so
+		// start it now rather than at its first link.
+		c.push(targetPT, overlay.Tick{})
 		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
 		c.syncKnown(in.Known)
 	case Leave:
@@ -514,7 +518,12 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		c.stats.Dropped++
 		return
 	}
-	c.recordSample(now, d.ID)
+	if late := now.Sub(time.UnixMilli(d.SentAt)); late <= maxSampleLateness {
+		// A broadcast delivered late (recovered after a cut, or repaired
+		// slowly while many nodes joined) would make islands out of nodes
+		// that joined after it was sent: only prompt ones are samples.
+		c.recordSample(now, d.ID)
+	}
 	topic, body := d.Payload[0], d.Payload[1:]
 	if topic == TopicMembership {
 		var ev membershipEvent

@@ -34,6 +34,12 @@ const (
 	// ignores the broadcasts sent before it joined.
 	recentMinAge = 5 * time.Second
 	recentMaxAge = 30 * time.Second
+	// maxSampleLateness is the longest a broadcast may take from its
+	// origin's send time to its delivery here and still be a sample: the
+	// margin checkRecent gives a node that joined just before a broadcast
+	// was sent. (It needs the clocks to agree within about that much; a
+	// node whose clock is ahead of the origins' samples nothing.)
+	maxSampleLateness = time.Second
 	// maxRecent bounds the IDs a probe or a membership event may carry.
 	maxRecent = 8
 	// maxMissed bounds the other islands' broadcasts remembered as acted on.

@@ -131,6 +131,14 @@ func (c *Core) Contacts() []peer.Info {
 	return out
 }
 
+// Contact returns the routing table's contact with id, if it holds one.
+func (c *Core) Contact(id peer.ID) (peer.Info, bool) {
+	if ct := c.table.get(id); ct != nil {
+		return ct.info, true
+	}
+	return peer.Info{}, false
+}
+
 // Closest returns the n contacts of the routing table closest to target.
 func (c *Core) Closest(target peer.ID, n int) []peer.Info { return c.table.closest(target, n, false) }
 

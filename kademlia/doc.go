@@ -2,8 +2,10 @@
 // (Maymounkov and Mazières, "Kademlia: A Peer-to-peer Information System
 // Based on the XOR Metric", IPTPS 2002) as an I/O-free state machine, plus a
 // broadcast over its routing tables (El-Ansary, Alima, Brand and Haridi,
-// "Efficient Broadcast in Structured P2P Networks", IPTPS 2003), and a
-// runtime wrapper, [DHT], that drives it over a transport.
+// "Efficient Broadcast in Structured P2P Networks", IPTPS 2003). The
+// package is the protocol only: the root package's p2p.DHT drives a [Core]
+// over a transport with the node package's runtime, as p2p.Broadcaster
+// drives its cores.
 //
 // # Routing
 //
@@ -76,6 +78,8 @@
 //
 // [Core] implements overlay.Core: it owns no goroutine, socket or clock and
 // takes its randomness from Config.Seed, so a simulation of thousands of
-// cores on a virtual clock is deterministic. [DHT] runs a Core on the node
-// package's runtime over any transport.Transport.
+// cores on a virtual clock is deterministic. Nothing the package links runs
+// a network, a runtime or a database (arch_test.go checks its
+// dependencies): p2p.DHT steps a Core on the node package's runtime, and
+// package sim on a virtual clock.
 package kademlia

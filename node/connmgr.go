@@ -59,7 +59,7 @@ func (r *Runtime) drain(c *connection) {
 		return
 	}
 	c.draining = true
-	c.drainAt = time.Now()
+	c.drainAt = r.clock.Now()
 	r.openConns--
 	close(c.closing)
 }

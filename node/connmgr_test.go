@@ -190,14 +190,15 @@ func TestRateLimitedWarningWritesOneLinePerInterval(t *testing.T) {
 		lines = append(lines, string(p))
 		return len(p), nil
 	}), nil)
-	w := newRateLimitedWarn(slog.New(handler), "send queue full, message dropped")
+	clock := newFakeClock()
+	w := newRateLimitedWarn(slog.New(handler), clock, "send queue full, message dropped")
 	for range 10_000 {
 		w.warn("peer", "x")
 	}
 	if len(lines) != 1 {
 		t.Fatalf("%d lines for 10,000 warnings within the interval, want 1", len(lines))
 	}
-	w.nextLine = time.Time{} // the interval has passed
+	clock.Advance(warnInterval)
 	w.warn("peer", "x")
 	if len(lines) != 2 || !strings.Contains(lines[1], "left_out_since_last_line=9999") {
 		t.Fatalf("lines %q, want a second one counting the 9,999 left out", lines)

@@ -1,5 +1,7 @@
 // Package node drives a protocol core (an [overlay.Core]) over a real
-// transport with real timers.
+// transport, with the time of a [Clock]: the system clock by default, or
+// one a test steps. The root package's Broadcaster and DHT are both built
+// on a [Runtime].
 //
 // A [Runtime] owns one goroutine, the loop, which alone touches the core: it
 // steps the core with messages decoded from peers, link failures, local
@@ -23,6 +25,10 @@
 // request waits for its reply). It runs when a connection opens and once a
 // second; Stats.ConnsTrimmed counts what it closed. Hard limits (total and
 // per-peer connection caps, buffered bytes) belong to the transport.
+//
+// Lifetime: Close cancels the accept loop and the dials in flight, closes
+// the transport and returns once every goroutine the runtime started has
+// ended.
 //
 // Denied peers: Config.Denied names peers to refuse (the nodes revoked from
 // the cluster). Their new connections are closed right after the handshake,

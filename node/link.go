@@ -62,7 +62,7 @@ func (r *Runtime) usable(id peer.ID) *connection {
 }
 
 func (c *connection) enqueue(r *Runtime, data []byte) {
-	c.lastUsed = time.Now()
+	c.lastUsed = r.clock.Now()
 	if c.draining {
 		r.stats.dropped.Add(1)
 		return
@@ -111,15 +111,8 @@ func (r *Runtime) handedOver(c *connection, data []byte, err error) error {
 
 func (r *Runtime) dial(addr string) {
 	defer r.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.DialTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-r.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	conn, err := r.tr.Dial(ctx, addr)
 	select {
 	case r.events <- dialResult{addr: addr, conn: conn, err: err}:
@@ -193,7 +186,7 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 		remote:   remote,
 		queue:    make(chan []byte, r.cfg.SendQueueLen),
 		closing:  make(chan struct{}),
-		lastUsed: time.Now(),
+		lastUsed: r.clock.Now(),
 	}
 	l := r.links[remote.ID]
 	if l == nil {

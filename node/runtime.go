@@ -87,6 +87,11 @@ type Config struct {
 	// waiting for the loop; readers wait beyond it (default
 	// DefaultMaxQueuedBytes).
 	MaxQueuedBytes int
+	// Clock gives the time to the core and drives the core's timer and the
+	// housekeeping (idle links, connection trimming); nil is SystemClock.
+	// Dials are bounded by DialTimeout of the system clock whatever the
+	// Clock, as the transport's own deadlines are.
+	Clock Clock
 }
 
 // Stats counts what the runtime did.
@@ -114,6 +119,7 @@ type Runtime struct {
 	cfg    Config
 	core   overlay.Core
 	tr     transport.Transport
+	clock  Clock
 	logger *slog.Logger
 
 	inbound  chan inboundMsg
@@ -121,7 +127,10 @@ type Runtime struct {
 	events   chan any
 	requests chan request
 	done     chan struct{}
-	wg       sync.WaitGroup
+	// ctx ends at Close: it stops Accept and the dials in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the runtime started
 
 	closeOnce sync.Once
 	closeErr  error
@@ -148,7 +157,7 @@ type Runtime struct {
 	outputs         []any
 	pendingInputs   []any
 	stepping        bool
-	timer           *time.Timer
+	timer           Timer
 }
 
 type inboundMsg struct {
@@ -195,6 +204,9 @@ func Start(cfg Config) (*Runtime, error) {
 	if cfg.MaxQueuedBytes <= 0 {
 		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -203,6 +215,7 @@ func Start(cfg Config) (*Runtime, error) {
 		cfg:      cfg,
 		core:     cfg.Core,
 		tr:       cfg.Transport,
+		clock:    cfg.Clock,
 		logger:   logger,
 		inbound:  make(chan inboundMsg, 256),
 		queued:   newQueueBudget(cfg.MaxQueuedBytes),
@@ -211,16 +224,17 @@ func Start(cfg Config) (*Runtime, error) {
 		done:     make(chan struct{}),
 		links:    map[peer.ID]*link{},
 		dialing:  map[string]*pendingDial{},
-		timer:    time.NewTimer(time.Hour),
+		timer:    cfg.Clock.NewTimer(time.Hour),
 
-		warnQueueFull: newRateLimitedWarn(logger, "send queue full, message dropped"),
-		warnTooLarge:  newRateLimitedWarn(logger, "message too large, dropped"),
-		warnRefused:   newRateLimitedWarn(logger, "peer refused the handshake"),
-		warnMalformed: newRateLimitedWarn(logger, "malformed message, disconnecting peer"),
-		warnDenied:    newRateLimitedWarn(logger, "connection of a revoked peer refused"),
+		warnQueueFull: newRateLimitedWarn(logger, cfg.Clock, "send queue full, message dropped"),
+		warnTooLarge:  newRateLimitedWarn(logger, cfg.Clock, "message too large, dropped"),
+		warnRefused:   newRateLimitedWarn(logger, cfg.Clock, "peer refused the handshake"),
+		warnMalformed: newRateLimitedWarn(logger, cfg.Clock, "malformed message, disconnecting peer"),
+		warnDenied:    newRateLimitedWarn(logger, cfg.Clock, "connection of a revoked peer refused"),
 
 		deniedCheck: make(chan struct{}, 1),
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(2)
 	go r.acceptLoop()
 	go r.loop()
@@ -291,6 +305,7 @@ func (r *Runtime) LocalAddr() string { return r.tr.LocalAddr() }
 func (r *Runtime) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.done)
+		r.cancel()
 		r.closeErr = r.tr.Close()
 		r.wg.Wait()
 	})
@@ -299,14 +314,8 @@ func (r *Runtime) Close() error {
 
 func (r *Runtime) acceptLoop() {
 	defer r.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-r.done
-		cancel()
-	}()
 	for {
-		conn, err := r.tr.Accept(ctx)
+		conn, err := r.tr.Accept(r.ctx)
 		if err != nil {
 			select {
 			case <-r.done:
@@ -344,7 +353,7 @@ type dialResult struct {
 func (r *Runtime) loop() {
 	defer r.wg.Done()
 	defer r.shutdownLinks()
-	housekeeping := time.NewTicker(time.Second)
+	housekeeping := r.clock.NewTicker(time.Second)
 	defer housekeeping.Stop()
 	defer r.timer.Stop()
 	r.rearm()
@@ -358,12 +367,12 @@ func (r *Runtime) loop() {
 			r.handleEvent(ev)
 		case req := <-r.requests:
 			if req.fn != nil {
-				req.fn(time.Now())
+				req.fn(r.clock.Now())
 			} else {
 				r.step(req.input)
 			}
 			close(req.done)
-		case <-r.timer.C:
+		case <-r.timer.C():
 			// Messages that arrived before the deadline go first: under
 			// load, a payload can sit in the queue while the timer that
 			// waits for it fires (Plumtree would GRAFT it again).
@@ -371,7 +380,7 @@ func (r *Runtime) loop() {
 				r.receive(<-r.inbound)
 			}
 			r.step(overlay.Tick{})
-		case now := <-housekeeping.C:
+		case now := <-housekeeping.C():
 			r.closeIdle(now)
 			r.trimConns(now)
 			r.closeLingering(now)
@@ -387,7 +396,7 @@ func (r *Runtime) receive(in inboundMsg) {
 		return // read before its peer was denied
 	}
 	r.stats.messagesIn.Add(1)
-	in.conn.lastUsed = time.Now()
+	in.conn.lastUsed = r.clock.Now()
 	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
 }
 
@@ -412,7 +421,7 @@ func (r *Runtime) step(input any) {
 }
 
 func (r *Runtime) stepOne(input any) {
-	now := time.Now()
+	now := r.clock.Now()
 	r.core.Step(now, input)
 	r.outputs = r.core.Drain(r.outputs[:0])
 	for i, out := range r.outputs {
@@ -436,7 +445,7 @@ func (r *Runtime) rearm() {
 	deadline, ok := r.core.NextDeadline()
 	if !r.timer.Stop() {
 		select {
-		case <-r.timer.C:
+		case <-r.timer.C():
 		default:
 		}
 	}
@@ -444,7 +453,7 @@ func (r *Runtime) rearm() {
 		r.timer.Reset(time.Hour)
 		return
 	}
-	wait := time.Until(deadline)
+	wait := deadline.Sub(r.clock.Now())
 	if wait < 0 {
 		wait = 0
 	}
@@ -513,7 +522,7 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 // Flush waits until every message queued so far has been handed to the
 // transport, or ctx ends.
 func (r *Runtime) Flush(ctx context.Context) error {
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := r.clock.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		pending := 0
@@ -533,7 +542,7 @@ func (r *Runtime) Flush(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-tick.C:
+		case <-tick.C():
 		}
 	}
 }

@@ -15,6 +15,7 @@ const warnInterval = 10 * time.Second
 // fill the disk through its logs.
 type rateLimitedWarn struct {
 	logger *slog.Logger
+	clock  Clock
 	msg    string
 
 	mu         sync.Mutex // guards the fields below
@@ -22,15 +23,15 @@ type rateLimitedWarn struct {
 	suppressed uint64
 }
 
-func newRateLimitedWarn(logger *slog.Logger, msg string) *rateLimitedWarn {
-	return &rateLimitedWarn{logger: logger, msg: msg}
+func newRateLimitedWarn(logger *slog.Logger, clock Clock, msg string) *rateLimitedWarn {
+	return &rateLimitedWarn{logger: logger, clock: clock, msg: msg}
 }
 
 // warn logs the occurrence with attrs, or counts it when a line was written
 // less than warnInterval ago.
 func (w *rateLimitedWarn) warn(attrs ...any) {
 	w.mu.Lock()
-	now := time.Now()
+	now := w.clock.Now()
 	if now.Before(w.nextLine) {
 		w.suppressed++
 		w.mu.Unlock()

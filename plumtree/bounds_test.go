@@ -84,18 +84,22 @@ func TestMalformedMessagesAreIgnored(t *testing.T) {
 		raw []byte
 		msg any
 	}{
-		{name: "short message ID", raw: encode(t, TypeGossip, []any{id[:15], 1, origin, []byte("x")})},
-		{name: "long message ID", raw: encode(t, TypeGossip, []any{append(id, 0), 1, origin, []byte("x")})},
-		{name: "message ID as text", raw: encode(t, TypeGossip, []any{string(id), 1, origin, []byte("x")})},
+		{name: "short message ID", raw: encode(t, TypeGossip, []any{id[:15], 1, origin, []byte("x"), 0})},
+		{name: "long message ID", raw: encode(t, TypeGossip, []any{append(id, 0), 1, origin, []byte("x"), 0})},
+		{name: "message ID as text", raw: encode(t, TypeGossip, []any{string(id), 1, origin, []byte("x"), 0})},
 		{name: "message ID as number", raw: encode(t, TypeIHave, []any{[]any{[]any{7, 1}}})},
-		{name: "round over 16 bits", raw: encode(t, TypeGossip, []any{id, 70000, origin, []byte("x")})},
+		{name: "round over 16 bits", raw: encode(t, TypeGossip, []any{id, 70000, origin, []byte("x"), 0})},
 		{name: "negative round", raw: encode(t, TypeIHave, []any{[]any{[]any{id, -1}}})},
-		{name: "missing field", raw: encode(t, TypeGossip, []any{id, 1, origin})},
+		{name: "missing field", raw: encode(t, TypeGossip, []any{id, 1, origin, []byte("x")})},
+		{name: "SUMMARY send time as text", raw: encode(t, TypeSummary, []any{[]any{[]any{id, "now"}}})},
 		{name: "extra field", raw: encode(t, TypeGraft, []any{[]any{id}, 1})},
 		{name: "GOSSIP zero ID", msg: &Gossip{Round: 1, Origin: validOrigin, Payload: []byte("x")}},
 		{name: "GOSSIP round 0", msg: &Gossip{ID: testID, Origin: validOrigin}},
 		{name: "GOSSIP zero origin", msg: &Gossip{ID: testID, Round: 1}},
 		{name: "GOSSIP long origin address", msg: &Gossip{ID: testID, Round: 1, Origin: peer.Info{ID: peerC.ID, Addr: strings.Repeat("a", MaxAddrLen+1)}}},
+		{name: "GOSSIP short public key", msg: &Gossip{ID: testID, Round: 1, Origin: validOrigin, SentAt: simEpoch.UnixMilli(), PublicKey: make([]byte, 31), Signature: make([]byte, 64)}},
+		{name: "GOSSIP signature without key", msg: &Gossip{ID: testID, Round: 1, Origin: validOrigin, SentAt: simEpoch.UnixMilli(), Signature: make([]byte, 64)}},
+		{name: "GOSSIP long signature", msg: &Gossip{ID: testID, Round: 1, Origin: validOrigin, SentAt: simEpoch.UnixMilli(), PublicKey: make([]byte, 32), Signature: make([]byte, 65)}},
 		{name: "GOSSIP payload too large", msg: &Gossip{ID: testID, Round: 1, Origin: validOrigin, Payload: make([]byte, 1025)}},
 		{name: "IHAVE empty", msg: &IHave{}},
 		{name: "IHAVE too many", msg: &IHave{Announcements: manyAnnouncements}},
@@ -103,6 +107,10 @@ func TestMalformedMessagesAreIgnored(t *testing.T) {
 		{name: "IHAVE round 0", msg: &IHave{Announcements: []Announcement{{ID: testID}}}},
 		{name: "GRAFT too many", msg: &Graft{IDs: manyIDs}},
 		{name: "GRAFT zero ID", msg: &Graft{IDs: []MessageID{{}}}},
+		{name: "SUMMARY empty", msg: &Summary{}},
+		{name: "SUMMARY too many", msg: &Summary{Entries: make([]SummaryEntry, MaxIDsPerMessage+1)}},
+		{name: "SUMMARY zero ID", msg: &Summary{Entries: []SummaryEntry{{SentAt: simEpoch.UnixMilli()}}}},
+		{name: "nil SUMMARY", msg: (*Summary)(nil)},
 		{name: "nil GOSSIP", msg: (*Gossip)(nil)},
 		{name: "nil IHAVE", msg: (*IHave)(nil)},
 		{name: "nil GRAFT", msg: (*Graft)(nil)},
@@ -149,7 +157,8 @@ func TestMalformedMessagesAreIgnored(t *testing.T) {
 // codec unchanged.
 func TestMessagesRoundTripThroughWire(t *testing.T) {
 	for _, msg := range []any{
-		&Gossip{ID: testID, Round: 300, Origin: origin, Payload: []byte("payload")},
+		&Gossip{ID: testID, Round: 300, Origin: origin, Payload: []byte("payload"), SentAt: simEpoch.UnixMilli()},
+		&Summary{Entries: []SummaryEntry{{ID: testID, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{2}, SentAt: -1}}},
 		&IHave{Announcements: []Announcement{{ID: testID, Round: 1}, {ID: MessageID{2}, Round: 65535}}},
 		&Graft{IDs: []MessageID{testID, {3}}},
 		&Graft{},
@@ -183,12 +192,19 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if cfg.IHaveTimeout != DefaultIHaveTimeout || cfg.GraftTimeout != DefaultGraftTimeout ||
 		cfg.SeenCacheSize != DefaultSeenCacheSize || cfg.SeenTTL != DefaultSeenTTL ||
 		cfg.PayloadCacheSize != DefaultPayloadCacheSize || cfg.PayloadTTL != DefaultPayloadTTL ||
+		cfg.PayloadCacheBytes != DefaultPayloadCacheBytes || cfg.MaxClockSkew != DefaultMaxClockSkew ||
 		cfg.LazyBatchInterval != DefaultLazyBatchInterval || cfg.MaxPayload != DefaultMaxPayload ||
 		cfg.MaxMissing != DefaultMaxMissing || cfg.OptimizationThreshold != 0 || cfg.Logger == nil {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 	if cfg, _ := (Config{Self: selfInfo, IHaveTimeout: 20 * time.Millisecond}).withDefaults(); cfg.GraftTimeout != 20*time.Millisecond {
 		t.Errorf("GraftTimeout default %v with a 20 ms IHaveTimeout, want 20 ms", cfg.GraftTimeout)
+	}
+	if cfg, _ := (Config{Self: selfInfo, SeenTTL: 20 * time.Second}).withDefaults(); cfg.PayloadTTL != 10*time.Second {
+		t.Errorf("PayloadTTL default %v with a 20 s SeenTTL, want 10 s", cfg.PayloadTTL)
+	}
+	if cfg, _ := (Config{Self: selfInfo, SeenTTL: 20 * time.Second}).withDefaults(); cfg.MaxClockSkew != 5*time.Second {
+		t.Errorf("MaxClockSkew default %v with a 20 s SeenTTL, want 5 s", cfg.MaxClockSkew)
 	}
 	for _, tc := range []struct {
 		field string
@@ -203,6 +219,12 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"SeenTTL", Config{Self: selfInfo, SeenTTL: -1}},
 		{"PayloadCacheSize", Config{Self: selfInfo, PayloadCacheSize: -1}},
 		{"PayloadTTL", Config{Self: selfInfo, PayloadTTL: -1}},
+		{"PayloadTTL", Config{Self: selfInfo, SeenTTL: time.Minute, PayloadTTL: 2 * time.Minute}},
+		{"PayloadCacheBytes", Config{Self: selfInfo, PayloadCacheBytes: -1}},
+		{"MaxClockSkew", Config{Self: selfInfo, MaxClockSkew: -1}},
+		{"MaxClockSkew", Config{Self: selfInfo, SeenTTL: time.Minute, MaxClockSkew: time.Minute}},
+		{"PayloadTTL", Config{Self: selfInfo, SeenTTL: time.Minute, MaxClockSkew: 40 * time.Second, PayloadTTL: 30 * time.Second}},
+		{"PayloadCacheSize", Config{Self: selfInfo, SeenCacheSize: 10, PayloadCacheSize: 20}},
 		{"LazyBatchInterval", Config{Self: selfInfo, LazyBatchInterval: -1}},
 		{"OptimizationThreshold", Config{Self: selfInfo, OptimizationThreshold: -1}},
 		{"MaxPayload", Config{Self: selfInfo, MaxPayload: -1}},

@@ -7,7 +7,8 @@ import (
 )
 
 // boundedCache maps message IDs to values, forgetting the oldest entry when
-// it holds limit entries and every entry older than its TTL. Entries are
+// it holds limit entries (or, with a cost function, more than maxBytes in
+// all) and every entry older than its TTL. Entries are
 // evicted in insertion order, which is also expiry order since the TTL is the
 // same for all: a FIFO queue beside the map makes both O(1) amortised. The
 // queue grows only as entries are added, so a large limit costs nothing
@@ -18,6 +19,11 @@ type boundedCache[V any] struct {
 	entries map[MessageID]cacheEntry[V]
 	queue   []queuedID
 	head    int // index of the oldest live element of queue
+	// cost, when set, gives the bytes an entry holds; the cache then keeps
+	// bytes (their sum) at most maxBytes, evicting the oldest entries.
+	cost     func(V) int
+	maxBytes int
+	bytes    int
 }
 
 // Expiry times are kept as Unix nanoseconds rather than time.Time: the
@@ -36,6 +42,20 @@ type queuedID struct {
 
 func newBoundedCache[V any](limit int, ttl time.Duration) *boundedCache[V] {
 	return &boundedCache[V]{limit: limit, ttl: ttl, entries: make(map[MessageID]cacheEntry[V])}
+}
+
+// withByteLimit makes the cache keep the total cost of its entries at most
+// maxBytes. An entry costlier than maxBytes on its own is still kept, alone.
+func (c *boundedCache[V]) withByteLimit(maxBytes int, cost func(V) int) *boundedCache[V] {
+	c.maxBytes, c.cost = maxBytes, cost
+	return c
+}
+
+func (c *boundedCache[V]) costOf(v V) int {
+	if c.cost == nil {
+		return 0
+	}
+	return c.cost(v)
 }
 
 // get returns the value of id if it is present and not expired at now.
@@ -59,14 +79,17 @@ func (c *boundedCache[V]) contains(now time.Time, id MessageID) bool {
 func (c *boundedCache[V]) put(now time.Time, id MessageID, value V) {
 	c.expire(now)
 	if entry, ok := c.entries[id]; ok {
+		c.bytes += c.costOf(value) - c.costOf(entry.value)
 		entry.value = value
 		c.entries[id] = entry
 		return
 	}
-	for len(c.entries) >= c.limit {
+	cost := c.costOf(value)
+	for len(c.entries) > 0 && (len(c.entries) >= c.limit || (c.cost != nil && c.bytes+cost > c.maxBytes)) {
 		c.popOldest()
 	}
 	expires := now.Add(c.ttl).UnixNano()
+	c.bytes += cost
 	c.entries[id] = cacheEntry[V]{value: value, expires: expires}
 	c.queue = append(c.queue, queuedID{id: id, expires: expires})
 }
@@ -74,6 +97,7 @@ func (c *boundedCache[V]) put(now time.Time, id MessageID, value V) {
 // update replaces the value of a present id; it does nothing otherwise.
 func (c *boundedCache[V]) update(id MessageID, value V) {
 	if entry, ok := c.entries[id]; ok {
+		c.bytes += c.costOf(value) - c.costOf(entry.value)
 		entry.value = value
 		c.entries[id] = entry
 	}
@@ -90,6 +114,21 @@ func (c *boundedCache[V]) expire(now time.Time) {
 // len returns the number of entries held, expired or not.
 func (c *boundedCache[V]) len() int { return len(c.entries) }
 
+// each calls fn for every entry live at now, oldest first, until fn returns
+// false.
+func (c *boundedCache[V]) each(now time.Time, fn func(MessageID, V) bool) {
+	t := now.UnixNano()
+	for _, q := range c.queue[c.head:] {
+		entry, ok := c.entries[q.id]
+		if !ok || entry.expires != q.expires || t >= entry.expires {
+			continue
+		}
+		if !fn(q.id, entry.value) {
+			return
+		}
+	}
+}
+
 func (c *boundedCache[V]) popOldest() {
 	if c.head >= len(c.queue) {
 		return
@@ -98,6 +137,7 @@ func (c *boundedCache[V]) popOldest() {
 	c.queue[c.head] = queuedID{}
 	c.head++
 	if entry, ok := c.entries[oldest.id]; ok && entry.expires == oldest.expires {
+		c.bytes -= c.costOf(entry.value)
 		delete(c.entries, oldest.id)
 	}
 	// Compact once the dead prefix is at least half of the queue, so the

@@ -29,15 +29,33 @@ const (
 	// DefaultSeenTTL is how long a seen ID is remembered: far longer than a
 	// broadcast takes to cross the overlay, so duplicates are still caught.
 	DefaultSeenTTL = 5 * time.Minute
-	// DefaultPayloadCacheSize bounds the payloads kept to answer GRAFTs.
+	// DefaultPayloadCacheSize bounds the payloads kept to answer GRAFTs
+	// and to hand to a new neighbour that missed them (the recovery
+	// window, see the package doc): 1,024 messages cover a minute at 17
+	// messages per second, more than three times the rate at which the
+	// loopback figures of BENCHMARKS.md are taken.
 	DefaultPayloadCacheSize = 1024
-	// DefaultPayloadTTL is how long a payload is kept to answer GRAFTs.
-	DefaultPayloadTTL = 30 * time.Second
+	// DefaultPayloadCacheBytes bounds the bytes of those payloads: 16 MiB
+	// hold a minute of 256-byte messages at the rate above many times over,
+	// or 16 payloads of the largest size the Broadcaster accepts.
+	DefaultPayloadCacheBytes = 16 << 20
+	// DefaultPayloadTTL is how long a payload is kept, and so the longest
+	// a node can be cut off and still recover every message sent
+	// meanwhile. After a mass failure HyParView and the member list repair
+	// the overlay within seconds (BENCHMARKS.md: 0.1 to 9.4 s, islands
+	// included); a minute covers a repair of tens of seconds.
+	DefaultPayloadTTL = time.Minute
 	// DefaultLazyBatchInterval is how long announcements to one peer are
 	// gathered before they leave in one IHAVE message.
 	DefaultLazyBatchInterval = 10 * time.Millisecond
 	// DefaultMaxPayload is the largest payload accepted: 64 KiB.
 	DefaultMaxPayload = 64 << 10
+	// DefaultMaxClockSkew is how far apart the clocks of two nodes may be
+	// (NTP keeps them within milliseconds; 30 s tolerates a badly kept
+	// one). A GOSSIP sent more than this in the receiver's future is
+	// refused, and one older than SeenTTL minus this is refused as a
+	// possible replay (see [Config.MaxClockSkew]).
+	DefaultMaxClockSkew = 30 * time.Second
 	// DefaultMaxMissing bounds the announced-but-missing messages tracked
 	// at once (each with its timer and its announcers).
 	DefaultMaxMissing = 4096
@@ -56,6 +74,16 @@ const (
 	MaxGraftAttempts = 8
 	// MaxAddrLen is the longest origin address accepted in a GOSSIP.
 	MaxAddrLen = 256
+	// MaxHops is the largest hop count (round) a node accepts as is: a
+	// larger one, in a GOSSIP or an IHAVE, is clamped to it and counted in
+	// [Stats].HopsClamped. Trees over HyParView are about 30 hops deep at
+	// 10,000 nodes (BENCHMARKS.md); 255 is far beyond any honest path, and
+	// keeps a peer's claim from inflating hop statistics.
+	MaxHops = 255
+	// PayloadOverhead is what one cached payload is counted for in
+	// [Config.PayloadCacheBytes] beyond its length: its ID, origin and
+	// bookkeeping.
+	PayloadOverhead = 128
 )
 
 // Config configures a [Core]. Zero fields take the documented defaults.
@@ -78,11 +106,28 @@ type Config struct {
 	// SeenTTL is how long a message ID is remembered. Default
 	// [DefaultSeenTTL].
 	SeenTTL time.Duration
-	// PayloadCacheSize bounds the payloads kept to answer GRAFTs. Default
-	// [DefaultPayloadCacheSize].
+	// MaxClockSkew bounds the difference between the origin's clock and
+	// this node's. A GOSSIP whose send time is more than MaxClockSkew
+	// ahead of this node's clock, or more than SeenTTL − MaxClockSkew
+	// behind it, is refused and counted (Stats.RefusedFuture,
+	// Stats.RefusedStale): the seen cache remembers an ID for SeenTTL
+	// after it arrived, so a message accepted within these bounds is always
+	// recognised when replayed, and one replayed later is refused by its
+	// age. Default [DefaultMaxClockSkew], or a quarter of SeenTTL when that
+	// is shorter; it must be shorter than SeenTTL.
+	MaxClockSkew time.Duration
+	// PayloadCacheSize bounds the payloads kept to answer GRAFTs and to
+	// recover the messages a new neighbour missed. Default
+	// [DefaultPayloadCacheSize]; at most SeenCacheSize.
 	PayloadCacheSize int
-	// PayloadTTL is how long a payload is kept to answer GRAFTs. Default
-	// [DefaultPayloadTTL].
+	// PayloadCacheBytes bounds the bytes of the payloads kept (payload
+	// length plus [PayloadOverhead] each). Default
+	// [DefaultPayloadCacheBytes].
+	PayloadCacheBytes int
+	// PayloadTTL is how long a payload is kept: the recovery window.
+	// Default [DefaultPayloadTTL], or half of SeenTTL when that is
+	// shorter; it must not exceed SeenTTL − MaxClockSkew, so that a
+	// recovered message is always one the seen cache would still recognise.
 	PayloadTTL time.Duration
 	// LazyBatchInterval is how long IHAVE announcements are gathered per
 	// peer before being flushed in one message. Default
@@ -114,6 +159,20 @@ type Config struct {
 	// MaxMissing bounds the missing messages tracked at once. Default
 	// [DefaultMaxMissing].
 	MaxMissing int
+	// SigningKey, when set, makes this node sign its broadcasts: each
+	// GOSSIP it originates carries its public key and its signature of the
+	// origin (ID and address), message ID, send time and payload (96 bytes
+	// more per message). Its ID must be Self.ID.
+	SigningKey *peer.Key
+	// RequireSignatures, when true, makes this node refuse every GOSSIP
+	// that does not carry a valid signature of its origin, before
+	// delivering or relaying it (counted in Stats.RefusedSignature): no
+	// relay can then forge a message's origin, payload or send time. Every
+	// node of a network must agree: a node that requires signatures refuses
+	// the broadcasts of nodes that do not sign. Off by default: verifying
+	// costs an ed25519 verification per message received (see
+	// BENCHMARKS.md).
+	RequireSignatures bool
 	// Seed seeds the generator of random message IDs; the IDs also mix in
 	// Self.ID and the time of the broadcast, so a restarted node does not
 	// repeat its old IDs. Zero is a valid seed.
@@ -134,8 +193,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Self.Addr) > MaxAddrLen {
 		return cfg, fmt.Errorf("%w: Self.Addr is %d bytes, limit %d", ErrInvalidConfig, len(cfg.Self.Addr), MaxAddrLen)
 	}
+	if cfg.SigningKey != nil && cfg.SigningKey.ID() != cfg.Self.ID {
+		return cfg, fmt.Errorf("%w: SigningKey is not the key of Self.ID", ErrInvalidConfig)
+	}
 	if cfg.GraftTimeout == 0 && cfg.IHaveTimeout > 0 {
 		cfg.GraftTimeout = min(DefaultGraftTimeout, cfg.IHaveTimeout)
+	}
+	if cfg.PayloadTTL == 0 && cfg.SeenTTL > 0 {
+		cfg.PayloadTTL = min(DefaultPayloadTTL, cfg.SeenTTL/2)
+	}
+	if cfg.MaxClockSkew == 0 && cfg.SeenTTL > 0 {
+		cfg.MaxClockSkew = min(DefaultMaxClockSkew, cfg.SeenTTL/4)
 	}
 	durations := []struct {
 		name  string
@@ -146,6 +214,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"GraftTimeout", &cfg.GraftTimeout, DefaultGraftTimeout},
 		{"SeenTTL", &cfg.SeenTTL, DefaultSeenTTL},
 		{"PayloadTTL", &cfg.PayloadTTL, DefaultPayloadTTL},
+		{"MaxClockSkew", &cfg.MaxClockSkew, DefaultMaxClockSkew},
 		{"LazyBatchInterval", &cfg.LazyBatchInterval, DefaultLazyBatchInterval},
 	}
 	for _, d := range durations {
@@ -163,6 +232,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SeenCacheSize", &cfg.SeenCacheSize, DefaultSeenCacheSize},
 		{"PayloadCacheSize", &cfg.PayloadCacheSize, DefaultPayloadCacheSize},
+		{"PayloadCacheBytes", &cfg.PayloadCacheBytes, DefaultPayloadCacheBytes},
 		{"MaxPayload", &cfg.MaxPayload, DefaultMaxPayload},
 		{"MaxMissing", &cfg.MaxMissing, DefaultMaxMissing},
 	}
@@ -176,6 +246,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.OptimizationThreshold < 0 {
 		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrInvalidConfig, cfg.OptimizationThreshold)
+	}
+	if cfg.MaxClockSkew >= cfg.SeenTTL {
+		return cfg, fmt.Errorf("%w: MaxClockSkew (%v) is not shorter than SeenTTL (%v)", ErrInvalidConfig, cfg.MaxClockSkew, cfg.SeenTTL)
+	}
+	if cfg.PayloadTTL > cfg.SeenTTL-cfg.MaxClockSkew {
+		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v) minus MaxClockSkew (%v)", ErrInvalidConfig, cfg.PayloadTTL, cfg.SeenTTL, cfg.MaxClockSkew)
+	}
+	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
+		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrInvalidConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
 	}
 	if cfg.GraftTimeout > cfg.IHaveTimeout {
 		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrInvalidConfig, cfg.GraftTimeout, cfg.IHaveTimeout)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -47,6 +46,9 @@ type Deliver struct {
 	// Hops is the number of links the message travelled to get here.
 	Hops    int
 	Payload []byte
+	// SentAt is the origin's clock when it broadcast the message, in
+	// milliseconds since the Unix epoch.
+	SentAt int64
 }
 
 // ErrPayloadTooLarge is returned by [Core.CheckBroadcast] for a payload over
@@ -91,6 +93,11 @@ type Core struct {
 	flushAt      time.Time
 	flushPending bool
 
+	// startedAt is the time of the first Step, in Unix milliseconds: a
+	// node recovers only messages sent since (see receiveSummary).
+	startedAt int64
+	started   bool
+
 	idCounter uint64
 	outputs   []any
 	stats     Stats
@@ -111,16 +118,22 @@ func New(cfg Config) (*Core, error) {
 		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
 		neighbors: make(map[peer.ID]*neighbor),
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
-		payloads:  newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL),
-		missing:   newMissingSet(),
+		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
+			func(p cachedPayload) int {
+				return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
+			}),
+		missing: newMissingSet(),
 	}, nil
 }
 
 // Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
-// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft] or
-// *[Prune], or [overlay.Tick]. Other inputs are ignored. Invalid messages are
-// counted in [Stats].Refused and otherwise ignored.
+// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft],
+// *[Prune] or *[Summary], or [overlay.Tick]. Other inputs are ignored.
+// Invalid messages are counted in [Stats].Refused and otherwise ignored.
 func (c *Core) Step(now time.Time, input any) {
+	if !c.started {
+		c.started, c.startedAt = true, now.UnixMilli()
+	}
 	c.seen.expire(now)
 	c.payloads.expire(now)
 	switch in := input.(type) {
@@ -131,7 +144,7 @@ func (c *Core) Step(now time.Time, input any) {
 	case Broadcast:
 		c.broadcast(now, in)
 	case NeighborUp:
-		c.neighborUp(in.Peer)
+		c.neighborUp(now, in.Peer)
 	case NeighborDown:
 		c.neighborDown(in.Peer)
 	}
@@ -212,7 +225,8 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.stats.Broadcasts++
 	c.seen.put(now, id, struct{}{})
 	c.missing.remove(id)
-	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload)}
+	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
+	c.sign(forward)
 	c.payloads.put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -237,7 +251,7 @@ func (c *Core) newMessageID(now time.Time) MessageID {
 	return id
 }
 
-func (c *Core) neighborUp(p peer.Info) {
+func (c *Core) neighborUp(now time.Time, p peer.Info) {
 	if p.ID.IsZero() || p.ID == c.cfg.Self.ID {
 		return
 	}
@@ -251,6 +265,7 @@ func (c *Core) neighborUp(p peer.Info) {
 	if c.cfg.RootedTree {
 		c.treeNeighborUp(n)
 	}
+	c.sendSummary(now, n)
 }
 
 func (c *Core) neighborDown(id peer.ID) {
@@ -438,6 +453,12 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		} else if err = msg.validate(); err == nil {
 			c.receiveTree(from, msg)
 		}
+	case *Summary:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil SUMMARY", ErrInvalidMessage)
+		} else if err = msg.validate(); err == nil {
+			c.receiveSummary(now, from, msg)
+		}
 	default:
 		return
 	}
@@ -459,24 +480,29 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		}
 		return
 	}
+	if !c.checkSendTime(now, from, g) || !c.checkSignature(from, g) {
+		return
+	}
 	c.seen.put(now, g.ID, struct{}{})
 	var announcers []announcer
 	if m, ok := c.missing.remove(g.ID); ok {
 		announcers = m.announcers
 		if m.grafts > 0 {
 			c.stats.PayloadsRecovered++
+			if m.summarized {
+				c.stats.MessagesRecovered++
+			}
 		}
 	}
+	hops := c.clampHops(g.Round)
 	if g.Origin.ID != c.cfg.Self.ID {
-		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(g.Round), Payload: g.Payload})
+		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(hops), Payload: g.Payload, SentAt: g.SentAt})
 		c.stats.Delivered++
 	}
-	round := g.Round
-	if round < math.MaxUint16 {
-		round++
-	}
-	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload}
-	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: g.Round, from: from.ID})
+	round := min(hops+1, MaxHops)
+	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt,
+		PublicKey: g.PublicKey, Signature: g.Signature}
+	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)
@@ -494,6 +520,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 	c.stats.IHavesReceived++
 	c.stats.AnnouncementsReceived += uint64(len(msg.Announcements))
 	for _, a := range msg.Announcements {
+		a.Round = c.clampHops(a.Round)
 		if c.seen.contains(now, a.ID) {
 			c.withdraw(n, a.ID)
 			if c.cfg.OptimizationThreshold > 0 && !c.cfg.RootedTree {

@@ -39,7 +39,7 @@ func newTestCore(t testing.TB, adjust func(*Config), neighbours ...peer.Info) *C
 }
 
 func gossipFrom(id MessageID, round uint16, payload string) *Gossip {
-	return &Gossip{ID: id, Round: round, Origin: origin, Payload: []byte(payload)}
+	return &Gossip{ID: id, Round: round, Origin: origin, Payload: []byte(payload), SentAt: simEpoch.UnixMilli()}
 }
 
 // sentTo returns the messages of type M sent to p among outs.

@@ -71,12 +71,64 @@
 // announcing to eager neighbours too, for about one more announcement per node
 // per message. It is off by default.
 //
+// # Recovery
+//
+// The lazy links repair a tree whose payload was lost on a link that stays
+// up. A node that had no link at all to the origin's part of the overlay
+// while a message went by (its neighbours crashed, a mass failure split the
+// overlay into islands) hears no announcement of it, ever, even once the
+// membership overlay has given it new links. So each node keeps the payloads
+// of recent broadcasts (the recovery window: at most [Config.PayloadTTL],
+// [Config.PayloadCacheSize] messages and [Config.PayloadCacheBytes] bytes;
+// by default a minute, 1,024 messages, 16 MiB), and every new link starts
+// with both ends sending a [Summary]: the IDs and send times of the payloads
+// they keep (about 27 bytes per message). Each end treats the IDs it has not
+// seen as announced by the other and grafts them at once; a recovered
+// payload is delivered and passed on as any other, so the whole island behind
+// the new link receives it. [Stats].MessagesRecovered counts them.
+//
+// What is recovered: every message sent while a running node was cut off,
+// as long as a node it links to afterwards (or a node behind that one) still
+// keeps the payload. What is not: messages older than the window, and
+// messages sent before the node started. A node that joins, or restarts,
+// receives only what is broadcast after it started (its first Step): a
+// restarted node would otherwise deliver again what it delivered before, and
+// a newcomer needs state, which the store gives, rather than a replay. The
+// send times are the origins' clocks, so that boundary is exact only to
+// within the clocks' skew.
+//
 // A node does not deliver its own broadcasts to itself, and a [Broadcast]
 // whose ID was already seen (for instance a content-derived ID that another
 // node broadcast first) is dropped, so the application sees each message
 // exactly once per node. Every cache is bounded in size and age; the
 // exactly-once guarantee holds while a message is younger than
-// [Config.SeenTTL] and among the last [Config.SeenCacheSize] seen.
+// [Config.SeenTTL] and among the last [Config.SeenCacheSize] seen. The
+// recovery window lies inside it: PayloadTTL may not exceed SeenTTL, nor
+// PayloadCacheSize SeenCacheSize.
+//
+// # Send times and hop counts
+//
+// A GOSSIP carries its origin's send time. A receiver refuses one sent
+// [Config.MaxClockSkew] or more in its future, or SeenTTL − MaxClockSkew or
+// longer ago ([Stats].RefusedFuture, [Stats].RefusedStale): a message
+// accepted once stays in the seen cache until any replay of it is old enough
+// to be refused, so a peer replaying a broadcast after the seen cache forgot
+// it gets it refused rather than delivered again (as long as the seen cache
+// is not overflowed: it holds [Config.SeenCacheSize] IDs). Clocks must agree
+// to within MaxClockSkew (30 s by default). A hop count (round) above
+// [MaxHops] is clamped to it and counted ([Stats].HopsClamped).
+//
+// # Origin signatures
+//
+// Every field of a GOSSIP is the relay's word: any node on the path could
+// change the payload or claim another origin. With [Config.SigningKey] a
+// node signs its broadcasts with its ed25519 identity key (whose SHA-256 hash
+// is its node ID), over the origin (ID and address), message ID, send time
+// and payload; with [Config.RequireSignatures] a node verifies that
+// signature before delivering or relaying a message, and refuses and counts
+// ([Stats].RefusedSignature) any message that lacks it. A forged copy never
+// enters the seen cache, so it cannot shadow the genuine message. Both are
+// off by default: a verification costs more CPU than the rest of a delivery.
 //
 // Messages from a peer that is not a current neighbour are accepted for
 // delivery (a link may come up on one side before the other), but they do
@@ -89,7 +141,9 @@
 //
 // The driver calls [Core.Step] with the current time and one input ([Broadcast],
 // [NeighborUp], [NeighborDown], [overlay.Received] carrying a message of this
-// package, or [overlay.Tick] once [Core.NextDeadline] has passed), then takes
+// package, or [overlay.Tick] once [Core.NextDeadline] has passed; the first
+// Step marks when the node started, so a driver steps the core, with a Tick
+// if nothing else, when the node starts), then takes
 // the outputs with [Core.Drain]: [overlay.Send] messages and [Deliver]
 // notifications. Messages in outputs are shared between several Sends and
 // with the core's caches: they must be encoded or read, never modified.

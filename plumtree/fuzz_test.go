@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/wire"
 )
 
@@ -22,9 +23,11 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	seeds := map[string][]byte{}
 	for name, msg := range map[string]any{
-		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload")},
-		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again")},
-		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin},
+		"gossip":           &Gossip{ID: testID, Round: 2, Origin: origin, Payload: []byte("payload"), SentAt: simEpoch.UnixMilli()},
+		"gossip-cached":    &Gossip{ID: MessageID{0xCC}, Round: 9, Origin: origin, Payload: []byte("again"), SentAt: simEpoch.UnixMilli()},
+		"gossip-max-round": &Gossip{ID: MessageID{0xDD}, Round: 65535, Origin: origin, SentAt: simEpoch.UnixMilli()},
+		"gossip-signed":    signedGossip(fuzzKey(tb), fuzzOrigin(tb), MessageID{0xAB}, "signed"),
+		"summary":          &Summary{Entries: []SummaryEntry{{ID: testID, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xCC}, SentAt: simEpoch.UnixMilli()}, {ID: MessageID{0xEF}, SentAt: simEpoch.UnixMilli() + 1}}},
 		"ihave":            &IHave{Announcements: []Announcement{{ID: testID, Round: 1}, {ID: MessageID{0xCC}, Round: 1}}},
 		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
 		"graft-empty":      &Graft{},
@@ -41,6 +44,10 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	return seeds
 }
 
+func fuzzKey(tb testing.TB) *peer.Key { key, _ := testKey(tb, 0xF0); return key }
+
+func fuzzOrigin(tb testing.TB) peer.Info { _, info := testKey(tb, 0xF0); return info }
+
 // FuzzDecodeAndStep decodes arbitrary bytes with the wire codec and steps a
 // core with the result, from a neighbour and from a stranger: nothing may
 // panic, and the core's invariants must hold.
@@ -53,19 +60,21 @@ func FuzzDecodeAndStep(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Half the inputs (by length) step cores that require origin
+		// signatures, so that verification sees hostile input too.
+		requireSignatures := len(data)%2 == 0
 		for _, rootedTree := range []bool{false, true} {
-			fuzzStep(t, msg, rootedTree)
+			fuzzStep(t, msg, rootedTree, requireSignatures)
 		}
 	})
 }
 
 // fuzzStep steps a core (in the paper's mode or with a rooted tree) with
 // msg from a neighbour and from a stranger and checks its invariants.
-func fuzzStep(t *testing.T, msg any, rootedTree bool) {
+func fuzzStep(t *testing.T, msg any, rootedTree, requireSignatures bool) {
 	{
 		c := newTestCore(t, func(cfg *Config) {
-			cfg.MaxPayload = 4096
-			cfg.OptimizationThreshold = 1
+			cfg.MaxPayload, cfg.OptimizationThreshold, cfg.RequireSignatures = 4096, 1, requireSignatures
 			cfg.RootedTree = rootedTree
 		}, peerA, peerB)
 		c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: peerA.ID}})

@@ -21,6 +21,8 @@ const (
 	TypePrune wire.Type = 0x0204
 	// TypeTree is the wire code of [Tree].
 	TypeTree wire.Type = 0x0206
+	// TypeSummary is the wire code of [Summary].
+	TypeSummary wire.Type = 0x0205
 )
 
 func init() {
@@ -29,6 +31,7 @@ func init() {
 	wire.Register(TypeGraft, (*Graft)(nil))
 	wire.Register(TypePrune, (*Prune)(nil))
 	wire.Register(TypeTree, (*Tree)(nil))
+	wire.Register(TypeSummary, (*Summary)(nil))
 }
 
 // MessageIDLen is the length of a message ID in bytes.
@@ -81,6 +84,14 @@ type Gossip struct {
 	Origin peer.Info
 	// Payload is the application's message.
 	Payload []byte
+	// SentAt is the origin's clock when it broadcast the message, in
+	// milliseconds since the Unix epoch.
+	SentAt int64
+	// PublicKey and Signature are empty, or the origin's ed25519 public key
+	// (whose hash is Origin.ID) and its signature of Origin, ID, SentAt and
+	// Payload (see [Config.RequireSignatures]).
+	PublicKey []byte
+	Signature []byte
 }
 
 // Announcement is one entry of an IHAVE: a message ID and the hop count a
@@ -107,6 +118,24 @@ type Graft struct {
 	IDs []MessageID
 }
 
+// Summary lists messages whose payloads the sender keeps (its recovery
+// window, oldest first), so that the receiver can GRAFT those it lacks. It is
+// sent to every new neighbour, in as many messages of at most
+// [MaxIDsPerMessage] entries as the window needs.
+type Summary struct {
+	_       struct{} `cbor:",toarray"`
+	Entries []SummaryEntry
+}
+
+// SummaryEntry names one message of a [Summary] and its origin's send time
+// (Unix milliseconds), so that a node can ignore messages sent before it
+// started.
+type SummaryEntry struct {
+	_      struct{} `cbor:",toarray"`
+	ID     MessageID
+	SentAt int64
+}
+
 // Prune asks the receiver to make its link to the sender lazy (the paper's
 // PRUNE).
 type Prune struct {
@@ -130,7 +159,7 @@ func (m *Gossip) validate(maxPayload int) error {
 	case len(m.Payload) > maxPayload:
 		return fmt.Errorf("%w: GOSSIP %v payload of %d bytes, limit %d", ErrInvalidMessage, m.ID, len(m.Payload), maxPayload)
 	}
-	return nil
+	return m.validateSignatureFields()
 }
 
 func (m *IHave) validate() error {
@@ -155,6 +184,18 @@ func (m *Graft) validate() error {
 	for _, id := range m.IDs {
 		if id.IsZero() {
 			return fmt.Errorf("%w: GRAFT with zero message ID", ErrInvalidMessage)
+		}
+	}
+	return nil
+}
+
+func (m *Summary) validate() error {
+	if len(m.Entries) == 0 || len(m.Entries) > MaxIDsPerMessage {
+		return fmt.Errorf("%w: SUMMARY with %d entries, want 1 to %d", ErrInvalidMessage, len(m.Entries), MaxIDsPerMessage)
+	}
+	for _, e := range m.Entries {
+		if e.ID.IsZero() {
+			return fmt.Errorf("%w: SUMMARY with zero message ID", ErrInvalidMessage)
 		}
 	}
 	return nil

@@ -24,6 +24,9 @@ type missingMessage struct {
 	next int
 	// grafts counts the GRAFTs sent for this message.
 	grafts int
+	// summarized is set when a new neighbour's SUMMARY named the message:
+	// its arrival is then a recovery of a message missed while cut off.
+	summarized bool
 	// deadline is when the running timer (1 or 2) expires.
 	deadline time.Time
 	// heapIndex is the position in missingSet.timers.

@@ -44,10 +44,32 @@ type Stats struct {
 	TreesSent     uint64
 	TreesReceived uint64
 	ParentChanges uint64
+	// SummariesSent and SummariesReceived count SUMMARY messages, sent to
+	// every new neighbour while payloads are kept.
+	SummariesSent     uint64
+	SummariesReceived uint64
+	// MessagesRecovered counts messages delivered after a new neighbour's
+	// SUMMARY named them: messages missed while this node was cut off from
+	// their origin (a subset of PayloadsRecovered).
+	MessagesRecovered uint64
 	// OptimizationSwaps counts eager links swapped for shorter lazy ones.
 	OptimizationSwaps uint64
 	// Refused counts received messages that failed validation.
 	Refused uint64
+	// RefusedStale counts GOSSIPs refused because their origin sent them
+	// longer ago than the seen cache covers (SeenTTL − MaxClockSkew): a
+	// replay, or a message held back far too long.
+	RefusedStale uint64
+	// RefusedFuture counts GOSSIPs refused because their send time was more
+	// than MaxClockSkew ahead of this node's clock.
+	RefusedFuture uint64
+	// RefusedSignature counts GOSSIPs refused, with RequireSignatures, for
+	// lack of a valid signature of their origin: unsigned, signed by
+	// another key, or altered after signing.
+	RefusedSignature uint64
+	// HopsClamped counts GOSSIPs and IHAVE announcements whose hop count was
+	// over MaxHops and was clamped to it.
+	HopsClamped uint64
 	// FromStrangers counts IHAVE, GRAFT and PRUNE messages ignored because
 	// their sender was not a neighbour.
 	FromStrangers uint64

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/plumtree"
 )
 
 // Defaults of BroadcastConfig.
@@ -197,6 +201,20 @@ type MassFailResult struct {
 	// message from which every later message reached every survivor; -1 if
 	// the last message did not.
 	RecoveredMs float64 `json:"recovered_ms"`
+	// SinceFailureRatio is the delivery ratio of all the scheduled messages
+	// (those sent from the failure on, the heal probe excluded): deliveries
+	// over expected deliveries to survivors.
+	SinceFailureRatio float64 `json:"since_failure_delivery_ratio"`
+	// CompleteMessages is the number of those messages that reached every
+	// survivor, of SinceFailureMessages.
+	CompleteMessages     int `json:"complete_messages"`
+	SinceFailureMessages int `json:"since_failure_messages"`
+	// MessagesRecovered is the number of deliveries, summed over the
+	// survivors, of messages recovered from a new neighbour's summary
+	// after the failure (plumtree Stats.MessagesRecovered; membership
+	// broadcasts of the gossip protocol included; -1 when the protocol does
+	// not tell).
+	MessagesRecovered int64 `json:"messages_recovered"`
 }
 
 // encodePayload returns the payload of message index.
@@ -226,6 +244,9 @@ type broadcastRun struct {
 	phase     string
 	sentCount int
 	err       error
+	// recoveredAtKill is each survivor's plumtree Stats.MessagesRecovered
+	// at the failure, so that massfail counts the recoveries after it.
+	recoveredAtKill map[int]uint64
 }
 
 // RunBroadcast runs the broadcast scenario (or massfail, when
@@ -433,6 +454,12 @@ func (run *broadcastRun) massFail() *MassFailResult {
 	for _, i := range live[:victims] {
 		s.Kill(i)
 	}
+	run.recoveredAtKill = map[int]uint64{}
+	for _, i := range s.LiveNodes() {
+		if st, ok := plumtreeStats(s.Core(i)); ok {
+			run.recoveredAtKill[i] = st.MessagesRecovered
+		}
+	}
 	killedAt := s.Elapsed()
 	mass := &MassFailResult{
 		KillFraction: cfg.KillFraction, Killed: victims, Survivors: s.LiveCount(),
@@ -523,6 +550,28 @@ func (run *broadcastRun) finishMassFail(mass *MassFailResult, perMessage []Messa
 			mass.HealedRatio, mass.HealedMessage = r.Ratio, r.Index
 		}
 	}
+	var delivered, expected int
+	for _, r := range perMessage {
+		if r.Index >= cfg.Messages {
+			continue
+		}
+		mass.SinceFailureMessages++
+		delivered += r.Delivered
+		expected += r.Expected
+		if r.Delivered == r.Expected {
+			mass.CompleteMessages++
+		}
+	}
+	mass.SinceFailureRatio = 1
+	if expected > 0 {
+		mass.SinceFailureRatio = float64(delivered) / float64(expected)
+	}
+	mass.MessagesRecovered = -1
+	for _, i := range run.sim.LiveNodes() {
+		if st, ok := plumtreeStats(run.sim.Core(i)); ok {
+			mass.MessagesRecovered = max(mass.MessagesRecovered, 0) + int64(st.MessagesRecovered-run.recoveredAtKill[i])
+		}
+	}
 	// The scheduled messages, in order, without the heal probe.
 	recovered := -1.0
 	for k := len(perMessage) - 1; k >= 0; k-- {
@@ -536,6 +585,18 @@ func (run *broadcastRun) finishMassFail(mass *MassFailResult, perMessage []Messa
 		recovered = r.SentAtMs - mass.KilledAtMs
 	}
 	mass.RecoveredMs = recovered
+}
+
+// plumtreeStats returns the counters of the Plumtree core inside core, for
+// the protocols of this package.
+func plumtreeStats(core overlay.Core) (plumtree.Stats, bool) {
+	switch c := core.(type) {
+	case *gossip.Core:
+		return c.Plumtree().Stats(), true
+	case *treeCore:
+		return c.pt.Stats(), true
+	}
+	return plumtree.Stats{}, false
 }
 
 // expectedTotal sums the expected deliveries of the messages.

@@ -114,7 +114,12 @@ func (c *treeCore) Step(now time.Time, input any) {
 		c.stepPlumtree(now, in)
 	case plumtree.Broadcast:
 		c.stepPlumtree(now, in)
-	default: // hyparview.Join, hyparview.Leave, overlay.LinkDown
+	case hyparview.Join:
+		// Plumtree's first input marks when the node started (it recovers
+		// the broadcasts sent from then on): start it with the join.
+		c.stepPlumtree(now, overlay.Tick{})
+		c.stepHyParView(now, in)
+	default: // hyparview.Leave, overlay.LinkDown
 		c.stepHyParView(now, in)
 	}
 }

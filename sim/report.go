@@ -45,6 +45,11 @@ func (r *BroadcastResult) WriteTable(w io.Writer) error {
 		} else {
 			fmt.Fprintf(tw, "overlay healed\tnot within the run\n")
 		}
+		fmt.Fprintf(tw, "messages sent from the failure on\t%.3f %% delivered to survivors; %d of %d reached every survivor\n",
+			100*m.SinceFailureRatio, m.CompleteMessages, m.SinceFailureMessages)
+		if m.MessagesRecovered >= 0 {
+			fmt.Fprintf(tw, "recovered from summaries\t%d deliveries after the failure (messages a survivor missed while cut off, membership broadcasts included)\n", m.MessagesRecovered)
+		}
 		if m.RecoveredMs >= 0 {
 			fmt.Fprintf(tw, "full delivery from\tthe message sent %.1f s after the failure on\n", m.RecoveredMs/1000)
 		} else {

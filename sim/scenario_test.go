@@ -124,6 +124,32 @@ func TestKVWritesReachEveryNodeAndPartitionsConverge(t *testing.T) {
 	}
 }
 
+// TestMassFailEveryMessageSentDuringRepairReachesEverySurvivor kills 90 % of
+// the nodes at once and broadcasts from survivors every 100 ms from that
+// instant (issue 9): every message, those sent while the overlay was still
+// repairing included, reaches every survivor exactly once, through the
+// summaries that new links exchange.
+func TestMassFailEveryMessageSentDuringRepairReachesEverySurvivor(t *testing.T) {
+	r, err := RunBroadcast(BroadcastConfig{
+		Sim: Config{Seed: 1}, Protocol: PlumtreeProtocol{}, Nodes: 300, Messages: 20,
+		Settle: 10 * time.Second, KillFraction: 0.9, MessageInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.MassFail
+	t.Logf("first message %.3f, healed after %v ms, %d recoveries", m.FirstRatio, m.HealMs, m.MessagesRecovered)
+	if m.SinceFailureRatio != 1 || m.CompleteMessages != m.SinceFailureMessages || m.SinceFailureMessages != 20 {
+		t.Errorf("messages since the failure: %.4f delivered, %d of %d complete", m.SinceFailureRatio, m.CompleteMessages, m.SinceFailureMessages)
+	}
+	if r.Summary.DuplicateDeliveries != 0 {
+		t.Errorf("%d duplicate deliveries", r.Summary.DuplicateDeliveries)
+	}
+	if m.MessagesRecovered <= 0 {
+		t.Errorf("%d messages recovered: the failure cut no survivor off, the test is too weak", m.MessagesRecovered)
+	}
+}
+
 // TestBroadcastAfterChurnReachesEveryNode replaces a fifth of the nodes
 // (crashes and new joins, one at a time) before the messages: the rooted
 // tree rebuilds around the newcomers, and every live node delivers every

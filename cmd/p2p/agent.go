@@ -12,7 +12,7 @@ import (
 	"github.com/p2p-go/p2p/agent"
 )
 
-func init() { extraCommands = append(extraCommands, newAgentCommand()) }
+func init() { extraCommands = append(extraCommands, newAgentCommand) }
 
 func newAgentCommand() *cobra.Command {
 	var configFile string
@@ -86,6 +86,9 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 			cmd.Flags().Duration(s.Name, 0, usage)
 		default:
 			cmd.Flags().String(s.Name, "", usage)
+		}
+		if s.Bool {
+			cmd.Flags().Lookup(s.Name).NoOptDefVal = "true"
 		}
 	}
 	return cmd

@@ -24,8 +24,8 @@ import (
 
 func init() {
 	extraCommands = append(extraCommands,
-		newInfoCommand(), newMembersCommand(), newSendCommand(false), newSendCommand(true),
-		newEventsCommand(), newKVCommand())
+		newInfoCommand, newMembersCommand, func() *cobra.Command { return newSendCommand(false) },
+		func() *cobra.Command { return newSendCommand(true) }, newEventsCommand, newKVCommand)
 }
 
 // clientTimeout bounds one non-streaming API call.

@@ -21,7 +21,7 @@ import (
 	"github.com/p2p-go/p2p/peer"
 )
 
-func init() { extraCommands = append(extraCommands, newDHTCommand()) }
+func init() { extraCommands = append(extraCommands, newDHTCommand) }
 
 // dhtOptions are the flags of `p2p dht`.
 type dhtOptions struct {
@@ -111,11 +111,19 @@ func runDHT(ctx context.Context, o dhtOptions, stdin io.Reader, stdout, stderr i
 		out.print(map[string]any{"event": "message", "from": m.From, "direct": m.Direct, "hops": m.Hops, "data": m.Data})
 	})
 	out.print(map[string]any{"event": "listening", "id": d.ID(), "addr": d.Addr()})
-	joinCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	err = d.Start(joinCtx)
-	cancel()
-	if err != nil {
+	if err := d.Start(ctx); err != nil {
 		return err
+	}
+	if len(o.join) > 0 {
+		// Start joins in the background, retrying every second; the command
+		// gives up after --timeout.
+		select {
+		case <-d.Joined():
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.timeout):
+			return fmt.Errorf("join through %v: no node answered within %v", o.join, o.timeout)
+		}
 	}
 	members, err := d.Members(ctx)
 	if err != nil {

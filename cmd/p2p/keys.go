@@ -12,7 +12,7 @@ import (
 	"github.com/p2p-go/p2p/agent"
 )
 
-func init() { extraCommands = append(extraCommands, newKeysCommand()) }
+func init() { extraCommands = append(extraCommands, newKeysCommand) }
 
 func newKeysCommand() *cobra.Command {
 	cmd := &cobra.Command{

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p"
 	"github.com/p2p-go/p2p/agent"
 )
 
@@ -209,7 +213,12 @@ func TestStoreConvergesAfterSIGKILLAndRestart(t *testing.T) {
 
 	// e restarts from its data directory alone: it holds what it held when
 	// killed, its own node info aside (republished with its new address).
+	// Its member snapshot would let it rejoin the others by itself: remove
+	// it so that e starts alone and shows only what its store kept.
 	ownInfo := agent.NodesPrefix + e.proc.state.ID
+	if err := os.Remove(filepath.Join(e.proc.dataDir, p2p.MembersFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	alone := newKVNode(t, startAgentProc(t, "e-alone", e.proc.dataDir, env, "--name", "e"))
 	if alone.proc.state.ID != e.proc.state.ID {
 		t.Fatalf("restarted e has ID %s, want %s (its key is in its data directory)", alone.proc.state.ID, e.proc.state.ID)

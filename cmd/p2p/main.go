@@ -30,13 +30,16 @@ func newRootCommand() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newRunCommand(), newKeygenCommand(), newVersionCommand(), simcmd.Command())
-	root.AddCommand(extraCommands...)
+	for _, newCommand := range extraCommands {
+		root.AddCommand(newCommand())
+	}
 	return root
 }
 
 // extraCommands are added by the other files of this package (the agent and
 // its client commands) from their init functions.
-var extraCommands []*cobra.Command
+// Each is a constructor, so that every root command gets fresh flags.
+var extraCommands []func() *cobra.Command
 
 func newKeygenCommand() *cobra.Command {
 	var output string

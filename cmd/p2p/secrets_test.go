@@ -113,8 +113,8 @@ func TestClientTokenFile(t *testing.T) {
 	}
 	t.Setenv("P2P_API_TOKEN", "")
 	t.Setenv("P2P_API_TOKEN_FILE", "")
-	if _, _, err := runRoot(t, "info", "--api", a.APIAddr()); err == nil {
-		t.Fatal("info without the token succeeded")
+	if out, errOut, err := runRoot(t, "info", "--api", a.APIAddr()); err == nil {
+		t.Fatalf("info without the token succeeded: %q %q", out, errOut)
 	}
 	stdout, _, err := runRoot(t, "info", "--api", a.APIAddr(), "--api-token-file", token, "--json")
 	if err != nil || !strings.Contains(stdout, a.Node().ID().String()) {

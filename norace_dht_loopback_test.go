@@ -1,8 +1,9 @@
 //go:build !race
 
-package kademlia
+package p2p
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -12,18 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/tcp"
 )
 
 // Issue 10: 140 DHT nodes in one process held about 14,000 sockets (about
 // 50 connections per node) and 200 ran out of file descriptors. With the
-// connection manager's default marks (DefaultHighWater) and the
+// connection manager's default marks (DefaultDHTHighWater) and the
 // transport's default caps, 500 nodes in one process on loopback, each on
 // its own port with the encrypted handshake, answer lookups with the true K
 // closest nodes.
 //
-//	go test -run TestLoopback500NodesLookupsReturnTheTrueKClosest -v ./kademlia/
+//	go test -run TestLoopback500NodesLookupsReturnTheTrueKClosest -v .
 func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 	const (
 		nodes   = 500
@@ -31,10 +33,10 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 	)
 	// Two descriptors per loopback connection (both ends are in this
 	// process), one per listener, and some for the test binary.
-	need := uint64(nodes + nodes*DefaultHighWater + 1000)
+	need := uint64(nodes + nodes*DefaultDHTHighWater + 1000)
 	var limit syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err == nil && limit.Cur < need {
-		t.Skipf("open-file limit %d (Go raises the soft limit to the hard one): %d nodes at %d connections each need up to %d", limit.Cur, nodes, DefaultHighWater, need)
+		t.Skipf("open-file limit %d (Go raises the soft limit to the hard one): %d nodes at %d connections each need up to %d", limit.Cur, nodes, DefaultDHTHighWater, need)
 	}
 	secret := make([]byte, tcp.SecretLen)
 	for i := range secret {
@@ -61,28 +63,29 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 		maxFDs = max(maxFDs, len(entries))
 		return len(entries)
 	}
+	dataDir := t.TempDir()
 	fdsBefore := sampleFDs()
 	start := time.Now()
 	for i := range nodes {
-		key := keyN(t, 5000+i)
+		key := kadKey(t, 5000+i)
 		tr, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
 		if err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
 		trs = append(trs, tr)
-		d, err := NewDHT(DHTConfig{Key: key, Transport: tr, Core: Config{Seed: uint64(i + 1)}})
+		d, err := NewDHT(DHTConfig{Key: key, Transport: tr, DataDir: dataDir, Seed: uint64(i + 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		dhts = append(dhts, d)
-		if err := d.Start(); err != nil {
+		if err := d.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if i > 0 {
 			contact := rng.IntN(i)
-			if _, err := d.Bootstrap(ctx, []string{dhts[contact].Self().Addr}); err != nil {
+			if _, err := d.Bootstrap(ctx, []string{dhts[contact].Addr()}); err != nil {
 				t.Fatalf("node %d: bootstrap through node %d: %v\nnew node: %+v %+v\ncontact: %+v %+v", i, contact, err,
-					tr.Stats(), d.RuntimeStats(), trs[contact].Stats(), dhts[contact].RuntimeStats())
+					tr.Stats(), d.rt.Stats(), trs[contact].Stats(), dhts[contact].rt.Stats())
 			}
 		}
 		if i%50 == 0 {
@@ -92,7 +95,7 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 	joined := time.Since(start)
 	ids := make([]peer.ID, len(dhts))
 	for i, d := range dhts {
-		ids[i] = d.Self().ID
+		ids[i] = d.ID()
 	}
 	exact := 0
 	var missed []string
@@ -108,11 +111,14 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 			t.Fatalf("lookup %d from node %d: %v", n, from, err)
 		}
 		want := slices.DeleteFunc(slices.Clone(ids), func(id peer.ID) bool { return id == ids[from] })
-		slices.SortFunc(want, func(a, b peer.ID) int { return compareDistance(target, a, b) })
-		want = want[:DefaultK]
+		slices.SortFunc(want, func(a, b peer.ID) int {
+			da, db := kademlia.Distance(target, a), kademlia.Distance(target, b)
+			return bytes.Compare(da[:], db[:])
+		})
+		want = want[:kademlia.DefaultK]
 		got := make([]peer.ID, len(closest))
-		for i, info := range closest {
-			got[i] = info.ID
+		for i, m := range closest {
+			got[i] = m.ID
 		}
 		if slices.Equal(got, want) {
 			exact++
@@ -126,23 +132,23 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 	looked := time.Since(start)
 	maxConns, totalConns, trimmed := int64(0), int64(0), uint64(0)
 	for _, d := range dhts {
-		st := d.RuntimeStats()
+		st := d.rt.Stats()
 		maxConns = max(maxConns, st.ConnectionsOpen)
 		totalConns += st.ConnectionsOpen
 		trimmed += st.ConnsTrimmed
 	}
 	fds := sampleFDs()
 	t.Logf("%d nodes joined in %v; %d lookups in %v: %d returned the true %d closest",
-		nodes, joined.Round(time.Millisecond), lookups, looked.Round(time.Millisecond), exact, DefaultK)
+		nodes, joined.Round(time.Millisecond), lookups, looked.Round(time.Millisecond), exact, kademlia.DefaultK)
 	t.Logf("sockets: %d descriptors open at the end (%d before, peak sampled %d), %.1f connection ends per node (max %d), %d trimmed",
 		fds, fdsBefore, maxFDs, float64(totalConns)/float64(nodes), maxConns, trimmed)
 	if exact != lookups {
-		t.Fatalf("%d of %d lookups returned the true %d closest; missed targets %v", exact, lookups, DefaultK, missed)
+		t.Fatalf("%d of %d lookups returned the true %d closest; missed targets %v", exact, lookups, kademlia.DefaultK, missed)
 	}
 	// A node may exceed the high-water mark with connections in use (within
 	// the grace period), but the process stays within the budget the marks
-	// promise: a listener and DefaultHighWater connection ends per node.
-	if budget := nodes + nodes*DefaultHighWater + fdsBefore; maxFDs > budget {
+	// promise: a listener and DefaultDHTHighWater connection ends per node.
+	if budget := nodes + nodes*DefaultDHTHighWater + fdsBefore; maxFDs > budget {
 		t.Fatalf("%d descriptors open at the peak, over the %d the high-water mark allows", maxFDs, budget)
 	}
 }

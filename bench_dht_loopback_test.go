@@ -1,4 +1,4 @@
-package kademlia
+package p2p
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/tcp"
 )
@@ -17,7 +18,7 @@ import (
 // Targets: a lookup contacts at most 35 nodes and takes at most 5 ms, at
 // the median, once the routing tables have settled.
 //
-//	go test -run '^$' -bench BenchmarkLookupLoopback200Nodes -benchtime 2000x ./kademlia/
+//	go test -run '^$' -bench BenchmarkLookupLoopback200Nodes -benchtime 2000x .
 
 const loopbackNodes = 200
 
@@ -46,21 +47,21 @@ func startLoopbackDHTs(b *testing.B, n int) []*DHT {
 		wg.Wait()
 	})
 	for i := range n {
-		key := keyN(b, 1000+i)
+		key := kadKey(b, 1000+i)
 		tr, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err := NewDHT(DHTConfig{Key: key, Transport: tr, Core: Config{Seed: uint64(i + 1)}, IdleTimeout: loopbackIdleTimeout})
+		d, err := NewDHT(DHTConfig{Key: key, Transport: tr, DataDir: b.TempDir(), Seed: uint64(i + 1), idleTimeout: loopbackIdleTimeout})
 		if err != nil {
 			b.Fatal(err)
 		}
 		dhts = append(dhts, d)
-		if err := d.Start(); err != nil {
+		if err := d.Start(ctx); err != nil {
 			b.Fatal(err)
 		}
 		if i > 0 {
-			if _, err := d.Bootstrap(ctx, []string{dhts[rng.IntN(i)].Self().Addr}); err != nil {
+			if _, err := d.Bootstrap(ctx, []string{dhts[rng.IntN(i)].Addr()}); err != nil {
 				b.Fatalf("node %d: bootstrap: %v", i, err)
 			}
 		}
@@ -69,18 +70,24 @@ func startLoopbackDHTs(b *testing.B, n int) []*DHT {
 }
 
 // lookupStats runs one lookup and returns its result.
-func lookupStats(b *testing.B, d *DHT, target peer.ID) LookupResult {
+func lookupStats(b *testing.B, d *DHT, target peer.ID) kademlia.LookupResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := d.call(ctx, func(id uint64) any { return Lookup{ReqID: id, Target: target} })
+	res, err := d.lookup(ctx, target)
 	if err != nil {
 		b.Fatal(err)
 	}
-	res := out.(LookupResult)
-	if res.Err != nil {
-		b.Fatal(res.Err)
-	}
 	return res
+}
+
+// percentile returns the value at fraction p of the sorted values.
+func percentile(values []int, p float64) int {
+	if len(values) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	return sorted[int(p*float64(len(sorted)-1))]
 }
 
 func randomTarget(rng *rand.Rand) peer.ID {
@@ -103,7 +110,7 @@ func BenchmarkLookupLoopback200Nodes(b *testing.B) {
 	}
 	tableSizes := 0
 	for _, d := range dhts {
-		_ = d.Do(context.Background(), func(c *Core) { tableSizes += c.TableSize() })
+		_ = d.do(context.Background(), func(time.Time) { tableSizes += d.core.TableSize() })
 	}
 	dials := func() (total uint64) {
 		for _, d := range dhts {
