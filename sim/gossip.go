@@ -26,8 +26,8 @@ var (
 
 // Name implements Protocol.
 func (p GossipProtocol) Name() string {
-	if p.Config.PaperTree {
-		return "gossip (hyparview+plumtree, the paper's tree)"
+	if p.Config.RootedTree {
+		return "gossip (hyparview+plumtree, rooted tree)"
 	}
 	return "gossip (hyparview+plumtree)"
 }

@@ -144,7 +144,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		treeShape string
 	)
 	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
-	f.StringVar(&treeShape, "tree", "", "how Plumtree shapes its tree: rooted (the Broadcaster core's default) or paper (prune on duplicate; the plumtree protocol's default)")
+	f.StringVar(&treeShape, "tree", "", "how Plumtree shapes its tree: paper (prune on duplicate, the default) or rooted (a breadth-first tree from the smallest ID)")
 	plumtreeFlags(f, &tree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
@@ -161,7 +161,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		}
 		switch protocol {
 		case "gossip":
-			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, PaperTree: treeShape == "paper"}}
+			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, RootedTree: treeShape == "rooted"}}
 		case "plumtree":
 			tree.RootedTree = treeShape == "rooted"
 			cfg.Protocol = sim.PlumtreeProtocol{Plumtree: tree}
