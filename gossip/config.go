@@ -69,6 +69,14 @@ type Config struct {
 	MaxMembers int
 	// MaxPayload: see DefaultMaxPayload.
 	MaxPayload int
+	// RootedTree, when true, makes Plumtree keep its eager links as a
+	// breadth-first tree from the smallest ID (plumtree.Config.RootedTree)
+	// instead of the paper's prune-on-duplicate. In the simulator it keeps
+	// the tree whole and shallow under overlapping broadcasts (BENCHMARKS.md);
+	// over the real transport it is not yet the default: the 100-node
+	// loopback benchmark needed more GRAFTs with it. Every node of a network
+	// must use the same setting.
+	RootedTree bool
 }
 
 func (c *Config) setDefaults() error {

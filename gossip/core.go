@@ -220,6 +220,7 @@ func New(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	cfg.Plumtree.Self = cfg.Self
+	cfg.Plumtree.RootedTree = cfg.RootedTree
 	cfg.Plumtree.Seed = cfg.Seed ^ 0xbf58476d1ce4e5b9
 	if cfg.Plumtree.MaxPayload == 0 {
 		cfg.Plumtree.MaxPayload = cfg.MaxPayload + 1

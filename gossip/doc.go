@@ -7,7 +7,11 @@
 // HyParView keeps a small active view of open links (the overlay's edges) and
 // a larger passive view of backups. Each change of the active view is handed
 // to Plumtree as a neighbour event, so that Plumtree's eager/lazy sets always
-// span exactly the live links. Messages from peers are routed to the right
+// span exactly the live links. Config.RootedTree makes Plumtree keep a
+// breadth-first tree from the smallest ID (plumtree.Config.RootedTree), which
+// overlapping broadcasts from many senders cannot cut apart, instead of the
+// paper's prune-on-duplicate; every node of a network must use the same
+// setting. Messages from peers are routed to the right
 // core by their wire type code. Every broadcast payload starts with a one-byte
 // topic: topic 0 carries this package's membership events, the others belong
 // to the layers above (the root package uses topic 1 for application

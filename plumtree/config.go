@@ -139,6 +139,12 @@ type Config struct {
 	// the eager link the payload came through. Zero (the default) disables
 	// it; negative values are refused.
 	OptimizationThreshold int
+	// RootedTree, when true, makes the eager links one spanning tree rooted
+	// at the neighbour graph's smallest ID and built by hop distance to it
+	// (see [Tree]) instead of the paper's prune-on-duplicate: the tree stays
+	// whole and shallow when broadcasts from different origins overlap.
+	// Every neighbour must run with the same setting.
+	RootedTree bool
 	// AnnounceToEager, when true, sends announcements to eager neighbours
 	// too (other than the one the payload came from), so that a payload
 	// lost on a link that stays up is recovered even by a node whose

@@ -63,6 +63,12 @@ type neighbor struct {
 	// ID marks one withdrawn because the peer announced it to us.
 	pending      []Announcement
 	pendingIndex map[MessageID]int
+	// treeRoot and treeDistance are the neighbour's last advertised route
+	// (zero root: none yet), and child whether it chose this node as its
+	// parent (Config.RootedTree).
+	treeRoot     peer.ID
+	treeDistance uint16
+	child        bool
 }
 
 // Core is the Plumtree state machine. It implements [overlay.Core]; it is not
@@ -80,6 +86,7 @@ type Core struct {
 	seen     *boundedCache[struct{}]
 	payloads *boundedCache[cachedPayload]
 	missing  *missingSet
+	tree     treeState
 
 	// flushAt is when the gathered announcements are sent; valid when
 	// flushPending.
@@ -255,6 +262,9 @@ func (c *Core) neighborUp(now time.Time, p peer.Info) {
 	n := &neighbor{info: p, eager: true}
 	c.neighbors[p.ID] = n
 	c.order = append(c.order, n)
+	if c.cfg.RootedTree {
+		c.treeNeighborUp(n)
+	}
 	c.sendSummary(now, n)
 }
 
@@ -268,9 +278,20 @@ func (c *Core) neighborDown(id peer.ID) {
 	for _, m := range c.missing.byID {
 		m.removeAnnouncer(id)
 	}
+	if c.cfg.RootedTree {
+		if c.tree.parent == n {
+			c.tree.parent = nil
+		}
+		c.treeRecompute(nil)
+	}
 }
 
+// setEager applies the paper's eager and lazy moves; with
+// Config.RootedTree the eager links follow the tree only (see tree.go).
 func (c *Core) setEager(n *neighbor, eager bool) {
+	if c.cfg.RootedTree {
+		return
+	}
 	n.eager = eager
 }
 
@@ -426,6 +447,12 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		}
 	case *Prune:
 		c.receivePrune(from)
+	case *Tree:
+		if msg == nil {
+			err = fmt.Errorf("%w: nil TREE", ErrInvalidMessage)
+		} else if err = msg.validate(); err == nil {
+			c.receiveTree(from, msg)
+		}
 	case *Summary:
 		if msg == nil {
 			err = fmt.Errorf("%w: nil SUMMARY", ErrInvalidMessage)
@@ -446,7 +473,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	n := c.neighbors[from.ID]
 	if c.seen.contains(now, g.ID) {
 		c.stats.DuplicatePayloads++
-		if n != nil {
+		if n != nil && !c.cfg.RootedTree {
 			c.setEager(n, false)
 			c.send(n.info, &Prune{})
 			c.stats.PrunesSent++
@@ -496,7 +523,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 		a.Round = c.clampHops(a.Round)
 		if c.seen.contains(now, a.ID) {
 			c.withdraw(n, a.ID)
-			if c.cfg.OptimizationThreshold > 0 {
+			if c.cfg.OptimizationThreshold > 0 && !c.cfg.RootedTree {
 				c.optimize(now, n, a)
 			}
 			continue

@@ -31,6 +31,30 @@
 // grafts the lazy link and prunes the eager one, so the tree drifts towards
 // shorter paths. It is off by default.
 //
+// # The rooted tree
+//
+// With [Config.RootedTree] the eager links are not shaped by duplicates but
+// kept as one breadth-first spanning tree of the overlay, rooted at the node
+// with the smallest ID: every node advertises to its neighbours, in a [Tree]
+// message sent only when it changes, the root it knows and its hop distance
+// to it; its parent is the neighbour offering the smallest root, then the
+// shortest distance (ties keep the current parent, then go to the smaller
+// ID); its eager peers are its parent, the neighbours that chose it, and the
+// new neighbours not heard from yet (eager, as every new link in the paper). A
+// duplicate payload then prunes nothing, and GRAFT and PRUNE repair or refuse
+// single payloads without reshaping the tree.
+//
+// The paper's rule shapes the tree by the origin of each broadcast: a
+// duplicate prunes the edge where two copies of that broadcast meet. With
+// broadcasts from many origins in flight at once, each prunes a different
+// edge of the same cycle, the eager links fall apart into pieces that GRAFTs
+// join again after timer 1, and the tree that results is several times
+// deeper than a breadth-first one (measured in BENCHMARKS.md). The rooted
+// tree's paths are at most twice the root's eccentricity. A root that fails
+// is forgotten once the distances to it, which grow around the loops its stale
+// advertisements follow, reach [MaxTreeDistance]; meanwhile GRAFTs carry the
+// broadcasts. Every node of a network must use the same setting.
+//
 // # Differences from the paper
 //
 // Announcements are batched: the IDs announced to one peer are gathered for

@@ -32,6 +32,8 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 		"graft":            &Graft{IDs: []MessageID{MessageID{0xCC}, testID}},
 		"graft-empty":      &Graft{},
 		"prune":            &Prune{},
+		"tree":             &Tree{Root: origin.ID, Distance: 3},
+		"tree-parent":      &Tree{Root: peerA.ID, Distance: 0, Parent: true},
 	} {
 		data, err := wire.Marshal(msg)
 		if err != nil {
@@ -58,12 +60,24 @@ func FuzzDecodeAndStep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Half the inputs (by length) step a core that requires origin
+		// Half the inputs (by length) step cores that require origin
 		// signatures, so that verification sees hostile input too.
 		requireSignatures := len(data)%2 == 0
+		for _, rootedTree := range []bool{false, true} {
+			fuzzStep(t, msg, rootedTree, requireSignatures)
+		}
+	})
+}
+
+// fuzzStep steps a core (in the paper's mode or with a rooted tree) with
+// msg from a neighbour and from a stranger and checks its invariants.
+func fuzzStep(t *testing.T, msg any, rootedTree, requireSignatures bool) {
+	{
 		c := newTestCore(t, func(cfg *Config) {
 			cfg.MaxPayload, cfg.OptimizationThreshold, cfg.RequireSignatures = 4096, 1, requireSignatures
+			cfg.RootedTree = rootedTree
 		}, peerA, peerB)
+		c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: peerA.ID}})
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Prune{}})
 		c.Step(simEpoch, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xCC}, 3, "cached")})
 		c.Step(simEpoch, overlay.Received{From: peerB, Msg: &IHave{Announcements: []Announcement{{ID: MessageID{0xEE}, Round: 1}}}})
@@ -96,7 +110,7 @@ func FuzzDecodeAndStep(f *testing.F) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // The seed corpus on disk holds every seed; -update-corpus rewrites it.

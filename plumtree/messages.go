@@ -19,6 +19,8 @@ const (
 	TypeGraft wire.Type = 0x0203
 	// TypePrune is the wire code of [Prune].
 	TypePrune wire.Type = 0x0204
+	// TypeTree is the wire code of [Tree].
+	TypeTree wire.Type = 0x0206
 	// TypeSummary is the wire code of [Summary].
 	TypeSummary wire.Type = 0x0205
 )
@@ -28,6 +30,7 @@ func init() {
 	wire.Register(TypeIHave, (*IHave)(nil))
 	wire.Register(TypeGraft, (*Graft)(nil))
 	wire.Register(TypePrune, (*Prune)(nil))
+	wire.Register(TypeTree, (*Tree)(nil))
 	wire.Register(TypeSummary, (*Summary)(nil))
 }
 

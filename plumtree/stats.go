@@ -38,6 +38,12 @@ type Stats struct {
 	// PrunesSent and PrunesReceived count PRUNE messages.
 	PrunesSent     uint64
 	PrunesReceived uint64
+	// TreesSent and TreesReceived count TREE advertisements
+	// (Config.RootedTree), ParentChanges the changes of parent in the
+	// rooted tree.
+	TreesSent     uint64
+	TreesReceived uint64
+	ParentChanges uint64
 	// SummariesSent and SummariesReceived count SUMMARY messages, sent to
 	// every new neighbour while payloads are kept.
 	SummariesSent     uint64

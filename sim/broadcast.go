@@ -23,6 +23,7 @@ const (
 	DefaultDrain           = 30 * time.Second
 	DefaultHealCheck       = 100 * time.Millisecond
 	DefaultTail            = 2 * time.Second
+	DefaultChurnPeriod     = 10 * time.Second
 	// DefaultMassFailInterval is the time between the messages of the
 	// massfail scenario: about one HyParView keepalive period, so that the
 	// series shows the overlay repairing itself message by message.
@@ -68,6 +69,13 @@ type BroadcastConfig struct {
 	// settling, that share of the nodes is killed at once, then the messages
 	// are sent.
 	KillFraction float64
+	// ChurnFraction, in [0, 1), replaces that share of the nodes before
+	// anything is measured: after settling, as many nodes crash one by one
+	// as ChurnFraction × Nodes, as many new ones join, evenly spread over
+	// ChurnPeriod, and the overlay settles again for Settle.
+	ChurnFraction float64
+	// ChurnPeriod is the time the churn is spread over (default 10 s).
+	ChurnPeriod time.Duration
 	// HealCheck is how often massfail checks whether the overlay has healed
 	// (default 100 ms).
 	HealCheck time.Duration
@@ -110,6 +118,7 @@ func (c BroadcastConfig) withDefaults() (BroadcastConfig, error) {
 		fill(&c.Drain, DefaultDrain, "Drain"),
 		fill(&c.HealCheck, DefaultHealCheck, "HealCheck"),
 		fill(&c.Tail, DefaultTail, "Tail"),
+		fill(&c.ChurnPeriod, DefaultChurnPeriod, "ChurnPeriod"),
 	} {
 		if err != nil {
 			return c, err
@@ -120,6 +129,9 @@ func (c BroadcastConfig) withDefaults() (BroadcastConfig, error) {
 	}
 	if c.PayloadSize < len(payloadHeader)+4 {
 		return c, fmt.Errorf("sim: BroadcastConfig.PayloadSize %d: need at least %d", c.PayloadSize, len(payloadHeader)+4)
+	}
+	if c.ChurnFraction < 0 || c.ChurnFraction >= 1 || math.IsNaN(c.ChurnFraction) {
+		return c, fmt.Errorf("sim: BroadcastConfig.ChurnFraction %v is outside [0, 1)", c.ChurnFraction)
 	}
 	if c.KillFraction < 0 || c.KillFraction >= 1 || math.IsNaN(c.KillFraction) {
 		return c, fmt.Errorf("sim: BroadcastConfig.KillFraction %v is outside [0, 1)", c.KillFraction)
@@ -159,6 +171,9 @@ type BroadcastResult struct {
 	Reached []Point `json:"reached_curve"`
 	// Events is the number of engine events processed.
 	Events uint64 `json:"events"`
+	// Churned is the number of nodes replaced before the measurements
+	// (BroadcastConfig.ChurnFraction).
+	Churned int `json:"churned,omitempty"`
 	// Resources is what the run cost the machine (not deterministic).
 	Resources Resources `json:"resources"`
 }
@@ -290,6 +305,14 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 	}
 	joined := s.Elapsed()
 	s.RunFor(cfg.Settle)
+	churned := 0
+	if cfg.ChurnFraction > 0 {
+		run.phase = "churning"
+		if churned, err = run.churn(); err != nil {
+			return nil, err
+		}
+		s.RunFor(cfg.Settle)
+	}
 	run.phase = "measuring"
 	settled := s.Elapsed()
 	before := s.TotalStats()
@@ -328,6 +351,7 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 		MassFail:   mass,
 		Reached:    run.track.reachedCurve(expectedTotal(perMessage)),
 		Events:     s.Events(),
+		Churned:    churned,
 	}
 	if mass != nil {
 		result.Scenario = "massfail"
@@ -365,6 +389,36 @@ func (run *broadcastRun) join() error {
 	}
 	s.RunUntil(s.epoch.Add(time.Duration(cfg.Nodes-1) * cfg.JoinInterval))
 	return run.err
+}
+
+// churn replaces ChurnFraction of the live nodes, one crash and one join at
+// a time, evenly over ChurnPeriod, and runs until the last has joined; it
+// returns the number of nodes replaced.
+func (run *broadcastRun) churn() (int, error) {
+	s, cfg := run.sim, run.cfg
+	count := int(math.Round(cfg.ChurnFraction * float64(s.LiveCount())))
+	if count == 0 {
+		return 0, nil
+	}
+	step := cfg.ChurnPeriod / time.Duration(count)
+	start := s.Now()
+	for k := range count {
+		s.At(start.Add(time.Duration(k)*step), func() {
+			if run.err != nil {
+				return
+			}
+			s.Kill(s.RandomLive())
+			contacts := []string{s.Info(s.RandomLive()).Addr}
+			index, err := s.AddNode(cfg.Protocol.NewCore)
+			if err != nil {
+				run.err = err
+				return
+			}
+			s.Step(index, cfg.Protocol.JoinInput(contacts))
+		})
+	}
+	s.RunFor(cfg.ChurnPeriod)
+	return count, run.err
 }
 
 // sendMessages schedules count broadcasts, one every MessageInterval from

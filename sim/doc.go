@@ -50,7 +50,9 @@
 // has each message, and bytes per node per message. With KillFraction it is
 // the massfail scenario of the HyParView paper (DSN 2007): a share of the
 // nodes crashes at once, then the first messages' delivery and the time the
-// overlay takes to heal are measured. The overlay is pluggable ([Protocol]):
+// overlay takes to heal are measured. With ChurnFraction a share of the nodes
+// is replaced (crashes and new joins, one at a time) before the messages. The
+// overlay is pluggable ([Protocol]):
 // [GossipProtocol] runs the framework's Broadcaster core (package gossip),
 // [PlumtreeProtocol] runs Plumtree over HyParView alone, as the papers
 // evaluate them.

@@ -25,7 +25,12 @@ var (
 )
 
 // Name implements Protocol.
-func (GossipProtocol) Name() string { return "gossip (hyparview+plumtree)" }
+func (p GossipProtocol) Name() string {
+	if p.Config.RootedTree {
+		return "gossip (hyparview+plumtree, rooted tree)"
+	}
+	return "gossip (hyparview+plumtree)"
+}
 
 // NewCore implements Protocol.
 func (p GossipProtocol) NewCore(id Identity) (overlay.Core, error) {

@@ -27,7 +27,12 @@ var (
 )
 
 // Name implements Protocol.
-func (PlumtreeProtocol) Name() string { return "plumtree over hyparview (paper setup)" }
+func (p PlumtreeProtocol) Name() string {
+	if p.Plumtree.RootedTree {
+		return "plumtree over hyparview (rooted tree)"
+	}
+	return "plumtree over hyparview (paper setup)"
+}
 
 // NewCore implements Protocol.
 func (p PlumtreeProtocol) NewCore(id Identity) (overlay.Core, error) {

@@ -33,6 +33,9 @@ func (r *BroadcastResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "protocol\t%s\n", r.Protocol)
 	fmt.Fprintf(tw, "nodes\t%d (seed %d, latency %s, loss %g, payload %d B)\n", r.Nodes, r.Seed, r.Latency, r.Loss, r.Payload)
 	fmt.Fprintf(tw, "virtual time\tjoined %.1f s, measuring from %.1f s, ended %.1f s\n", r.JoinedMs/1000, r.SettledMs/1000, r.EndMs/1000)
+	if r.Churned > 0 {
+		fmt.Fprintf(tw, "churn\t%d nodes crashed and %d joined before the measurements\n", r.Churned, r.Churned)
+	}
 	if m := r.MassFail; m != nil {
 		fmt.Fprintf(tw, "killed\t%d of %d (%.0f %%) at %.1f s, %d survivors\n", m.Killed, m.Killed+m.Survivors, 100*m.KillFraction, m.KilledAtMs/1000, m.Survivors)
 		fmt.Fprintf(tw, "first message after failure\t%.3f %% delivered\n", 100*m.FirstRatio)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/plumtree"
 )
 
 // jsonWithoutResources encodes a result with its machine-dependent part
@@ -145,5 +147,25 @@ func TestMassFailEveryMessageSentDuringRepairReachesEverySurvivor(t *testing.T) 
 	}
 	if m.MessagesRecovered <= 0 {
 		t.Errorf("%d messages recovered: the failure cut no survivor off, the test is too weak", m.MessagesRecovered)
+	}
+}
+
+// TestBroadcastAfterChurnReachesEveryNode replaces a fifth of the nodes
+// (crashes and new joins, one at a time) before the messages: the rooted
+// tree rebuilds around the newcomers, and every live node delivers every
+// message with little redundancy.
+func TestBroadcastAfterChurnReachesEveryNode(t *testing.T) {
+	r, err := RunBroadcast(BroadcastConfig{
+		Sim: Config{Seed: 4}, Protocol: PlumtreeProtocol{Plumtree: plumtree.Config{RootedTree: true}}, Nodes: 200,
+		Messages: 20, Settle: 10 * time.Second, ChurnFraction: 0.2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Churned != 40 || r.Summary.DeliveryRatio != 1 || r.Summary.RMR > 0.1 {
+		t.Fatalf("%d nodes churned, delivery ratio %v, RMR %.3f: want 40, 1 and at most 0.1", r.Churned, r.Summary.DeliveryRatio, r.Summary.RMR)
+	}
+	if _, err := RunBroadcast(BroadcastConfig{Protocol: PlumtreeProtocol{}, ChurnFraction: 1}); err == nil {
+		t.Fatal("ChurnFraction 1 accepted")
 	}
 }

@@ -134,12 +134,17 @@ func broadcastCommand(massfail bool) *cobra.Command {
 	f.DurationVar(&cfg.JoinInterval, "join-interval", sim.DefaultJoinInterval, "time between two joins")
 	f.DurationVar(&cfg.Settle, "settle", sim.DefaultSettle, "time the overlay runs after the last join before measuring")
 	f.DurationVar(&cfg.MessageInterval, "interval", interval, "time between two broadcasts")
+	if !massfail {
+		f.Float64Var(&cfg.ChurnFraction, "churn", 0, "share of the nodes replaced (crashed and joined anew, one at a time over 10 s) after settling, before the messages, in [0, 1)")
+	}
 	f.DurationVar(&cfg.Drain, "drain", sim.DefaultDrain, "longest wait for deliveries after the last broadcast")
 	var (
-		protocol string
-		tree     plumtree.Config
+		protocol  string
+		tree      plumtree.Config
+		treeShape string
 	)
 	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
+	f.StringVar(&treeShape, "tree", "", "how Plumtree shapes its tree: paper (prune on duplicate, the default) or rooted (a breadth-first tree from the smallest ID)")
 	plumtreeFlags(f, &tree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
@@ -151,10 +156,14 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		}
 		cfg.Sim = simCfg
 		cfg.Nodes = flags.nodes
+		if treeShape != "" && treeShape != "rooted" && treeShape != "paper" {
+			return fmt.Errorf("--tree %q: want rooted or paper", treeShape)
+		}
 		switch protocol {
 		case "gossip":
-			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree}}
+			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, RootedTree: treeShape == "rooted"}}
 		case "plumtree":
+			tree.RootedTree = treeShape == "rooted"
 			cfg.Protocol = sim.PlumtreeProtocol{Plumtree: tree}
 		default:
 			return fmt.Errorf("--protocol %q: want gossip or plumtree", protocol)
