@@ -22,11 +22,11 @@ import (
 	"github.com/p2p-go/p2p/transport/tcp"
 )
 
-// Broadcast topics of the root package.
+// Broadcast topics of the root package (topic 2, the store's, is
+// stack.StoreTopic).
 const (
-	topicApp   uint8 = 1
-	topicStore uint8 = 2
-	topicKeys  uint8 = 3 // keyring operations (keys.go)
+	topicApp  uint8 = 1
+	topicKeys uint8 = 3 // keyring operations (keys.go)
 )
 
 // Stats reports what a node did.
