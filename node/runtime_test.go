@@ -23,7 +23,10 @@ type ping struct {
 	Text string
 }
 
-func init() { wire.Register(0x7e01, (*ping)(nil)) }
+func init() {
+	wire.ClaimRange(0x7e, "node tests")
+	wire.Register(0x7e01, (*ping)(nil))
+}
 
 // echoCore records what it receives and sends what it is asked to.
 type echoCore struct {
