@@ -313,3 +313,42 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestTestHelpersStayOutOfTheLibrary checks that only test files import
+// internal/testutil, so that no test helper is compiled into the library or
+// the binaries.
+func TestTestHelpersStayOutOfTheLibrary(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(moduleRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != moduleRoot && (name == "testdata" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		file, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		checked++
+		for _, imp := range file.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == modulePath+"/internal/testutil" {
+				t.Errorf("%s imports %s outside a test", path, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no source file checked")
+	}
+}
