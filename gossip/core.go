@@ -215,9 +215,11 @@ type Stats struct {
 	Dropped                       uint64 // malformed or oversized payloads ignored
 }
 
-// New returns a Core for cfg.
+// New returns a Core for cfg, or an error wrapping ErrConfig (or the
+// HyParView or Plumtree package's ErrConfig) that names the invalid field.
 func New(cfg Config) (*Core, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	cfg.HyParView.Self = cfg.Self
