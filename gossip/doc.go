@@ -8,10 +8,11 @@
 // a larger passive view of backups. Each change of the active view is handed
 // to Plumtree as a neighbour event, so that Plumtree's eager/lazy sets always
 // span exactly the live links. Messages from peers are routed to the right
-// core by their wire type code. Every broadcast payload starts with a one-byte
-// topic: topic 0 carries this package's membership events, the others belong
-// to the layers above (the root package uses topic 1 for application
-// messages and topic 2 for the configuration store).
+// core by the wire range their type code belongs to (wire.Router). Every
+// broadcast payload starts with a one-byte topic: topic 0 carries this
+// package's membership events, the others belong to the layers above (the
+// root package uses topic 1 for application messages and topic 2 for the
+// configuration store).
 //
 // # Member list
 //

@@ -290,8 +290,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 				tr.Close()
 				t.Fatalf("Listen accepted %+v", tc.cfg)
 			}
-			if !bytes.Contains([]byte(err.Error()), []byte(tc.field)) {
-				t.Fatalf("error %q does not name %s", err, tc.field)
+			if !errors.Is(err, ErrConfig) || !bytes.Contains([]byte(err.Error()), []byte(tc.field)) {
+				t.Fatalf("error %q does not wrap ErrConfig naming %s", err, tc.field)
 			}
 		})
 	}
