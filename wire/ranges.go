@@ -83,8 +83,9 @@ type Router[T any] struct {
 	routed [256]bool
 }
 
-// Add routes the messages of range r to part. It panics when r is already
-// routed: two parts of one composition cannot own the same range.
+// Add routes the messages of range rng to part and returns r. It panics when
+// rng is already routed: two parts of one composition cannot own the same
+// range.
 func (r *Router[T]) Add(rng Range, part T) *Router[T] {
 	if r.routed[rng] {
 		panic(fmt.Sprintf("wire: %v routed twice", rng))
