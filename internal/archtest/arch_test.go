@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestCoresArePureStateMachines(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				checkPure(t, fset, file, contains(c.runtimeFiles, filepath.Base(name)))
+				checkPure(t, fset, file, slices.Contains(c.runtimeFiles, filepath.Base(name)))
 				for _, decl := range file.Decls {
 					checkDocumented(t, fset, decl)
 				}
@@ -305,15 +306,6 @@ func documents(doc *ast.CommentGroup, name string) bool {
 	}
 	text := doc.Text()
 	return strings.HasPrefix(text, name+" ") || strings.HasPrefix(text, "A "+name+" ") || strings.HasPrefix(text, "An "+name+" ")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestTestHelpersStayOutOfTheLibrary checks that only test files import
