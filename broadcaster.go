@@ -15,6 +15,7 @@ import (
 	"github.com/p2p-go/p2p/gossip"
 	"github.com/p2p-go/p2p/internal/stack"
 	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/kv/boltstore"
 	"github.com/p2p-go/p2p/node"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
@@ -169,7 +170,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 			tr.Close()
 			return nil, fmt.Errorf("p2p: create data directory: %w", err)
 		}
-		bolt, err := kv.OpenBolt(filepath.Join(cfg.DataDir, kv.BoltFile))
+		bolt, err := boltstore.Open(filepath.Join(cfg.DataDir, boltstore.File))
 		if err != nil {
 			tr.Close()
 			return nil, fmt.Errorf("p2p: open store: %w", err)
@@ -460,6 +461,8 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 			kind = MemberLeave
 		}
 		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: kind})
+	case kv.Persist:
+		b.store.persist(out)
 	case kv.Result:
 		b.store.result(out)
 	case kv.Changed:

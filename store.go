@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/kv/watch"
 )
 
 // DefaultWatchBuffer is the number of changes a watcher may fall behind
-// before it is dropped with kv.ErrWatcherTooSlow.
+// before it is dropped with watch.ErrTooSlow.
 const DefaultWatchBuffer = 1024
 
 // Record is one key of the store with the version of the write that set it.
@@ -23,7 +24,7 @@ type Record = kv.Record
 // (Initial set), then one event with Synced set, then every change (a delete
 // is a Record with Deleted set). A watcher that falls DefaultWatchBuffer
 // changes behind gets a last event with Err set, and its channel closes.
-type WatchEvent = kv.Event
+type WatchEvent = watch.Event
 
 // ErrNotFound is returned by Store.Get for a key the store does not hold
 // (or holds only as a tombstone), and by Store.Delete for a key it does not
@@ -46,7 +47,11 @@ type Store struct {
 	b        *Broadcaster
 	core     *kv.Store
 	backend  kv.Backend
-	watchers *kv.Watchers
+	watchers *watch.Hub
+	// unpersisted holds the writes of the last durable Persist output if
+	// it failed, with its error, which their Results report; loop
+	// goroutine only.
+	unpersisted map[kv.Version]error
 
 	nextReq atomic.Uint64
 	mu      sync.Mutex // guards pending
@@ -58,7 +63,7 @@ func newStore(b *Broadcaster, core *kv.Store, backend kv.Backend) *Store {
 		b:        b,
 		core:     core,
 		backend:  backend,
-		watchers: kv.NewWatchers(DefaultWatchBuffer),
+		watchers: watch.New(DefaultWatchBuffer),
 		pending:  map[uint64]chan kv.Result{},
 	}
 	s.watchers.Publish(core.List("")...)
@@ -166,8 +171,38 @@ func (s *Store) write(ctx context.Context, request func(id uint64) any) (Record,
 	}
 }
 
-// result runs on the runtime's loop goroutine.
+// persist carries out the core's Persist output on the runtime's loop
+// goroutine, before the outputs that follow it (the node runtime handles
+// outputs in order): records and removals are written in one backend
+// transaction, with one fsync when it is durable. The stack merges the
+// Persist outputs of one step into one, so a step costs at most one fsync
+// whatever number of writes it holds. A Persist that is not durable is only
+// queued by Bolt (see kv.LazyWriter).
+func (s *Store) persist(p kv.Persist) {
+	err := p.WriteTo(s.backend)
+	s.core.Advance(p.Seq, err)
+	if p.Durable {
+		clear(s.unpersisted)
+		if err != nil {
+			if s.unpersisted == nil {
+				s.unpersisted = make(map[kv.Version]error)
+			}
+			for _, rec := range p.Put {
+				s.unpersisted[rec.Version] = err
+			}
+		}
+	}
+	if err != nil {
+		s.b.logger.Error("store: write to disk failed", "records", len(p.Put), "removals", len(p.Remove), "durable", p.Durable, "err", err)
+	}
+}
+
+// result runs on the runtime's loop goroutine, after the Persist of its
+// write: a failed Persist fails the write.
 func (s *Store) result(res kv.Result) {
+	if err, failed := s.unpersisted[res.Record.Version]; failed && res.Err == nil {
+		res.Err = fmt.Errorf("p2p: store %q: %w", res.Record.Key, err)
+	}
 	s.mu.Lock()
 	done := s.pending[res.ReqID]
 	s.mu.Unlock()

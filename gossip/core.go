@@ -362,6 +362,21 @@ func (c *Core) Step(now time.Time, input any) {
 			// closed by this node: HyParView releases one-off links):
 			// count a strike now rather than at the deadline.
 			p.deadline = now
+			if p.random && errors.Is(in.Err, overlay.ErrDialFailed) && c.nextProbe.After(now) {
+				// A random probe that could not even be dialled: many
+				// members may be down at once (a mass failure). Go on
+				// to the next member now rather than a ProbeInterval
+				// later, so that a sweep of the dead takes as long as
+				// their failed dials, not members × ProbeInterval.
+				c.nextProbe = now
+			}
+		} else if errors.Is(in.Err, overlay.ErrDialFailed) && !in.Peer.IsZero() && !c.isNeighbor(in.Peer) {
+			// A member that cannot even be dialled (HyParView trying
+			// its passive view after a mass failure, say) is probed
+			// now rather than when the random probe round reaches it:
+			// the dead leave the member lists within the bound even
+			// when none of them was a survivor's neighbour.
+			c.startProbe(now, in.Peer)
 		}
 		c.push(targetHV, in)
 	case overlay.Tick:

@@ -263,7 +263,7 @@ func (s *Store) sendRecords(to peer.Info, keys []string, wantKeys []byte) {
 		records, size, wantKeys = nil, 0, nil
 	}
 	for _, key := range keys {
-		rec, found, err := s.backend.Get(key)
+		rec, found, err := s.stored(key)
 		if err != nil || !found {
 			s.log.Error("kv: backend lost an indexed key", "key", key, "err", err)
 			continue

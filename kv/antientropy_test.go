@@ -29,7 +29,7 @@ func fill(t tester, s *Store, records []Record) {
 		s.now = epoch
 		s.applyRemote(testInfo(0), chunk)
 	}
-	s.Drain(nil)
+	drain(s)
 }
 
 func chunks(records []Record, size int) func(func([]Record) bool) {

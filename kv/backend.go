@@ -11,13 +11,15 @@ import (
 // ErrClosed is returned by a closed backend or watcher hub.
 var ErrClosed = errors.New("kv: closed")
 
-// Backend persists the records of one replica. The core calls it
-// synchronously from Step; implementations must be safe for concurrent use
-// so that a runtime may also read them from other goroutines.
+// Backend persists the records of one replica. The core only reads it (Get
+// and Scan, from Step and its read methods); the runtime writes it, carrying
+// out the core's [Persist] outputs ([Persist.WriteTo]). Implementations must
+// be safe for concurrent use so that a runtime may also read them from other
+// goroutines.
 //
-// Two implementations exist: [Bolt] (go.etcd.io/bbolt, the embedded default)
-// and [Memory] (for the simulator and tests). Both pass the same contract
-// test.
+// Two implementations exist: boltstore.Bolt (package kv/boltstore,
+// go.etcd.io/bbolt, the embedded default) and [Memory] (for the simulator
+// and tests). Both pass the same contract test (package kv/kvtest).
 type Backend interface {
 	// Get returns the record stored under key, tombstones included.
 	Get(key string) (Record, bool, error)
@@ -34,12 +36,13 @@ type Backend interface {
 // LazyWriter is an optional Backend capability. WriteLazy stores like Write
 // but need not be durable, nor even written, when it returns: Get and Scan
 // must see the change at once, a later Write must be ordered after it, and
-// Close must keep it; a crash may lose it. The store uses it for records
-// learnt from peers and for purges, which a crash can only lose to
-// anti-entropy's next round, so that applying a broadcast update does not
-// wait for the disk on every node it crosses (a wait that the node's loop,
-// and with it the forwarding of the broadcast, would share). Local writes
-// always go through Write: they are durable when Put returns.
+// Close must keep it; a crash may lose it. [Persist.WriteTo] uses it for
+// Persist outputs that are not Durable: records learnt from peers and
+// purges, which a crash can only lose to anti-entropy's next round, so that
+// applying a broadcast update does not wait for the disk on every node it
+// crosses (a wait that the node's loop, and with it the forwarding of the
+// broadcast, would share). Local writes always go through Write: they are
+// durable when Put returns.
 type LazyWriter interface {
 	WriteLazy(put []Record, remove []string) error
 }
@@ -82,7 +85,7 @@ func (m *Memory) Write(put []Record, remove []string) error {
 	}
 	for _, rec := range put {
 		rec.Value = bytes.Clone(rec.Value)
-		m.records[rec.Key] = rec.normalize()
+		m.records[rec.Key] = rec.Normalize()
 	}
 	for _, key := range remove {
 		delete(m.records, key)

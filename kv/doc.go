@@ -71,18 +71,21 @@
 //
 // # Durability
 //
-// A local write is persisted to the [Backend] before the store reports it:
-// with [Bolt] (go.etcd.io/bbolt, one transaction committed with fsync per
-// write) a Put whose [Result] has no error survives a crash of the node. It
-// is then broadcast; it survives the loss of the node's disk once the
-// broadcast or an anti-entropy round has carried it to another node.
-// Records learnt from peers are written behind (see [LazyWriter]): Bolt
-// queues them, visible at once, and commits them from its own goroutine
-// without waiting for the disk flush; what a crash loses of them, the next
-// anti-entropy round fetches again. Writing, let alone flushing, on every
-// node a broadcast crosses would delay its forwarding by one disk write per
-// hop: on a 100-node loopback cluster that made the p50 time until every
-// node has a write 17 ms instead of 6 ms, and its p99 90 ms.
+// The core never writes to disk: each change comes out as a [Persist]
+// output, which the runtime writes to the [Backend] before it carries out
+// the outputs that follow it. A local write's Persist is Durable: its
+// [Result], [Changed] and [Broadcast] come after it, so with boltstore.Bolt
+// (go.etcd.io/bbolt, one transaction committed with fsync) a Put whose
+// Result has no error survives a crash of the node. It survives the loss of
+// the node's disk once the broadcast or an anti-entropy round has carried it
+// to another node. Records learnt from peers are written behind (see
+// [LazyWriter]): their Persist is not Durable, Bolt queues them, visible at
+// once, and commits them from its own goroutine without waiting for the disk
+// flush; what a crash loses of them, the next anti-entropy round fetches
+// again. Writing, let alone flushing, on every node a broadcast crosses would
+// delay its forwarding by one disk write per hop: on a 100-node loopback
+// cluster that made the p50 time until every node has a write 17 ms instead
+// of 6 ms, and its p99 90 ms.
 //
 // # Push and anti-entropy
 //
@@ -147,9 +150,22 @@
 //
 // # Core and runtime
 //
-// [Store] is a state machine in the style of [overlay.Core]: no goroutines,
-// sockets or clocks; the runtime feeds it inputs with the current time and
-// drains its outputs ([Result], [Changed], [Broadcast], overlay.Send). It
-// calls its Backend synchronously. [Watchers] is the runtime side of watches:
-// a goroutine-safe hub fed with the store's changes.
+// [Store] is a state machine in the style of [overlay.Core] and of
+// etcd-io/raft's Ready: no goroutines, sockets, clocks or disk writes. The
+// runtime feeds it inputs with the current time and drains its outputs:
+// [Persist], [Result], [Changed], [Broadcast], [DenyList] and overlay.Send.
+// It carries out the Persist first ([Persist.WriteTo]: one backend write,
+// one fsync when Durable), reports it with [Store.Advance], and only then
+// releases the outputs after it. Until Advance, the store serves the changes
+// from its own memory, so reads never see the backend behind; a runtime may
+// merge the Persist outputs of several steps ([Persist.Merge]) into one
+// write and one fsync. The root package's runtime does so per step of the
+// node (internal/stack merges them), the simulator (package sim) writes a
+// kv.Memory per node the same way.
+//
+// The runtime side lives beside the core, not in it: package kv/boltstore
+// is the bbolt backend, package kv/watch the goroutine-safe hub that fans
+// the [Changed] outputs out to watchers, package kv/kvtest the contract
+// every backend passes. `go list -deps` of package kv holds no node,
+// transport or bbolt package, which a test checks.
 package kv

@@ -1,7 +1,6 @@
 package kv_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"time"
@@ -20,19 +19,28 @@ func exampleKey(name string) *peer.Key {
 }
 
 // A runtime steps the store with local requests and what the Broadcaster and
-// the transport deliver, and routes its outputs. Here two stores are wired by
-// hand: a Put on one reaches the other through its Broadcast payload.
+// the transport deliver, and routes its outputs: first the Persist, written
+// to the backend (durably when it says so), then what depends on it. Here
+// two stores are wired by hand: a Put on one reaches the other through its
+// Broadcast payload.
 func Example() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	aliceKey, bobKey := exampleKey("alice"), exampleKey("bob")
 	alice := peer.Info{ID: aliceKey.ID(), Addr: "alice:7000"}
-	storeA, _ := kv.New(kv.Config{Key: aliceKey, Backend: kv.NewMemory()})
+	backendA := kv.NewMemory()
+	storeA, _ := kv.New(kv.Config{Key: aliceKey, Backend: backendA})
 	storeB, _ := kv.New(kv.Config{Key: bobKey, Backend: kv.NewMemory()})
 
 	put, _ := kv.PutJSON(1, "service/limits", map[string]int{"connections": 100})
 	storeA.Step(now, put)
 	for _, out := range storeA.Drain(nil) {
 		switch o := out.(type) {
+		case kv.Persist:
+			// Before anything that follows: the Result promises the write
+			// is on this node's disk.
+			err := o.WriteTo(backendA)
+			storeA.Advance(o.Seq, err)
+			fmt.Println("persist:", len(o.Put), "record, durable:", o.Durable, err)
 		case kv.Result:
 			fmt.Println("put:", o.Err)
 		case kv.Broadcast:
@@ -46,6 +54,7 @@ func Example() {
 	fmt.Println("bob sees:", found, limits["connections"])
 	fmt.Println("same digest:", storeA.Digest() == storeB.Digest())
 	// Output:
+	// persist: 1 record, durable: true <nil>
 	// put: <nil>
 	// bob sees: true 100
 	// same digest: true
@@ -89,36 +98,4 @@ func Example_antiEntropy() {
 	fmt.Printf("alice: %s, repaired %d\n", rec.Value, stores[alice.ID].Stats().RecordsRepaired)
 	// Output:
 	// alice: on, repaired 1
-}
-
-// The runtime publishes the store's state, then every Changed output, to a
-// Watchers hub; watchers get a snapshot followed by the changes.
-func ExampleWatchers() {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	store, _ := kv.New(kv.Config{Key: exampleKey("alice"), Backend: kv.NewMemory()})
-	hub := kv.NewWatchers(0)
-	defer hub.Close()
-	step := func(input any) {
-		store.Step(now, input)
-		for _, out := range store.Drain(nil) {
-			if c, ok := out.(kv.Changed); ok {
-				hub.Publish(c.Record)
-			}
-		}
-	}
-	step(kv.Put{Key: "app/mode", Value: []byte("blue")})
-	hub.Publish(store.List("")...) // at start; a no-op here
-
-	events, _ := hub.Watch(context.Background(), "app/")
-	step(kv.Put{Key: "app/mode", Value: []byte("green")})
-	step(kv.Delete{Key: "app/mode"})
-	for range 4 {
-		e := <-events
-		fmt.Printf("initial=%v synced=%v key=%q value=%q deleted=%v\n", e.Initial, e.Synced, e.Record.Key, e.Record.Value, e.Record.Deleted)
-	}
-	// Output:
-	// initial=true synced=false key="app/mode" value="blue" deleted=false
-	// initial=false synced=true key="" value="" deleted=false
-	// initial=false synced=false key="app/mode" value="green" deleted=false
-	// initial=false synced=false key="app/mode" value="" deleted=true
 }

@@ -39,7 +39,7 @@ func TestMergeIsOrderAndDuplicationInsensitive(t *testing.T) {
 		expected := map[string]Record{}
 		for _, w := range writes {
 			if cur, ok := expected[w.Key]; !ok || w.Supersedes(cur) {
-				expected[w.Key] = w.normalize()
+				expected[w.Key] = w.Normalize()
 			}
 		}
 		reference := newTestStore(t, 9, nil, nil)
@@ -63,7 +63,7 @@ func TestMergeIsOrderAndDuplicationInsensitive(t *testing.T) {
 				} else {
 					s.Step(epoch, overlay.Received{From: testInfo(1), Msg: &SyncRecords{Records: batch}})
 				}
-				s.Drain(nil)
+				drain(s)
 			}
 			if s.Digest() != reference.Digest() {
 				t.Fatalf("replica %d digest differs from the reference", replica)

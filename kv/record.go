@@ -145,9 +145,10 @@ func (r Record) Validate() error {
 	return nil
 }
 
-// normalize makes empty values nil so that equal records compare, hash and
-// encode the same way whichever path they came by.
-func (r Record) normalize() Record {
+// Normalize returns r with empty values, keys and signatures nil, so that
+// equal records compare, hash and encode the same way whichever path (wire,
+// backend, local write) they came by. Backends store records normalized.
+func (r Record) Normalize() Record {
 	if len(r.Value) == 0 {
 		r.Value = nil
 	}

@@ -130,7 +130,7 @@ func (s *Store) localRevoke(id peer.ID) (Record, error) {
 	}
 	key := RevocationKey(id)
 	if _, revoked := s.revoked[id]; revoked {
-		rec, found, err := s.backend.Get(key)
+		rec, found, err := s.stored(key)
 		if err == nil && found {
 			return rec, nil
 		}
@@ -197,11 +197,7 @@ func (s *Store) withdraw(r Revocation) {
 	for _, key := range keys {
 		withdrawn = append(withdrawn, Record{Key: key, Version: s.index[key].version, Deleted: true})
 	}
-	if err := s.writeLazy(nil, keys); err != nil {
-		s.stats.BackendErrors++
-		s.log.Error("kv: withdraw records of a revoked node", "peer", r.ID.Short(), "records", len(keys), "err", err)
-		return
-	}
+	s.persist(nil, keys, false)
 	s.forget(keys)
 	s.stats.RecordsWithdrawn += uint64(len(keys))
 	for _, rec := range withdrawn {
@@ -240,9 +236,17 @@ func (s *Store) loadRevocations() {
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		if rec, found, err := s.backend.Get(key); err == nil && found {
+		if rec, found, err := s.stored(key); err == nil && found {
 			s.noteRevocation(rec)
 		}
 	}
-	s.outputs = s.outputs[:0] // nobody watches yet; the runtime asks for the list
+	// Nobody watches yet and the runtime asks for the deny list; only the
+	// Persist of withdrawn records stays, for the first Drain.
+	var persist []any
+	if s.persistAt >= 0 {
+		persist = append(persist, s.outputs[s.persistAt])
+	}
+	clear(s.outputs)
+	s.outputs = append(s.outputs[:0], persist...)
+	s.persistAt = len(persist) - 1
 }

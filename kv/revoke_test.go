@@ -34,7 +34,7 @@ func TestRevocationRefusesRecordsWrittenAfterIt(t *testing.T) {
 	fill(t, b, []Record{before})
 
 	a.Step(epoch, Revoke{ReqID: 7, ID: testID(3)})
-	outs := a.Drain(nil)
+	outs := drain(a)
 	var res Result
 	for _, out := range outs {
 		if r, ok := out.(Result); ok {
@@ -53,7 +53,7 @@ func TestRevocationRefusesRecordsWrittenAfterIt(t *testing.T) {
 			b.Step(epoch, FromBroadcast{From: testInfo(1), Payload: bc.Payload})
 		}
 	}
-	if lists := denyLists(b.Drain(nil)); len(lists) != 1 || !b.IsRevoked(testID(3)) {
+	if lists := denyLists(drain(b)); len(lists) != 1 || !b.IsRevoked(testID(3)) {
 		t.Fatalf("b's deny lists %v", lists)
 	}
 	if got := b.Revocations(); len(got) != 1 || got[0].ID != testID(3) || got[0].By != testID(1) {
@@ -91,7 +91,7 @@ func TestRevocationWithdrawsLaterRecordsAlreadyApplied(t *testing.T) {
 	fill(t, a, []Record{old})
 	fill(t, b, []Record{old})
 	a.Step(epoch, Revoke{ID: testID(3)})
-	revocation := a.Drain(nil)
+	revocation := drain(a)
 	late := remoteWrite(3, "config/db", []byte("evil"), epoch.Add(time.Second).UnixNano())
 	fresh := remoteWrite(3, "config/new", []byte("evil"), epoch.Add(time.Second).UnixNano())
 	fill(t, b, []Record{late, fresh})
@@ -104,7 +104,7 @@ func TestRevocationWithdrawsLaterRecordsAlreadyApplied(t *testing.T) {
 		}
 	}
 	var deletes []string
-	for _, out := range b.Drain(nil) {
+	for _, out := range drain(b) {
 		if c, ok := out.(Changed); ok && c.Record.Deleted {
 			deletes = append(deletes, c.Record.Key)
 		}

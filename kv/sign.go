@@ -30,7 +30,7 @@ func (r Record) signedMessage() []byte {
 // Sign returns r with its PublicKey and Signature set by key, which must be
 // the key of r's writer (Version.Writer == key.ID()).
 func (r Record) Sign(key *peer.Key) Record {
-	r = r.normalize()
+	r = r.Normalize()
 	r.PublicKey = bytes.Clone(key.Public())
 	r.Signature = key.Sign(r.signedMessage())
 	return r

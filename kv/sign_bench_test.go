@@ -20,7 +20,7 @@ func BenchmarkStoreSigning(b *testing.B) {
 		b.ResetTimer()
 		for i := range b.N {
 			s.Step(epoch, Put{ReqID: uint64(i), Key: keys[i%len(keys)], Value: value})
-			s.Drain(nil)
+			drain(s)
 		}
 	})
 	b.Run("apply-remote", func(b *testing.B) {
@@ -35,7 +35,7 @@ func BenchmarkStoreSigning(b *testing.B) {
 		b.ResetTimer()
 		for i := range b.N {
 			s.Step(epoch, FromBroadcast{From: testInfo(2), Payload: payloads[i]})
-			s.Drain(nil)
+			drain(s)
 		}
 		b.StopTimer()
 		if st := s.Stats(); st.RecordsBroadcast != uint64(b.N) {

@@ -51,7 +51,7 @@ func TestForgedWritersAreRefusedAndCounted(t *testing.T) {
 					input = overlay.Received{From: testInfo(3), Msg: &SyncRecords{Records: []Record{forged}}}
 				}
 				s.Step(now, input)
-				for _, out := range s.Drain(nil) {
+				for _, out := range drain(s) {
 					if _, ok := out.(Changed); ok {
 						t.Fatalf("%s: forged record applied", path)
 					}

@@ -172,7 +172,7 @@ func (c *cluster) updateLinks() {
 // step feeds an input to a node and routes its outputs.
 func (c *cluster) step(n *simNode, input any) {
 	n.store.Step(c.physical(n), input)
-	for _, out := range n.store.Drain(nil) {
+	for _, out := range drain(n.store) {
 		switch o := out.(type) {
 		case overlay.Send:
 			c.sendDirect(n, o)
@@ -184,7 +184,7 @@ func (c *cluster) step(n *simNode, input any) {
 			} else {
 				c.stats.refused++
 			}
-		case Changed:
+		case Changed, Persist:
 		default:
 			c.t.Fatalf("unexpected output %T", out)
 		}

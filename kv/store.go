@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -57,7 +58,9 @@ type Broadcast struct {
 }
 
 // Result is the output answering a [Put] or [Delete]. Err is nil when the
-// write was applied and persisted; Record is then the record written.
+// write was applied; Record is then the record written. A Result follows the
+// write's [Persist] output, so a runtime that releases it only once that
+// Persist is durable (see Persist) answers "durable here".
 type Result struct {
 	ReqID  uint64
 	Record Record
@@ -106,8 +109,8 @@ type Stats struct {
 	RecordsUnauthorized uint64
 	// BadMessages counts messages and payloads that failed validation.
 	BadMessages uint64
-	// BackendErrors counts failed backend writes of remote records (they
-	// are retried by later anti-entropy rounds).
+	// BackendErrors counts failed backend writes, as the runtime reports
+	// them to [Store.Advance].
 	BackendErrors uint64
 	// TombstonesPurged counts tombstones removed after their retention.
 	TombstonesPurged uint64
@@ -127,8 +130,9 @@ type entry struct {
 
 // Store is the core of the replicated configuration store: a state machine
 // in the style of [overlay.Core], without goroutines, sockets or clocks. It
-// calls its Backend synchronously. Create one with [New]; it is not safe for
-// concurrent use.
+// reads its Backend but never writes it: what must be written comes out as
+// [Persist] outputs, which the runtime carries out (see Persist and
+// [Store.Advance]). Create one with [New]; it is not safe for concurrent use.
 type Store struct {
 	cfg     Config
 	log     *slog.Logger
@@ -156,6 +160,21 @@ type Store struct {
 	nextRound time.Time
 	outputs   []any
 	stats     Stats
+
+	// unstable holds what Persist outputs asked to write and the runtime
+	// has not yet reported written (see Advance): reads look here before
+	// the backend, as raft's unstable log is read before its Storage.
+	unstable      map[string]unstableOp // nil when empty after growing
+	unstableLarge bool                  // unstable grew past smallUnstable
+	persistSeq    uint64                // the Seq of the last Persist output
+	persistAt     int                   // index in outputs of the undrained Persist, or -1
+}
+
+// unstableOp is a change of one key not yet reported written.
+type unstableOp struct {
+	seq     uint64
+	rec     Record
+	removed bool
 }
 
 var _ overlay.Core = (*Store)(nil)
@@ -178,6 +197,7 @@ func New(cfg Config) (*Store, error) {
 		tombstones: make(map[string]int64),
 		neighbors:  make(map[peer.ID]peer.Info),
 		revoked:    make(map[peer.ID]Revocation),
+		persistAt:  -1,
 	}
 	var loadErr error
 	err = s.backend.Scan("", func(rec Record) bool {
@@ -191,7 +211,7 @@ func New(cfg Config) (*Store, error) {
 			loadErr = fmt.Errorf("%w: key %s: not signed by its writer", ErrInvalidRecord, quoteKey(rec.Key))
 			return false
 		}
-		rec = rec.normalize()
+		rec = rec.Normalize()
 		s.install(rec)
 		s.clock.Observe(rec.Version.Time)
 		return true
@@ -248,14 +268,51 @@ func (s *Store) Step(now time.Time, input any) {
 	s.emitDenyList()
 }
 
-// Drain appends the outputs produced since the last call to dst: [Result],
-// [Changed], [Broadcast], [DenyList] and [overlay.Send].
+// Drain appends the outputs produced since the last call to dst: [Persist],
+// [Result], [Changed], [Broadcast], [DenyList] and [overlay.Send]. There is at
+// most one Persist among them, before every output that depends on it.
 func (s *Store) Drain(dst []any) []any {
 	dst = append(dst, s.outputs...)
 	clear(s.outputs)
 	s.outputs = s.outputs[:0]
+	s.persistAt = -1
 	return dst
 }
+
+// Advance tells the store that the runtime has carried out the [Persist]
+// outputs up to seq: the backend returns their records from now on, and the
+// store forgets its own copy. A runtime calls it after writing each Persist
+// (a lazy write counts: it must be visible to Get and Scan); one that never
+// calls it is still correct, at the cost of the memory of what it wrote.
+//
+// A non-nil err reports that the write failed: it is counted
+// (Stats.BackendErrors) and the store keeps its copy of those changes until
+// a later write of the same keys, so that it keeps serving them; a crash
+// loses them, and anti-entropy brings back what other replicas hold.
+func (s *Store) Advance(seq uint64, err error) {
+	if err != nil {
+		s.stats.BackendErrors++
+	}
+	for key, op := range s.unstable {
+		switch {
+		case op.seq > seq:
+		case err != nil:
+			op.seq = math.MaxUint64
+			s.unstable[key] = op
+		default:
+			delete(s.unstable, key)
+		}
+	}
+	if len(s.unstable) == 0 && s.unstableLarge {
+		// A map keeps the memory of its largest size: let an
+		// anti-entropy round's thousands of records go.
+		s.unstable, s.unstableLarge = nil, false
+	}
+}
+
+// smallUnstable is the size up to which the unstable map is kept for reuse
+// once empty (a step's local writes and broadcast records).
+const smallUnstable = 64
 
 // NextDeadline returns when the store next needs an [overlay.Tick]: its next
 // anti-entropy round. It has none before its first Step.
@@ -269,7 +326,7 @@ func (s *Store) Get(key string) (Record, bool) {
 	if !ok || e.deleted {
 		return Record{}, false
 	}
-	rec, found, err := s.backend.Get(key)
+	rec, found, err := s.stored(key)
 	if err != nil || !found {
 		s.log.Error("kv: backend lost an indexed key", "key", key, "err", err)
 		return Record{}, false
@@ -281,7 +338,7 @@ func (s *Store) Get(key string) (Record, bool) {
 func (s *Store) List(prefix string) []Record {
 	var records []Record
 	err := s.backend.Scan(prefix, func(rec Record) bool {
-		if !rec.Deleted {
+		if _, changed := s.unstable[rec.Key]; !changed && !rec.Deleted {
 			records = append(records, rec)
 		}
 		return true
@@ -289,7 +346,60 @@ func (s *Store) List(prefix string) []Record {
 	if err != nil {
 		s.log.Error("kv: list", "prefix", prefix, "err", err)
 	}
+	// Changes not yet in the backend replace what it holds.
+	added := false
+	for key, op := range s.unstable {
+		if !op.removed && !op.rec.Deleted && strings.HasPrefix(key, prefix) {
+			rec := op.rec
+			rec.Value = bytes.Clone(rec.Value)
+			records = append(records, rec)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(records, func(a, b Record) int { return strings.Compare(a.Key, b.Key) })
+	}
 	return records
+}
+
+// stored returns the record of key that the store holds: the unstable one,
+// else the backend's.
+func (s *Store) stored(key string) (Record, bool, error) {
+	if op, ok := s.unstable[key]; ok {
+		if op.removed {
+			return Record{}, false, nil
+		}
+		rec := op.rec
+		rec.Value = bytes.Clone(rec.Value)
+		return rec, true, nil
+	}
+	return s.backend.Get(key)
+}
+
+// persist emits the change as a [Persist] output, merged into the undrained
+// one if there is one, and keeps it in unstable until Advance. durable asks
+// the runtime to make it durable before it releases the outputs after it.
+func (s *Store) persist(put []Record, remove []string, durable bool) {
+	s.persistSeq++
+	if s.unstable == nil {
+		s.unstable = make(map[string]unstableOp, len(put)+len(remove))
+	}
+	for _, rec := range put {
+		s.unstable[rec.Key] = unstableOp{seq: s.persistSeq, rec: rec}
+	}
+	for _, key := range remove {
+		s.unstable[key] = unstableOp{seq: s.persistSeq, removed: true}
+	}
+	if len(s.unstable) > smallUnstable {
+		s.unstableLarge = true
+	}
+	p := Persist{Seq: s.persistSeq, Put: put, Remove: remove, Durable: durable}
+	if s.persistAt >= 0 {
+		s.outputs[s.persistAt] = s.outputs[s.persistAt].(Persist).Merge(p)
+		return
+	}
+	s.persistAt = len(s.outputs)
+	s.outputs = append(s.outputs, p)
 }
 
 // Digest returns the root hash of the store's Merkle tree. Replicas holding
@@ -322,7 +432,8 @@ func (s *Store) localWrite(key string, value []byte, deleted bool) (Record, erro
 	return s.write(key, value, deleted)
 }
 
-// write signs a local write, persists it, and emits Changed and Broadcast.
+// write signs a local write and emits Persist (durable), then Changed and
+// Broadcast, which the runtime releases once the Persist is durable.
 func (s *Store) write(key string, value []byte, deleted bool) (Record, error) {
 	if err := validateValue(key, value); err != nil {
 		return Record{}, err
@@ -341,9 +452,7 @@ func (s *Store) write(key string, value []byte, deleted bool) (Record, error) {
 		Version: Version{Time: s.clock.Now(s.now), Writer: s.cfg.Self},
 		Deleted: deleted,
 	}.Sign(s.cfg.Key)
-	if err := s.backend.Write([]Record{rec}, nil); err != nil {
-		return Record{}, fmt.Errorf("kv: persist key %s: %w", quoteKey(key), err)
-	}
+	s.persist([]Record{rec}, nil, true)
 	s.install(rec)
 	s.outputs = append(s.outputs, Changed{Record: rec, Local: true})
 	s.noteRevocation(rec)
@@ -369,8 +478,8 @@ func (s *Store) onBroadcast(in FromBroadcast) {
 	s.stats.RecordsBroadcast += uint64(s.applyRemote(in.From, update.Records))
 }
 
-// applyRemote merges records from a peer by last-writer-wins, persists the
-// winners in one backend write and emits a Changed for each. It returns the
+// applyRemote merges records from a peer by last-writer-wins, emits the
+// winners in one Persist (not durable) and a Changed for each. It returns the
 // number of records applied. A record is applied only if it is valid, not
 // dated too far in the future, signed by its writer, and written by a node
 // not revoked before its date; the signature is checked only for records
@@ -381,7 +490,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 	position := make(map[string]int, len(records))
 	horizon := s.now.Add(s.cfg.MaxClockOffset).UnixNano()
 	for _, rec := range records {
-		rec = rec.normalize()
+		rec = rec.Normalize()
 		if err := rec.Validate(); err != nil {
 			s.stats.RecordsRejected++
 			s.logRefusal(from, "invalid", err)
@@ -445,11 +554,7 @@ func (s *Store) applyRemote(from peer.Info, records []Record) int {
 	if len(winners) == 0 {
 		return 0
 	}
-	if err := s.writeLazy(winners, nil); err != nil {
-		s.stats.BackendErrors++
-		s.log.Error("kv: persist remote records", "peer", from.ID.Short(), "records", len(winners), "err", err)
-		return 0
-	}
+	s.persist(winners, nil, false)
 	for _, rec := range winners {
 		s.install(rec)
 		s.clock.Update(s.now, rec.Version.Time)
@@ -469,7 +574,7 @@ func (s *Store) supersedesEntry(rec Record, e entry) bool {
 	if rec.hash() == e.hash {
 		return false // the same record
 	}
-	stored, found, err := s.backend.Get(rec.Key)
+	stored, found, err := s.stored(rec.Key)
 	if err != nil || !found {
 		s.log.Error("kv: backend lost an indexed key", "key", rec.Key, "err", err)
 		return false
@@ -482,7 +587,8 @@ func (s *Store) expired(rec Record) bool {
 	return rec.Deleted && rec.Version.Time.Wall < s.now.Add(-s.cfg.TombstoneRetention).UnixNano()
 }
 
-// install puts an already persisted record in the index and the tree.
+// install puts a record, persisted or emitted in a Persist, in the index and
+// the tree.
 func (s *Store) install(rec Record) {
 	h := rec.hash()
 	old, known := s.index[rec.Key]
@@ -521,15 +627,12 @@ func (s *Store) purge() {
 		return
 	}
 	slices.Sort(expired)
-	if err := s.writeLazy(nil, expired); err != nil {
-		s.log.Error("kv: purge tombstones", "count", len(expired), "err", err)
-		return
-	}
+	s.persist(nil, expired, false)
 	s.forget(expired)
 	s.stats.TombstonesPurged += uint64(len(expired))
 }
 
-// forget removes keys, already removed from the backend, from the index and
+// forget removes keys, whose removal is emitted in a Persist, from the index and
 // the tree.
 func (s *Store) forget(gone []string) {
 	for _, key := range gone {
@@ -616,15 +719,6 @@ func (s *Store) keysUnder(level int, index uint32, yield func(leaf uint32, keys 
 	for c := range uint32(treeFanout) {
 		s.keysUnder(level+1, index*treeFanout+c, yield)
 	}
-}
-
-// writeLazy persists what a crash may lose to the next anti-entropy round:
-// records learnt from peers, purged tombstones. See LazyWriter.
-func (s *Store) writeLazy(put []Record, remove []string) error {
-	if lazy, ok := s.backend.(LazyWriter); ok {
-		return lazy.WriteLazy(put, remove)
-	}
-	return s.backend.Write(put, remove)
 }
 
 // refusalLogInterval is the least time between two log lines about refused

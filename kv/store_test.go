@@ -99,8 +99,14 @@ func TestPutPersistsThenBroadcastsAndReports(t *testing.T) {
 		result    *Result
 		changed   *Changed
 		broadcast *Broadcast
+		persisted bool
 	)
-	for _, out := range s.Drain(nil) {
+	// Nothing reaches the backend before the runtime carries out the
+	// Persist output.
+	if _, found, _ := backend.Get("app/port"); found {
+		t.Fatal("the core wrote its backend")
+	}
+	for _, out := range drain(s) {
 		switch o := out.(type) {
 		case Result:
 			result = &o
@@ -108,9 +114,17 @@ func TestPutPersistsThenBroadcastsAndReports(t *testing.T) {
 			changed = &o
 		case Broadcast:
 			broadcast = &o
+		case Persist:
+			if result != nil || changed != nil || broadcast != nil || !o.Durable || len(o.Put) != 1 || o.Put[0].Key != "app/port" {
+				t.Errorf("Persist %+v is not a durable write of the key before its dependents", o)
+			}
+			persisted = true
 		default:
 			t.Errorf("unexpected output %T", out)
 		}
+	}
+	if !persisted {
+		t.Fatal("no Persist")
 	}
 	if result == nil || result.ReqID != 7 || result.Err != nil || string(result.Record.Value) != "8080" {
 		t.Fatalf("Result = %+v", result)
@@ -195,7 +209,7 @@ func TestRemoteRecordsAreValidated(t *testing.T) {
 			tc.mutate(&rec)
 			before := s.Stats().RecordsRejected
 			s.Step(now, overlay.Received{From: testInfo(2), Msg: &SyncRecords{Records: []Record{rec}}})
-			s.Drain(nil)
+			drain(s)
 			if s.Stats().RecordsRejected != before+1 || s.Len() != 0 {
 				t.Fatalf("record not rejected: stats %+v", s.Stats())
 			}
@@ -297,7 +311,7 @@ func TestUnknownAndMalformedInputsDoNotPanic(t *testing.T) {
 	if st := s.Stats(); st.BadMessages != 13 {
 		t.Errorf("BadMessages = %d, want 13", st.BadMessages)
 	}
-	for _, out := range s.Drain(nil) {
+	for _, out := range drain(s) {
 		t.Errorf("unexpected output %#v", out)
 	}
 }

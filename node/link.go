@@ -153,7 +153,7 @@ func (r *Runtime) dialDone(res dialResult) {
 		}
 		r.stats.dropped.Add(uint64(len(pd.queue)))
 		r.stats.linkDowns.Add(1)
-		r.step(overlay.LinkDown{Peer: pd.want, Addr: res.addr, Err: res.err})
+		r.step(overlay.LinkDown{Peer: pd.want, Addr: res.addr, Err: fmt.Errorf("%w: %w", overlay.ErrDialFailed, res.err)})
 		return
 	}
 	c := r.addConn(res.conn)

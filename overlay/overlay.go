@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"errors"
 	"time"
 
 	"github.com/p2p-go/p2p/peer"
@@ -40,6 +41,11 @@ type LinkDown struct {
 	Addr string
 	Err  error
 }
+
+// ErrDialFailed is wrapped by a [LinkDown]'s Err when the driver could not
+// open a connection to the peer at all (refused, reset, unreachable, timed
+// out), as opposed to a link that closed: evidence that the peer may be down.
+var ErrDialFailed = errors.New("overlay: dial failed")
 
 // Tick is the input that lets a core act on its timers.
 type Tick struct{}

@@ -148,6 +148,8 @@ type kvRun struct {
 	watchSeen    bitset
 	watchCount   int
 	phase        string
+	// backends holds each node's in-memory backend, by node index.
+	backends []*kv.Memory
 }
 
 // RunKV runs the kv scenario: cfg.Nodes nodes of gossip plus the replicated
@@ -165,6 +167,12 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	simCfg := cfg.Sim
 	userObserver := simCfg.Observer
 	simCfg.Observer = func(now time.Time, node int, out any) {
+		if p, ok := out.(kv.Persist); ok {
+			// The node's runtime half: write to its in-memory backend,
+			// at once (virtual time does not pass), before the outputs
+			// after it.
+			run.sim.Core(node).(*stack.Node).Store.Advance(p.Seq, p.WriteTo(run.backends[node]))
+		}
 		if c, ok := out.(kv.Changed); ok && c.Record.Key == run.watchKey && c.Record.Version == run.watchVersion && !run.watchSeen.has(node) {
 			run.watchSeen.set(node)
 			run.watchCount++
@@ -224,6 +232,7 @@ func (run *kvRun) addNode() error {
 	if s.LiveCount() > 0 {
 		contacts = []string{s.Info(s.RandomLive()).Addr}
 	}
+	backend := kv.NewMemory()
 	index, err := s.AddNode(func(id Identity) (overlay.Core, error) {
 		gcfg := run.cfg.Gossip
 		gcfg.Self, gcfg.Seed = id.Info, id.Seed
@@ -232,7 +241,7 @@ func (run *kvRun) addNode() error {
 			return nil, err
 		}
 		kcfg := run.cfg.Store
-		kcfg.Key, kcfg.Seed, kcfg.Backend = id.Key, id.Seed^0x6b76, kv.NewMemory()
+		kcfg.Key, kcfg.Seed, kcfg.Backend = id.Key, id.Seed^0x6b76, backend
 		store, err := kv.New(kcfg)
 		if err != nil {
 			return nil, err
@@ -242,6 +251,10 @@ func (run *kvRun) addNode() error {
 	if err != nil {
 		return err
 	}
+	for len(run.backends) <= index {
+		run.backends = append(run.backends, nil)
+	}
+	run.backends[index] = backend
 	s.Step(index, gossip.Join{Contacts: contacts})
 	return nil
 }

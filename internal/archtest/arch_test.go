@@ -45,11 +45,10 @@ var cores = []core{
 	// The composition of the Broadcaster's core and the store's is a core
 	// too.
 	{dir: "internal/stack"},
-	// The store's Bolt backend and its watchers still live in package kv
-	// beside the core; they move out of it with the store's persistence
-	// (issue 12). Until then they may use os, sync and goroutines, but
-	// still read no clock and open no socket.
-	{dir: "kv", runtimeFiles: []string{"backend.go", "bolt.go", "watch.go"}},
+	// The store's core; its Bolt backend (kv/boltstore) and its watchers
+	// (kv/watch) are runtime packages outside it. backend.go's in-memory
+	// Backend is written by the runtime and guarded by a mutex.
+	{dir: "kv", checkDeps: true, runtimeFiles: []string{"backend.go"}},
 }
 
 // forbiddenImports are packages a core file may not import: the network,
@@ -177,7 +176,8 @@ func checkPure(t *testing.T, fset *token.FileSet, file *ast.File, runtime bool) 
 }
 
 // checkDependencies fails when the package at dir links, directly or
-// through another package, the node runtime, a transport, bbolt or net.
+// through another package, the node runtime, a transport, the store's
+// runtime packages (kv/boltstore, kv/watch), bbolt or net.
 func checkDependencies(t *testing.T, dir string) {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
@@ -195,6 +195,7 @@ func checkDependencies(t *testing.T, dir string) {
 		switch {
 		case path == modulePath+"/node",
 			path == modulePath+"/transport" || strings.HasPrefix(path, modulePath+"/transport/"),
+			path == modulePath+"/kv/boltstore" || path == modulePath+"/kv/watch",
 			strings.HasPrefix(path, "go.etcd.io/bbolt"),
 			path == "net" || path == "os/exec":
 			t.Errorf("package %s depends on %s", dir, path)

@@ -17,16 +17,19 @@ const StoreTopic uint8 = 2
 // does: the store's broadcasts go out through the Broadcaster under
 // StoreTopic, the Broadcaster's deliveries of that topic and its neighbour
 // changes come back to the store, and direct messages go to the core their
-// wire range belongs to (wire.RangeKV: the store).
+// wire range belongs to (wire.RangeKV: the store). The store's kv.Persist
+// outputs come out merged into one per drain, placed before every output
+// that depends on them (see kv.Persist).
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
 	// Store is the replicated store's core.
 	Store *kv.Store
 
-	queue   []work
-	outputs []any
-	scratch []any
+	queue     []work
+	outputs   []any
+	scratch   []any
+	persistAt int // index in outputs of the undrained kv.Persist, or -1
 }
 
 // routes sends a received message to the store when it is in the store's
@@ -41,7 +44,7 @@ type work struct {
 }
 
 // New returns the composition of g and s.
-func New(g *gossip.Core, s *kv.Store) *Node { return &Node{Gossip: g, Store: s} }
+func New(g *gossip.Core, s *kv.Store) *Node { return &Node{Gossip: g, Store: s, persistAt: -1} }
 
 var _ overlay.Core = (*Node)(nil)
 
@@ -82,6 +85,17 @@ func (n *Node) Step(now time.Time, input any) {
 // route sends one output of either core to the other core or out.
 func (n *Node) route(out any) {
 	switch o := out.(type) {
+	case kv.Persist:
+		// One Persist per drain, where the first one stood: everything
+		// that depended on a later one (a write's Result, the sends of its
+		// broadcast) comes after it too, and the runtime writes the whole
+		// step's changes with one fsync.
+		if n.persistAt >= 0 {
+			n.outputs[n.persistAt] = n.outputs[n.persistAt].(kv.Persist).Merge(o)
+			return
+		}
+		n.persistAt = len(n.outputs)
+		n.outputs = append(n.outputs, o)
 	case kv.Broadcast:
 		n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
 	case gossip.Deliver:
@@ -106,6 +120,7 @@ func (n *Node) Drain(dst []any) []any {
 	dst = append(dst, n.outputs...)
 	clear(n.outputs)
 	n.outputs = n.outputs[:0]
+	n.persistAt = -1
 	return dst
 }
 

@@ -1,4 +1,4 @@
-package kv
+package boltstore
 
 import (
 	"bytes"
@@ -9,23 +9,27 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/wire"
 )
 
-// BoltFile is the conventional name of the store's file inside a node's data
+// Record is the store's record, as package kv defines it.
+type Record = kv.Record
+
+// File is the conventional name of the store's file inside a node's data
 // directory.
-const BoltFile = "kv.db"
+const File = "kv.db"
 
 // boltFormat is the version of the on-disk layout, kept in the meta bucket.
 // Format 2 records carry their writer's signature; format 1 records had
 // none, and a format 1 file is refused (see ErrOldFormat).
 const boltFormat = 2
 
-// ErrOldFormat is returned by OpenBolt for a store file written before
+// ErrOldFormat is returned by Open for a store file written before
 // records were signed. Its records cannot be proved to come from their
 // writers: remove the file, and the node learns the store again from its
 // peers by anti-entropy (writes that only this node held are lost).
-var ErrOldFormat = errors.New("kv: store file from before record signatures (format 1): remove it to re-learn the store from the peers")
+var ErrOldFormat = errors.New("boltstore: store file from before record signatures (format 1): remove it to re-learn the store from the peers")
 
 var (
 	boltRecords = []byte("records")
@@ -33,13 +37,13 @@ var (
 	boltFormatK = []byte("format")
 )
 
-// Bolt is a Backend stored in a go.etcd.io/bbolt file: one bucket mapping
+// Bolt is a [kv.Backend] stored in a go.etcd.io/bbolt file: one bucket mapping
 // each key to its CBOR-encoded record. Every Write is one bbolt transaction
 // committed with fsync, so a write is durable when Write returns. WriteLazy
 // only queues its change: a goroutine of the Bolt commits what is queued, in
 // one transaction without fsync, 20 ms after the first change (or sooner,
 // with the next Write, Scan or Close). Get and Scan see queued changes at
-// once. Open one with [OpenBolt].
+// once. Open one with [Open].
 type Bolt struct {
 	db        *bolt.DB
 	writeMu   sync.Mutex // serialises commits, so that NoSync applies to the lazy ones only
@@ -78,15 +82,15 @@ const lazyCommitDelay = 20 * time.Millisecond
 // growing memory.
 const maxLazyPending = 4096
 
-var _ Backend = (*Bolt)(nil)
+var _ kv.Backend = (*Bolt)(nil)
 
-// OpenBolt opens (creating if needed) the bbolt file at path, conventionally
-// filepath.Join(dataDir, BoltFile). Only one process may open a file at a
-// time; OpenBolt gives up after one second if another holds it.
-func OpenBolt(path string) (*Bolt, error) {
+// Open opens (creating if needed) the bbolt file at path, conventionally
+// filepath.Join(dataDir, File). Only one process may open a file at a
+// time; Open gives up after one second if another holds it.
+func Open(path string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: boltInitialMmap})
 	if err != nil {
-		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(boltRecords); err != nil {
@@ -109,7 +113,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	b := &Bolt{
 		db:      db,
@@ -122,7 +126,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	return b, nil
 }
 
-// Get implements Backend.
+// Get implements kv.Backend.
 func (b *Bolt) Get(key string) (Record, bool, error) {
 	b.mu.Lock()
 	op, queued := b.pending[key]
@@ -133,13 +137,13 @@ func (b *Bolt) Get(key string) (Record, bool, error) {
 	b.mu.Unlock()
 	switch {
 	case closed:
-		return Record{}, false, fmt.Errorf("kv: bolt get %s: %w", quoteKey(key), ErrClosed)
+		return Record{}, false, fmt.Errorf("boltstore: get %s: %w", quoteKey(key), kv.ErrClosed)
 	case queued && op.remove:
 		return Record{}, false, nil
 	case queued:
 		rec := op.rec
 		rec.Value = bytes.Clone(rec.Value)
-		return rec.normalize(), true, nil
+		return rec.Normalize(), true, nil
 	}
 	var (
 		rec   Record
@@ -161,7 +165,7 @@ func (b *Bolt) Get(key string) (Record, bool, error) {
 	return rec, found, nil
 }
 
-// Write implements Backend: the change, and every change queued by
+// Write implements kv.Backend: the change, and every change queued by
 // WriteLazy before it, is on disk (fsync) when Write returns.
 func (b *Bolt) Write(put []Record, remove []string) error {
 	ops, err := encodeOps(put, remove)
@@ -173,7 +177,7 @@ func (b *Bolt) Write(put []Record, remove []string) error {
 	return b.commit(ops, false)
 }
 
-// WriteLazy implements LazyWriter: the change is queued and visible to Get
+// WriteLazy implements kv.LazyWriter: the change is queued and visible to Get
 // and Scan at once; it reaches the file (without fsync) about 20 ms later,
 // and the disk with the next Write or Close. A crash of the process
 // can lose what is queued, which anti-entropy brings back. A failure of a
@@ -186,7 +190,7 @@ func (b *Bolt) WriteLazy(put []Record, remove []string) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return fmt.Errorf("kv: bolt write: %w", ErrClosed)
+		return fmt.Errorf("boltstore: write: %w", kv.ErrClosed)
 	}
 	if err := b.lazyErr; err != nil {
 		b.lazyErr = nil
@@ -210,7 +214,7 @@ func (b *Bolt) WriteLazy(put []Record, remove []string) error {
 	return nil
 }
 
-var _ LazyWriter = (*Bolt)(nil)
+var _ kv.LazyWriter = (*Bolt)(nil)
 
 func (op lazyOp) key() string { return op.rec.Key }
 
@@ -218,11 +222,11 @@ func (op lazyOp) key() string { return op.rec.Key }
 func encodeOps(put []Record, remove []string) ([]lazyOp, error) {
 	ops := make([]lazyOp, 0, len(put)+len(remove))
 	for _, rec := range put {
-		rec = rec.normalize()
+		rec = rec.Normalize()
 		rec.Value = bytes.Clone(rec.Value)
 		data, err := wire.MarshalValue(rec)
 		if err != nil {
-			return nil, fmt.Errorf("kv: encode key %s: %w", quoteKey(rec.Key), err)
+			return nil, fmt.Errorf("boltstore: encode key %s: %w", quoteKey(rec.Key), err)
 		}
 		ops = append(ops, lazyOp{rec: rec, encoded: data})
 	}
@@ -310,7 +314,7 @@ func (b *Bolt) commit(ops []lazyOp, lazy bool) error {
 	return b.wrap("write", err)
 }
 
-// Scan implements Backend. It commits the changes WriteLazy queued first, so
+// Scan implements kv.Backend. It commits the changes WriteLazy queued first, so
 // that they are scanned too.
 func (b *Bolt) Scan(prefix string, fn func(Record) bool) error {
 	b.writeMu.Lock()
@@ -336,7 +340,7 @@ func (b *Bolt) Scan(prefix string, fn func(Record) bool) error {
 	return b.wrap("scan", err)
 }
 
-// Close implements Backend; it may be called more than once.
+// Close implements kv.Backend; it may be called more than once.
 // Changes queued by WriteLazy are committed, with fsync, first.
 func (b *Bolt) Close() error {
 	b.closeOnce.Do(func() {
@@ -361,9 +365,9 @@ func (b *Bolt) wrap(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, bolt.ErrDatabaseNotOpen):
-		return fmt.Errorf("kv: bolt %s: %w", op, ErrClosed)
+		return fmt.Errorf("boltstore: %s: %w", op, kv.ErrClosed)
 	}
-	return fmt.Errorf("kv: bolt %s %s: %w", b.db.Path(), op, err)
+	return fmt.Errorf("boltstore: %s %s: %w", b.db.Path(), op, err)
 }
 
 // decodeStored decodes and validates a record read from the file. The bytes
@@ -374,10 +378,19 @@ func decodeStored(key string, data []byte) (Record, error) {
 		return Record{}, fmt.Errorf("decode key %s: %w", quoteKey(key), err)
 	}
 	if rec.Key != key {
-		return Record{}, fmt.Errorf("%w: stored under %s but names %s", ErrInvalidRecord, quoteKey(key), quoteKey(rec.Key))
+		return Record{}, fmt.Errorf("%w: stored under %s but names %s", kv.ErrInvalidRecord, quoteKey(key), quoteKey(rec.Key))
 	}
 	if err := rec.Validate(); err != nil {
 		return Record{}, err
 	}
-	return rec.normalize(), nil
+	return rec.Normalize(), nil
+}
+
+// quoteKey quotes a key for an error message, cut to a readable length.
+func quoteKey(key string) string {
+	const maxShown = 64
+	if len(key) > maxShown {
+		return fmt.Sprintf("%q…", key[:maxShown])
+	}
+	return fmt.Sprintf("%q", key)
 }

@@ -1,4 +1,4 @@
-package kv
+package watch
 
 import (
 	"context"
@@ -6,20 +6,25 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/p2p-go/p2p/kv"
 )
 
-// DefaultWatchBuffer is the number of change events a watcher may fall
-// behind before it is dropped.
-const DefaultWatchBuffer = 256
+// Record is the store's record, as package kv defines it.
+type Record = kv.Record
 
-// ErrWatcherTooSlow is the error of the last event of a watcher that fell
+// DefaultBuffer is the number of change events a watcher may fall behind
+// before it is dropped.
+const DefaultBuffer = 256
+
+// ErrTooSlow is the error of the last event of a watcher that fell
 // more than its buffer behind; its channel is closed after it.
-var ErrWatcherTooSlow = errors.New("kv: watcher too slow, dropped")
+var ErrTooSlow = errors.New("kv: watcher too slow, dropped")
 
 // Event is one item of a watch. A watch first yields the current records of
 // its prefix (Initial set), then one event with Synced set, then every
 // change (a delete is a Record with Deleted set). If the watcher falls
-// behind, a last event carries Err = ErrWatcherTooSlow and the channel closes.
+// behind, a last event carries Err = ErrTooSlow and the channel closes.
 type Event struct {
 	Record  Record
 	Initial bool
@@ -27,19 +32,19 @@ type Event struct {
 	Err     error
 }
 
-// Watchers is a goroutine-safe hub that fans the store's changes out to
-// watchers. The runtime that owns a [Store] feeds it: [Watchers.Publish] with
+// Hub is a goroutine-safe hub that fans the store's changes out to
+// watchers. The runtime that owns a [kv.Store] feeds it: [Hub.Publish] with
 // the store's List("") once at start, then with the Record of every
-// [Changed] output. The hub keeps its own copy of the live records so that
+// [kv.Changed] output, once the Persist before it is carried out. The hub keeps its own copy of the live records so that
 // Watch can take a snapshot and register under the lock Publish takes: no
 // change is missed or seen twice between the snapshot and the first event.
 //
 // A slow watcher does not slow the store: Publish never blocks. Each watcher
-// has a buffer (DefaultWatchBuffer events beyond its snapshot); a watcher
+// has a buffer (DefaultBuffer events beyond its snapshot); a watcher
 // whose buffer is full when a change arrives is dropped: it receives a last
-// event with ErrWatcherTooSlow and its channel is closed. It may watch again
+// event with ErrTooSlow and its channel is closed. It may watch again
 // to get a fresh snapshot.
-type Watchers struct {
+type Hub struct {
 	buffer int
 
 	mu       sync.Mutex
@@ -54,13 +59,13 @@ type watcher struct {
 	stop   func() bool // unregisters the context callback
 }
 
-// NewWatchers returns an empty hub whose watchers may fall buffer change
-// events behind (DefaultWatchBuffer when buffer <= 0).
-func NewWatchers(buffer int) *Watchers {
+// New returns an empty hub whose watchers may fall buffer change
+// events behind (DefaultBuffer when buffer <= 0).
+func New(buffer int) *Hub {
 	if buffer <= 0 {
-		buffer = DefaultWatchBuffer
+		buffer = DefaultBuffer
 	}
-	return &Watchers{
+	return &Hub{
 		buffer:   buffer,
 		records:  make(map[string]Record),
 		watchers: make(map[*watcher]struct{}),
@@ -70,7 +75,7 @@ func NewWatchers(buffer int) *Watchers {
 // Publish records changes and sends them to the watchers of matching
 // prefixes. A record older than the one the hub holds for its key is
 // ignored. Publish never blocks.
-func (w *Watchers) Publish(records ...Record) {
+func (w *Hub) Publish(records ...Record) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -91,7 +96,7 @@ func (w *Watchers) Publish(records ...Record) {
 			}
 			// The last slot is kept for the error event.
 			if len(sub.events) >= cap(sub.events)-1 {
-				sub.events <- Event{Err: ErrWatcherTooSlow}
+				sub.events <- Event{Err: ErrTooSlow}
 				w.dropLocked(sub)
 				continue
 			}
@@ -104,11 +109,11 @@ func (w *Watchers) Publish(records ...Record) {
 // event, then every change under prefix until ctx is done or the hub is
 // closed (the channel is then closed). It fails with ErrClosed on a closed
 // hub.
-func (w *Watchers) Watch(ctx context.Context, prefix string) (<-chan Event, error) {
+func (w *Hub) Watch(ctx context.Context, prefix string) (<-chan Event, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, ErrClosed
+		return nil, kv.ErrClosed
 	}
 	var snapshot []Record
 	for key, rec := range w.records {
@@ -132,7 +137,7 @@ func (w *Watchers) Watch(ctx context.Context, prefix string) (<-chan Event, erro
 }
 
 // Len returns the number of registered watchers.
-func (w *Watchers) Len() int {
+func (w *Hub) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.watchers)
@@ -140,7 +145,7 @@ func (w *Watchers) Len() int {
 
 // Close closes every watcher's channel; later Watch calls fail and Publish
 // does nothing. It may be called more than once.
-func (w *Watchers) Close() {
+func (w *Hub) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed = true
@@ -151,7 +156,7 @@ func (w *Watchers) Close() {
 }
 
 // dropLocked unregisters a watcher and closes its channel; w.mu is held.
-func (w *Watchers) dropLocked(sub *watcher) {
+func (w *Hub) dropLocked(sub *watcher) {
 	if _, ok := w.watchers[sub]; !ok {
 		return
 	}

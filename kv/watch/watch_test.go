@@ -1,4 +1,4 @@
-package kv
+package watch
 
 import (
 	"context"
@@ -9,12 +9,19 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2p-go/p2p/internal/testutil"
+	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/peer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// writer is the node named as every test record's writer.
+var writer = peer.IDFromPublicKey(make([]byte, 32))
+
 func watchRecord(key, value string, wall int64) Record {
-	rec := Record{Key: key, Value: []byte(value), Version: Version{Time: HLC{Wall: wall}, Writer: testID(1)}}
+	rec := Record{Key: key, Value: []byte(value), Version: kv.Version{Time: kv.HLC{Wall: wall}, Writer: writer}}
 	if value == "" {
 		rec.Deleted = true
 		rec.Value = nil
@@ -35,7 +42,7 @@ func receive(t *testing.T, events <-chan Event) (Event, bool) {
 }
 
 func TestWatchYieldsSnapshotThenChanges(t *testing.T) {
-	hub := NewWatchers(0)
+	hub := New(0)
 	defer hub.Close()
 	hub.Publish(watchRecord("app/b", "2", 1), watchRecord("app/a", "1", 1), watchRecord("db/x", "x", 1))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,13 +71,13 @@ func TestWatchYieldsSnapshotThenChanges(t *testing.T) {
 	if e, ok := receive(t, events); ok {
 		t.Fatalf("event %+v after cancel, want the channel closed", e)
 	}
-	waitFor(t, func() bool { return hub.Len() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the hub to have no watcher left", func() bool { return hub.Len() == 0 })
 }
 
 // Watchers started while changes are being published miss none: the state
 // each watcher rebuilds from its snapshot and events equals the final state.
 func TestWatchMissesNoUpdateBetweenSnapshotAndChanges(t *testing.T) {
-	hub := NewWatchers(100_000)
+	hub := New(100_000)
 	defer hub.Close()
 	const writes = 2000
 	ctx, cancel := context.WithCancel(context.Background())
@@ -139,9 +146,9 @@ func TestWatchMissesNoUpdateBetweenSnapshotAndChanges(t *testing.T) {
 }
 
 // A watcher that falls more than its buffer behind is dropped with
-// ErrWatcherTooSlow; Publish never blocks and other watchers go on.
+// ErrTooSlow; Publish never blocks and other watchers go on.
 func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
-	hub := NewWatchers(4)
+	hub := New(4)
 	defer hub.Close()
 	hub.Publish(watchRecord("a", "0", 1))
 	slow, _ := hub.Watch(context.Background(), "")
@@ -159,14 +166,14 @@ func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
 	}()
 	for i := range 10 {
 		hub.Publish(watchRecord("a", fmt.Sprint(i+1), int64(i+2)))
-		waitFor(t, func() bool { return len(fast) == 0 })
+		testutil.Eventually(t, 10*time.Second, "the fast watcher to drain its channel", func() bool { return len(fast) == 0 })
 	}
 	var got []Event
 	for e := range slow {
 		got = append(got, e)
 	}
 	// Snapshot (1), Synced, 4 buffered changes, then the error.
-	if len(got) != 7 || !errors.Is(got[6].Err, ErrWatcherTooSlow) || string(got[5].Record.Value) != "4" {
+	if len(got) != 7 || !errors.Is(got[6].Err, ErrTooSlow) || string(got[5].Record.Value) != "4" {
 		t.Fatalf("slow watcher got %d events: %+v", len(got), got)
 	}
 	if hub.Len() != 1 {
@@ -176,14 +183,14 @@ func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
 	if n := <-fastSeen; n != 12 {
 		t.Errorf("fast watcher saw %d events, want 12", n)
 	}
-	if _, err := hub.Watch(context.Background(), ""); !errors.Is(err, ErrClosed) {
+	if _, err := hub.Watch(context.Background(), ""); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("Watch after Close = %v", err)
 	}
 	hub.Close()
 }
 
 func TestWatchWithDoneContextCloses(t *testing.T) {
-	hub := NewWatchers(0)
+	hub := New(0)
 	defer hub.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -193,17 +200,5 @@ func TestWatchWithDoneContextCloses(t *testing.T) {
 	}
 	for range events {
 	}
-	waitFor(t, func() bool { return hub.Len() == 0 })
-}
-
-// waitFor polls a condition with a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the hub to have no watcher left", func() bool { return hub.Len() == 0 })
 }

@@ -1,0 +1,158 @@
+package stack
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/kv"
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+)
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// testNode is one composed node of a two-node network wired by hand.
+type testNode struct {
+	info    peer.Info
+	node    *Node
+	backend *kv.Memory
+}
+
+func newTestNode(t *testing.T, name string) *testNode {
+	t.Helper()
+	seed := sha256.Sum256([]byte(name))
+	key, err := peer.KeyFromSeed(seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := peer.Info{ID: key.ID(), Addr: name + ":7000"}
+	g, err := gossip.New(gossip.Config{Self: info, Seed: uint64(seed[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := kv.NewMemory()
+	s, err := kv.New(kv.Config{Key: key, Backend: backend, Seed: uint64(seed[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{info: info, node: New(g, s), backend: backend}
+}
+
+// A local write's Persist comes out of the composition before everything
+// that depends on it: the write's Result and the sends of its broadcast,
+// which the Broadcaster's core made inside the same step. There is one
+// Persist per drain.
+func TestPersistComesBeforeTheWritesResultAndBroadcast(t *testing.T) {
+	a, b := newTestNode(t, "a"), newTestNode(t, "b")
+	nodes := map[peer.ID]*testNode{a.info.ID: a, b.info.ID: b}
+	byAddr := map[string]*testNode{a.info.Addr: a, b.info.Addr: b}
+	type delivery struct {
+		to    *testNode
+		input any
+	}
+	var queue []delivery
+	now := epoch
+	// step runs one input and carries out the outputs as the runtime does.
+	step := func(n *testNode, input any) []any {
+		n.node.Step(now, input)
+		outs := n.node.Drain(nil)
+		persists := 0
+		for _, out := range outs {
+			switch o := out.(type) {
+			case kv.Persist:
+				persists++
+				n.node.Store.Advance(o.Seq, o.WriteTo(n.backend))
+			case overlay.Send:
+				if to := nodes[o.To.ID]; to != nil {
+					queue = append(queue, delivery{to, overlay.Received{From: n.info, Msg: o.Msg}})
+				} else if to := byAddr[o.To.Addr]; to != nil {
+					queue = append(queue, delivery{to, overlay.Received{From: n.info, Msg: o.Msg}})
+				}
+			}
+		}
+		if persists > 1 {
+			t.Fatalf("%d Persist outputs in one drain", persists)
+		}
+		return outs
+	}
+	run := func() {
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			step(d.to, d.input)
+		}
+	}
+	step(b, gossip.Join{})
+	step(a, gossip.Join{Contacts: []string{b.info.Addr}})
+	run()
+	for range 50 {
+		now = now.Add(100 * time.Millisecond)
+		step(a, overlay.Tick{})
+		step(b, overlay.Tick{})
+		run()
+	}
+
+	outs := step(a, kv.Put{ReqID: 1, Key: "app/mode", Value: []byte("blue")})
+	at := func(match func(any) bool) []int {
+		var is []int
+		for i, out := range outs {
+			if match(out) {
+				is = append(is, i)
+			}
+		}
+		return is
+	}
+	persist := at(func(o any) bool { _, ok := o.(kv.Persist); return ok })
+	results := at(func(o any) bool { _, ok := o.(kv.Result); return ok })
+	sends := at(func(o any) bool { s, ok := o.(overlay.Send); return ok && s.To.ID == b.info.ID })
+	kinds := fmt.Sprint(slices.Collect(func(yield func(string) bool) {
+		for _, out := range outs {
+			if !yield(fmt.Sprintf("%T", out)) {
+				return
+			}
+		}
+	}))
+	if len(persist) != 1 || len(results) != 1 || len(sends) == 0 {
+		t.Fatalf("want one Persist, one Result and a send to b; got %s", kinds)
+	}
+	if p := outs[persist[0]].(kv.Persist); !p.Durable || persist[0] > results[0] || persist[0] > sends[0] {
+		t.Fatalf("the durable Persist must precede the Result and the broadcast: %s", kinds)
+	}
+	run()
+	if rec, ok := b.node.Store.Get("app/mode"); !ok || string(rec.Value) != "blue" {
+		t.Fatalf("b did not get the write: %+v, %v", rec, ok)
+	}
+	if rec, found, err := a.backend.Get("app/mode"); err != nil || !found || string(rec.Value) != "blue" {
+		t.Fatalf("a's backend: %+v, %v, %v", rec, found, err)
+	}
+	// b learnt the record from the broadcast and wrote it behind.
+	if rec, found, _ := b.backend.Get("app/mode"); !found || string(rec.Value) != "blue" {
+		t.Fatalf("b's backend: %+v, %v", rec, found)
+	}
+}
+
+// Two Persist outputs of one step leave the composition as one, where the
+// first stood, with the later change of a key winning.
+func TestPersistOutputsOfAStepAreMerged(t *testing.T) {
+	n := newTestNode(t, "a")
+	rec := func(key, value string) kv.Record { return kv.Record{Key: key, Value: []byte(value)} }
+	n.node.route(kv.Persist{Seq: 1, Put: []kv.Record{rec("x", "1"), rec("y", "1")}})
+	n.node.route(kv.Result{ReqID: 9})
+	n.node.route(kv.Persist{Seq: 2, Put: []kv.Record{rec("x", "2")}, Remove: []string{"y"}, Durable: true})
+	outs := n.node.Drain(nil)
+	if len(outs) != 2 {
+		t.Fatalf("outputs %v", outs)
+	}
+	p, ok := outs[0].(kv.Persist)
+	if !ok || p.Seq != 2 || !p.Durable || len(p.Put) != 1 || string(p.Put[0].Value) != "2" || fmt.Sprint(p.Remove) != "[y]" {
+		t.Fatalf("merged Persist = %+v", outs[0])
+	}
+	n.node.route(kv.Persist{Seq: 3})
+	if outs := n.node.Drain(nil); len(outs) != 1 {
+		t.Fatalf("a new drain starts a new Persist: %v", outs)
+	}
+}
