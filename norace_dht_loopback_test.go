@@ -137,11 +137,22 @@ func TestLoopback500NodesLookupsReturnTheTrueKClosest(t *testing.T) {
 		totalConns += st.ConnectionsOpen
 		trimmed += st.ConnsTrimmed
 	}
+	var kad kademlia.Stats
+	for _, d := range dhts {
+		st := d.Stats().Kademlia
+		kad.RPCsSent += st.RPCsSent
+		kad.RPCsLate += st.RPCsLate
+		kad.LateReplies += st.LateReplies
+		kad.RPCsResent += st.RPCsResent
+		kad.RPCTimeouts += st.RPCTimeouts
+	}
 	fds := sampleFDs()
 	t.Logf("%d nodes joined in %v; %d lookups in %v: %d returned the true %d closest",
 		nodes, joined.Round(time.Millisecond), lookups, looked.Round(time.Millisecond), exact, kademlia.DefaultK)
 	t.Logf("sockets: %d descriptors open at the end (%d before, peak sampled %d), %.1f connection ends per node (max %d), %d trimmed",
 		fds, fdsBefore, maxFDs, float64(totalConns)/float64(nodes), maxConns, trimmed)
+	t.Logf("requests: %d sent, %d late (no reply within the RPC timeout), %d of them answered later, %d sent again after a link down, %d failed by timeout",
+		kad.RPCsSent, kad.RPCsLate, kad.LateReplies, kad.RPCsResent, kad.RPCTimeouts)
 	if exact != lookups {
 		t.Fatalf("%d of %d lookups returned the true %d closest; missed targets %v", exact, lookups, kademlia.DefaultK, missed)
 	}

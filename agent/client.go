@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -55,16 +57,71 @@ func NewClient(addr, token string) *Client {
 		c.base = addr
 		c.addr = rest
 	}
-	transport := &http.Transport{}
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+	network, path := "", ""
+	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://agent"
-		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		network, path = "unix", rest
+	}
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, netw, address string) (net.Conn, error) {
+			if network != "" {
+				netw, address = network, path
+			}
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}
+			conn, err := d.DialContext(ctx, netw, address)
+			if err != nil {
+				return nil, err
+			}
+			return newSpeakFirstConn(conn), nil
+		},
+		// Below the agent's own idle timeout (2 minutes), so that the
+		// client drops an idle connection before the agent closes it.
+		IdleConnTimeout:   90 * time.Second,
+		ForceAttemptHTTP2: true, // as without a DialContext, for an https:// address
 	}
 	c.http = &http.Client{Transport: transport}
 	return c
+}
+
+// speakFirstConn is a client's connection that reads nothing before the
+// client has started writing its first request. net/http's transport reads
+// a fresh connection as soon as it is dialled, to notice a server closing
+// it while idle; bytes that a server sends before any request (a banner, a
+// binary protocol's greeting) then fail the request with an internal
+// "readLoopPeekFailLocked" error, or not, depending on which of the dial,
+// the server's write and the request's write comes first (and net/http
+// logs an "Unsolicited response" line on the global logger). Reading only
+// after the request makes those bytes the answer to it, which the client
+// then names as not HTTP, whatever the timing.
+type speakFirstConn struct {
+	net.Conn
+	wrote     chan struct{} // closed at the first Write
+	closed    chan struct{} // closed by Close
+	wroteOnce sync.Once
+	closeOnce sync.Once
+}
+
+func newSpeakFirstConn(conn net.Conn) *speakFirstConn {
+	return &speakFirstConn{Conn: conn, wrote: make(chan struct{}), closed: make(chan struct{})}
+}
+
+func (c *speakFirstConn) Read(p []byte) (int, error) {
+	select {
+	case <-c.wrote:
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *speakFirstConn) Write(p []byte) (int, error) {
+	c.wroteOnce.Do(func() { close(c.wrote) })
+	return c.Conn.Write(p)
+}
+
+func (c *speakFirstConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 // Addr returns the agent's address the client calls.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,26 @@ func TestClientNamesAddressAndWhatAnsweredWhenNotAnAgent(t *testing.T) {
 			c.Close()
 		}
 	}()
+	// A server that greets first and waits, as SSH does: its banner comes
+	// before the client's request, and is read as the answer to it.
+	banner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer banner.Close()
+	go func() {
+		for {
+			c, err := banner.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
 
 	for _, tc := range []struct {
 		name, addr string
@@ -57,6 +78,7 @@ func TestClientNamesAddressAndWhatAnsweredWhenNotAnAgent(t *testing.T) {
 		{"plain 404", notFound.Listener.Addr().String(), ErrNotAgent, []string{notFound.Listener.Addr().String(), "404 Not Found", "text/plain", "404 page not found"}},
 		{"nothing listening", closedAddr, ErrNoAgent, []string{closedAddr, "nothing listening", "p2p agent"}},
 		{"not HTTP", notHTTP.Addr().String(), ErrNotAgent, []string{notHTTP.Addr().String(), "does not answer HTTP"}},
+		{"greets first", banner.Addr().String(), ErrNotAgent, []string{banner.Addr().String(), "does not answer HTTP", "SSH-2.0-OpenSSH_9.6"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

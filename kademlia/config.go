@@ -25,6 +25,16 @@ const (
 	// internet (Jimenez et al. found shorter timeouts the main lever on
 	// Mainline DHT lookup times) and ends a lookup's wait on a dead node.
 	DefaultRPCTimeout = time.Second
+	// DefaultLateReplyTimeout is how long after a request was sent its
+	// reply is still taken. After RPCTimeout a lookup stops waiting for the
+	// request and asks another node, but a reply that comes later, from a
+	// node slowed by load, still counts (paper section 2.3: unresponsive
+	// nodes are "removed from consideration until and unless they do
+	// respond"); only after LateReplyTimeout does the request fail, and
+	// count against its contact. Five seconds is also the runtime's dial
+	// timeout (node.DefaultDialTimeout), after which a request to a node
+	// that cannot be reached has failed anyway.
+	DefaultLateReplyTimeout = 5 * time.Second
 	// DefaultStaleAfter is the number of consecutive failed requests after
 	// which a contact is stale: evicted as soon as a replacement is known,
 	// never handed to other peers. The paper uses 5; lookups skip dead nodes
@@ -112,8 +122,13 @@ type Config struct {
 	K int
 	// Alpha is the number of requests in flight per lookup (DefaultAlpha).
 	Alpha int
-	// RPCTimeout bounds the wait for a reply (DefaultRPCTimeout).
+	// RPCTimeout is how long a lookup waits for a reply before it asks
+	// another node in its place (DefaultRPCTimeout).
 	RPCTimeout time.Duration
+	// LateReplyTimeout is how long a reply is taken after its request was
+	// sent, at least RPCTimeout (DefaultLateReplyTimeout; when only
+	// RPCTimeout is set, five times RPCTimeout).
+	LateReplyTimeout time.Duration
 	// StaleAfter is the number of consecutive failures that make a contact
 	// stale (DefaultStaleAfter).
 	StaleAfter int
@@ -263,6 +278,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	for _, f := range []durField{
 		{"RPCTimeout", &c.RPCTimeout, DefaultRPCTimeout},
+		{"LateReplyTimeout", &c.LateReplyTimeout, 0},
 		{"ProbeAfter", &c.ProbeAfter, DefaultProbeAfter},
 		{"RefreshInterval", &c.RefreshInterval, DefaultRefreshInterval},
 		{"ReplicateInterval", &c.ReplicateInterval, DefaultReplicateInterval},
@@ -277,6 +293,15 @@ func (c Config) withDefaults() (Config, error) {
 		if *f.ptr == 0 {
 			*f.ptr = f.def
 		}
+	}
+	if c.LateReplyTimeout == 0 {
+		c.LateReplyTimeout = DefaultLateReplyTimeout
+		if c.RPCTimeout != DefaultRPCTimeout {
+			c.LateReplyTimeout = 5 * c.RPCTimeout
+		}
+	}
+	if c.LateReplyTimeout < c.RPCTimeout {
+		return c, errConfig("LateReplyTimeout", "%v is shorter than RPCTimeout %v", c.LateReplyTimeout, c.RPCTimeout)
 	}
 	if c.CacheTTL == 0 {
 		c.CacheTTL = DefaultCacheTTL

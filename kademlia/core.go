@@ -26,10 +26,19 @@ type pendingRPC struct {
 	to    peer.Info
 	kind  rpcKind
 	owner uint64 // handle of the lookup or bootstrap, 0 for none
+	// late is set once RPCTimeout has passed without a reply: the request
+	// no longer holds up its lookup, but its reply is still taken until
+	// LateReplyTimeout.
+	late bool
+	// msg is the request, kept to send it again once when its link goes
+	// down (resent).
+	msg    any
+	resent bool
 }
 
-// timeout is an entry of the FIFO of request deadlines. Every request waits
-// RPCTimeout, so deadlines come in the order requests were sent.
+// timeout is an entry of a FIFO of request deadlines. Every request has the
+// same two deadlines, RPCTimeout and LateReplyTimeout after it was sent, so
+// each FIFO's deadlines come in the order requests were sent.
 type timeout struct {
 	at  time.Time
 	rpc uint64
@@ -48,8 +57,10 @@ type Core struct {
 	// published holds the records this node put, to republish them.
 	published map[peer.ID]*publishedRecord
 
-	rpcs     map[uint64]*pendingRPC
-	timeouts []timeout // FIFO by deadline
+	rpcs map[uint64]*pendingRPC
+	// timeouts holds the RPCTimeout deadlines, lateTimeouts the
+	// LateReplyTimeout ones; each is a FIFO by deadline.
+	timeouts, lateTimeouts []timeout
 
 	lookups    map[uint64]*lookup
 	bootstraps map[uint64]*bootstrap
@@ -76,8 +87,16 @@ type Stats struct {
 	MessagesSent uint64
 	// RPCsSent counts requests (PING, FIND_NODE, FIND_VALUE, STORE).
 	RPCsSent uint64
-	// RPCTimeouts counts requests that got no reply in time.
+	// RPCTimeouts counts requests that got no reply within
+	// LateReplyTimeout: failed.
 	RPCTimeouts uint64
+	// RPCsLate counts requests that got no reply within RPCTimeout, and
+	// LateReplies those of them answered afterwards (within
+	// LateReplyTimeout).
+	RPCsLate, LateReplies uint64
+	// RPCsResent counts requests sent again because their link went down
+	// while they waited for the reply.
+	RPCsResent uint64
 	// BroadcastsSent counts broadcast messages sent or forwarded.
 	BroadcastsSent uint64
 	// BroadcastDuplicates counts broadcast messages received twice.
@@ -212,8 +231,10 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	next := c.nextMaintenance
-	if len(c.timeouts) > 0 && c.timeouts[0].at.Before(next) {
-		next = c.timeouts[0].at
+	for _, fifo := range [][]timeout{c.timeouts, c.lateTimeouts} {
+		if len(fifo) > 0 && fifo[0].at.Before(next) {
+			next = fifo[0].at
+		}
 	}
 	return next, true
 }
@@ -232,30 +253,65 @@ func (c *Core) request(now time.Time, to peer.Info, kind rpcKind, owner uint64, 
 	for id == 0 || c.rpcs[id] != nil {
 		id = c.rng.Uint64()
 	}
-	c.rpcs[id] = &pendingRPC{to: to, kind: kind, owner: owner}
+	msg := build(id)
+	c.rpcs[id] = &pendingRPC{to: to, kind: kind, owner: owner, msg: msg}
 	c.timeouts = append(c.timeouts, timeout{at: now.Add(c.cfg.RPCTimeout), rpc: id})
+	c.lateTimeouts = append(c.lateTimeouts, timeout{at: now.Add(c.cfg.LateReplyTimeout), rpc: id})
 	c.stats.RPCsSent++
-	c.send(to, build(id))
+	c.send(to, msg)
 	return id
 }
 
-// expireRPCs fails the requests whose deadline has passed.
+// expireRPCs marks late the requests unanswered after RPCTimeout, and
+// fails those unanswered after LateReplyTimeout.
 func (c *Core) expireRPCs(now time.Time) {
+	c.timeouts = c.expire(now, c.timeouts, func(id uint64, rpc *pendingRPC) {
+		if rpc.late {
+			return
+		}
+		rpc.late = true
+		c.stats.RPCsLate++
+		c.rpcLate(now, rpc)
+	})
+	c.lateTimeouts = c.expire(now, c.lateTimeouts, func(id uint64, rpc *pendingRPC) {
+		delete(c.rpcs, id)
+		c.stats.RPCTimeouts++
+		c.rpcFailed(now, id, rpc, fmt.Errorf("no reply from %s within %v", rpc.to, c.cfg.LateReplyTimeout))
+	})
+}
+
+// expire calls fn for every pending request of fifo whose deadline has
+// passed, and returns fifo without them and without the entries of
+// requests answered since.
+func (c *Core) expire(now time.Time, fifo []timeout, fn func(id uint64, rpc *pendingRPC)) []timeout {
 	n := 0
-	for n < len(c.timeouts) && !c.timeouts[n].at.After(now) {
-		id := c.timeouts[n].rpc
+	for n < len(fifo) && !fifo[n].at.After(now) {
+		id := fifo[n].rpc
 		n++
 		if rpc := c.rpcs[id]; rpc != nil {
-			delete(c.rpcs, id)
-			c.stats.RPCTimeouts++
-			c.rpcFailed(now, id, rpc, fmt.Errorf("no reply from %s within %v", rpc.to, c.cfg.RPCTimeout))
+			fn(id, rpc)
 		}
 	}
 	if n > 0 {
-		c.timeouts = append(c.timeouts[:0], c.timeouts[n:]...)
+		fifo = append(fifo[:0], fifo[n:]...)
 	}
-	for len(c.timeouts) > 0 && c.rpcs[c.timeouts[0].rpc] == nil {
-		c.timeouts = c.timeouts[1:]
+	for len(fifo) > 0 && c.rpcs[fifo[0].rpc] == nil {
+		fifo = fifo[1:]
+	}
+	return fifo
+}
+
+// rpcLate handles a request unanswered after RPCTimeout: its lookup stops
+// waiting for it and asks the next candidate (paper section 2.3: nodes that
+// fail to respond quickly are removed from consideration until and unless
+// they do respond). The request stays pending until LateReplyTimeout: a
+// reply that comes meanwhile is taken as any other.
+func (c *Core) rpcLate(now time.Time, rpc *pendingRPC) {
+	switch rpc.kind {
+	case rpcFindNode, rpcFindValue:
+		if l := c.lookups[rpc.owner]; l != nil {
+			c.lookupLate(now, l, rpc.to.ID)
+		}
 	}
 }
 
@@ -286,25 +342,41 @@ func (c *Core) rpcFailed(now time.Time, id uint64, rpc *pendingRPC, reason error
 	}
 }
 
-// linkDown fails every request pending on the lost peer (or, for a
-// bootstrap address, on that address) and retries broadcasts sent to it.
+// linkDown sends every request pending on the lost peer (or, for a
+// bootstrap address, on that address) once more, and fails those already
+// sent twice; it retries broadcasts sent to the peer.
+//
+// A link also goes down when the peer closes an idle connection (its
+// connection manager trims the least recently used ones) while a request
+// to it is on the way: the peer still reads the request and answers it on a
+// new connection, but the link is down here before the answer comes.
+// Failing the request then would drop a live node from the lookup, which
+// then misses one of the K closest; sending it again costs the peer a
+// duplicate (whose reply is ignored) and a dead peer one more dial, which
+// fails at once where the first did.
 func (c *Core) linkDown(now time.Time, in overlay.LinkDown) {
 	if in.Peer.IsZero() && in.Addr == "" {
 		return
 	}
-	var failed []uint64
+	var pending []uint64
 	for id, rpc := range c.rpcs {
 		// A failure at one address says nothing of the same ID at
 		// another (a third party may have advertised a wrong one).
 		sameAddr := in.Addr == "" || rpc.to.Addr == in.Addr
 		if (!in.Peer.IsZero() && rpc.to.ID == in.Peer && sameAddr) || (in.Peer.IsZero() && rpc.to.ID.IsZero() && rpc.to.Addr == in.Addr) {
-			failed = append(failed, id)
+			pending = append(pending, id)
 		}
 	}
-	// Map order is random: fail in request order so runs repeat.
-	sortUint64s(failed)
-	for _, id := range failed {
+	// Map order is random: go in request order so runs repeat.
+	sortUint64s(pending)
+	for _, id := range pending {
 		rpc := c.rpcs[id]
+		if !rpc.resent {
+			rpc.resent = true
+			c.stats.RPCsResent++
+			c.send(rpc.to, rpc.msg)
+			continue
+		}
 		delete(c.rpcs, id)
 		c.rpcFailed(now, id, rpc, fmt.Errorf("link down: %v", in.Err))
 	}
@@ -326,6 +398,9 @@ func (c *Core) takeRPC(id uint64, from peer.ID, kinds ...rpcKind) *pendingRPC {
 	for _, k := range kinds {
 		if rpc.kind == k {
 			delete(c.rpcs, id)
+			if rpc.late {
+				c.stats.LateReplies++
+			}
 			return rpc
 		}
 	}

@@ -2,6 +2,8 @@ package kademlia
 
 import (
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{Self: self, K: 300}, "K"},
 		{Config{Self: self, K: 4, Alpha: 5}, "Alpha"},
 		{Config{Self: self, RPCTimeout: -time.Second}, "RPCTimeout"},
+		{Config{Self: self, RPCTimeout: 2 * time.Second, LateReplyTimeout: time.Second}, "LateReplyTimeout"},
 		{Config{Self: self, RecordTTL: time.Hour}, "RepublishInterval"},
 		{Config{Self: self, MaxValueSize: 1 << 20}, "MaxValueSize"},
 		{Config{Self: self, StoreRate: -1}, "StoreRate"},
@@ -38,7 +41,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.Config()
-	if got.K != DefaultK || got.Alpha != DefaultAlpha || got.RPCTimeout != DefaultRPCTimeout || got.MaxContactsPerReply != DefaultK || got.Seed == 0 {
+	if got.K != DefaultK || got.Alpha != DefaultAlpha || got.RPCTimeout != DefaultRPCTimeout || got.LateReplyTimeout != DefaultLateReplyTimeout || got.MaxContactsPerReply != DefaultK || got.Seed == 0 {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 }
@@ -117,6 +120,116 @@ func TestSection2_3_UnresponsiveNodesAreSkippedWithoutStallingTheLookup(t *testi
 	}
 }
 
+// A node that does not answer within RPCTimeout is "removed from
+// consideration until and unless it responds" (section 2.3): the lookup
+// asks the next candidate in its place, but a late reply brings it back, and
+// the lookup waits for it (up to LateReplyTimeout) while it would be among
+// the K closest, so that a node slowed by load is not left out of the
+// result.
+func TestSection2_3_ALateReplyBringsTheNodeBackIntoConsideration(t *testing.T) {
+	peers := testPeers(t, 1000, 8)
+	c := populated(t, Config{K: 4, Alpha: 3}, peers)
+	target := peer.ID{0x42}
+	byDistance := slices.Clone(peers)
+	slices.SortFunc(byDistance, func(a, b peer.Info) int { return compareDistance(target, a.ID, b.ID) })
+	slow := byDistance[0]
+	var slowReq *FindNode
+	// answer replies at now to every request but the slow node's, until
+	// the lookup sends no more, and returns its result if it ended.
+	answer := func(now time.Time, outs []any) (LookupResult, bool) {
+		for range 50 {
+			if res, ok := firstOf[LookupResult](outs); ok {
+				return res, true
+			}
+			reqs, to := sends[*FindNode](outs)
+			if len(reqs) == 0 {
+				return LookupResult{}, false
+			}
+			for i, req := range reqs {
+				if to[i].ID == slow.ID {
+					slowReq = req
+					continue
+				}
+				c.Step(now, overlay.Received{From: to[i], Msg: &FindNodeReply{RPC: req.RPC, Contacts: byDistance[:4]}})
+			}
+			outs = c.Drain(nil)
+		}
+		t.Fatal("lookup never stopped sending")
+		return LookupResult{}, false
+	}
+	c.Step(simEpoch, Lookup{ReqID: 1, Target: target})
+	if res, ok := answer(simEpoch, c.Drain(nil)); ok {
+		t.Fatalf("lookup ended without its closest candidate's answer: %+v", res)
+	}
+	if slowReq == nil {
+		t.Fatal("the closest node was not asked")
+	}
+	// After RPCTimeout the lookup asks the fifth closest in its place,
+	// and still waits.
+	late := simEpoch.Add(c.cfg.RPCTimeout)
+	c.Step(late, overlay.Tick{})
+	outs := c.Drain(nil)
+	if _, to := sends[*FindNode](outs); len(to) != 1 || to[0].ID != byDistance[4].ID {
+		t.Fatalf("after RPCTimeout the lookup asked %v, want the fifth closest %s", to, byDistance[4].ID.Short())
+	}
+	if res, ok := answer(late, outs); ok {
+		t.Fatalf("lookup ended while a late candidate among the K closest may still answer: %+v", res)
+	}
+	if st := c.Stats(); st.RPCsLate != 1 || st.RPCTimeouts != 0 {
+		t.Fatalf("stats %+v, want one late request and no timeout", st)
+	}
+	// The late reply comes: the lookup ends with the true K closest.
+	c.Step(late.Add(c.cfg.RPCTimeout), overlay.Received{From: slow, Msg: &FindNodeReply{RPC: slowReq.RPC, Contacts: byDistance[:4]}})
+	res := findOutput[LookupResult](t, c.Drain(nil))
+	if ids(res.Closest) != ids(byDistance[:4]) {
+		t.Fatalf("lookup returned %v, want the 4 closest %v", res.Closest, byDistance[:4])
+	}
+	if st := c.Stats(); st.LateReplies != 1 {
+		t.Fatalf("stats %+v, want one late reply", st)
+	}
+	if ct := c.table.get(slow.ID); ct == nil || ct.failures != 0 {
+		t.Fatalf("contact of the late node: %+v, want it kept without failures", ct)
+	}
+}
+
+// A link that goes down while a request waits for its reply (the peer's
+// connection manager closed the idle connection the request was crossing:
+// the peer still reads it and answers on a new connection) does not cost
+// the lookup that node: the request is sent once more, and the answer
+// counts. A link that goes down again fails the request.
+func TestLinkDownSendsAPendingRequestOnceMore(t *testing.T) {
+	peers := testPeers(t, 1000, 8)
+	c := populated(t, Config{K: 4, Alpha: 3}, peers)
+	c.Step(simEpoch, Lookup{ReqID: 1, Target: peer.ID{0x42}})
+	reqs, to := sends[*FindNode](c.Drain(nil))
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want Alpha = 3", len(reqs))
+	}
+	l := c.lookups[c.nextHandle]
+	for i := range 2 {
+		c.Step(simEpoch, overlay.LinkDown{Peer: to[i].ID, Addr: to[i].Addr, Err: io.EOF})
+		again, againTo := sends[*FindNode](c.Drain(nil))
+		if len(again) != 1 || againTo[0].ID != to[i].ID || again[0].RPC != reqs[i].RPC {
+			t.Fatalf("after the link to %s went down: sent %v to %v, want the same request again", to[i].ID.Short(), again, againTo)
+		}
+	}
+	// The first answers on its new link: it counts.
+	c.Step(simEpoch, overlay.Received{From: to[0], Msg: &FindNodeReply{RPC: reqs[0].RPC}})
+	c.Drain(nil)
+	if st := l.find(to[0].ID).state; st != candidateAnswered {
+		t.Fatalf("candidate state %d after its answer on a new link, want answered", st)
+	}
+	// The second's link goes down again: it fails.
+	c.Step(simEpoch, overlay.LinkDown{Peer: to[1].ID, Addr: to[1].Addr, Err: io.EOF})
+	c.Drain(nil)
+	if st := l.find(to[1].ID).state; st != candidateFailed {
+		t.Fatalf("candidate state %d after its link went down twice, want failed", st)
+	}
+	if st := c.Stats(); st.RPCsResent != 2 {
+		t.Fatalf("stats %+v, want 2 requests resent", st)
+	}
+}
+
 func TestSection2_2_FullBucketPingsItsLeastRecentlySeenContactBeforeEviction(t *testing.T) {
 	// With K = 1 every bucket holds one contact: two peers in the same
 	// bucket compete for it.
@@ -155,7 +268,7 @@ func TestSection2_2_FullBucketPingsItsLeastRecentlySeenContactBeforeEviction(t *
 	if len(pings) != 1 {
 		t.Fatalf("%d PINGs", len(pings))
 	}
-	c.Step(later.Add(c.cfg.RPCTimeout), overlay.Tick{})
+	c.Step(later.Add(c.cfg.LateReplyTimeout), overlay.Tick{})
 	if ids(c.Contacts()) != ids([]peer.Info{b}) {
 		t.Fatalf("contacts %v after the old contact failed its PING, want the newcomer", c.Contacts())
 	}
@@ -177,7 +290,13 @@ func TestBootstrapWithNoReachableContactFails(t *testing.T) {
 	if _, ok := firstOf[BootstrapResult](c.Drain(nil)); ok {
 		t.Fatal("bootstrap ended before every contact answered or failed")
 	}
-	c.Step(simEpoch.Add(time.Second), overlay.Tick{})
+	// The other contact is late after RPCTimeout, failed after
+	// LateReplyTimeout.
+	c.Step(simEpoch.Add(c.cfg.RPCTimeout), overlay.Tick{})
+	if _, ok := firstOf[BootstrapResult](c.Drain(nil)); ok {
+		t.Fatal("bootstrap ended before its late contact's LateReplyTimeout")
+	}
+	c.Step(simEpoch.Add(c.cfg.LateReplyTimeout), overlay.Tick{})
 	res := findOutput[BootstrapResult](t, c.Drain(nil))
 	if !errors.Is(res.Err, ErrNoContacts) {
 		t.Fatalf("bootstrap: %v, want ErrNoContacts", res.Err)

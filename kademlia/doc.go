@@ -27,9 +27,15 @@
 // A lookup (section 2.3) keeps Alpha = 3 FIND_NODE (or FIND_VALUE) requests
 // in flight to the closest candidates not yet asked, merging the contacts
 // each reply brings, and ends when the K closest candidates that did not fail
-// have all answered. A request unanswered after RPCTimeout (1 s), or whose
-// link goes down, fails: the candidate is dropped and the next one moves up,
-// so a dead node costs at most one timeout and never stalls the lookup.
+// have all answered. A candidate unanswered after RPCTimeout (1 s) is late:
+// the lookup asks the next one in its place, so a dead node never stalls
+// it, but a late reply still counts until LateReplyTimeout (5 s), and the
+// lookup does not end while a late candidate that would be among the K
+// closest may still answer: a node slowed by load is not left out of the
+// result. A request whose link goes down is sent once more (the peer may
+// have closed an idle connection as the request crossed it, and answers on
+// a new one); it fails, and its candidate is dropped, when the link goes
+// down again or LateReplyTimeout passes.
 // Lookups are state machines inside the core, named by a request ID the
 // caller supplies ([Lookup], [Get], [Put], [Bootstrap]); their answers come
 // back as outputs ([LookupResult], [GetResult], [PutResult],

@@ -26,8 +26,9 @@ type candidateState uint8
 const (
 	candidateFresh    candidateState = iota // not asked yet
 	candidateAsked                          // request in flight
+	candidateLate                           // no reply within RPCTimeout yet
 	candidateAnswered                       // replied
-	candidateFailed                         // timed out, link down or bad reply
+	candidateFailed                         // no reply within LateReplyTimeout, link down or bad reply
 )
 
 // candidate is a node a lookup knows of.
@@ -42,7 +43,15 @@ type candidate struct {
 // lookup is an iterative node lookup (paper section 2.3): it keeps Alpha
 // requests in flight to the closest candidates not yet asked, and ends when
 // the K closest candidates that did not fail have all answered. A candidate
-// that fails is skipped: the next one moves into the K closest. Once a
+// that fails is skipped: the next one moves into the K closest. A candidate
+// that has not answered within RPCTimeout is late: "removed from
+// consideration until and unless it responds", as the paper puts it. The
+// lookup asks the next candidate in its place, but does not end while a
+// late candidate closer than the K-th of the others may still answer
+// (until LateReplyTimeout): a node slow to answer, under load, is not left
+// out of the result for that. A node that neither answers nor is known to
+// be unreachable (a failed dial) costs the lookup its LateReplyTimeout,
+// during which the rest of the lookup goes on. Once a
 // round of Alpha replies in a row brings no node closer than the closest
 // already seen, the lookup has converged and asks all the K closest it has
 // not asked yet at once (the paper's final step), instead of Alpha at a
@@ -154,7 +163,9 @@ func (l *lookup) find(id peer.ID) *candidate {
 }
 
 // advance sends requests while fewer than Alpha are in flight, and ends the
-// lookup when the K closest live candidates have all answered.
+// lookup when the K closest live candidates have all answered. Late
+// candidates are not counted among the K closest, but the lookup waits for
+// those closer than the K-th.
 func (c *Core) advance(now time.Time, handle uint64, l *lookup) {
 	if l.finished {
 		return
@@ -167,6 +178,14 @@ func (c *Core) advance(now time.Time, handle uint64, l *lookup) {
 	for i := range l.candidates {
 		cand := &l.candidates[i]
 		if cand.state == candidateFailed {
+			continue
+		}
+		if cand.state == candidateLate {
+			// Closer than the K-th other live candidate: it would
+			// be in the result.
+			if live < c.cfg.K {
+				waiting = true
+			}
 			continue
 		}
 		if live++; live > c.cfg.K {
@@ -203,10 +222,12 @@ func (c *Core) ask(now time.Time, handle uint64, l *lookup, to peer.Info) {
 func (c *Core) lookupReply(now time.Time, l *lookup, from peer.Info, contacts []peer.Info, record *WireRecord) {
 	handle := l.handle
 	cand := l.find(from.ID)
-	if cand == nil || cand.state != candidateAsked {
+	if cand == nil || (cand.state != candidateAsked && cand.state != candidateLate) {
 		return
 	}
-	l.inflight--
+	if cand.state == candidateAsked {
+		l.inflight--
+	}
 	if record != nil && l.kind == lookupValue {
 		rec := fromWire(record, now, c.cfg.RecordTTL)
 		err := c.store.validate(&rec)
@@ -249,14 +270,29 @@ func (c *Core) lookupReply(now time.Time, l *lookup, from peer.Info, contacts []
 	c.advance(now, handle, l)
 }
 
-// lookupFailed handles a candidate that will not answer.
-func (c *Core) lookupFailed(now time.Time, l *lookup, id peer.ID) {
+// lookupLate handles a candidate that did not answer within RPCTimeout: it
+// no longer holds one of the Alpha places, and the lookup asks the next
+// candidate.
+func (c *Core) lookupLate(now time.Time, l *lookup, id peer.ID) {
 	cand := l.find(id)
 	if cand == nil || cand.state != candidateAsked {
 		return
 	}
-	cand.state = candidateFailed
+	cand.state = candidateLate
 	l.inflight--
+	c.advance(now, l.handle, l)
+}
+
+// lookupFailed handles a candidate that will not answer.
+func (c *Core) lookupFailed(now time.Time, l *lookup, id peer.ID) {
+	cand := l.find(id)
+	if cand == nil || (cand.state != candidateAsked && cand.state != candidateLate) {
+		return
+	}
+	if cand.state == candidateAsked {
+		l.inflight--
+	}
+	cand.state = candidateFailed
 	c.advance(now, l.handle, l)
 }
 
