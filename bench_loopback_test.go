@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/tcp"
 )
@@ -67,7 +68,7 @@ func startLoopbackClusterSigning(tb testing.TB, n int, sign bool) *loopbackClust
 			}
 		}
 	}
-	waitUntil(tb, time.Minute, "every member list to be complete", func() bool {
+	testutil.Eventually(tb, time.Minute, "every member list to be complete", func() bool {
 		for _, b := range c.nodes {
 			members, err := b.Members(context.Background())
 			if err != nil || len(members) != n {
@@ -109,18 +110,6 @@ func (c *loopbackCluster) protocolStats() protocolCounters {
 		out.refused += st.Plumtree.RefusedStale + st.Plumtree.RefusedFuture + st.Plumtree.RefusedSignature
 	}
 	return out
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(tb testing.TB, max time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(max)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", max, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // processCPU returns the user and system CPU time this process has used.
@@ -342,7 +331,7 @@ func BenchmarkStorePropagation100Nodes(b *testing.B) {
 		returned[key] = time.Now()
 	}
 	ticker.Stop()
-	waitUntil(b, 30*time.Second, "every write on every node", func() bool {
+	testutil.Eventually(b, 30*time.Second, "every write on every node", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for key := range started {

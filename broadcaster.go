@@ -23,11 +23,11 @@ import (
 	"github.com/p2p-go/p2p/transport/tcp"
 )
 
-// Broadcast topics of the root package.
+// Broadcast topics of the root package (topic 2, the store's, is
+// stack.StoreTopic).
 const (
-	topicApp   uint8 = 1
-	topicStore uint8 = 2
-	topicKeys  uint8 = 3 // keyring operations (keys.go)
+	topicApp  uint8 = 1
+	topicKeys uint8 = 3 // keyring operations (keys.go)
 )
 
 // Stats reports what a node did.
@@ -67,9 +67,23 @@ type Member struct {
 // MemberEvent reports a change of the member list.
 type MemberEvent struct {
 	Member Member `json:"member"`
-	// Kind is "join", "fail" or "leave".
-	Kind string `json:"kind"`
+	// Kind is MemberJoin, MemberFail or MemberLeave.
+	Kind MemberEventKind `json:"kind"`
 }
+
+// MemberEventKind is what happened to a member; in JSON it is the string
+// itself ("join", "fail", "leave").
+type MemberEventKind string
+
+// The kinds of MemberEvent.
+const (
+	// MemberJoin: the member joined, or was found alive again.
+	MemberJoin MemberEventKind = "join"
+	// MemberFail: the member was found dead.
+	MemberFail MemberEventKind = "fail"
+	// MemberLeave: the member left on purpose.
+	MemberLeave MemberEventKind = "leave"
+)
 
 // Broadcaster is a node of the Broadcaster overlay: every member receives
 // every message sent with Send. Its methods are safe for concurrent use.
@@ -117,7 +131,8 @@ type Broadcaster struct {
 // Start. Register reactors between NewBroadcaster and Start so that no
 // message is missed.
 func NewBroadcaster(cfg Config) (*Broadcaster, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	key, tr, err := openIdentity(listenSettings{
@@ -435,15 +450,15 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		b.joinedOnce.Do(func() { close(b.joined) })
 		b.logger.Info("joined the network")
 	case gossip.MemberUp:
-		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: "join"})
+		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: MemberJoin})
 	case gossip.IncarnationAttack:
 		// Reported once per node (Stats.Gossip.IncarnationAttacks counts
 		// them all): a peer relayed a forged claim that this node failed.
 		b.logger.Warn("forged claim that this node failed, refuted", "peer", out.From.ID.Short(), "claimed_incarnation", out.Claimed, "own_incarnation", out.Own)
 	case gossip.MemberDown:
-		kind := "fail"
+		kind := MemberFail
 		if out.Left {
-			kind = "leave"
+			kind = MemberLeave
 		}
 		b.members.dispatch(MemberEvent{Member: Member{ID: out.Peer.ID, Addr: out.Peer.Addr, Name: out.Name, Tags: out.Tags}, Kind: kind})
 	case kv.Persist:

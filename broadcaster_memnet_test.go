@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
@@ -161,14 +162,7 @@ func reachable(adjacency map[string][]string) int {
 // waitFor polls cond (which may query nodes) until it holds.
 func (c *memCluster) waitFor(max time.Duration, what string, cond func() bool) time.Duration {
 	c.t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > max {
-			c.t.Fatalf("timed out after %v waiting for %s (last state: %s)", max, what, c.lastReason)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
+	return testutil.EventuallyWhy(c.t, max, what, func() (bool, string) { return cond(), "last state " + c.lastReason })
 }
 
 func (c *memCluster) live() []int {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // TestRestartedBootstrapNodesRejoinThroughKnownMembers restarts every
@@ -59,9 +60,9 @@ func TestRestartedBootstrapNodesRejoinThroughKnownMembers(t *testing.T) {
 		}
 		return true
 	}
-	waitUntil(t, 30*time.Second, "the first membership to be whole", whole)
+	testutil.Eventually(t, 30*time.Second, "the first membership to be whole", whole)
 	// Let every node write its member list (once a second while it changes).
-	waitUntil(t, 10*time.Second, "the member lists to be kept", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the member lists to be kept", func() bool {
 		for _, s := range slots {
 			kept, err := p2p.ReadMembersFileForTest(s.dir)
 			if err != nil || len(kept) != len(slots)-1 {
@@ -78,7 +79,7 @@ func TestRestartedBootstrapNodesRejoinThroughKnownMembers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 30*time.Second, "the others to see the bootstrap nodes leave", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the others to see the bootstrap nodes leave", func() bool {
 		members, err := slots[bootstraps].node.Members(context.Background())
 		return err == nil && len(members) == others
 	})
@@ -86,6 +87,6 @@ func TestRestartedBootstrapNodesRejoinThroughKnownMembers(t *testing.T) {
 		start(s, bootstrap)
 	}
 	lastStart := time.Now()
-	waitUntil(t, 30*time.Second, "membership to be whole after the restart", whole)
+	testutil.Eventually(t, 30*time.Second, "membership to be whole after the restart", whole)
 	t.Logf("membership whole on every node %v after the last of %d bootstrap nodes restarted", time.Since(lastStart).Round(time.Millisecond), bootstraps)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/transport/tcp"
@@ -95,7 +96,7 @@ func TestForgedBroadcastOriginIsRefusedWithSignBroadcasts(t *testing.T) {
 	c, _ := startSigningNode(t, secret, true, a.Addr())
 	waitJoined(t, c)
 	forgeBroadcast(t, secret, a, c, `{"forged":true}`)
-	waitUntil(t, 20*time.Second, "the forged broadcast to be refused", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the forged broadcast to be refused", func() bool {
 		return a.Stats().Plumtree.RefusedSignature >= 1
 	})
 	if err := c.Send(context.Background(), map[string]bool{"genuine": true}); err != nil {

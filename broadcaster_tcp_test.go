@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -160,7 +161,7 @@ func TestBroadcasterOverTCP(t *testing.T) {
 	// The reply can overtake the inbox reactor of the node that answered
 	// (each reactor has its own queue): wait for that reactor too.
 	hi := func() int { return inA.count(hasField("hi", true)) + inC.count(hasField("hi", true)) }
-	waitUntil(t, 20*time.Second, "the neighbour's inbox to record hi", func() bool { return hi() > 0 })
+	testutil.Eventually(t, 20*time.Second, "the neighbour's inbox to record hi", func() bool { return hi() > 0 })
 	if n := hi(); n != 1 {
 		t.Fatalf("SendOne reached %d nodes, want 1", n)
 	}
@@ -194,7 +195,7 @@ func TestNonJSONMessageIsDroppedNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	inA.waitFor(t, "the valid message", hasField("after", 1))
-	waitUntil(t, 10*time.Second, "the invalid message to be counted", func() bool { return a.Stats().InvalidJSON == 1 })
+	testutil.Eventually(t, 10*time.Second, "the invalid message to be counted", func() bool { return a.Stats().InvalidJSON == 1 })
 	if n := inA.count(func(*p2p.Message) bool { return true }); n != 1 {
 		t.Fatalf("reactor saw %d messages, want only the valid one", n)
 	}

@@ -62,6 +62,9 @@ var (
 	ErrTooLarge = errors.New("p2p: message too large")
 	// ErrNotStarted is returned by methods that need Start first.
 	ErrNotStarted = errors.New("p2p: not started")
+	// ErrConfig is wrapped by the errors of NewBroadcaster and NewDHT for
+	// an invalid Config or DHTConfig; the message names the field.
+	ErrConfig = errors.New("p2p: invalid config")
 )
 
 // Config configures a node. Zero fields take the documented defaults.
@@ -132,7 +135,9 @@ type Config struct {
 	Tags map[string]string
 }
 
-func (c *Config) setDefaults() error {
+// withDefaults returns a copy of c with zero fields replaced by their
+// defaults, or an error wrapping ErrConfig that names the invalid field.
+func (c Config) withDefaults() (Config, error) {
 	if c.ListenAddr == "" {
 		c.ListenAddr = DefaultListenAddr
 	}
@@ -149,21 +154,30 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := checkSecret("Config", c.Secret); err != nil {
-		return err
+		return c, err
 	}
-	if c.ReactorQueueLen < 0 || c.LeaveTimeout < 0 || c.MaxMessageSize < 0 {
-		return errors.New("p2p: negative value in Config")
+	for _, field := range []struct {
+		name     string
+		negative bool
+	}{
+		{"ReactorQueueLen", c.ReactorQueueLen < 0},
+		{"LeaveTimeout", c.LeaveTimeout < 0},
+		{"MaxMessageSize", c.MaxMessageSize < 0},
+	} {
+		if field.negative {
+			return c, fmt.Errorf("%w: Config.%s must not be negative", ErrConfig, field.name)
+		}
 	}
 	if c.Seed == 0 {
 		c.Seed = randomSeed()
 	}
-	return nil
+	return c, nil
 }
 
 // checkSecret validates the cluster secret of the named configuration.
 func checkSecret(config string, secret []byte) error {
 	if len(secret) != 0 && len(secret) != SecretLen {
-		return fmt.Errorf("p2p: %s.Secret is %d bytes, want %d", config, len(secret), SecretLen)
+		return fmt.Errorf("%w: %s.Secret is %d bytes, want %d", ErrConfig, config, len(secret), SecretLen)
 	}
 	return nil
 }

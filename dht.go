@@ -99,7 +99,9 @@ type DHTConfig struct {
 	idleTimeout time.Duration
 }
 
-func (c *DHTConfig) setDefaults() error {
+// withDefaults returns a copy of c with zero fields replaced by their
+// defaults, or an error wrapping ErrConfig that names the invalid field.
+func (c DHTConfig) withDefaults() (DHTConfig, error) {
 	if c.ListenAddr == "" {
 		c.ListenAddr = DefaultListenAddr
 	}
@@ -113,18 +115,18 @@ func (c *DHTConfig) setDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := checkSecret("DHTConfig", c.Secret); err != nil {
-		return err
+		return c, err
 	}
 	if c.ReactorQueueLen < 0 {
-		return fmt.Errorf("p2p: DHTConfig.ReactorQueueLen must not be negative, got %d", c.ReactorQueueLen)
+		return c, fmt.Errorf("%w: DHTConfig.ReactorQueueLen must not be negative, got %d", ErrConfig, c.ReactorQueueLen)
 	}
 	if c.MaxMessageSize < 0 {
-		return fmt.Errorf("p2p: DHTConfig.MaxMessageSize must not be negative, got %d", c.MaxMessageSize)
+		return c, fmt.Errorf("%w: DHTConfig.MaxMessageSize must not be negative, got %d", ErrConfig, c.MaxMessageSize)
 	}
 	if c.Seed == 0 {
 		c.Seed = randomSeed()
 	}
-	return nil
+	return c, nil
 }
 
 // DHTRecord is a value read from the DHT.
@@ -227,7 +229,8 @@ type DHT struct {
 // Start. Register reactors between NewDHT and Start so that no message is
 // missed.
 func NewDHT(cfg DHTConfig) (*DHT, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	key, tr, err := openIdentity(listenSettings{

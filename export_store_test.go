@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/stack"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/wire"
 )
@@ -16,5 +17,5 @@ func SendStoreRecordsForTest(ctx context.Context, b *Broadcaster, records []kv.R
 	if err != nil {
 		return err
 	}
-	return b.step(ctx, gossip.Broadcast{Topic: topicStore, Payload: payload})
+	return b.step(ctx, gossip.Broadcast{Topic: stack.StoreTopic, Payload: payload})
 }

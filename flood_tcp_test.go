@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // Issue 10, row 2, end to end: an outsider keeps 400 idle sockets open to a
@@ -38,13 +39,9 @@ func TestNewNodeJoinsWithin5sDuringAnIdleSocketFlood(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Stats().Transport.RefusedPerAddress < 100 {
-		if time.Now().After(deadline) {
-			t.Fatal("the flood did not reach its per-address limit")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the flood to reach its per-address limit", func() bool {
+		return a.Stats().Transport.RefusedPerAddress >= 100
+	})
 	start := time.Now()
 	b, _ := startTCPNode(t, secret, a.Addr())
 	select {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/p2p-go/p2p"
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/tcp"
 	"github.com/p2p-go/p2p/wire"
@@ -58,7 +59,7 @@ func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
 		}
 		return true
 	}
-	waitUntil(t, 30*time.Second, "three members with names and tags on every node", named)
+	testutil.Eventually(t, 30*time.Second, "three members with names and tags on every node", named)
 
 	// The attacker's address: anything dialling it is counted.
 	trap, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,17 +108,17 @@ func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
 		}
 		defer conn.Close()
 	}
-	waitUntil(t, 30*time.Second, "the forged records to be refused", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the forged records to be refused", func() bool {
 		return nodes[0].Stats().Gossip.InvalidRecords >= 2001 && nodes[2].Stats().Gossip.InvalidRecords >= 2001
 	})
 	// The victim, told it died at 2^64-1, counts the forgery and refutes.
-	waitUntil(t, 30*time.Second, "the victim to refute the forged claim", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the victim to refute the forged claim", func() bool {
 		st := victim.Stats().Gossip
 		return st.IncarnationAttacks == 1 && st.Refutations >= 1
 	})
 	// Let a few member-list exchanges pass before looking for dials.
 	syncs := nodes[0].Stats().Gossip.Syncs
-	waitUntil(t, 30*time.Second, "two more member-list exchanges", func() bool { return nodes[0].Stats().Gossip.Syncs >= syncs+2 })
+	testutil.Eventually(t, 30*time.Second, "two more member-list exchanges", func() bool { return nodes[0].Stats().Gossip.Syncs >= syncs+2 })
 	if !named() {
 		t.Fatal("member lists changed after the forged list")
 	}

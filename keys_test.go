@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kademlia"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -71,7 +72,7 @@ func TestKeyringRotationAcrossTheCluster(t *testing.T) {
 	c := startKeyedNode(t, filepath.Join(dir, "c"), oldKey, a.b.Addr())
 	nodes := []*keyedNode{a, b, c}
 	for _, n := range nodes {
-		waitUntil(t, 20*time.Second, "every node lists 3 members", func() bool {
+		testutil.Eventually(t, 20*time.Second, "every node lists 3 members", func() bool {
 			m, err := n.b.Members(ctx)
 			return err == nil && len(m) == 3
 		})
@@ -148,7 +149,7 @@ func TestKeyringRotationAcrossTheCluster(t *testing.T) {
 		}
 		t.Fatalf("dial with the old secret = %v, want ErrRefused", err)
 	}
-	waitUntil(t, 10*time.Second, "bad_secret counted", func() bool { return a.tr.Stats().RefusedBadSecret == before+1 })
+	testutil.Eventually(t, 10*time.Second, "bad_secret counted", func() bool { return a.tr.Stats().RefusedBadSecret == before+1 })
 	// A node with the new secret joins.
 	d := startKeyedNode(t, filepath.Join(dir, "d"), newKey, b.b.Addr())
 	waitJoined(t, d.b)
@@ -191,7 +192,7 @@ func TestDHTKeyringRotation(t *testing.T) {
 	})
 	ctx := context.Background()
 	for _, d := range c.nodes {
-		waitUntil(t, 20*time.Second, "every DHT node knows the others", func() bool {
+		testutil.Eventually(t, 20*time.Second, "every DHT node knows the others", func() bool {
 			m, err := d.Members(ctx)
 			return err == nil && len(m) == n
 		})

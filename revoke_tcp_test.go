@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/peer"
 )
@@ -77,7 +78,7 @@ func TestInsiderCannotForgeStoreWritersOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range append(honest, insider) {
-		waitUntil(t, 20*time.Second, "config/db everywhere", func() bool { return valueOf(n, "config/db") == "postgres://db1" })
+		testutil.Eventually(t, 20*time.Second, "config/db everywhere", func() bool { return valueOf(n, "config/db") == "postgres://db1" })
 	}
 
 	claim := kv.Record{Key: "config/db", Value: []byte("postgres://evil"), Version: kv.Version{Time: kv.HLC{Wall: time.Now().UnixNano()}, Writer: a.ID()}}
@@ -94,8 +95,8 @@ func TestInsiderCannotForgeStoreWritersOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, n := range honest {
-		waitUntil(t, 20*time.Second, "the genuine record of the insider", func() bool { return valueOf(n, "config/insider") == "ok" })
-		waitUntil(t, 20*time.Second, "the forgeries to be counted", func() bool { return n.Stats().Store.RecordsForged >= 3 })
+		testutil.Eventually(t, 20*time.Second, "the genuine record of the insider", func() bool { return valueOf(n, "config/insider") == "ok" })
+		testutil.Eventually(t, 20*time.Second, "the forgeries to be counted", func() bool { return n.Stats().Store.RecordsForged >= 3 })
 		if got := valueOf(n, "config/db"); got != "postgres://db1" {
 			t.Fatalf("node %d holds config/db = %q after the forgery", i, got)
 		}
@@ -117,7 +118,7 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 		waitJoined(t, n)
 	}
 	for _, n := range all {
-		waitUntil(t, 20*time.Second, "four members", func() bool { m, _ := n.Members(ctx); return len(m) == 4 })
+		testutil.Eventually(t, 20*time.Second, "four members", func() bool { m, _ := n.Members(ctx); return len(m) == 4 })
 	}
 	if err := c.Revoke(ctx, c.ID()); !errors.Is(err, p2p.ErrBadRevocation) {
 		t.Fatalf("self-revocation = %v", err)
@@ -128,7 +129,7 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 	}
 	honest := []*p2p.Broadcaster{a, b, c}
 	for _, n := range honest {
-		waitUntil(t, 10*time.Second, "d out of every member's links and list", func() bool {
+		testutil.Eventually(t, 10*time.Second, "d out of every member's links and list", func() bool {
 			neighbors, _ := n.Neighbors(ctx)
 			members, _ := n.Members(ctx)
 			isD := func(m p2p.Member) bool { return m.ID == d.ID() }
@@ -139,7 +140,7 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 			t.Fatalf("deny list %+v, %v", revoked, err)
 		}
 	}
-	waitUntil(t, 10*time.Second, "d without links", func() bool { neighbors, _ := d.Neighbors(ctx); return len(neighbors) == 0 })
+	testutil.Eventually(t, 10*time.Second, "d without links", func() bool { neighbors, _ := d.Neighbors(ctx); return len(neighbors) == 0 })
 	t.Logf("d cut off after %v", time.Since(start))
 
 	// d writes; c writes after it. c's write reaches a and b, d's nobody.
@@ -150,7 +151,7 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range honest {
-		waitUntil(t, 20*time.Second, "c's later write", func() bool { return valueOf(n, "config/after") == "ok" })
+		testutil.Eventually(t, 20*time.Second, "c's later write", func() bool { return valueOf(n, "config/after") == "ok" })
 		if got := valueOf(n, "config/from-d"); got != "" {
 			t.Fatalf("d's write after its revocation reached a member: %q", got)
 		}
@@ -165,8 +166,8 @@ func TestRevokedNodeIsCutOffOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*p2p.Broadcaster{a, c} {
-		waitUntil(t, 20*time.Second, "b's later write", func() bool { return valueOf(n, "config/relayed-after") == "ok" })
-		waitUntil(t, 20*time.Second, "the relayed record to be refused", func() bool { return n.Stats().Store.RecordsRevoked >= 1 })
+		testutil.Eventually(t, 20*time.Second, "b's later write", func() bool { return valueOf(n, "config/relayed-after") == "ok" })
+		testutil.Eventually(t, 20*time.Second, "the relayed record to be refused", func() bool { return n.Stats().Store.RecordsRevoked >= 1 })
 		if got := valueOf(n, "config/relayed"); got != "" {
 			t.Fatalf("a record d wrote after its revocation was applied: %q", got)
 		}
@@ -194,7 +195,7 @@ func TestOnlyAdminsRevokeWhenConfigured(t *testing.T) {
 	if err := admin.Revoke(ctx, member.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the member to learn of its revocation or lose its links", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the member to learn of its revocation or lose its links", func() bool {
 		neighbors, _ := admin.Neighbors(ctx)
 		return len(neighbors) == 0
 	})

@@ -453,14 +453,14 @@ func (a *Agent) onMessage(m *p2p.Message) {
 
 // onMemberEvent runs on the node's member-event goroutine.
 func (a *Agent) onMemberEvent(e p2p.MemberEvent) {
-	id := e.Member.ID.String()
-	ev := Event{Type: "member", Kind: e.Kind, ID: id, Name: a.nameOf(id), Addr: e.Member.Addr}
-	a.logger.Info("member "+e.Kind, "peer", e.Member.ID.Short(), "addr", e.Member.Addr)
-	a.noteMember(e.Kind, id, e.Member.Addr)
+	id, kind := e.Member.ID.String(), string(e.Kind)
+	ev := Event{Type: "member", Kind: kind, ID: id, Name: a.nameOf(id), Addr: e.Member.Addr}
+	a.logger.Info("member "+kind, "peer", e.Member.ID.Short(), "addr", e.Member.Addr)
+	a.noteMember(kind, id, e.Member.Addr)
 	a.streamDrops.Add(uint64(a.events.publish(ev)))
 	if a.handlers.wants("member") {
 		data, _ := json.Marshal(ev)
-		a.handlers.dispatch(memberEvent(e.Kind, id, e.Member.Addr, data))
+		a.handlers.dispatch(memberEvent(kind, id, e.Member.Addr, data))
 	}
 }
 

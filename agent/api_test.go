@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kv"
 )
 
@@ -78,7 +79,7 @@ func TestAPIBadInputGetsJSONErrorAndChangesNothing(t *testing.T) {
 	}()
 	// The stream is registered once the server accepted it: wait for the
 	// hub to count it.
-	eventually(t, 5*time.Second, "event stream registered", func() bool {
+	testutil.Eventually(t, 5*time.Second, "event stream registered", func() bool {
 		b.events.mu.Lock()
 		defer b.events.mu.Unlock()
 		return len(b.events.subs) == 1
@@ -278,7 +279,7 @@ func TestAPIMembersShowPublishedNamesAndTags(t *testing.T) {
 	a, b := joinedPair(t, cfgA, cfgB)
 	c := client(t, a, "")
 	var members []Member
-	eventually(t, 20*time.Second, "a lists beta with its tags", func() bool {
+	testutil.Eventually(t, 20*time.Second, "a lists beta with its tags", func() bool {
 		var err error
 		members, err = c.Members(context.Background())
 		return err == nil && len(members) == 2 && members[1].Name == "beta" && members[1].Tags["role"] == "db"
@@ -305,7 +306,7 @@ func TestAPIEventStreamCarriesMessagesAndMembership(t *testing.T) {
 	go func() {
 		done <- client(t, a, "").Events(ctx, func(ev Event) error { events <- ev; return nil })
 	}()
-	eventually(t, 5*time.Second, "event stream registered", func() bool {
+	testutil.Eventually(t, 5*time.Second, "event stream registered", func() bool {
 		a.events.mu.Lock()
 		defer a.events.mu.Unlock()
 		return len(a.events.subs) == 1
@@ -348,7 +349,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	hc := httpClient(t)
 	var values map[string]float64
-	eventually(t, 10*time.Second, "a's metrics count the message and the write", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a's metrics count the message and the write", func() bool {
 		values = scrape(t, hc, a)
 		return values["p2p_broadcast_hops_count"] >= 1 && values["p2p_kv_propagation_seconds_count"] >= 1 && values["p2p_store_keys"] == 3
 	})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // guardedPair is two joined agents: what a request to a changes would
@@ -202,7 +204,7 @@ loop:
 	if resp != nil && resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("slow body answered %d, want 408 or a closed connection", resp.StatusCode)
 	}
-	eventually(t, 10*time.Second, "body timeout counted", func() bool { return a.refusals.get(refusedBodyTimeout) == 1 })
+	testutil.Eventually(t, 10*time.Second, "body timeout counted", func() bool { return a.refusals.get(refusedBodyTimeout) == 1 })
 }
 
 // TestAPIConnectionCap: connections beyond APIMaxConns are closed at once
@@ -243,7 +245,7 @@ func TestAPIConnectionCap(t *testing.T) {
 		t.Fatalf("refused for too many connections = %d, want 1", got)
 	}
 	held[0].Close()
-	eventually(t, 10*time.Second, "a request served after a slot freed", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a request served after a slot freed", func() bool {
 		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 		resp, err := hc.Get("http://" + a.APIAddr() + "/v1/info")
 		if err != nil {
@@ -296,7 +298,7 @@ func watchMessages(t *testing.T, b *Agent) <-chan Event {
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, 5*time.Second, "event stream registered", func() bool {
+	testutil.Eventually(t, 5*time.Second, "event stream registered", func() bool {
 		b.events.mu.Lock()
 		defer b.events.mu.Unlock()
 		return len(b.events.subs) == 1

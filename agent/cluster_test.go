@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // The cluster view gathers every member's own report over the network: its
@@ -22,7 +24,7 @@ func TestClusterViewGathersEveryMembersState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var view ClusterView
-	eventually(t, 20*time.Second, "a converged view of three members with their links", func() bool {
+	testutil.Eventually(t, 20*time.Second, "a converged view of three members with their links", func() bool {
 		var err error
 		view, err = client(t, a, "").Cluster(ctx)
 		if err != nil || len(view.Members) != 3 || !view.Converged {
@@ -55,7 +57,7 @@ func TestClusterViewGathersEveryMembersState(t *testing.T) {
 
 	cID := c.Node().ID().String()
 	c.Close()
-	eventually(t, 20*time.Second, "c shown as left", func() bool {
+	testutil.Eventually(t, 20*time.Second, "c shown as left", func() bool {
 		view, err := client(t, a, "").Cluster(ctx)
 		if err != nil {
 			return false

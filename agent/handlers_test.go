@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // envOf parses the output of `env`.
@@ -53,7 +55,7 @@ func TestHandlersRunWithDataOnStdinAndDetailsInEnvironment(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, name+".env"))
 		return err == nil
 	}
-	eventually(t, 20*time.Second, "handlers ran", func() bool {
+	testutil.Eventually(t, 20*time.Second, "handlers ran", func() bool {
 		return ready("kv-kv-put") && ready("broadcast") && ready("direct") && ready("join")
 	})
 	// The .env file appears (by rename) after stdin is saved.
@@ -88,14 +90,14 @@ func TestHandlersRunWithDataOnStdinAndDetailsInEnvironment(t *testing.T) {
 	if err := ca.Delete(ctx, "config/db"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "delete handler ran", func() bool { return ready("kv-kv-delete") })
+	testutil.Eventually(t, 20*time.Second, "delete handler ran", func() bool { return ready("kv-kv-delete") })
 	if env := envOf(readFileOr(filepath.Join(dir, "kv-kv-delete.env"), "")); env["P2P_KEY"] != "config/db" {
 		t.Errorf("delete handler env %v", env)
 	}
 	if ready("other") {
 		t.Error("kv:other/ handler ran for config/db")
 	}
-	eventually(t, 10*time.Second, "b counts 4 handler runs", func() bool { return b.handlers.runsOK.Load() == 4 })
+	testutil.Eventually(t, 10*time.Second, "b counts 4 handler runs", func() bool { return b.handlers.runsOK.Load() == 4 })
 }
 
 func TestHandlerKilledAfterTimeoutAndFailuresCounted(t *testing.T) {
@@ -110,7 +112,7 @@ func TestHandlerKilledAfterTimeoutAndFailuresCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "both handlers failed", func() bool { return a.handlers.runsFailed.Load() == 2 })
+	testutil.Eventually(t, 10*time.Second, "both handlers failed", func() bool { return a.handlers.runsFailed.Load() == 2 })
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Fatalf("slow handler not killed: %v", elapsed)
 	}
@@ -140,7 +142,7 @@ func TestSyncFileFollowsKey(t *testing.T) {
 		if _, err := c.Put(ctx, "config/app", []byte(v)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "file holds "+v, func() bool { return readFileOr(path, "<missing>") == v })
+		testutil.Eventually(t, 10*time.Second, "file holds "+v, func() bool { return readFileOr(path, "<missing>") == v })
 	}
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm() != SyncFileMode {
@@ -149,19 +151,19 @@ func TestSyncFileFollowsKey(t *testing.T) {
 	if err := c.Delete(ctx, "config/app"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "file removed", func() bool { return readFileOr(path, "<missing>") == "<missing>" })
+	testutil.Eventually(t, 10*time.Second, "file removed", func() bool { return readFileOr(path, "<missing>") == "<missing>" })
 	// A key present before the agent starts is written at start.
 	if _, err := c.Put(ctx, "config/app", []byte("at start")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "file written", func() bool { return readFileOr(path, "") == "at start" })
+	testutil.Eventually(t, 10*time.Second, "file written", func() bool { return readFileOr(path, "") == "at start" })
 	a.Close()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Logger = testLogger(t).With("agent", "a-again")
 	startAgent(t, cfg)
-	eventually(t, 10*time.Second, "file written at restart", func() bool { return readFileOr(path, "") == "at start" })
+	testutil.Eventually(t, 10*time.Second, "file written at restart", func() bool { return readFileOr(path, "") == "at start" })
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("directory holds %d entries, want only app.json (no temporary files left)", len(entries))
@@ -176,7 +178,7 @@ func TestSyncFileFollowsRemoteWrite(t *testing.T) {
 	if _, err := client(t, a, "").Put(context.Background(), "config/remote", []byte("from a")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "b's file holds a's write", func() bool { return readFileOr(path, "") == "from a" })
+	testutil.Eventually(t, 20*time.Second, "b's file holds a's write", func() bool { return readFileOr(path, "") == "from a" })
 }
 
 func TestWriteFileAtomicReplacesWholeFile(t *testing.T) {
@@ -229,7 +231,7 @@ func TestReloadAppliesHandlersSyncsNameAndLevel(t *testing.T) {
 	if _, err := c.Put(ctx, "config/y", []byte("handled")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "new handler ran", func() bool { return readFileOr(filepath.Join(dir, "handled"), "") == "handled" })
+	testutil.Eventually(t, 10*time.Second, "new handler ran", func() bool { return readFileOr(filepath.Join(dir, "handled"), "") == "handled" })
 	members, err := c.Members(ctx)
 	if err != nil || len(members) != 1 || members[0].Name != "after" {
 		t.Fatalf("members after reload = %+v, %v", members, err)

@@ -74,18 +74,6 @@ func client(t testing.TB, a *Agent, token string) *Client {
 	return c
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // joinedPair starts two agents, the second joining the first, and waits
 // until each sees the other.
 func joinedPair(t testing.TB, cfgA, cfgB Config) (*Agent, *Agent) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // A new node's kv handlers fire for changes made while it runs, not for the
@@ -42,7 +44,7 @@ func TestJoiningNodeGivesLearntRecordsToSyncHandlersOnly(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	eventually(t, 20*time.Second, "b's sync handler to see a's history", func() bool {
+	testutil.Eventually(t, 20*time.Second, "b's sync handler to see a's history", func() bool {
 		return slices.Equal(lines(syncLog), []string{"sync-delete|config/gone", "sync-put|config/old"})
 	})
 	// A write made now is a change: b's kv handler runs for it, after
@@ -50,7 +52,7 @@ func TestJoiningNodeGivesLearntRecordsToSyncHandlersOnly(t *testing.T) {
 	if _, err := store.Put(ctx, "config/new", []byte("3")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "b's kv handler to see the new write", func() bool {
+	testutil.Eventually(t, 20*time.Second, "b's kv handler to see the new write", func() bool {
 		return slices.Contains(lines(kvLog), "kv-put|config/new")
 	})
 	if got := lines(kvLog); !slices.Equal(got, []string{"kv-put|config/new"}) {
@@ -104,7 +106,7 @@ func TestInfoStatusOfLoneNodeAndPair(t *testing.T) {
 	}
 	a, b := joinedPair(t, testConfig(t, "a"), testConfig(t, "b"))
 	for _, n := range []*Agent{a, b} {
-		eventually(t, 10*time.Second, n.cfg.Name+" linked", func() bool {
+		testutil.Eventually(t, 10*time.Second, n.cfg.Name+" linked", func() bool {
 			info, err := n.Info(ctx)
 			return err == nil && info.Status == StatusLinked
 		})

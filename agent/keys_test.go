@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // TestKeysAPIRotatesTheClusterSecret rotates the secret of two agents
@@ -23,7 +24,7 @@ func TestKeysAPIRotatesTheClusterSecret(t *testing.T) {
 	a, b := joinedPair(t, cfgA, cfgB)
 	ca := client(t, a, "")
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "both agents list two members", func() bool {
+	testutil.Eventually(t, 20*time.Second, "both agents list two members", func() bool {
 		ma, errA := ca.Members(ctx)
 		mb, errB := client(t, b, "").Members(ctx)
 		return errA == nil && errB == nil && len(ma) == 2 && len(mb) == 2
@@ -67,7 +68,7 @@ func TestKeysAPIRotatesTheClusterSecret(t *testing.T) {
 	cfgC := testConfig(t, "c")
 	cfgC.Secret, cfgC.Join = oldKey, []string{a.Node().Addr()}
 	startAgent(t, cfgC)
-	eventually(t, 20*time.Second, "a counts a bad_secret refusal", func() bool {
+	testutil.Eventually(t, 20*time.Second, "a counts a bad_secret refusal", func() bool {
 		return a.tr.Stats().RefusedBadSecret > 0
 	})
 	if members, err := ca.Members(ctx); err != nil || len(members) != 2 {

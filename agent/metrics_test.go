@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // gatherP2P returns the p2p_* families of the agent's registry by name.
@@ -108,10 +110,10 @@ func TestMetricsRegistriesArePrivate(t *testing.T) {
 	// Each store ends with both node infos and k; a applied two remote
 	// writes (b's node info and k), b one (a's node info): its own writes
 	// are not propagation.
-	eventually(t, 10*time.Second, "both stores hold 3 keys", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both stores hold 3 keys", func() bool {
 		return gauge(a, "p2p_store_keys") == 3 && gauge(b, "p2p_store_keys") == 3
 	})
-	eventually(t, 10*time.Second, "a's and b's propagation histograms count the remote writes", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a's and b's propagation histograms count the remote writes", func() bool {
 		return propagationCount(a) == 2 && propagationCount(b) == 1
 	})
 	for _, x := range []*Agent{a, b} {

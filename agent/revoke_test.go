@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -54,7 +55,7 @@ func TestRevocationsAPI(t *testing.T) {
 	if _, err := ca.Put(ctx, "_p2p/revoked/x", []byte("v")); !codeIs(err, http.StatusBadRequest, CodeBadRequest) {
 		t.Fatalf("PUT under _p2p/: %v", err)
 	}
-	eventually(t, 10*time.Second, "b cut off from a", func() bool {
+	testutil.Eventually(t, 10*time.Second, "b cut off from a", func() bool {
 		neighbors, err := a.Node().Neighbors(ctx)
 		return err == nil && len(neighbors) == 0
 	})

@@ -79,22 +79,39 @@ type Config struct {
 	RootedTree bool
 }
 
-func (c *Config) setDefaults() error {
+// ErrConfig is wrapped by every error New returns for an invalid Config;
+// the message names the field.
+var ErrConfig = errors.New("gossip: invalid config")
+
+// withDefaults returns a copy of c with the defaults filled in, or an error
+// wrapping ErrConfig that names the first invalid field.
+func (c Config) withDefaults() (Config, error) {
 	if c.Self.ID.IsZero() {
-		return errors.New("gossip: Config.Self.ID is required")
+		return c, fmt.Errorf("%w: Config.Self.ID is required", ErrConfig)
 	}
 	if c.Key != nil && c.Key.ID() != c.Self.ID {
-		return errors.New("gossip: Config.Key is not the key of Config.Self.ID")
+		return c, fmt.Errorf("%w: Config.Key is not the key of Config.Self.ID", ErrConfig)
 	}
 	if !validMeta(c.Name, c.Tags) {
-		return fmt.Errorf("gossip: Config.Name or Config.Tags over their bounds (%d bytes, %d tags of %d and %d bytes)",
-			MaxNameLen, MaxTags, MaxTagKeyLen, MaxTagValueLen)
+		return c, fmt.Errorf("%w: Config.Name or Config.Tags over their bounds (%d bytes, %d tags of %d and %d bytes)",
+			ErrConfig, MaxNameLen, MaxTags, MaxTagKeyLen, MaxTagValueLen)
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = DefaultProbeInterval
 	}
-	if c.ProbeTimeout < 0 || c.SyncInterval < 0 || c.DeadRetention < 0 || c.MaxMembers < 0 || c.MaxPayload < 0 {
-		return fmt.Errorf("gossip: negative value in Config")
+	for _, field := range []struct {
+		name     string
+		negative bool
+	}{
+		{"ProbeTimeout", c.ProbeTimeout < 0},
+		{"SyncInterval", c.SyncInterval < 0},
+		{"DeadRetention", c.DeadRetention < 0},
+		{"MaxMembers", c.MaxMembers < 0},
+		{"MaxPayload", c.MaxPayload < 0},
+	} {
+		if field.negative {
+			return c, fmt.Errorf("%w: Config.%s must not be negative", ErrConfig, field.name)
+		}
 	}
 	if c.ProbeTimeout == 0 {
 		c.ProbeTimeout = DefaultProbeTimeout
@@ -111,5 +128,5 @@ func (c *Config) setDefaults() error {
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
 	}
-	return nil
+	return c, nil
 }

@@ -178,7 +178,14 @@ type work struct {
 const (
 	targetHV = iota
 	targetPT
+	targetSelf // the composite's own membership and direct messages
 )
+
+// routes sends each received message to the core that owns its wire range.
+var routes = new(wire.Router[int]).
+	Add(wire.RangeHyParView, targetHV).
+	Add(wire.RangePlumtree, targetPT).
+	Add(wire.RangeMembership, targetSelf)
 
 // Stats counts what the composite did (its sub-cores keep their own).
 type Stats struct {
@@ -208,9 +215,11 @@ type Stats struct {
 	Dropped                       uint64 // malformed or oversized payloads ignored
 }
 
-// New returns a Core for cfg.
+// New returns a Core for cfg, or an error wrapping ErrConfig (or the
+// HyParView or Plumtree package's ErrConfig) that names the invalid field.
 func New(cfg Config) (*Core, error) {
-	if err := cfg.setDefaults(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	cfg.HyParView.Self = cfg.Self
@@ -340,14 +349,12 @@ func (c *Core) Step(now time.Time, input any) {
 			c.linked[in.From.ID] = in.From.Addr
 		}
 		c.hv.Heard(now, in.From.ID)
-		code, _ := wire.TypeOf(in.Msg)
-		switch code >> 8 {
-		case 0x01:
-			c.push(targetHV, in)
-		case 0x02:
-			c.push(targetPT, in)
-		case 0x06:
+		switch target, ok := routes.Route(in.Msg); {
+		case !ok: // a range no core of the composite owns: ignored
+		case target == targetSelf:
 			c.receive(now, in)
+		default:
+			c.push(target, in)
 		}
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)

@@ -11,11 +11,12 @@
 // breadth-first tree from the smallest ID (plumtree.Config.RootedTree), which
 // overlapping broadcasts from many senders cannot cut apart, instead of the
 // paper's prune-on-duplicate; every node of a network must use the same
-// setting. Messages from peers are routed to the right
-// core by their wire type code. Every broadcast payload starts with a one-byte
-// topic: topic 0 carries this package's membership events, the others belong
-// to the layers above (the root package uses topic 1 for application
-// messages and topic 2 for the configuration store).
+// setting. Messages from peers are routed to the right core by the wire range
+// their type code belongs to (wire.Router). Every broadcast payload starts
+// with a one-byte topic: topic 0 carries this package's membership events,
+// the others belong to the layers above (the root package uses topic 1 for
+// application messages, topic 2 for the configuration store and topic 3 for
+// keyring operations).
 //
 // # Member list
 //

@@ -15,6 +15,7 @@ const (
 )
 
 func init() {
+	wire.ClaimRange(wire.RangeMembership, "gossip")
 	wire.Register(TypeDirect, (*DirectMessage)(nil))
 	wire.Register(TypeProbe, (*Probe)(nil))
 	wire.Register(TypeProbeReply, (*ProbeReply)(nil))

@@ -21,6 +21,7 @@ const (
 )
 
 func init() {
+	wire.ClaimRange(wire.RangeHyParView, "hyparview")
 	wire.Register(TypeJoin, (*JoinMsg)(nil))
 	wire.Register(TypeForwardJoin, (*ForwardJoinMsg)(nil))
 	wire.Register(TypeDisconnect, (*DisconnectMsg)(nil))

@@ -197,16 +197,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ErrConfig is wrapped by every error New returns for an invalid Config;
+// the message names the field.
+var ErrConfig = errors.New("kademlia: invalid config")
+
 // errConfig builds the error for an invalid Config field.
 func errConfig(field string, format string, args ...any) error {
-	return fmt.Errorf("kademlia: Config.%s: %s", field, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: Config.%s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
 }
 
-// withDefaults validates c and returns it with every zero field replaced by
-// its default.
+// withDefaults validates c and returns a copy with every zero field replaced
+// by its default, or an error wrapping ErrConfig that names the field.
 func (c Config) withDefaults() (Config, error) {
 	if c.Self.ID.IsZero() {
-		return c, errors.New("kademlia: Config.Self.ID is required")
+		return c, fmt.Errorf("%w: Config.Self.ID is required", ErrConfig)
 	}
 	if c.Signer != nil {
 		pub := c.Signer.Public()

@@ -32,8 +32,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{Self: peer.Info{ID: self.ID, Addr: strings.Repeat("a", 300)}}, "Self.Addr"},
 	} {
 		_, err := New(tc.cfg)
-		if err == nil || !strings.Contains(err.Error(), "Config."+tc.field) {
-			t.Errorf("config %+v: error %v, want one naming Config.%s", tc.cfg, err, tc.field)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "Config."+tc.field) {
+			t.Errorf("config %+v: error %v, want ErrConfig naming Config.%s", tc.cfg, err, tc.field)
 		}
 	}
 	c, err := New(Config{Self: self, Signer: key})

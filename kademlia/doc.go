@@ -85,7 +85,7 @@
 // [Core] implements overlay.Core: it owns no goroutine, socket or clock and
 // takes its randomness from Config.Seed, so a simulation of thousands of
 // cores on a virtual clock is deterministic. Nothing the package links runs
-// a network, a runtime or a database (arch_test.go checks its
+// a network, a runtime or a database (internal/archtest checks its
 // dependencies): p2p.DHT steps a Core on the node package's runtime, and
 // package sim on a virtual clock.
 package kademlia

@@ -22,6 +22,7 @@ const (
 )
 
 func init() {
+	wire.ClaimRange(wire.RangeKademlia, "kademlia")
 	wire.Register(TypePing, (*Ping)(nil))
 	wire.Register(TypePong, (*Pong)(nil))
 	wire.Register(TypeFindNode, (*FindNode)(nil))

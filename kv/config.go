@@ -69,19 +69,24 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// withDefaults validates c and fills its zero fields.
+// ErrConfig is wrapped by the errors of New for an invalid Config; the
+// message names the field.
+var ErrConfig = errors.New("kv: invalid config")
+
+// withDefaults returns a copy of c with its zero fields filled, or an error
+// wrapping ErrConfig that names the invalid field.
 func (c Config) withDefaults() (Config, error) {
 	if c.Key == nil {
-		return c, errors.New("kv: Config.Key is required")
+		return c, fmt.Errorf("%w: Config.Key is required", ErrConfig)
 	}
 	switch {
 	case c.Self.IsZero():
 		c.Self = c.Key.ID()
 	case c.Self != c.Key.ID():
-		return c, fmt.Errorf("kv: Config.Self %s is not Config.Key's ID %s", c.Self.Short(), c.Key.ID().Short())
+		return c, fmt.Errorf("%w: Config.Self %s is not Config.Key's ID %s", ErrConfig, c.Self.Short(), c.Key.ID().Short())
 	}
 	if c.Backend == nil {
-		return c, errors.New("kv: Config.Backend is required")
+		return c, fmt.Errorf("%w: Config.Backend is required", ErrConfig)
 	}
 	for _, field := range []struct {
 		name  string
@@ -94,14 +99,14 @@ func (c Config) withDefaults() (Config, error) {
 	} {
 		switch {
 		case *field.value < 0:
-			return c, fmt.Errorf("kv: Config.%s is negative (%v)", field.name, *field.value)
+			return c, fmt.Errorf("%w: Config.%s is negative (%v)", ErrConfig, field.name, *field.value)
 		case *field.value == 0:
 			*field.value = field.def
 		}
 	}
 	switch {
 	case c.MaxKeys < 0:
-		return c, fmt.Errorf("kv: Config.MaxKeys is negative (%d)", c.MaxKeys)
+		return c, fmt.Errorf("%w: Config.MaxKeys is negative (%d)", ErrConfig, c.MaxKeys)
 	case c.MaxKeys == 0:
 		c.MaxKeys = DefaultMaxKeys
 	}

@@ -49,6 +49,7 @@ const (
 var ErrBadMessage = errors.New("kv: bad message")
 
 func init() {
+	wire.ClaimRange(wire.RangeKV, "kv")
 	wire.Register(TypeUpdate, (*Update)(nil))
 	wire.Register(TypeSyncRoot, (*SyncRoot)(nil))
 	wire.Register(TypeSyncNodes, (*SyncNodes)(nil))

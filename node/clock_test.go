@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
@@ -172,7 +173,7 @@ func TestRuntimeTakesTimeFromTheInjectedClock(t *testing.T) {
 		t.Fatalf("ticked at %v, before the deadline", ticks)
 	}
 	clock.Advance(time.Second)
-	waitFor(t, "the tick at the deadline", func() bool { return len(core.tickTimes()) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the tick at the deadline", func() bool { return len(core.tickTimes()) == 1 })
 	if got := core.tickTimes()[0]; !got.Equal(deadline) {
 		t.Fatalf("ticked with time %v, want the clock's %v", got, deadline)
 	}
@@ -200,7 +201,7 @@ func TestIdleLinkClosesWhenTheInjectedClockPassesIdleTimeout(t *testing.T) {
 	if err := a.Step(ctx, sendRequest{to: infoB, text: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the message at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the message at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 })
 	clock.Advance(20 * time.Second)
 	if err := a.Do(ctx, func(time.Time) {}); err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestIdleLinkClosesWhenTheInjectedClockPassesIdleTimeout(t *testing.T) {
 	}
 	// The loop reads the housekeeping ticker when it gets to it: move the
 	// clock a second at a time until the link closes.
-	waitFor(t, "the idle link's closure", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the idle link's closure", func() bool {
 		clock.Advance(time.Second)
 		_, downs := coreA.snapshot()
 		return len(downs) == 1

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
@@ -66,7 +67,7 @@ func TestConnectionManagerTrimsOldestIdleFirstAndSparesKeptLinks(t *testing.T) {
 					t.Fatal(err)
 				}
 				// One at a time, so that the hub used them in this order.
-				waitFor(t, "the hub to receive from "+info.Addr, func() bool { got, _ := hubCore.snapshot(); return len(got) == i+1 })
+				testutil.Eventually(t, 10*time.Second, "the hub to receive from "+info.Addr, func() bool { got, _ := hubCore.snapshot(); return len(got) == i+1 })
 				if i == 0 && keepFirst {
 					if err := hub.Step(context.Background(), overlay.Connect{Peer: info}); err != nil {
 						t.Fatal(err)
@@ -79,7 +80,7 @@ func TestConnectionManagerTrimsOldestIdleFirstAndSparesKeptLinks(t *testing.T) {
 			if keepFirst {
 				want = []bool{true, false, false, false, true}
 			}
-			waitFor(t, "the hub to settle at the low-water mark", func() bool { return hub.Stats().ConnectionsOpen == 2 })
+			testutil.Eventually(t, 10*time.Second, "the hub to settle at the low-water mark", func() bool { return hub.Stats().ConnectionsOpen == 2 })
 			if got := openConnsTo(t, hub, peers); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("connections open to p0..p4: %v, want %v", got, want)
 			}
@@ -115,7 +116,7 @@ func TestConnectionManagerSparesConnectionsInUse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the hub to receive from all", func() bool { got, _ := hubCore.snapshot(); return len(got) == 4 })
+	testutil.Eventually(t, 10*time.Second, "the hub to receive from all", func() bool { got, _ := hubCore.snapshot(); return len(got) == 4 })
 	if st := hub.Stats(); st.ConnsTrimmed != 0 || st.ConnectionsOpen != 4 {
 		t.Fatalf("stats %+v, want nothing trimmed within the grace period", st)
 	}
@@ -168,7 +169,7 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 	}
 	// The loop holds the first message at the gate; the queue fills up to
 	// the limit and the reader waits.
-	waitFor(t, "the queue to fill", func() bool { return slow.queued.inUse() > limit-200<<10 })
+	testutil.Eventually(t, 10*time.Second, "the queue to fill", func() bool { return slow.queued.inUse() > limit-200<<10 })
 	if used := slow.queued.inUse(); used > limit {
 		t.Fatalf("%d bytes queued, limit %d", used, limit)
 	}
@@ -176,7 +177,7 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 		t.Fatalf("%d messages queued: the byte bound did not hold the reader back", n)
 	}
 	openGate()
-	waitFor(t, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
+	testutil.Eventually(t, 10*time.Second, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
 	if used := slow.queued.inUse(); used != 0 {
 		t.Fatalf("%d bytes still counted as queued", used)
 	}

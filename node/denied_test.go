@@ -5,7 +5,9 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
 )
@@ -39,11 +41,11 @@ func TestDeniedPeersAreDisconnectedAndRefused(t *testing.T) {
 	if err := a.Step(ctx, sendRequest{to: infoB, text: "one"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first message", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the first message", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 })
 
 	denyA.Store(true)
 	b.CloseDenied()
-	waitFor(t, "a's link closed", func() bool { _, downs := coreA.snapshot(); return len(downs) == 1 })
+	testutil.Eventually(t, 10*time.Second, "a's link closed", func() bool { _, downs := coreA.snapshot(); return len(downs) == 1 })
 	if got := b.Stats().DeniedConns; got != 1 {
 		t.Fatalf("DeniedConns = %d after CloseDenied, want 1", got)
 	}
@@ -52,8 +54,8 @@ func TestDeniedPeersAreDisconnectedAndRefused(t *testing.T) {
 	if err := a.Step(ctx, sendRequest{to: infoB, text: "two"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new connection refused", func() bool { return b.Stats().DeniedConns == 2 })
-	waitFor(t, "a's second link down", func() bool { _, downs := coreA.snapshot(); return len(downs) == 2 })
+	testutil.Eventually(t, 10*time.Second, "the new connection refused", func() bool { return b.Stats().DeniedConns == 2 })
+	testutil.Eventually(t, 10*time.Second, "a's second link down", func() bool { _, downs := coreA.snapshot(); return len(downs) == 2 })
 	if got, _ := coreB.snapshot(); !slices.Equal(got, []string{"one"}) {
 		t.Fatalf("b received %v from a denied peer", got)
 	}

@@ -172,13 +172,18 @@ type request struct {
 	done  chan struct{}
 }
 
-// Start starts driving cfg.Core over cfg.Transport.
-func Start(cfg Config) (*Runtime, error) {
+// ErrConfig is wrapped by the errors of Start for an invalid Config; the
+// message names the field.
+var ErrConfig = errors.New("node: invalid config")
+
+// withDefaults returns a copy of cfg with zero fields replaced by their
+// defaults, or an error wrapping ErrConfig that names the invalid field.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Core == nil {
-		return nil, errors.New("node: Config.Core is required")
+		return cfg, fmt.Errorf("%w: Config.Core is required", ErrConfig)
 	}
 	if cfg.Transport == nil {
-		return nil, errors.New("node: Config.Transport is required")
+		return cfg, fmt.Errorf("%w: Config.Transport is required", ErrConfig)
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
@@ -206,6 +211,16 @@ func Start(cfg Config) (*Runtime, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
+	}
+	return cfg, nil
+}
+
+// Start starts driving cfg.Core over cfg.Transport. It returns an error
+// wrapping ErrConfig for an invalid cfg.
+func Start(cfg Config) (*Runtime, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	logger := cfg.Logger
 	if logger == nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
@@ -23,7 +24,10 @@ type ping struct {
 	Text string
 }
 
-func init() { wire.Register(0x7e01, (*ping)(nil)) }
+func init() {
+	wire.ClaimRange(0x7e, "node tests")
+	wire.Register(0x7e01, (*ping)(nil))
+}
 
 // echoCore records what it receives and sends what it is asked to.
 type echoCore struct {
@@ -69,17 +73,6 @@ func (c *echoCore) snapshot() ([]string, []overlay.LinkDown) {
 	return append([]string(nil), c.received...), append([]overlay.LinkDown(nil), c.linkDowns...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func startNode(t *testing.T, net *memnet.Network, addr string) (*Runtime, *echoCore, peer.Info) {
 	t.Helper()
 	key, err := peer.GenerateKey(nil)
@@ -116,7 +109,7 @@ func TestSendDialsOnDemandAndDeliversInOrder(t *testing.T) {
 	if err := a.Step(ctx, sendRequest{to: peer.Info{Addr: "b"}, text: "by address"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "four messages at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 4 })
+	testutil.Eventually(t, 10*time.Second, "four messages at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 4 })
 	got, _ := coreB.snapshot()
 	for i, want := range []string{"one", "two", "three", "by address"} {
 		if got[i] != want {
@@ -138,7 +131,7 @@ func TestUnreachablePeerReportsLinkDown(t *testing.T) {
 	if err := a.Step(context.Background(), sendRequest{to: ghost, text: "hello?"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a LinkDown", func() bool { _, downs := coreA.snapshot(); return len(downs) == 1 })
+	testutil.Eventually(t, 10*time.Second, "a LinkDown", func() bool { _, downs := coreA.snapshot(); return len(downs) == 1 })
 	_, downs := coreA.snapshot()
 	if downs[0].Peer != ghost.ID || downs[0].Addr != "nobody" || downs[0].Err == nil {
 		t.Fatalf("LinkDown = %+v", downs[0])
@@ -167,14 +160,14 @@ func TestMalformedFrameDisconnectsOnlyThatPeer(t *testing.T) {
 	for _, garbage := range [][]byte{{0xff, 0x00}, {0x82, 0x19, 0x7e, 0x01, 0x63}} {
 		_ = evil.Send(context.Background(), garbage)
 	}
-	waitFor(t, "the malformed frame to be counted", func() bool { return b.Stats().MalformedIn >= 1 })
+	testutil.Eventually(t, 10*time.Second, "the malformed frame to be counted", func() bool { return b.Stats().MalformedIn >= 1 })
 	if _, err := evil.Recv(); err == nil {
 		t.Fatal("the connection that sent garbage is still open")
 	}
 	if err := a.Step(context.Background(), sendRequest{to: infoB, text: "still here"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a's message at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 && got[0] == "still here" })
+	testutil.Eventually(t, 10*time.Second, "a's message at b", func() bool { got, _ := coreB.snapshot(); return len(got) == 1 && got[0] == "still here" })
 }
 
 // TestCloseIsIdempotentAndStopsEverything checks Close twice and methods

@@ -231,8 +231,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"MaxMissing", Config{Self: selfInfo, MaxMissing: -1}},
 	} {
 		_, err := New(tc.cfg)
-		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
-			t.Errorf("New with bad %s: error %v, want ErrInvalidConfig naming the field", tc.field, err)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("New with bad %s: error %v, want ErrConfig naming the field", tc.field, err)
 		}
 	}
 }

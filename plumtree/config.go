@@ -181,20 +181,21 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrInvalidConfig is wrapped by the errors of [New] for a bad [Config].
-var ErrInvalidConfig = errors.New("plumtree: invalid config")
+// ErrConfig is wrapped by the errors of [New] for a bad [Config]; the
+// message names the field.
+var ErrConfig = errors.New("plumtree: invalid config")
 
-// withDefaults returns cfg with zero fields replaced by defaults, or an error
-// naming the first invalid field.
+// withDefaults returns a copy of cfg with zero fields replaced by defaults,
+// or an error wrapping ErrConfig that names the first invalid field.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Self.ID.IsZero() {
-		return cfg, fmt.Errorf("%w: Self.ID is required", ErrInvalidConfig)
+		return cfg, fmt.Errorf("%w: Self.ID is required", ErrConfig)
 	}
 	if len(cfg.Self.Addr) > MaxAddrLen {
-		return cfg, fmt.Errorf("%w: Self.Addr is %d bytes, limit %d", ErrInvalidConfig, len(cfg.Self.Addr), MaxAddrLen)
+		return cfg, fmt.Errorf("%w: Self.Addr is %d bytes, limit %d", ErrConfig, len(cfg.Self.Addr), MaxAddrLen)
 	}
 	if cfg.SigningKey != nil && cfg.SigningKey.ID() != cfg.Self.ID {
-		return cfg, fmt.Errorf("%w: SigningKey is not the key of Self.ID", ErrInvalidConfig)
+		return cfg, fmt.Errorf("%w: SigningKey is not the key of Self.ID", ErrConfig)
 	}
 	if cfg.GraftTimeout == 0 && cfg.IHaveTimeout > 0 {
 		cfg.GraftTimeout = min(DefaultGraftTimeout, cfg.IHaveTimeout)
@@ -219,7 +220,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
-			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrInvalidConfig, d.name, *d.value)
+			return cfg, fmt.Errorf("%w: %s is negative (%v)", ErrConfig, d.name, *d.value)
 		}
 		if *d.value == 0 {
 			*d.value = d.def
@@ -238,26 +239,26 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	for _, s := range sizes {
 		if *s.value < 0 {
-			return cfg, fmt.Errorf("%w: %s is negative (%d)", ErrInvalidConfig, s.name, *s.value)
+			return cfg, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, s.name, *s.value)
 		}
 		if *s.value == 0 {
 			*s.value = s.def
 		}
 	}
 	if cfg.OptimizationThreshold < 0 {
-		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrInvalidConfig, cfg.OptimizationThreshold)
+		return cfg, fmt.Errorf("%w: OptimizationThreshold is negative (%d)", ErrConfig, cfg.OptimizationThreshold)
 	}
 	if cfg.MaxClockSkew >= cfg.SeenTTL {
-		return cfg, fmt.Errorf("%w: MaxClockSkew (%v) is not shorter than SeenTTL (%v)", ErrInvalidConfig, cfg.MaxClockSkew, cfg.SeenTTL)
+		return cfg, fmt.Errorf("%w: MaxClockSkew (%v) is not shorter than SeenTTL (%v)", ErrConfig, cfg.MaxClockSkew, cfg.SeenTTL)
 	}
 	if cfg.PayloadTTL > cfg.SeenTTL-cfg.MaxClockSkew {
-		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v) minus MaxClockSkew (%v)", ErrInvalidConfig, cfg.PayloadTTL, cfg.SeenTTL, cfg.MaxClockSkew)
+		return cfg, fmt.Errorf("%w: PayloadTTL (%v) exceeds SeenTTL (%v) minus MaxClockSkew (%v)", ErrConfig, cfg.PayloadTTL, cfg.SeenTTL, cfg.MaxClockSkew)
 	}
 	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
-		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrInvalidConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
+		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
 	}
 	if cfg.GraftTimeout > cfg.IHaveTimeout {
-		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrInvalidConfig, cfg.GraftTimeout, cfg.IHaveTimeout)
+		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrConfig, cfg.GraftTimeout, cfg.IHaveTimeout)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

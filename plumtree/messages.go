@@ -26,6 +26,7 @@ const (
 )
 
 func init() {
+	wire.ClaimRange(wire.RangePlumtree, "plumtree")
 	wire.Register(TypeGossip, (*Gossip)(nil))
 	wire.Register(TypeIHave, (*IHave)(nil))
 	wire.Register(TypeGraft, (*Graft)(nil))

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -81,14 +80,15 @@ type BroadcastConfig struct {
 	HealCheck time.Duration
 }
 
-// withDefaults fills the zero fields and validates the others.
+// withDefaults returns a copy of c with the zero fields filled, or an error
+// wrapping ErrConfig that names the invalid field.
 func (c BroadcastConfig) withDefaults() (BroadcastConfig, error) {
 	if c.Protocol == nil {
-		return c, errors.New("sim: BroadcastConfig.Protocol is required")
+		return c, fmt.Errorf("%w: BroadcastConfig.Protocol is required", ErrConfig)
 	}
 	fill := func(v *time.Duration, d time.Duration, name string) error {
 		if *v < 0 {
-			return fmt.Errorf("sim: BroadcastConfig.%s %v is negative", name, *v)
+			return fmt.Errorf("%w: BroadcastConfig.%s %v is negative", ErrConfig, name, *v)
 		}
 		if *v == 0 {
 			*v = d
@@ -97,7 +97,7 @@ func (c BroadcastConfig) withDefaults() (BroadcastConfig, error) {
 	}
 	fillInt := func(v *int, d int, name string) error {
 		if *v < 0 {
-			return fmt.Errorf("sim: BroadcastConfig.%s %d is negative", name, *v)
+			return fmt.Errorf("%w: BroadcastConfig.%s %d is negative", ErrConfig, name, *v)
 		}
 		if *v == 0 {
 			*v = d
@@ -125,16 +125,16 @@ func (c BroadcastConfig) withDefaults() (BroadcastConfig, error) {
 		}
 	}
 	if c.Nodes < 2 {
-		return c, fmt.Errorf("sim: BroadcastConfig.Nodes %d: need at least 2", c.Nodes)
+		return c, fmt.Errorf("%w: BroadcastConfig.Nodes %d: need at least 2", ErrConfig, c.Nodes)
 	}
 	if c.PayloadSize < len(payloadHeader)+4 {
-		return c, fmt.Errorf("sim: BroadcastConfig.PayloadSize %d: need at least %d", c.PayloadSize, len(payloadHeader)+4)
+		return c, fmt.Errorf("%w: BroadcastConfig.PayloadSize %d: need at least %d", ErrConfig, c.PayloadSize, len(payloadHeader)+4)
 	}
 	if c.ChurnFraction < 0 || c.ChurnFraction >= 1 || math.IsNaN(c.ChurnFraction) {
 		return c, fmt.Errorf("sim: BroadcastConfig.ChurnFraction %v is outside [0, 1)", c.ChurnFraction)
 	}
 	if c.KillFraction < 0 || c.KillFraction >= 1 || math.IsNaN(c.KillFraction) {
-		return c, fmt.Errorf("sim: BroadcastConfig.KillFraction %v is outside [0, 1)", c.KillFraction)
+		return c, fmt.Errorf("%w: BroadcastConfig.KillFraction %v is outside [0, 1)", ErrConfig, c.KillFraction)
 	}
 	return c, nil
 }

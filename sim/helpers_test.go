@@ -12,6 +12,7 @@ import (
 // Test-only message types use codes 0x7Fxx, outside every range the
 // project's packages use.
 func init() {
+	wire.ClaimRange(0x7F, "sim tests")
 	wire.Register(0x7F01, (*testMsg)(nil))
 	wire.Register(0x7F02, (*floodMsg)(nil))
 }

@@ -3,7 +3,6 @@ package sim
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -50,16 +49,29 @@ type KademliaConfig struct {
 	ChurnRate float64
 }
 
-// withDefaults fills the zero fields and validates the others.
+// withDefaults returns a copy of c with the zero fields filled, or an error
+// wrapping ErrConfig that names the invalid field.
 func (c KademliaConfig) withDefaults() (KademliaConfig, error) {
-	if c.Nodes < 0 || c.Lookups < 0 || c.JoinInterval < 0 || c.Settle < 0 || c.LookupTimeout < 0 || c.ChurnRate < 0 {
-		return c, errors.New("sim: KademliaConfig has a negative field")
+	for _, field := range []struct {
+		name     string
+		negative bool
+	}{
+		{"Nodes", c.Nodes < 0},
+		{"Lookups", c.Lookups < 0},
+		{"JoinInterval", c.JoinInterval < 0},
+		{"Settle", c.Settle < 0},
+		{"LookupTimeout", c.LookupTimeout < 0},
+		{"ChurnRate", c.ChurnRate < 0},
+	} {
+		if field.negative {
+			return c, fmt.Errorf("%w: KademliaConfig.%s is negative", ErrConfig, field.name)
+		}
 	}
 	if c.Nodes == 0 {
 		c.Nodes = DefaultNodes
 	}
 	if c.Nodes < 2 {
-		return c, fmt.Errorf("sim: KademliaConfig.Nodes %d: need at least 2", c.Nodes)
+		return c, fmt.Errorf("%w: KademliaConfig.Nodes %d: need at least 2", ErrConfig, c.Nodes)
 	}
 	if c.Lookups == 0 {
 		c.Lookups = DefaultLookups

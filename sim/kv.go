@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -51,10 +50,23 @@ type KVConfig struct {
 	AgreeTimeout time.Duration
 }
 
-// withDefaults fills the zero fields and validates the others.
+// withDefaults returns a copy of c with the zero fields filled, or an error
+// wrapping ErrConfig that names the invalid field.
 func (c KVConfig) withDefaults() (KVConfig, error) {
-	if c.Nodes < 0 || c.Writes < 0 || c.PartitionTime < 0 || c.JoinInterval < 0 || c.Settle < 0 || c.AgreeTimeout < 0 {
-		return c, errors.New("sim: KVConfig has a negative field")
+	for _, field := range []struct {
+		name     string
+		negative bool
+	}{
+		{"Nodes", c.Nodes < 0},
+		{"Writes", c.Writes < 0},
+		{"PartitionTime", c.PartitionTime < 0},
+		{"JoinInterval", c.JoinInterval < 0},
+		{"Settle", c.Settle < 0},
+		{"AgreeTimeout", c.AgreeTimeout < 0},
+	} {
+		if field.negative {
+			return c, fmt.Errorf("%w: KVConfig.%s is negative", ErrConfig, field.name)
+		}
 	}
 	setInt := func(v *int, d int) {
 		if *v == 0 {
@@ -74,7 +86,7 @@ func (c KVConfig) withDefaults() (KVConfig, error) {
 	setDuration(&c.Settle, DefaultSettle)
 	setDuration(&c.AgreeTimeout, DefaultAgreeTimeout)
 	if c.Nodes < 2 {
-		return c, fmt.Errorf("sim: KVConfig.Nodes %d: need at least 2", c.Nodes)
+		return c, fmt.Errorf("%w: KVConfig.Nodes %d: need at least 2", ErrConfig, c.Nodes)
 	}
 	return c, nil
 }

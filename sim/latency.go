@@ -54,29 +54,30 @@ func NormalLatency(mean, stddev time.Duration) Latency {
 // IsZero reports whether l is the zero value (which means DefaultLatency).
 func (l Latency) IsZero() bool { return l == Latency{} }
 
-// Validate reports a model that cannot be sampled, naming the bad field.
+// Validate reports a model that cannot be sampled with an error wrapping
+// ErrConfig that names the bad field.
 func (l Latency) Validate() error {
 	switch l.Kind {
 	case LatencyFixed:
 		if l.Mean < 0 {
-			return fmt.Errorf("sim: Latency.Mean %v is negative", l.Mean)
+			return fmt.Errorf("%w: Latency.Mean %v is negative", ErrConfig, l.Mean)
 		}
 	case LatencyUniform:
 		if l.Min < 0 {
-			return fmt.Errorf("sim: Latency.Min %v is negative", l.Min)
+			return fmt.Errorf("%w: Latency.Min %v is negative", ErrConfig, l.Min)
 		}
 		if l.Max < l.Min {
-			return fmt.Errorf("sim: Latency.Max %v is below Latency.Min %v", l.Max, l.Min)
+			return fmt.Errorf("%w: Latency.Max %v is below Latency.Min %v", ErrConfig, l.Max, l.Min)
 		}
 	case LatencyNormal:
 		if l.Mean < 0 {
-			return fmt.Errorf("sim: Latency.Mean %v is negative", l.Mean)
+			return fmt.Errorf("%w: Latency.Mean %v is negative", ErrConfig, l.Mean)
 		}
 		if l.Stddev < 0 {
-			return fmt.Errorf("sim: Latency.Stddev %v is negative", l.Stddev)
+			return fmt.Errorf("%w: Latency.Stddev %v is negative", ErrConfig, l.Stddev)
 		}
 	default:
-		return fmt.Errorf("sim: Latency.Kind %d is unknown", l.Kind)
+		return fmt.Errorf("%w: Latency.Kind %d is unknown", ErrConfig, l.Kind)
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func (PlumtreeProtocol) Neighbors(core overlay.Core) []peer.ID {
 }
 
 // treeCore joins a HyParView core and a Plumtree core: messages go to the
-// core their wire code belongs to, HyParView's neighbour changes become
+// core that owns their wire range (treeRoutes), HyParView's neighbour changes become
 // Plumtree's neighbour inputs, and every other output is passed on.
 type treeCore struct {
 	hv      *hyparview.Core
@@ -97,17 +97,19 @@ type treeCore struct {
 	scratch []any
 }
 
+// treeRoutes sends each received message to the core that owns its wire
+// range.
+var treeRoutes = new(wire.Router[func(*treeCore, time.Time, any)]).
+	Add(wire.RangeHyParView, (*treeCore).stepHyParView).
+	Add(wire.RangePlumtree, (*treeCore).stepPlumtree)
+
 // Step implements overlay.Core.
 func (c *treeCore) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
 		c.hv.Heard(now, in.From.ID)
-		code, _ := wire.TypeOf(in.Msg)
-		switch code >> 8 {
-		case 0x01:
-			c.stepHyParView(now, in)
-		case 0x02:
-			c.stepPlumtree(now, in)
+		if step, ok := treeRoutes.Route(in.Msg); ok {
+			step(c, now, in)
 		}
 	case overlay.Tick:
 		c.stepHyParView(now, in)

@@ -24,6 +24,10 @@ var DefaultEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // produces: the peer is dead, unknown, or on the other side of a partition.
 var ErrUnreachable = errors.New("sim: peer unreachable")
 
+// ErrConfig is wrapped by the errors of New, RunBroadcast, RunKademlia and
+// RunKV for an invalid configuration; the message names the field.
+var ErrConfig = errors.New("sim: invalid config")
+
 // frameOverhead is what a message costs on the wire beyond its CBOR encoding:
 // the 4-byte frame length and the 16-byte AEAD tag of the transport.
 const frameOverhead uint32 = wire.FrameHeaderLen + 16
@@ -156,10 +160,10 @@ func New(cfg Config) (*Sim, error) {
 		return nil, err
 	}
 	if cfg.Loss < 0 || cfg.Loss >= 1 {
-		return nil, fmt.Errorf("sim: Config.Loss %v is outside [0, 1)", cfg.Loss)
+		return nil, fmt.Errorf("%w: Config.Loss %v is outside [0, 1)", ErrConfig, cfg.Loss)
 	}
 	if cfg.DetectDelay < 0 {
-		return nil, fmt.Errorf("sim: Config.DetectDelay %v is negative", cfg.DetectDelay)
+		return nil, fmt.Errorf("%w: Config.DetectDelay %v is negative", ErrConfig, cfg.DetectDelay)
 	}
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = DefaultEpoch

@@ -61,8 +61,9 @@ func init() {
 
 // Register associates code with the message type of sample, which must be a
 // pointer to a struct (for example (*Join)(nil)). Register panics when the
-// code or the type is already registered with another partner: that is a
-// programming error found at start-up.
+// code or the type is already registered with another partner, or when the
+// code's [Range] was not claimed with [ClaimRange]: those are programming
+// errors found at start-up.
 func Register(code Type, sample any) {
 	goType := reflect.TypeOf(sample)
 	if goType == nil || goType.Kind() != reflect.Pointer || goType.Elem().Kind() != reflect.Struct {
@@ -75,6 +76,9 @@ func Register(code Type, sample any) {
 	}
 	if existing, ok := byGoType[goType]; ok && existing != code {
 		panic(fmt.Sprintf("wire: %v registered twice (%#x and %#x)", goType, existing, code))
+	}
+	if _, claimed := rangeOwners[code.Range()]; !claimed {
+		panic(fmt.Sprintf("wire: Register(%#x): range %#x claimed by no protocol (ClaimRange)", code, uint8(code.Range())))
 	}
 	byType[code] = goType
 	byGoType[goType] = code

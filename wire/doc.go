@@ -9,7 +9,13 @@
 // Decoding is hardened against hostile peers: indefinite lengths, tags and
 // duplicate map keys are refused, nesting depth, array and map sizes are
 // bounded, and frames larger than the configured maximum are refused before
-// they are read. Type ranges: 0x01xx hyparview, 0x02xx plumtree, 0x03xx
-// kademlia, 0x04xx kv, 0x05xx application messages of the root package,
-// 0x06xx membership.
+// they are read.
+//
+// Each protocol owns a [Range] of 256 type codes, claimed by name with
+// [ClaimRange] before it registers its messages: [RangeHyParView] (0x01xx),
+// [RangePlumtree] (0x02xx), [RangeKademlia] (0x03xx), [RangeKV] (0x04xx),
+// [RangeApp] (0x05xx, application messages of the root package) and
+// [RangeMembership] (0x06xx, package gossip). A composition of cores (package
+// gossip, internal/stack, package sim) routes each received message with a
+// [Router] to the core that owns its range.
 package wire

@@ -19,6 +19,7 @@ type testList struct {
 }
 
 func init() {
+	ClaimRange(0xff, "wire tests")
 	Register(0xff01, (*testPing)(nil))
 	Register(0xff02, (*testList)(nil))
 }
@@ -93,4 +94,42 @@ func TestFrames(t *testing.T) {
 	if _, err := ReadFrame(bytes.NewReader([]byte{0, 0, 0, 5, 'a'}), 10); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated read: err = %v", err)
 	}
+}
+
+// TestRouterSendsEachRangeToItsOwner checks that a Router returns the part
+// that owns a registered message's range, and nothing for an unregistered
+// message or a range no part owns.
+func TestRouterSendsEachRangeToItsOwner(t *testing.T) {
+	ClaimRange(0xfd, "router tests")
+	Register(0xfd01, (*routedElsewhere)(nil))
+	router := new(Router[string]).Add(0xff, "ping owner")
+	if part, ok := router.Route(&testPing{}); !ok || part != "ping owner" {
+		t.Fatalf("Route(testPing) = %q, %v; want the ping owner", part, ok)
+	}
+	if part, ok := router.Route(&routedElsewhere{}); ok {
+		t.Fatalf("Route(unrouted range) = %q, want none", part)
+	}
+	if part, ok := router.Route(&struct{ X int }{}); ok {
+		t.Fatalf("Route(unregistered) = %q, want none", part)
+	}
+	if r, ok := RangeOf(&testPing{}); !ok || r != 0xff || r.String() != "wire tests" {
+		t.Fatalf("RangeOf(testPing) = %v (%#x), %v", r, uint8(r), ok)
+	}
+	mustPanic(t, "a range routed twice", func() { router.Add(0xff, "another") })
+	mustPanic(t, "a range claimed twice", func() { ClaimRange(0xff, "someone else") })
+	mustPanic(t, "a code in an unclaimed range", func() { Register(0xfc01, (*unclaimed)(nil)) })
+}
+
+type routedElsewhere struct{ X int }
+
+type unclaimed struct{ X int }
+
+func mustPanic(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Errorf("%s did not panic", what)
+		}
+	}()
+	f()
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // binary is the p2p command built once by TestMain.
@@ -87,18 +88,6 @@ func mustCLI(t *testing.T, args ...string) string {
 	return out
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // agentProc is one `p2p agent` process.
 type agentProc struct {
 	name    string
@@ -141,7 +130,7 @@ func startAgentProc(t *testing.T, name, dataDir string, env []string, flags ...s
 		}
 	})
 	statePath := filepath.Join(dataDir, agent.StateFile)
-	eventually(t, 20*time.Second, "agent "+name+" writes "+statePath, func() bool {
+	testutil.Eventually(t, 20*time.Second, "agent "+name+" writes "+statePath, func() bool {
 		data, err := os.ReadFile(statePath)
 		return err == nil && json.Unmarshal(data, &p.state) == nil && p.state.PID == p.cmd.Process.Pid
 	})
@@ -256,7 +245,7 @@ func TestAgentWalkthrough(t *testing.T) {
 		"--handler", "kv:config/db=t=$(mktemp -p "+dir+") && cat > $t && mv $t "+handled)
 	c := startAgentProc(t, "c", filepath.Join(dir, "c"), env, "--name", "c", "--join", a.state.Addr)
 
-	eventually(t, 30*time.Second, "a lists 3 named members", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a lists 3 named members", func() bool {
 		members := membersOf(t, a.state.API)
 		names := map[string]bool{}
 		for _, m := range members {
@@ -280,11 +269,11 @@ func TestAgentWalkthrough(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &wev); err != nil || wev.Type != "put" || string(wev.Record.Value) != "postgres://db1:5432" || wev.Record.Writer != a.state.ID {
 		t.Fatalf("watch line %s: %+v, %v", line, wev, err)
 	}
-	eventually(t, 20*time.Second, "b reads config/db", func() bool {
+	testutil.Eventually(t, 20*time.Second, "b reads config/db", func() bool {
 		out, err := cli(t, "kv", "get", "config/db", "--api", b.state.API)
 		return err == nil && out == "postgres://db1:5432"
 	})
-	eventually(t, 10*time.Second, "b's synced file and handler", func() bool {
+	testutil.Eventually(t, 10*time.Second, "b's synced file and handler", func() bool {
 		data, err := os.ReadFile(synced)
 		handledData, herr := os.ReadFile(handled)
 		return err == nil && string(data) == "postgres://db1:5432" && herr == nil && string(handledData) == "postgres://db1:5432"
@@ -314,7 +303,7 @@ func TestAgentWalkthrough(t *testing.T) {
 	if err := c.signal(t, syscall.SIGKILL); err == nil {
 		t.Fatal("c exited cleanly on SIGKILL")
 	}
-	eventually(t, 30*time.Second, "a sees c gone", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a sees c gone", func() bool {
 		members := membersOf(t, a.state.API)
 		return len(members) == 2
 	})
@@ -334,11 +323,11 @@ func TestAgentWalkthrough(t *testing.T) {
 	if c2.state.ID != c.state.ID {
 		t.Fatalf("restarted c has ID %s, want %s (its key is in its data directory)", c2.state.ID, c.state.ID)
 	}
-	eventually(t, 30*time.Second, "c catches up on config/db", func() bool {
+	testutil.Eventually(t, 30*time.Second, "c catches up on config/db", func() bool {
 		out, err := cli(t, "kv", "get", "config/db", "--api", c2.state.API)
 		return err == nil && out == "postgres://db2:5432"
 	})
-	eventually(t, 30*time.Second, "c catches up on config/feature", func() bool {
+	testutil.Eventually(t, 30*time.Second, "c catches up on config/feature", func() bool {
 		resp, err := http.Get("http://" + c2.state.API + "/v1/kv/config/feature")
 		if err != nil {
 			return false
@@ -351,7 +340,7 @@ func TestAgentWalkthrough(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCLI(t, "info", "--api", c2.state.API, "--json")), &info); err != nil || !info.Joined || info.ID != c.state.ID {
 		t.Fatalf("info of restarted c: %+v, %v", info, err)
 	}
-	eventually(t, 30*time.Second, "all three agents hold the same store", func() bool {
+	testutil.Eventually(t, 30*time.Second, "all three agents hold the same store", func() bool {
 		digests := map[string]bool{}
 		for _, api := range []string{a.state.API, b.state.API, c2.state.API} {
 			var info agent.Info
@@ -373,14 +362,14 @@ func TestAgentWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.signal(t, syscall.SIGHUP)
-	eventually(t, 20*time.Second, "b syncs config/feature after SIGHUP", func() bool {
+	testutil.Eventually(t, 20*time.Second, "b syncs config/feature after SIGHUP", func() bool {
 		data, err := os.ReadFile(feature)
 		return err == nil && string(data) == "on"
 	})
 
 	// Delete through the CLI; SIGTERM leaves politely and removes agent.json.
 	mustCLI(t, "kv", "del", "config/feature", "--api", a.state.API)
-	eventually(t, 20*time.Second, "the delete reaches c", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the delete reaches c", func() bool {
 		_, err := cli(t, "kv", "get", "config/feature", "--api", c2.state.API)
 		return err != nil && strings.Contains(err.Error(), "not_found")
 	})

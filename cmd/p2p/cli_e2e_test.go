@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 func TestCLIVersion(t *testing.T) {
@@ -123,7 +124,7 @@ func TestCLIEventsShowNamesAndListingHidesInternalKeys(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgentProc(t, "a", filepath.Join(dir, "a"), nil, "--name", "alpha")
 	b := startAgentProc(t, "b", filepath.Join(dir, "b"), nil, "--name", "beta", "--join", a.state.Addr)
-	eventually(t, 30*time.Second, "b knows alpha's name", func() bool {
+	testutil.Eventually(t, 30*time.Second, "b knows alpha's name", func() bool {
 		for _, m := range membersOf(t, b.state.API) {
 			if m.ID == a.state.ID && m.Name == "alpha" {
 				return true

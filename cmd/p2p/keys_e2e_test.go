@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // messageLog collects the sequence numbers of the messages one agent's
@@ -110,7 +111,7 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 		procs[i] = startAgentProc(t, name, filepath.Join(dir, name), nil, flags...)
 	}
 	for _, p := range procs {
-		eventually(t, 60*time.Second, p.name+" lists 5 members", func() bool { return len(membersOf(t, p.state.API)) == 5 })
+		testutil.Eventually(t, 60*time.Second, p.name+" lists 5 members", func() bool { return len(membersOf(t, p.state.API)) == 5 })
 	}
 	sender, writer := procs[0], procs[1]
 	logs := map[string]*messageLog{}
@@ -122,7 +123,7 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 	// The streams are open once each has seen a probe.
 	senderClient := agent.NewClient(sender.state.API, "")
 	defer senderClient.CloseIdleConnections()
-	eventually(t, 30*time.Second, "every event stream sees a probe", func() bool {
+	testutil.Eventually(t, 30*time.Second, "every event stream sees a probe", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := senderClient.Send(ctx, json.RawMessage(`{"probe":true}`)); err != nil {
@@ -197,7 +198,7 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 	// happens under load.
 	settle := func(step string) {
 		from := progress()
-		eventually(t, 30*time.Second, "traffic after "+step, func() bool { return progress() >= from+10 })
+		testutil.Eventually(t, 30*time.Second, "traffic after "+step, func() bool { return progress() >= from+10 })
 	}
 
 	settle("start")
@@ -216,11 +217,11 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 	t.Logf("during the rotation: %d messages broadcast, %d keys written", sent, written)
 
 	for name, l := range logs {
-		eventually(t, 30*time.Second, fmt.Sprintf("%s received all %d messages", name, sent), func() bool { return len(l.has(sent)) == 0 })
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%s received all %d messages", name, sent), func() bool { return len(l.has(sent)) == 0 })
 	}
 	for _, p := range procs {
 		c := agent.NewClient(p.state.API, "")
-		eventually(t, 30*time.Second, fmt.Sprintf("%s holds all %d writes", p.name, written), func() bool {
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%s holds all %d writes", p.name, written), func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			recs, err := c.List(ctx, "rotation/")
@@ -242,12 +243,12 @@ func TestRollingKeyRotationUnderTraffic(t *testing.T) {
 		t.Fatalf("e on SIGTERM: %v", err)
 	}
 	e2 := startAgentProc(t, "e-restarted", e.dataDir, nil, "--name", "e", "--secret-file", oldSecret, "--join", procs[0].state.Addr)
-	eventually(t, 60*time.Second, "the restarted e lists 5 members", func() bool { return len(membersOf(t, e2.state.API)) == 5 })
+	testutil.Eventually(t, 60*time.Second, "the restarted e lists 5 members", func() bool { return len(membersOf(t, e2.state.API)) == 5 })
 
 	// An agent holding only the old secret is refused by a, and counted.
 	before := badSecretRefusals(t, sender.state.API)
 	outsider := startAgentProc(t, "outsider", filepath.Join(dir, "outsider"), nil, "--name", "outsider", "--secret-file", oldSecret, "--join", sender.state.Addr)
-	eventually(t, 30*time.Second, "a counts the outsider's handshake as bad_secret", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a counts the outsider's handshake as bad_secret", func() bool {
 		return badSecretRefusals(t, sender.state.API) > before
 	})
 	if members := membersOf(t, sender.state.API); len(members) != 5 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/p2p-go/p2p"
 	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // kvNode is one agent process of the store test with its API client.
@@ -99,17 +100,7 @@ func kvConverged(nodes []*kvNode, want map[string]string) (bool, string) {
 // reason when the deadline passes.
 func kvWaitConverged(t *testing.T, timeout time.Duration, what string, nodes []*kvNode, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := kvConverged(nodes, want)
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.EventuallyWhy(t, timeout, what, func() (bool, string) { return kvConverged(nodes, want) })
 }
 
 // withoutKey returns records without the one of key.
@@ -179,7 +170,7 @@ func TestStoreConvergesAfterSIGKILLAndRestart(t *testing.T) {
 		t.Fatal("e exited cleanly on SIGKILL")
 	}
 	live := nodes[:4]
-	eventually(t, 30*time.Second, "a, b, c and d see e gone", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a, b, c and d see e gone", func() bool {
 		for _, n := range live {
 			info, err := n.client.Info(ctx)
 			if err != nil || info.Members != len(live) {
@@ -203,7 +194,7 @@ func TestStoreConvergesAfterSIGKILLAndRestart(t *testing.T) {
 	put(c, "w/d/after-0", "c overwrote d's key")
 	del(d, "w/d/after-1")
 	put(a, "w/deleted-then-written", "first")
-	eventually(t, 20*time.Second, "b reads a's new key", func() bool {
+	testutil.Eventually(t, 20*time.Second, "b reads a's new key", func() bool {
 		rec, err := b.client.Get(ctx, "w/deleted-then-written")
 		return err == nil && string(rec.Value) == "first"
 	})

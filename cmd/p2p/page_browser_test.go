@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // findChromium returns the path of a Chromium-family browser, or "".
@@ -76,17 +79,13 @@ func pageEval[T any](t *testing.T, ctx context.Context, expr string) (T, error) 
 // accepts it.
 func waitPage(t *testing.T, ctx context.Context, timeout time.Duration, what, expr string, match func(string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got, err := pageEval[string](t, ctx, expr)
-		if err == nil && match(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: the page shows %q (%v)", timeout, what, got, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var got string
+	testutil.EventuallyWhy(t, timeout, what, func() (bool, string) {
+		var err error
+		got, err = pageEval[string](t, ctx, expr)
+		return err == nil && match(got), fmt.Sprintf("the page shows %q (%v)", got, err)
+	})
+	return got
 }
 
 // The cluster page, in a real browser, against three agent processes: it
@@ -98,7 +97,7 @@ func TestClusterPageInBrowser(t *testing.T) {
 	a := startAgentProc(t, "a", filepath.Join(dir, "a"), nil, "--name", "a", "--tag", "role=seed")
 	b := startAgentProc(t, "b", filepath.Join(dir, "b"), nil, "--name", "b", "--tag", "role=web", "--join", a.state.Addr)
 	c := startAgentProc(t, "c", filepath.Join(dir, "c"), nil, "--name", "c", "--tag", "role=web", "--join", a.state.Addr)
-	eventually(t, 30*time.Second, "a lists 3 named members", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a lists 3 named members", func() bool {
 		named := 0
 		for _, m := range membersOf(t, a.state.API) {
 			if m.Name != "" {

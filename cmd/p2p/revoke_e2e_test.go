@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/agent"
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // metricValue scrapes an agent's /metrics and returns the value of the
@@ -74,14 +75,14 @@ func TestRevokedAgentIsCutOffAndCannotRejoin(t *testing.T) {
 		t.Cleanup(clients[p.name].CloseIdleConnections)
 	}
 	for _, p := range members {
-		eventually(t, 30*time.Second, p.name+" lists 4 named members", func() bool {
+		testutil.Eventually(t, 30*time.Second, p.name+" lists 4 named members", func() bool {
 			list := membersOf(t, p.state.API)
 			return len(list) == 4 && slices.ContainsFunc(list, func(m agent.Member) bool { return m.Name == "d" })
 		})
 	}
 	mustCLI(t, "kv", "put", "config/db", "db1", "--api", d.state.API)
 	for _, p := range members {
-		eventually(t, 20*time.Second, "d's write before its revocation on "+p.name, func() bool {
+		testutil.Eventually(t, 20*time.Second, "d's write before its revocation on "+p.name, func() bool {
 			out, err := cli(t, "kv", "get", "config/db", "--api", p.state.API)
 			return err == nil && out == "db1"
 		})
@@ -94,9 +95,9 @@ func TestRevokedAgentIsCutOffAndCannotRejoin(t *testing.T) {
 		t.Fatalf("members revoke printed %q", out)
 	}
 	for _, p := range members {
-		eventually(t, 10*time.Second-time.Since(start), "d cut off from "+p.name, func() bool { return !linkedTo(t, clients[p.name], d.state.ID) })
+		testutil.Eventually(t, 10*time.Second-time.Since(start), "d cut off from "+p.name, func() bool { return !linkedTo(t, clients[p.name], d.state.ID) })
 	}
-	eventually(t, 10*time.Second-time.Since(start), "d without links", func() bool {
+	testutil.Eventually(t, 10*time.Second-time.Since(start), "d without links", func() bool {
 		info, err := clients["d"].Info(context.Background())
 		return err == nil && len(info.Neighbors) == 0
 	})
@@ -112,7 +113,7 @@ func TestRevokedAgentIsCutOffAndCannotRejoin(t *testing.T) {
 	mustCLI(t, "kv", "put", "config/from-d", "evil", "--api", d.state.API)
 	mustCLI(t, "kv", "put", "config/after", "ok", "--api", c.state.API)
 	for _, p := range members {
-		eventually(t, 20*time.Second, "c's later write on "+p.name, func() bool {
+		testutil.Eventually(t, 20*time.Second, "c's later write on "+p.name, func() bool {
 			out, err := cli(t, "kv", "get", "config/after", "--api", p.state.API)
 			return err == nil && out == "ok"
 		})
@@ -134,7 +135,7 @@ func TestRevokedAgentIsCutOffAndCannotRejoin(t *testing.T) {
 	for _, p := range members {
 		refused := metricValue(t, p.state.API, "p2p_revoked_connections_closed_total")
 		again := startAgentProc(t, "d-via-"+p.name, filepath.Join(dir, "d"), env, "--name", "d", "--join", p.state.Addr)
-		eventually(t, 20*time.Second, p.name+" refusing d's connection", func() bool {
+		testutil.Eventually(t, 20*time.Second, p.name+" refusing d's connection", func() bool {
 			return metricValue(t, p.state.API, "p2p_revoked_connections_closed_total") > refused
 		})
 		client := agent.NewClient(again.state.API, "")

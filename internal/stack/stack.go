@@ -17,9 +17,9 @@ const StoreTopic uint8 = 2
 // does: the store's broadcasts go out through the Broadcaster under
 // StoreTopic, the Broadcaster's deliveries of that topic and its neighbour
 // changes come back to the store, and direct messages go to the core their
-// wire code belongs to (0x04xx: the store). The store's kv.Persist outputs
-// come out merged into one per drain, placed before every output that
-// depends on them (see kv.Persist).
+// wire range belongs to (wire.RangeKV: the store). The store's kv.Persist
+// outputs come out merged into one per drain, placed before every output
+// that depends on them (see kv.Persist).
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
@@ -31,6 +31,11 @@ type Node struct {
 	scratch   []any
 	persistAt int // index in outputs of the undrained kv.Persist, or -1
 }
+
+// routes sends a received message to the store when it is in the store's
+// wire range, and to the Broadcaster's core otherwise (which routes the
+// HyParView, Plumtree and membership ranges in turn).
+var routes = new(wire.Router[bool]).Add(wire.RangeKV, true)
 
 // work is one input waiting for one of the two cores.
 type work struct {
@@ -47,8 +52,8 @@ var _ overlay.Core = (*Node)(nil)
 func (n *Node) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
-		code, _ := wire.TypeOf(in.Msg)
-		n.queue = append(n.queue, work{toStore: code>>8 == 0x04, input: in})
+		toStore, _ := routes.Route(in.Msg)
+		n.queue = append(n.queue, work{toStore: toStore, input: in})
 	case overlay.Tick:
 		n.queue = append(n.queue, work{input: in}, work{toStore: true, input: in})
 	case kv.Put, kv.Delete, kv.Revoke, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/peer"
 )
@@ -70,7 +71,7 @@ func TestWatchYieldsSnapshotThenChanges(t *testing.T) {
 	if e, ok := receive(t, events); ok {
 		t.Fatalf("event %+v after cancel, want the channel closed", e)
 	}
-	waitFor(t, func() bool { return hub.Len() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the hub to have no watcher left", func() bool { return hub.Len() == 0 })
 }
 
 // Watchers started while changes are being published miss none: the state
@@ -165,7 +166,7 @@ func TestSlowWatcherIsDroppedWithAnError(t *testing.T) {
 	}()
 	for i := range 10 {
 		hub.Publish(watchRecord("a", fmt.Sprint(i+1), int64(i+2)))
-		waitFor(t, func() bool { return len(fast) == 0 })
+		testutil.Eventually(t, 10*time.Second, "the fast watcher to drain its channel", func() bool { return len(fast) == 0 })
 	}
 	var got []Event
 	for e := range slow {
@@ -199,17 +200,5 @@ func TestWatchWithDoneContextCloses(t *testing.T) {
 	}
 	for range events {
 	}
-	waitFor(t, func() bool { return hub.Len() == 0 })
-}
-
-// waitFor polls a condition with a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the hub to have no watcher left", func() bool { return hub.Len() == 0 })
 }

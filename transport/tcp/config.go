@@ -144,29 +144,34 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// withDefaults validates cfg and returns a copy with the defaults filled in.
+// ErrConfig is wrapped by the errors of Listen for an invalid Config; the
+// message names the field.
+var ErrConfig = errors.New("tcp: invalid config")
+
+// withDefaults validates cfg and returns a copy with the defaults filled in,
+// or an error wrapping ErrConfig that names the invalid field.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Key == nil {
-		return cfg, errors.New("tcp: Config.Key is required")
+		return cfg, fmt.Errorf("%w: Config.Key is required", ErrConfig)
 	}
 	if cfg.Secret != nil && len(cfg.Secret) != SecretLen {
-		return cfg, fmt.Errorf("tcp: Config.Secret is %d bytes, want %d (or nil for an open network)", len(cfg.Secret), SecretLen)
+		return cfg, fmt.Errorf("%w: Config.Secret is %d bytes, want %d (or nil for an open network)", ErrConfig, len(cfg.Secret), SecretLen)
 	}
 	if cfg.Keyring != nil && cfg.Secret != nil {
-		return cfg, errors.New("tcp: set Config.Secret or Config.Keyring, not both")
+		return cfg, fmt.Errorf("%w: set Config.Secret or Config.Keyring, not both", ErrConfig)
 	}
 	if cfg.Keyring == nil {
 		keyring, err := NewKeyring(cfg.Secret)
 		if err != nil {
-			return cfg, fmt.Errorf("tcp: Config.Secret: %w", err)
+			return cfg, fmt.Errorf("%w: Config.Secret: %w", ErrConfig, err)
 		}
 		cfg.Keyring = keyring
 	}
 	if cfg.MaxFrameSize < 0 || cfg.MaxFrameSize > maxFrameSizeLimit {
-		return cfg, fmt.Errorf("tcp: Config.MaxFrameSize %d out of range [0, %d]", cfg.MaxFrameSize, maxFrameSizeLimit)
+		return cfg, fmt.Errorf("%w: Config.MaxFrameSize %d out of range [0, %d]", ErrConfig, cfg.MaxFrameSize, maxFrameSizeLimit)
 	}
 	if cfg.HandshakeTimeout < 0 {
-		return cfg, fmt.Errorf("tcp: Config.HandshakeTimeout %v is negative", cfg.HandshakeTimeout)
+		return cfg, fmt.Errorf("%w: Config.HandshakeTimeout %v is negative", ErrConfig, cfg.HandshakeTimeout)
 	}
 	for _, field := range []struct {
 		name  string
@@ -183,11 +188,11 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"FrameTimeout", int64(cfg.FrameTimeout)},
 	} {
 		if field.value < 0 {
-			return cfg, fmt.Errorf("tcp: Config.%s is negative", field.name)
+			return cfg, fmt.Errorf("%w: Config.%s is negative", ErrConfig, field.name)
 		}
 	}
 	if len(cfg.AdvertiseAddr) > maxAddrLen {
-		return cfg, fmt.Errorf("tcp: Config.AdvertiseAddr is %d bytes, limit %d", len(cfg.AdvertiseAddr), maxAddrLen)
+		return cfg, fmt.Errorf("%w: Config.AdvertiseAddr is %d bytes, limit %d", ErrConfig, len(cfg.AdvertiseAddr), maxAddrLen)
 	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = DefaultListenAddr

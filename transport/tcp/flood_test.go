@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -101,7 +102,7 @@ func TestIdleSocketFloodFromFewAddressesDoesNotStarveNewcomers(t *testing.T) {
 	sec := secret(9)
 	server := newTransport(t, func(cfg *Config) { cfg.Secret = sec; cfg.Logger = nil })
 	opened, stop := flood(t, server.ListenAddr().String(), loopbackSources(4), 400)
-	waitFor(t, "the flood to fill its per-address slots", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the flood to fill its per-address slots", func() bool {
 		return server.Stats().RefusedPerAddress > 100
 	})
 	// A newcomer from an address the server never saw (127.0.0.1 here is
@@ -133,7 +134,7 @@ func TestIdleSocketFloodFromManyAddressesDoesNotStarveMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stop := flood(t, server.ListenAddr().String(), loopbackSources(20), 400)
-	waitFor(t, "the flood to fill the slots that are not reserved", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the flood to fill the slots that are not reserved", func() bool {
 		return server.Stats().RefusedOverload > 100
 	})
 	for i := range 20 {
@@ -158,7 +159,7 @@ func TestFirstMessageDeadlineIsShorterThanTheHandshakes(t *testing.T) {
 	}
 	defer silent.Close()
 	expectDisconnected(t, silent)
-	waitFor(t, "the timeout to be counted", func() bool { return server.Stats().RefusedTimeout == 1 })
+	testutil.Eventually(t, 10*time.Second, "the timeout to be counted", func() bool { return server.Stats().RefusedTimeout == 1 })
 	// A peer that sends message 1 in time has the whole handshake's
 	// deadline for the rest: a normal handshake succeeds.
 	expectGoodPeerServed(t, server, nil)
@@ -182,7 +183,7 @@ func TestHandshakesPerAddressAreBounded(t *testing.T) {
 	}
 	defer third.Close()
 	expectDisconnected(t, third)
-	waitFor(t, "the refusal to be counted", func() bool { return server.Stats().RefusedPerAddress == 1 })
+	testutil.Eventually(t, 10*time.Second, "the refusal to be counted", func() bool { return server.Stats().RefusedPerAddress == 1 })
 	// Another address is served meanwhile.
 	expectGoodPeerServed(t, server, nil)
 	if s := server.Stats(); s.RefusedPerAddress != 1 || s.RefusedOverload != 0 {
@@ -253,7 +254,7 @@ func refusalFlood(t *testing.T, n int) {
 	server := newTransport(t, func(cfg *Config) { cfg.Logger = slog.New(handler) })
 	linesBefore := handler.records.Load() // "listening", the no-secret warning
 	connectAndClose(t, server.ListenAddr().String(), n, 8)
-	waitFor(t, "every refusal to be counted", func() bool { return server.Stats().HandshakesRefused == uint64(n) })
+	testutil.Eventually(t, 10*time.Second, "every refusal to be counted", func() bool { return server.Stats().HandshakesRefused == uint64(n) })
 	server.Close() // writes the last summary
 	s := server.Stats()
 	lines := handler.records.Load() - linesBefore

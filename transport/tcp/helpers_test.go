@@ -95,15 +95,3 @@ func connect(t testing.TB, a, b *Transport) (atA, atB transport.Conn) {
 	t.Cleanup(func() { atA.Close(); r.conn.Close() })
 	return atA, r.conn
 }
-
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}

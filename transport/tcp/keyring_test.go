@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -100,7 +101,7 @@ func TestKeyringRotationWithoutDowntime(t *testing.T) {
 	if _, err := newOnly.Dial(testContext(t), server.ListenAddr().String()); !errors.Is(err, transport.ErrRefused) {
 		t.Fatalf("new-key dialer before install: %v, want ErrRefused", err)
 	}
-	waitFor(t, "refusal counted", func() bool { return server.Stats().RefusedBadSecret == 1 })
+	testutil.Eventually(t, 10*time.Second, "refusal counted", func() bool { return server.Stats().RefusedBadSecret == 1 })
 
 	// Installed: both accepted, the server still dials with the old key.
 	if err := server.Keyring().Install(next); err != nil {
@@ -128,7 +129,7 @@ func TestKeyringRotationWithoutDowntime(t *testing.T) {
 	if _, err := oldOnly.Dial(testContext(t), server.ListenAddr().String()); !errors.Is(err, transport.ErrRefused) {
 		t.Fatalf("old-key dialer after removal: %v, want ErrRefused", err)
 	}
-	waitFor(t, "bad_secret counted", func() bool { return server.Stats().RefusedBadSecret == before+1 })
+	testutil.Eventually(t, 10*time.Second, "bad_secret counted", func() bool { return server.Stats().RefusedBadSecret == before+1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if conn, err := server.Accept(ctx); err == nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -73,7 +74,7 @@ func TestConnectionsPerPeerAreCapped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the third connection to be refused", func() bool { return server.Stats().ConnsOverPeerLimit == 1 })
+	testutil.Eventually(t, 10*time.Second, "the third connection to be refused", func() bool { return server.Stats().ConnsOverPeerLimit == 1 })
 	// The client's own cap refuses a dial beyond it with ErrConnLimit.
 	capped := newTransport(t, func(cfg *Config) { cfg.MaxConnsPerPeer = 1 })
 	if _, err := dialOnly(t, capped, server); err != nil {
@@ -95,11 +96,11 @@ func TestOpenConnectionsAreCapped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "two connections to be open", func() bool { return server.openConns() == 2 })
+	testutil.Eventually(t, 10*time.Second, "two connections to be open", func() bool { return server.openConns() == 2 })
 	if _, err := dialOnly(t, newTransport(t, nil), server); err == nil {
 		t.Fatal("a third connection was accepted beyond MaxConns 2")
 	}
-	waitFor(t, "the refusal to be counted", func() bool { return server.Stats().ConnsOverLimit == 1 })
+	testutil.Eventually(t, 10*time.Second, "the refusal to be counted", func() bool { return server.Stats().ConnsOverLimit == 1 })
 	if s := server.Stats(); s.HandshakesRefused != 0 {
 		t.Fatalf("an over-cap connection counted as a handshake refusal: %+v", s)
 	}
@@ -128,7 +129,7 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 		sendTruncated(t, conn, 1<<20)
 	}
 	// Three messages fit in 3 MiB beyond their first chunks; they hold it.
-	waitFor(t, "three messages to take the budget", func() bool { return server.buffered.inUse() > 2<<20 })
+	testutil.Eventually(t, 10*time.Second, "three messages to take the budget", func() bool { return server.buffered.inUse() > 2<<20 })
 	if used := server.buffered.inUse(); used > budget {
 		t.Fatalf("%d bytes buffered, limit %d", used, budget)
 	}
@@ -147,7 +148,7 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a small message did not get through while the budget was taken")
 	}
-	waitFor(t, "every truncated message's connection to be closed", func() bool {
+	testutil.Eventually(t, 10*time.Second, "every truncated message's connection to be closed", func() bool {
 		s := server.Stats()
 		return s.ConnsOverBufferLimit+s.FrameTimeouts == 10
 	})
@@ -157,7 +158,7 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 	if s := server.Stats(); s.FrameTimeouts < 3 {
 		t.Fatalf("stats %+v, want at least the 3 messages holding the budget timed out", s)
 	}
-	waitFor(t, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
 }
 
 // A large message that finds the budget taken waits for it (TCP pushes back
@@ -170,7 +171,7 @@ func TestLargeMessageWaitsForTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendTruncated(t, holder, 1<<20) // holds about 0.94 MiB of the 1.5
-	waitFor(t, "the first message to take the budget", func() bool { return server.buffered.inUse() > 0 })
+	testutil.Eventually(t, 10*time.Second, "the first message to take the budget", func() bool { return server.buffered.inUse() > 0 })
 	large, err := dialOnly(t, newTransport(t, nil), server)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +207,8 @@ func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendTruncated(t, slow, 100)
-	waitFor(t, "the slow message to be cut", func() bool { return server.Stats().FrameTimeouts == 1 })
-	waitFor(t, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the slow message to be cut", func() bool { return server.Stats().FrameTimeouts == 1 })
+	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
 	// The idle connection (no message under way) outlived FrameTimeout and
 	// still works.
 	if err := idle.Send(testContext(t), []byte("still here")); err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -79,7 +80,7 @@ func TestInsiderIncompleteFramesKeepAgentUnder100MB(t *testing.T) {
 		API  string `json:"api"`
 		PID  int    `json:"pid"`
 	}
-	waitFor(t, "the agent to start", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the agent to start", func() bool {
 		data, err := os.ReadFile(filepath.Join(dataDir, "agent.json"))
 		return err == nil && json.Unmarshal(data, &state) == nil && state.PID == cmd.Process.Pid
 	})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 	"github.com/p2p-go/p2p/wire"
@@ -51,7 +52,7 @@ func TestClusterSecretRefusesOutsidersOnBothSides(t *testing.T) {
 				}
 				t.Fatalf("Dial: %v, want ErrRefused", err)
 			}
-			waitFor(t, "the server to count the refusal", func() bool { return server.Stats().RefusedBadSecret == 1 })
+			testutil.Eventually(t, 10*time.Second, "the server to count the refusal", func() bool { return server.Stats().RefusedBadSecret == 1 })
 			if got := dialer.Stats().HandshakesRefused; got != 1 {
 				t.Fatalf("dialer counted %d refusals, want 1", got)
 			}
@@ -131,7 +132,7 @@ func TestRawClientGarbageDuringHandshakeIsDisconnected(t *testing.T) {
 			raw.Write(tc.send)
 			raw.(*net.TCPConn).CloseWrite()
 			expectDisconnected(t, raw)
-			waitFor(t, "the refusal to be counted", func() bool { return server.Stats().HandshakesRefused == 1 })
+			testutil.Eventually(t, 10*time.Second, "the refusal to be counted", func() bool { return server.Stats().HandshakesRefused == 1 })
 			s := server.Stats()
 			if tc.reason == "secret" && s.RefusedBadSecret != 1 || tc.reason == "protocol" && s.RefusedProtocol != 1 ||
 				tc.reason == "closed" && s.RefusedClosedByPeer != 1 {
@@ -153,7 +154,7 @@ func TestSilentPeerTimesOutWithoutBlockingAccept(t *testing.T) {
 	// While the silent peer holds its handshake, a good peer gets through.
 	expectGoodPeerServed(t, server, nil)
 	expectDisconnected(t, silent)
-	waitFor(t, "the timeout to be counted", func() bool { return server.Stats().RefusedTimeout == 1 })
+	testutil.Eventually(t, 10*time.Second, "the timeout to be counted", func() bool { return server.Stats().RefusedTimeout == 1 })
 }
 
 func TestDialHonoursContext(t *testing.T) {
@@ -359,6 +360,6 @@ func TestForgedIdentityProofIsRefused(t *testing.T) {
 		t.Fatalf("the forger's side of the handshake: %v", err)
 	}
 	expectDisconnected(t, raw)
-	waitFor(t, "the bad identity to be counted", func() bool { return server.Stats().RefusedBadIdentity == 1 })
+	testutil.Eventually(t, 10*time.Second, "the bad identity to be counted", func() bool { return server.Stats().RefusedBadIdentity == 1 })
 	assertNothingAccepted(t, server)
 }

@@ -76,7 +76,7 @@ func Listen(cfg Config) (*Transport, error) {
 	}
 	if err := checkAddr(advertise); err != nil {
 		listener.Close()
-		return nil, fmt.Errorf("tcp: Config.AdvertiseAddr: %w", err)
+		return nil, fmt.Errorf("%w: Config.AdvertiseAddr: %w", ErrConfig, err)
 	}
 	payload, err := newIdentityPayload(cfg.Key, static.Public, advertise)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/transport"
 	"github.com/p2p-go/p2p/wire"
 )
@@ -51,7 +52,7 @@ func TestMessagesFlowBothWaysInOrder(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "frame counters", func() bool {
+	testutil.Eventually(t, 10*time.Second, "frame counters", func() bool {
 		return a.Stats().FramesOut == uint64(len(sizes)) && b.Stats().FramesIn == uint64(len(sizes)) &&
 			b.Stats().FramesOut == uint64(len(sizes)) && a.Stats().FramesIn == uint64(len(sizes))
 	})
@@ -61,7 +62,7 @@ func TestSmallMessageOverheadIsLengthPlusTag(t *testing.T) {
 	a := newTransport(t, nil)
 	b := newTransport(t, nil)
 	atA, atB := connect(t, a, b)
-	waitFor(t, "handshake bytes settle", func() bool { return a.Stats().BytesOut == b.Stats().BytesIn })
+	testutil.Eventually(t, 10*time.Second, "handshake bytes settle", func() bool { return a.Stats().BytesOut == b.Stats().BytesIn })
 	before := a.Stats().BytesOut
 	const count, size = 100, 256
 	for i := range count {
@@ -77,7 +78,7 @@ func TestSmallMessageOverheadIsLengthPlusTag(t *testing.T) {
 	// The writer counts its bytes just after the system call returns, so
 	// the counters may lag the data that already arrived.
 	want := before + uint64(count*(size+lengthLen+tagLen))
-	waitFor(t, "the writer to count its bytes", func() bool { return a.Stats().BytesOut >= want })
+	testutil.Eventually(t, 10*time.Second, "the writer to count its bytes", func() bool { return a.Stats().BytesOut >= want })
 	if sent := a.Stats().BytesOut - before; sent != want-before {
 		t.Fatalf("%d messages of %d bytes cost %d bytes on the wire, want %d (20 bytes each of framing)", count, size, sent, want-before)
 	}
@@ -237,7 +238,7 @@ func TestCloseIsIdempotentAndStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	waitFor(t, "the silent handshake to start", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the silent handshake to start", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return len(b.handshaking) == 1
@@ -289,8 +290,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 				tr.Close()
 				t.Fatalf("Listen accepted %+v", tc.cfg)
 			}
-			if !bytes.Contains([]byte(err.Error()), []byte(tc.field)) {
-				t.Fatalf("error %q does not name %s", err, tc.field)
+			if !errors.Is(err, ErrConfig) || !bytes.Contains([]byte(err.Error()), []byte(tc.field)) {
+				t.Fatalf("error %q does not wrap ErrConfig naming %s", err, tc.field)
 			}
 		})
 	}
