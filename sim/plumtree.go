@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/hyparview"
+	"github.com/p2p-go/p2p/internal/compose"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
@@ -47,7 +48,7 @@ func (p PlumtreeProtocol) NewCore(id Identity) (overlay.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &treeCore{hv: hv, pt: pt}, nil
+	return newTreeCore(hv, pt), nil
 }
 
 // JoinInput implements Protocol.
@@ -87,91 +88,65 @@ func (PlumtreeProtocol) Neighbors(core overlay.Core) []peer.ID {
 	return ids
 }
 
-// treeCore joins a HyParView core and a Plumtree core: messages go to the
-// core that owns their wire range (treeRoutes), HyParView's neighbour changes become
-// Plumtree's neighbour inputs, and every other output is passed on.
+// treeCore joins a HyParView core and a Plumtree core as parts of one
+// compose.Composer: messages go to the core that owns their wire range,
+// HyParView's neighbour changes become Plumtree's neighbour inputs, and
+// every other output is passed on.
 type treeCore struct {
-	hv      *hyparview.Core
-	pt      *plumtree.Core
-	outputs []any
-	scratch []any
+	hv     *hyparview.Core
+	pt     *plumtree.Core
+	c      compose.Composer
+	hvPart compose.Part
+	ptPart compose.Part
 }
 
-// treeRoutes sends each received message to the core that owns its wire
-// range.
-var treeRoutes = new(wire.Router[func(*treeCore, time.Time, any)]).
-	Add(wire.RangeHyParView, (*treeCore).stepHyParView).
-	Add(wire.RangePlumtree, (*treeCore).stepPlumtree)
+// newTreeCore returns the composition of hv and pt.
+func newTreeCore(hv *hyparview.Core, pt *plumtree.Core) *treeCore {
+	c := &treeCore{hv: hv, pt: pt}
+	c.hvPart = c.c.Add("hyparview", hv, c.routeHyParView, wire.RangeHyParView)
+	c.ptPart = c.c.Add("plumtree", pt, nil, wire.RangePlumtree)
+	return c
+}
+
+var _ overlay.Core = (*treeCore)(nil)
 
 // Step implements overlay.Core.
 func (c *treeCore) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
 		c.hv.Heard(now, in.From.ID)
-		if step, ok := treeRoutes.Route(in.Msg); ok {
-			step(c, now, in)
-		}
+		c.c.Receive(in)
 	case overlay.Tick:
-		c.stepHyParView(now, in)
-		c.stepPlumtree(now, in)
+		c.c.Input(c.hvPart, in)
+		c.c.Input(c.ptPart, in)
 	case plumtree.Broadcast:
-		c.stepPlumtree(now, in)
+		c.c.Input(c.ptPart, in)
 	case hyparview.Join:
 		// Plumtree's first input marks when the node started (it recovers
 		// the broadcasts sent from then on): start it with the join.
-		c.stepPlumtree(now, overlay.Tick{})
-		c.stepHyParView(now, in)
+		c.c.Input(c.ptPart, overlay.Tick{})
+		c.c.Input(c.hvPart, in)
 	default: // hyparview.Leave, overlay.LinkDown
-		c.stepHyParView(now, in)
+		c.c.Input(c.hvPart, in)
 	}
+	c.c.Run(now)
 }
 
-// stepHyParView steps HyParView and routes its outputs.
-func (c *treeCore) stepHyParView(now time.Time, input any) {
-	c.hv.Step(now, input)
-	outs := c.hv.Drain(c.scratch[:0])
-	c.scratch = nil
-	for _, out := range outs {
-		switch o := out.(type) {
-		case hyparview.NeighborUp:
-			c.stepPlumtree(now, plumtree.NeighborUp{Peer: o.Peer})
-		case hyparview.NeighborDown:
-			c.stepPlumtree(now, plumtree.NeighborDown{Peer: o.Peer})
-		default:
-			c.outputs = append(c.outputs, out)
-		}
+// routeHyParView turns HyParView's neighbour changes into Plumtree's inputs
+// and passes every other output on.
+func (c *treeCore) routeHyParView(out any) {
+	switch o := out.(type) {
+	case hyparview.NeighborUp:
+		c.c.Input(c.ptPart, plumtree.NeighborUp{Peer: o.Peer})
+	case hyparview.NeighborDown:
+		c.c.Input(c.ptPart, plumtree.NeighborDown{Peer: o.Peer})
+	default:
+		c.c.Emit(out)
 	}
-	clear(outs)
-	c.scratch = outs[:0]
-}
-
-// stepPlumtree steps Plumtree and passes its outputs on.
-func (c *treeCore) stepPlumtree(now time.Time, input any) {
-	c.pt.Step(now, input)
-	c.outputs = c.pt.Drain(c.outputs)
 }
 
 // Drain implements overlay.Core.
-func (c *treeCore) Drain(dst []any) []any {
-	dst = append(dst, c.outputs...)
-	clear(c.outputs)
-	c.outputs = c.outputs[:0]
-	return dst
-}
+func (c *treeCore) Drain(dst []any) []any { return c.c.Drain(dst) }
 
 // NextDeadline implements overlay.Core: the earlier of the two cores'.
-func (c *treeCore) NextDeadline() (time.Time, bool) {
-	hvAt, hvOK := c.hv.NextDeadline()
-	ptAt, ptOK := c.pt.NextDeadline()
-	switch {
-	case hvOK && ptOK:
-		if ptAt.Before(hvAt) {
-			return ptAt, true
-		}
-		return hvAt, true
-	case hvOK:
-		return hvAt, true
-	default:
-		return ptAt, ptOK
-	}
-}
+func (c *treeCore) NextDeadline() (time.Time, bool) { return c.c.NextDeadline() }

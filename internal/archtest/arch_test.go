@@ -45,6 +45,8 @@ var cores = []core{
 	// The composition of the Broadcaster's core and the store's is a core
 	// too.
 	{dir: "internal/stack"},
+	// The composer both compositions are built with.
+	{dir: "internal/compose"},
 	// The store's core; its Bolt backend (kv/boltstore) and its watchers
 	// (kv/watch) are runtime packages outside it. backend.go's in-memory
 	// Backend is written by the runtime and guarded by a mutex.

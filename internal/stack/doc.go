@@ -1,6 +1,7 @@
 // Package stack composes the Broadcaster overlay's core (package gossip) with
 // the replicated store's core (package kv) into the one overlay.Core that a
 // node of the framework runs, in the real runtime and in the simulator alike.
+// The two cores are parts of one internal/compose Composer.
 //
 // The store's kv.Persist outputs of one step leave the composition merged
 // into one, placed before every output that depends on them (a local

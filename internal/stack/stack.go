@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/compose"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/wire"
@@ -17,34 +18,30 @@ const StoreTopic uint8 = 2
 // does: the store's broadcasts go out through the Broadcaster under
 // StoreTopic, the Broadcaster's deliveries of that topic and its neighbour
 // changes come back to the store, and direct messages go to the core their
-// wire range belongs to (wire.RangeKV: the store). The store's kv.Persist
-// outputs come out merged into one per drain, placed before every output
-// that depends on them (see kv.Persist).
+// wire range belongs to (wire.RangeKV: the store; every other range: the
+// Broadcaster's core, which routes the HyParView, Plumtree and membership
+// ranges in turn). The store's kv.Persist outputs come out merged into one
+// per drain, placed before every output that depends on them (see
+// kv.Persist). The two cores are parts of one compose.Composer.
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
 	// Store is the replicated store's core.
 	Store *kv.Store
 
-	queue     []work
-	outputs   []any
-	scratch   []any
-	persistAt int // index in outputs of the undrained kv.Persist, or -1
-}
-
-// routes sends a received message to the store when it is in the store's
-// wire range, and to the Broadcaster's core otherwise (which routes the
-// HyParView, Plumtree and membership ranges in turn).
-var routes = new(wire.Router[bool]).Add(wire.RangeKV, true)
-
-// work is one input waiting for one of the two cores.
-type work struct {
-	toStore bool
-	input   any
+	c         compose.Composer
+	gossip    compose.Part
+	store     compose.Part
+	persistAt int // index in the undrained outputs of the kv.Persist, or -1
 }
 
 // New returns the composition of g and s.
-func New(g *gossip.Core, s *kv.Store) *Node { return &Node{Gossip: g, Store: s, persistAt: -1} }
+func New(g *gossip.Core, s *kv.Store) *Node {
+	n := &Node{Gossip: g, Store: s, persistAt: -1}
+	n.gossip = n.c.Add("gossip", g, n.routeGossip)
+	n.store = n.c.Add("kv", s, n.routeStore, wire.RangeKV)
+	return n
+}
 
 var _ overlay.Core = (*Node)(nil)
 
@@ -52,91 +49,76 @@ var _ overlay.Core = (*Node)(nil)
 func (n *Node) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
-		toStore, _ := routes.Route(in.Msg)
-		n.queue = append(n.queue, work{toStore: toStore, input: in})
+		if !n.c.Receive(in) {
+			n.c.Input(n.gossip, in)
+		}
 	case overlay.Tick:
-		n.queue = append(n.queue, work{input: in}, work{toStore: true, input: in})
+		n.c.Input(n.gossip, in)
+		n.c.Input(n.store, in)
 	case kv.Put, kv.Delete, kv.Revoke, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
-		n.queue = append(n.queue, work{toStore: true, input: in})
+		n.c.Input(n.store, in)
 	default: // gossip.Join, overlay.LinkDown
-		n.queue = append(n.queue, work{input: in})
+		n.c.Input(n.gossip, in)
 	}
-	for len(n.queue) > 0 {
-		w := n.queue[0]
-		n.queue = n.queue[1:]
-		var outs []any
-		if w.toStore {
-			n.Store.Step(now, w.input)
-			outs = n.Store.Drain(n.scratch[:0])
-		} else {
-			n.Gossip.Step(now, w.input)
-			outs = n.Gossip.Drain(n.scratch[:0])
-		}
-		n.scratch = nil
-		for _, out := range outs {
-			n.route(out)
-		}
-		clear(outs)
-		n.scratch = outs[:0]
-	}
-	n.queue = n.queue[:0]
+	n.c.Run(now)
 }
 
-// route sends one output of either core to the other core or out.
-func (n *Node) route(out any) {
+// routeStore routes one output of the store: its broadcasts go to the
+// Broadcaster's core, and its kv.Persist outputs are merged into one.
+func (n *Node) routeStore(out any) {
 	switch o := out.(type) {
 	case kv.Persist:
-		// One Persist per drain, where the first one stood: everything
-		// that depended on a later one (a write's Result, the sends of its
-		// broadcast) comes after it too, and the runtime writes the whole
-		// step's changes with one fsync.
-		if n.persistAt >= 0 {
-			n.outputs[n.persistAt] = n.outputs[n.persistAt].(kv.Persist).Merge(o)
-			return
-		}
-		n.persistAt = len(n.outputs)
-		n.outputs = append(n.outputs, o)
+		n.route(o)
 	case kv.Broadcast:
-		n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
+		n.c.Input(n.gossip, gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload})
+	default:
+		n.c.Emit(out)
+	}
+}
+
+// routeGossip routes one output of the Broadcaster's core: the store's
+// topic and the neighbour changes go to the store (the changes also out).
+func (n *Node) routeGossip(out any) {
+	switch o := out.(type) {
 	case gossip.Deliver:
 		if o.Topic == StoreTopic && !o.Direct {
-			n.queue = append(n.queue, work{toStore: true, input: kv.FromBroadcast{From: o.Origin, Payload: o.Payload}})
+			n.c.Input(n.store, kv.FromBroadcast{From: o.Origin, Payload: o.Payload})
 			return
 		}
-		n.outputs = append(n.outputs, out)
+		n.c.Emit(out)
 	case gossip.NeighborUp:
-		n.queue = append(n.queue, work{toStore: true, input: kv.NeighborUp{Peer: o.Peer}})
-		n.outputs = append(n.outputs, out)
+		n.c.Input(n.store, kv.NeighborUp{Peer: o.Peer})
+		n.c.Emit(out)
 	case gossip.NeighborDown:
-		n.queue = append(n.queue, work{toStore: true, input: kv.NeighborDown{Peer: o.Peer}})
-		n.outputs = append(n.outputs, out)
+		n.c.Input(n.store, kv.NeighborDown{Peer: o.Peer})
+		n.c.Emit(out)
 	default:
-		n.outputs = append(n.outputs, out)
+		n.c.Emit(out)
 	}
+}
+
+// route emits one output, merging a kv.Persist into the drain's first:
+// everything that depended on a later one (a write's Result, the sends of
+// its broadcast) comes after it too, and the runtime writes the whole
+// step's changes with one fsync.
+func (n *Node) route(out any) {
+	p, ok := out.(kv.Persist)
+	if !ok {
+		n.c.Emit(out)
+		return
+	}
+	if n.persistAt >= 0 {
+		n.c.Replace(n.persistAt, n.c.Output(n.persistAt).(kv.Persist).Merge(p))
+		return
+	}
+	n.persistAt = n.c.Emit(p)
 }
 
 // Drain implements overlay.Core.
 func (n *Node) Drain(dst []any) []any {
-	dst = append(dst, n.outputs...)
-	clear(n.outputs)
-	n.outputs = n.outputs[:0]
 	n.persistAt = -1
-	return dst
+	return n.c.Drain(dst)
 }
 
 // NextDeadline implements overlay.Core: the earlier of the two cores'.
-func (n *Node) NextDeadline() (time.Time, bool) {
-	a, aok := n.Gossip.NextDeadline()
-	b, bok := n.Store.NextDeadline()
-	switch {
-	case aok && bok:
-		if b.Before(a) {
-			return b, true
-		}
-		return a, true
-	case aok:
-		return a, true
-	default:
-		return b, bok
-	}
-}
+func (n *Node) NextDeadline() (time.Time, bool) { return n.c.NextDeadline() }
