@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
@@ -20,6 +21,15 @@ const StoreTopic uint8 = 2
 // wire range belongs to (wire.RangeKV: the store). The store's kv.Persist
 // outputs come out merged into one per drain, placed before every output
 // that depends on them (see kv.Persist).
+//
+// The store's outputs that follow a Persist in a drain (kv.Result,
+// kv.Changed and kv.Broadcast) are held back until the runtime steps
+// kv.Persisted with that Persist's Seq after writing it: on success they come
+// out (and the broadcast goes to the Broadcaster) in that step; on failure
+// the store rolls the change back (see kv.Store.Advance), the Results of the
+// writes carry the error, and the Changed and Broadcast outputs are dropped:
+// a failed write changes nothing, here or on other nodes. A runtime must
+// therefore step kv.Persisted after every Persist it drains.
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
@@ -30,6 +40,17 @@ type Node struct {
 	outputs   []any
 	scratch   []any
 	persistAt int // index in outputs of the undrained kv.Persist, or -1
+	// pending holds the store outputs after the undrained Persist; held
+	// those of drained Persists, until their kv.Persisted.
+	pending []any
+	held    []heldOutput
+}
+
+// heldOutput is a store output waiting for the write of the Persist with
+// Seq seq.
+type heldOutput struct {
+	seq uint64
+	out any
 }
 
 // routes sends a received message to the store when it is in the store's
@@ -58,9 +79,49 @@ func (n *Node) Step(now time.Time, input any) {
 		n.queue = append(n.queue, work{input: in}, work{toStore: true, input: in})
 	case kv.Put, kv.Delete, kv.Revoke, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
 		n.queue = append(n.queue, work{toStore: true, input: in})
+	case kv.Persisted:
+		n.persisted(now, in)
 	default: // gossip.Join, overlay.LinkDown
 		n.queue = append(n.queue, work{input: in})
 	}
+	n.run(now)
+}
+
+// persisted reports a Persist's outcome to the store and releases (on
+// success) or drops (on failure) the outputs held for it.
+func (n *Node) persisted(now time.Time, in kv.Persisted) {
+	n.Store.Step(now, in)
+	kept := n.held[:0]
+	for _, h := range n.held {
+		if h.seq > in.Seq {
+			kept = append(kept, h)
+			continue
+		}
+		switch o := h.out.(type) {
+		case kv.Broadcast:
+			if in.Err == nil {
+				n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
+			}
+		case kv.Changed:
+			if in.Err == nil {
+				n.outputs = append(n.outputs, o)
+			}
+		case kv.Result:
+			if in.Err != nil && o.Err == nil {
+				o.Err = fmt.Errorf("kv: write of %q not stored: %w", o.Record.Key, in.Err)
+				o.Record = kv.Record{}
+			}
+			n.outputs = append(n.outputs, o)
+		default:
+			n.outputs = append(n.outputs, o)
+		}
+	}
+	clear(n.held[len(kept):])
+	n.held = kept
+}
+
+// run steps the queued inputs into their cores and routes their outputs.
+func (n *Node) run(now time.Time) {
 	for len(n.queue) > 0 {
 		w := n.queue[0]
 		n.queue = n.queue[1:]
@@ -96,8 +157,16 @@ func (n *Node) route(out any) {
 		}
 		n.persistAt = len(n.outputs)
 		n.outputs = append(n.outputs, o)
-	case kv.Broadcast:
-		n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
+	case kv.Result, kv.Changed, kv.Broadcast:
+		if n.persistAt >= 0 {
+			n.pending = append(n.pending, out)
+			return
+		}
+		if b, ok := out.(kv.Broadcast); ok {
+			n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: b.Payload}})
+			return
+		}
+		n.outputs = append(n.outputs, out)
 	case gossip.Deliver:
 		if o.Topic == StoreTopic && !o.Direct {
 			n.queue = append(n.queue, work{toStore: true, input: kv.FromBroadcast{From: o.Origin, Payload: o.Payload}})
@@ -117,6 +186,14 @@ func (n *Node) route(out any) {
 
 // Drain implements overlay.Core.
 func (n *Node) Drain(dst []any) []any {
+	if n.persistAt >= 0 {
+		seq := n.outputs[n.persistAt].(kv.Persist).Seq
+		for _, out := range n.pending {
+			n.held = append(n.held, heldOutput{seq: seq, out: out})
+		}
+		clear(n.pending)
+		n.pending = n.pending[:0]
+	}
 	dst = append(dst, n.outputs...)
 	clear(n.outputs)
 	n.outputs = n.outputs[:0]
