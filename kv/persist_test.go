@@ -112,3 +112,24 @@ func TestStoreServesUnwrittenChangesUntilAdvance(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+// A revocation whose write fails is rolled back with its record: the deny
+// list is what it was, and the store reports it again.
+func TestFailedRevocationLeavesTheDenyList(t *testing.T) {
+	backend := &failingBackend{Memory: NewMemory(), failing: true}
+	s := newTestStore(t, 1, backend, nil)
+	s.Step(epoch, Revoke{ID: testID(3)})
+	outs := s.Drain(nil)
+	p, ok := outs[0].(Persist)
+	if !ok || !s.IsRevoked(testID(3)) {
+		t.Fatalf("outputs %v", outs)
+	}
+	s.Step(epoch, Persisted{Seq: p.Seq, Err: p.WriteTo(backend)})
+	if s.IsRevoked(testID(3)) || len(s.Revocations()) != 0 || s.Len() != 0 {
+		t.Fatalf("a failed revocation stays: %+v", s.Revocations())
+	}
+	if lists := denyLists(s.Drain(nil)); len(lists) != 1 || len(lists[0]) != 0 {
+		t.Fatalf("deny lists after the rollback: %v", lists)
+	}
+	checkInvariants(t, s)
+}

@@ -334,6 +334,28 @@ func (s *Store) rollback(keys []string) {
 				s.install(rec)
 			}
 		}
+		if id, ok := revokedID(key); ok {
+			s.restoreRevocation(id, key)
+		}
+	}
+}
+
+// restoreRevocation makes the deny list's entry for id what the index holds
+// again after a rollback of its revocation record (the next Step emits the
+// changed DenyList).
+func (s *Store) restoreRevocation(id peer.ID, key string) {
+	rec, found, err := s.stored(key)
+	if err != nil || !found || rec.Deleted {
+		if _, known := s.revoked[id]; known {
+			delete(s.revoked, id)
+			s.denyChanged = true
+		}
+		return
+	}
+	r := Revocation{ID: id, By: rec.Version.Writer, At: rec.Version.Time}
+	if old, known := s.revoked[id]; !known || old != r {
+		s.revoked[id] = r
+		s.denyChanged = true
 	}
 }
 

@@ -23,13 +23,15 @@ const StoreTopic uint8 = 2
 // that depends on them (see kv.Persist).
 //
 // The store's outputs that follow a Persist in a drain (kv.Result,
-// kv.Changed and kv.Broadcast) are held back until the runtime steps
-// kv.Persisted with that Persist's Seq after writing it: on success they come
-// out (and the broadcast goes to the Broadcaster) in that step; on failure
-// the store rolls the change back (see kv.Store.Advance), the Results of the
-// writes carry the error, and the Changed and Broadcast outputs are dropped:
-// a failed write changes nothing, here or on other nodes. A runtime must
-// therefore step kv.Persisted after every Persist it drains.
+// kv.Changed, kv.Broadcast and kv.DenyList) are held back until the runtime
+// steps kv.Persisted with that Persist's Seq after writing it: on success
+// they come out (and the broadcast goes to the Broadcaster) in that step; on
+// failure the store rolls the change back (see kv.Store.Advance), the
+// Results of the writes carry the error, and the Changed, Broadcast and
+// DenyList outputs are dropped (the store emits the deny list again if the
+// rollback changed it): a failed write changes nothing, here or on other
+// nodes. A runtime must therefore step kv.Persisted after every Persist it
+// drains.
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
@@ -102,7 +104,7 @@ func (n *Node) persisted(now time.Time, in kv.Persisted) {
 			if in.Err == nil {
 				n.queue = append(n.queue, work{input: gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload}})
 			}
-		case kv.Changed:
+		case kv.Changed, kv.DenyList:
 			if in.Err == nil {
 				n.outputs = append(n.outputs, o)
 			}
@@ -118,6 +120,15 @@ func (n *Node) persisted(now time.Time, in kv.Persisted) {
 	}
 	clear(n.held[len(kept):])
 	n.held = kept
+	// What the store emitted on the news (the deny list restored by a
+	// rollback) comes after.
+	outs := n.Store.Drain(n.scratch[:0])
+	n.scratch = nil
+	for _, out := range outs {
+		n.route(out)
+	}
+	clear(outs)
+	n.scratch = outs[:0]
 }
 
 // run steps the queued inputs into their cores and routes their outputs.
@@ -157,7 +168,7 @@ func (n *Node) route(out any) {
 		}
 		n.persistAt = len(n.outputs)
 		n.outputs = append(n.outputs, o)
-	case kv.Result, kv.Changed, kv.Broadcast:
+	case kv.Result, kv.Changed, kv.Broadcast, kv.DenyList:
 		if n.persistAt >= 0 {
 			n.pending = append(n.pending, out)
 			return
