@@ -48,10 +48,6 @@ type Store struct {
 	core     *kv.Store
 	backend  kv.Backend
 	watchers *watch.Hub
-	// unpersisted holds the writes of the last durable Persist output if
-	// it failed, with its error, which their Results report; loop
-	// goroutine only.
-	unpersisted map[kv.Version]error
 
 	nextReq atomic.Uint64
 	mu      sync.Mutex // guards pending
@@ -172,37 +168,24 @@ func (s *Store) write(ctx context.Context, request func(id uint64) any) (Record,
 }
 
 // persist carries out the core's Persist output on the runtime's loop
-// goroutine, before the outputs that follow it (the node runtime handles
-// outputs in order): records and removals are written in one backend
-// transaction, with one fsync when it is durable. The stack merges the
-// Persist outputs of one step into one, so a step costs at most one fsync
-// whatever number of writes it holds. A Persist that is not durable is only
-// queued by Bolt (see kv.LazyWriter).
+// goroutine: records and removals are written in one backend transaction,
+// with one fsync when it is durable. The stack merges the Persist outputs of
+// one step into one, so a step costs at most one fsync whatever number of
+// writes it holds. A Persist that is not durable is only queued by Bolt (see
+// kv.LazyWriter). The outcome is stepped into the stack at once: it releases
+// the write's Result and broadcast on success; on failure the store rolls
+// the change back, the Result carries the error and nothing is broadcast.
 func (s *Store) persist(p kv.Persist) {
 	err := p.WriteTo(s.backend)
-	s.core.Advance(p.Seq, err)
-	if p.Durable {
-		clear(s.unpersisted)
-		if err != nil {
-			if s.unpersisted == nil {
-				s.unpersisted = make(map[kv.Version]error)
-			}
-			for _, rec := range p.Put {
-				s.unpersisted[rec.Version] = err
-			}
-		}
-	}
 	if err != nil {
 		s.b.logger.Error("store: write to disk failed", "records", len(p.Put), "removals", len(p.Remove), "durable", p.Durable, "err", err)
 	}
+	s.b.rt.StepFromOutput(kv.Persisted{Seq: p.Seq, Err: err})
 }
 
-// result runs on the runtime's loop goroutine, after the Persist of its
-// write: a failed Persist fails the write.
+// result runs on the runtime's loop goroutine, once the write's Persist is
+// written or has failed.
 func (s *Store) result(res kv.Result) {
-	if err, failed := s.unpersisted[res.Record.Version]; failed && res.Err == nil {
-		res.Err = fmt.Errorf("p2p: store %q: %w", res.Record.Key, err)
-	}
 	s.mu.Lock()
 	done := s.pending[res.ReqID]
 	s.mu.Unlock()

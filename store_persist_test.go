@@ -3,11 +3,13 @@ package p2p_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport/memnet"
@@ -68,5 +70,78 @@ func TestPutReturnsAfterTheRuntimeWroteTheBackend(t *testing.T) {
 	stats, _, err := b.Store().Stats(ctx)
 	if err != nil || stats.BackendErrors != 1 {
 		t.Fatalf("BackendErrors = %d, %v; want 1", stats.BackendErrors, err)
+	}
+}
+
+// A durable Put whose write fails changes nothing anywhere: Put returns the
+// error, the writing node still serves the old value, and no other node
+// learns the new one (it was not broadcast).
+func TestFailedPutChangesNothingAnywhere(t *testing.T) {
+	net := memnet.New(memnet.Config{Seed: 2})
+	defer net.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	failing := &failingBackend{Memory: kv.NewMemory()}
+	var nodes []*p2p.Broadcaster
+	for i, backend := range []kv.Backend{failing, kv.NewMemory()} {
+		key, err := peer.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := net.Listen(key, fmt.Sprintf("node-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bootstrap []string
+		if i > 0 {
+			bootstrap = []string{"node-0"}
+		}
+		b, err := p2p.NewBroadcaster(p2p.Config{Key: key, Transport: tr, Bootstrap: bootstrap, StoreBackend: backend, Seed: uint64(i + 1), Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, b)
+	}
+	value := func(i int, key string) string {
+		rec, err := nodes[i].Store().Get(ctx, key)
+		if err != nil {
+			return err.Error()
+		}
+		return string(rec.Value)
+	}
+	if _, err := nodes[0].Store().Put(ctx, "app/mode", []byte("blue")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "node 1 holds the first write", func() bool { return value(1, "app/mode") == "blue" })
+
+	failing.failing.Store(true)
+	if _, err := nodes[0].Store().Put(ctx, "app/mode", []byte("green")); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Put on a failing disk = %v, want errDiskFull", err)
+	}
+	if got := value(0, "app/mode"); got != "blue" {
+		t.Fatalf("writer serves %q after a failed Put, want blue", got)
+	}
+	if stats, _, err := nodes[0].Store().Stats(ctx); err != nil || stats.BackendErrors != 1 {
+		t.Fatalf("BackendErrors = %d, %v; want 1", stats.BackendErrors, err)
+	}
+	// A later write from the same node reaches node 1 after anything the
+	// failed one could have sent; node 1 must still hold blue then, and
+	// both stores are identical.
+	failing.failing.Store(false)
+	if _, err := nodes[0].Store().Put(ctx, "app/other", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "node 1 holds the later write", func() bool { return value(1, "app/other") == "1" })
+	if got := value(1, "app/mode"); got != "blue" {
+		t.Fatalf("node 1 holds %q, want blue: the failed write was broadcast", got)
+	}
+	d0, err0 := nodes[0].Store().Digest(ctx)
+	d1, err1 := nodes[1].Store().Digest(ctx)
+	if err0 != nil || err1 != nil || d0 != d1 {
+		t.Fatalf("digests differ: %x, %x (%v, %v)", d0, d1, err0, err1)
 	}
 }

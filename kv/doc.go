@@ -163,6 +163,16 @@
 // node (internal/stack merges them), the simulator (package sim) writes a
 // kv.Memory per node the same way.
 //
+// A failed write changes nothing: Advance with an error (or the [Persisted]
+// input) rolls the store back to what the backend holds for the keys of the
+// failed Persist, and counts it in Stats.BackendErrors. The composition in
+// internal/stack holds the store's Result, Changed and Broadcast outputs
+// that follow a Persist until the runtime steps [Persisted]: on success they
+// come out then (the broadcast is handed to the Broadcaster only after the
+// write); on failure the write's Result carries the error and nothing is
+// reported changed or broadcast. A bare Store does not hold its outputs: a
+// runtime driving it directly must hold them itself.
+//
 // The runtime side lives beside the core, not in it: package kv/boltstore
 // is the bbolt backend, package kv/watch the goroutine-safe hub that fans
 // the [Changed] outputs out to watchers, package kv/kvtest the contract

@@ -16,7 +16,10 @@ import "fmt"
 // durable. A Persist that is not Durable (records learnt from peers, purged
 // tombstones, withdrawn records) need only be visible to the backend's Get
 // and Scan before the runtime calls [Store.Advance]; a crash may lose it to
-// the next anti-entropy round ([LazyWriter]).
+// the next anti-entropy round ([LazyWriter]). When a write fails, the
+// runtime reports it (Advance with the error, or [Persisted]) and the store
+// rolls its changes back; the runtime then drops the Changed and Broadcast
+// outputs after the Persist and fails its Results (internal/stack does so).
 //
 // Seq numbers Persist outputs in order; [Store.Advance] takes the Seq of the
 // last one written.
@@ -25,6 +28,15 @@ type Persist struct {
 	Put     []Record
 	Remove  []string
 	Durable bool
+}
+
+// Persisted is the input telling the store (or a composition of cores
+// holding the outputs that follow a Persist, see internal/stack) that the
+// runtime has carried out the Persist outputs up to Seq; Err is the write's
+// error. Stepping it is the same as calling [Store.Advance].
+type Persisted struct {
+	Seq uint64
+	Err error
 }
 
 // Merge returns p followed by q as one Persist: a key that q writes or

@@ -52,7 +52,7 @@ func (f *failingBackend) Write(put []Record, remove []string) error {
 
 // The store serves what it emitted in a Persist output until the runtime
 // reports it written, the backend's copy after; a failed write is counted
-// and its changes stay served from memory until written again.
+// and rolled back: the backend's record is served again.
 func TestStoreServesUnwrittenChangesUntilAdvance(t *testing.T) {
 	backend := &failingBackend{Memory: NewMemory()}
 	s := newTestStore(t, 1, backend, nil)
@@ -70,14 +70,31 @@ func TestStoreServesUnwrittenChangesUntilAdvance(t *testing.T) {
 	}
 	checkInvariants(t, s)
 
-	backend.failing = true
 	s.Advance(p.Seq, p.WriteTo(backend))
+	digest := s.Digest()
+
+	backend.failing = true
+	s.Step(epoch, Put{Key: "a", Value: []byte("2")})
+	p = s.Drain(nil)[0].(Persist)
+	s.Step(epoch, Persisted{Seq: p.Seq, Err: p.WriteTo(backend)})
 	if s.Stats().BackendErrors != 1 {
 		t.Errorf("BackendErrors = %d, want 1", s.Stats().BackendErrors)
 	}
 	if rec, ok := s.Get("a"); !ok || string(rec.Value) != "1" {
-		t.Fatalf("record of a failed write lost: %+v, %v", rec, ok)
+		t.Fatalf("after a failed write: %+v, %v, want the written record", rec, ok)
 	}
+	if s.Digest() != digest || len(s.unstable) != 0 {
+		t.Fatal("a failed write changed the store")
+	}
+	checkInvariants(t, s)
+	// A failed first write of a key leaves no key.
+	s.Step(epoch, Put{Key: "b", Value: []byte("1")})
+	p = s.Drain(nil)[0].(Persist)
+	s.Advance(p.Seq, p.WriteTo(backend))
+	if _, ok := s.Get("b"); ok || s.Len() != 1 || s.Digest() != digest {
+		t.Fatal("a failed write of a new key left it in the store")
+	}
+	checkInvariants(t, s)
 	// A later write of the key is written and replaces it.
 	backend.failing = false
 	s.Step(epoch, Delete{Key: "a"})
@@ -92,6 +109,27 @@ func TestStoreServesUnwrittenChangesUntilAdvance(t *testing.T) {
 	}
 	if _, ok := s.Get("a"); ok || len(s.List("")) != 0 {
 		t.Fatal("deleted key still served")
+	}
+	checkInvariants(t, s)
+}
+
+// A revocation whose write fails is rolled back with its record: the deny
+// list is what it was, and the store reports it again.
+func TestFailedRevocationLeavesTheDenyList(t *testing.T) {
+	backend := &failingBackend{Memory: NewMemory(), failing: true}
+	s := newTestStore(t, 1, backend, nil)
+	s.Step(epoch, Revoke{ID: testID(3)})
+	outs := s.Drain(nil)
+	p, ok := outs[0].(Persist)
+	if !ok || !s.IsRevoked(testID(3)) {
+		t.Fatalf("outputs %v", outs)
+	}
+	s.Step(epoch, Persisted{Seq: p.Seq, Err: p.WriteTo(backend)})
+	if s.IsRevoked(testID(3)) || len(s.Revocations()) != 0 || s.Len() != 0 {
+		t.Fatalf("a failed revocation stays: %+v", s.Revocations())
+	}
+	if lists := denyLists(s.Drain(nil)); len(lists) != 1 || len(lists[0]) != 0 {
+		t.Fatalf("deny lists after the rollback: %v", lists)
 	}
 	checkInvariants(t, s)
 }

@@ -30,7 +30,8 @@ func TestScripts(t *testing.T) {
 // Broadcaster's gossip core composed with the store, as the runtime and the
 // simulator run them) with an in-memory backend, which the adapter writes as
 // a runtime does: it carries out each Persist output at once (virtual time
-// does not pass) and tells the store with Advance. Option of nodes: active=
+// does not pass) and steps kv.Persisted, which releases the outputs the
+// stack held for it. Option of nodes: active=
 // (HyParView's active view size).
 func newKVAdapter() scenario.Adapter {
 	var nextReq uint64
@@ -68,7 +69,7 @@ func newKVAdapter() scenario.Adapter {
 		Output: func(n *scenario.Net, node int, out any) string {
 			switch o := out.(type) {
 			case kv.Persist:
-				store(n, node).Advance(o.Seq, o.WriteTo(backends[node]))
+				n.Step(node, kv.Persisted{Seq: o.Seq, Err: o.WriteTo(backends[node])})
 			case kv.Result:
 				if o.Err != nil {
 					return fmt.Sprintf("write %d failed: %v", o.ReqID, o.Err)

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -262,6 +261,8 @@ func (s *Store) Step(now time.Time, input any) {
 		s.log.Debug("kv: link down", "peer", in.Peer.Short(), "err", in.Err)
 	case overlay.Tick:
 		s.tick()
+	case Persisted:
+		s.Advance(in.Seq, in.Err)
 	default:
 		s.log.Warn("kv: unknown input", "type", fmt.Sprintf("%T", input))
 	}
@@ -281,32 +282,80 @@ func (s *Store) Drain(dst []any) []any {
 
 // Advance tells the store that the runtime has carried out the [Persist]
 // outputs up to seq: the backend returns their records from now on, and the
-// store forgets its own copy. A runtime calls it after writing each Persist
-// (a lazy write counts: it must be visible to Get and Scan); one that never
-// calls it is still correct, at the cost of the memory of what it wrote.
+// store forgets its own copy. A runtime calls it (or steps [Persisted]) after
+// writing each Persist (a lazy write counts: it must be visible to Get and
+// Scan); one that never calls it is still correct, at the cost of the memory
+// of what it wrote.
 //
 // A non-nil err reports that the write failed: it is counted
-// (Stats.BackendErrors) and the store keeps its copy of those changes until
-// a later write of the same keys, so that it keeps serving them; a crash
-// loses them, and anti-entropy brings back what other replicas hold.
+// (Stats.BackendErrors) and the store rolls those changes back: what the
+// backend holds for each of their keys is the store's record again, as if
+// the write had never been made. A local write whose Persist failed is thus
+// undone here; a runtime that held back the outputs after the Persist until
+// this point (see internal/stack) fails the write's Result and sends
+// nothing. Records learnt from peers come back through anti-entropy.
 func (s *Store) Advance(seq uint64, err error) {
+	var failed []string
+	for key, op := range s.unstable {
+		if op.seq > seq {
+			continue
+		}
+		delete(s.unstable, key)
+		if err != nil {
+			failed = append(failed, key)
+		}
+	}
 	if err != nil {
 		s.stats.BackendErrors++
-	}
-	for key, op := range s.unstable {
-		switch {
-		case op.seq > seq:
-		case err != nil:
-			op.seq = math.MaxUint64
-			s.unstable[key] = op
-		default:
-			delete(s.unstable, key)
-		}
+		s.rollback(failed)
 	}
 	if len(s.unstable) == 0 && s.unstableLarge {
 		// A map keeps the memory of its largest size: let an
 		// anti-entropy round's thousands of records go.
 		s.unstable, s.unstableLarge = nil, false
+	}
+}
+
+// rollback indexes again what the backend holds for keys whose change was
+// not written: the record it holds, or nothing.
+func (s *Store) rollback(keys []string) {
+	slices.Sort(keys)
+	for _, key := range keys {
+		rec, found, err := s.backend.Get(key)
+		switch {
+		case err != nil:
+			s.log.Error("kv: read back after a failed write", "key", key, "err", err)
+			s.forget([]string{key})
+		case !found:
+			s.forget([]string{key})
+		default:
+			rec = rec.Normalize()
+			if e, known := s.index[key]; !known || e.hash != rec.hash() {
+				s.install(rec)
+			}
+		}
+		if id, ok := revokedID(key); ok {
+			s.restoreRevocation(id, key)
+		}
+	}
+}
+
+// restoreRevocation makes the deny list's entry for id what the index holds
+// again after a rollback of its revocation record (the next Step emits the
+// changed DenyList).
+func (s *Store) restoreRevocation(id peer.ID, key string) {
+	rec, found, err := s.stored(key)
+	if err != nil || !found || rec.Deleted {
+		if _, known := s.revoked[id]; known {
+			delete(s.revoked, id)
+			s.denyChanged = true
+		}
+		return
+	}
+	r := Revocation{ID: id, By: rec.Version.Writer, At: rec.Version.Time}
+	if old, known := s.revoked[id]; !known || old != r {
+		s.revoked[id] = r
+		s.denyChanged = true
 	}
 }
 

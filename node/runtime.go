@@ -262,6 +262,12 @@ func (r *Runtime) Step(ctx context.Context, input any) error {
 	return r.submit(ctx, request{input: input})
 }
 
+// StepFromOutput feeds input to the core once the outputs being carried out
+// have been, before any other input. Call it only from Config.OnOutput (on
+// the loop goroutine): a runtime's answer to an output, such as the outcome
+// of a write the core asked for, is stepped without waiting in a queue.
+func (r *Runtime) StepFromOutput(input any) { r.step(input) }
+
 // Do runs fn on the loop goroutine, where it may read the core's state, and
 // returns once fn has returned.
 func (r *Runtime) Do(ctx context.Context, fn func(now time.Time)) error {

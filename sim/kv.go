@@ -171,7 +171,9 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 			// The node's runtime half: write to its in-memory backend,
 			// at once (virtual time does not pass), before the outputs
 			// after it.
-			run.sim.Core(node).(*stack.Node).Store.Advance(p.Seq, p.WriteTo(run.backends[node]))
+			// Stepping the outcome releases the outputs the stack
+			// held for it (the write's Result, its broadcast).
+			run.sim.Step(node, kv.Persisted{Seq: p.Seq, Err: p.WriteTo(run.backends[node])})
 		}
 		if c, ok := out.(kv.Changed); ok && c.Record.Key == run.watchKey && c.Record.Version == run.watchVersion && !run.watchSeen.has(node) {
 			run.watchSeen.set(node)

@@ -5,8 +5,12 @@
 //
 // The store's kv.Persist outputs of one step leave the composition merged
 // into one, placed before every output that depends on them (a local
-// write's Result, and the sends of its broadcast, which the gossip core
-// makes within the same step). The runtime thus writes a step's changes in
-// one backend transaction, with at most one fsync, before it releases the
-// rest.
+// write's Result, and the sends of its broadcast). The runtime thus writes
+// a step's changes in one backend transaction, with at most one fsync, and
+// then steps
+// kv.Persisted with the write's outcome: the store's Result, Changed and
+// Broadcast outputs after a Persist are held in the composition until then,
+// so the broadcast reaches the gossip core only once the write is durable,
+// and a failed write (rolled back by the store) answers its Result with the
+// error and sends nothing.
 package stack

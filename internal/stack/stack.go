@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
@@ -23,6 +24,17 @@ const StoreTopic uint8 = 2
 // ranges in turn). The store's kv.Persist outputs come out merged into one
 // per drain, placed before every output that depends on them (see
 // kv.Persist). The two cores are parts of one compose.Composer.
+//
+// The store's outputs that follow a Persist in a drain (kv.Result,
+// kv.Changed, kv.Broadcast and kv.DenyList) are held back until the runtime
+// steps kv.Persisted with that Persist's Seq after writing it: on success
+// they come out (and the broadcast goes to the Broadcaster) in that step; on
+// failure the store rolls the change back (see kv.Store.Advance), the
+// Results of the writes carry the error, and the Changed, Broadcast and
+// DenyList outputs are dropped (the store emits the deny list again if the
+// rollback changed it): a failed write changes nothing, here or on other
+// nodes. A runtime must therefore step kv.Persisted after every Persist it
+// drains.
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
@@ -33,6 +45,17 @@ type Node struct {
 	gossip    compose.Part
 	store     compose.Part
 	persistAt int // index in the undrained outputs of the kv.Persist, or -1
+	// pending holds the store outputs after the undrained Persist; held
+	// those of drained Persists, until their kv.Persisted.
+	pending []any
+	held    []heldOutput
+}
+
+// heldOutput is a store output waiting for the write of the Persist with
+// Seq seq.
+type heldOutput struct {
+	seq uint64
+	out any
 }
 
 // New returns the composition of g and s.
@@ -57,20 +80,66 @@ func (n *Node) Step(now time.Time, input any) {
 		n.c.Input(n.store, in)
 	case kv.Put, kv.Delete, kv.Revoke, kv.NeighborUp, kv.NeighborDown, kv.FromBroadcast:
 		n.c.Input(n.store, in)
+	case kv.Persisted:
+		n.persisted(in)
 	default: // gossip.Join, overlay.LinkDown
 		n.c.Input(n.gossip, in)
 	}
 	n.c.Run(now)
 }
 
+// persisted releases (on success) or drops (on failure) the outputs held
+// for a Persist, and reports its outcome to the store, whose own outputs on
+// the news (the deny list restored by a rollback) come after.
+func (n *Node) persisted(in kv.Persisted) {
+	kept := n.held[:0]
+	for _, h := range n.held {
+		if h.seq > in.Seq {
+			kept = append(kept, h)
+			continue
+		}
+		switch o := h.out.(type) {
+		case kv.Broadcast:
+			if in.Err == nil {
+				n.c.Input(n.gossip, gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload})
+			}
+		case kv.Changed, kv.DenyList:
+			if in.Err == nil {
+				n.c.Emit(o)
+			}
+		case kv.Result:
+			if in.Err != nil && o.Err == nil {
+				o.Err = fmt.Errorf("kv: write of %q not stored: %w", o.Record.Key, in.Err)
+				o.Record = kv.Record{}
+			}
+			n.c.Emit(o)
+		default:
+			n.c.Emit(o)
+		}
+	}
+	clear(n.held[len(kept):])
+	n.held = kept
+	n.c.Input(n.store, in)
+}
+
 // routeStore routes one output of the store: its broadcasts go to the
-// Broadcaster's core, and its kv.Persist outputs are merged into one.
+// Broadcaster's core, its kv.Persist outputs are merged into one, and the
+// outputs that depend on a Persist wait for its write.
 func (n *Node) routeStore(out any) {
 	switch o := out.(type) {
 	case kv.Persist:
 		n.route(o)
-	case kv.Broadcast:
-		n.c.Input(n.gossip, gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload})
+	case kv.Result, kv.Changed, kv.Broadcast, kv.DenyList:
+		if n.persistAt >= 0 {
+			// Held until the Persist before it is written.
+			n.pending = append(n.pending, out)
+			return
+		}
+		if b, ok := out.(kv.Broadcast); ok {
+			n.c.Input(n.gossip, gossip.Broadcast{Topic: StoreTopic, Payload: b.Payload})
+			return
+		}
+		n.c.Emit(out)
 	default:
 		n.c.Emit(out)
 	}
@@ -116,6 +185,14 @@ func (n *Node) route(out any) {
 
 // Drain implements overlay.Core.
 func (n *Node) Drain(dst []any) []any {
+	if n.persistAt >= 0 {
+		seq := n.c.Output(n.persistAt).(kv.Persist).Seq
+		for _, out := range n.pending {
+			n.held = append(n.held, heldOutput{seq: seq, out: out})
+		}
+		clear(n.pending)
+		n.pending = n.pending[:0]
+	}
 	n.persistAt = -1
 	return n.c.Drain(dst)
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -20,7 +21,10 @@ type testNode struct {
 	info    peer.Info
 	node    *Node
 	backend *kv.Memory
+	failing bool // the runtime's writes fail, as on a full disk
 }
+
+var errDiskFull = errors.New("disk full")
 
 func newTestNode(t *testing.T, name string) *testNode {
 	t.Helper()
@@ -44,8 +48,10 @@ func newTestNode(t *testing.T, name string) *testNode {
 
 // A local write's Persist comes out of the composition before everything
 // that depends on it: the write's Result and the sends of its broadcast,
-// which the Broadcaster's core made inside the same step. There is one
-// Persist per drain.
+// which the Broadcaster's core made once the runtime reported the Persist
+// written. There is one Persist per drain. A write whose Persist fails
+// changes nothing: its Result carries the error, the store serves the old
+// record and nothing is sent.
 func TestPersistComesBeforeTheWritesResultAndBroadcast(t *testing.T) {
 	a, b := newTestNode(t, "a"), newTestNode(t, "b")
 	nodes := map[peer.ID]*testNode{a.info.ID: a, b.info.ID: b}
@@ -61,11 +67,16 @@ func TestPersistComesBeforeTheWritesResultAndBroadcast(t *testing.T) {
 		n.node.Step(now, input)
 		outs := n.node.Drain(nil)
 		persists := 0
-		for _, out := range outs {
-			switch o := out.(type) {
+		for i := 0; i < len(outs); i++ {
+			switch o := outs[i].(type) {
 			case kv.Persist:
 				persists++
-				n.node.Store.Advance(o.Seq, o.WriteTo(n.backend))
+				err := errDiskFull
+				if !n.failing {
+					err = o.WriteTo(n.backend)
+				}
+				n.node.Step(now, kv.Persisted{Seq: o.Seq, Err: err})
+				outs = append(outs, n.node.Drain(nil)...)
 			case overlay.Send:
 				if to := nodes[o.To.ID]; to != nil {
 					queue = append(queue, delivery{to, overlay.Received{From: n.info, Msg: o.Msg}})
@@ -133,6 +144,28 @@ func TestPersistComesBeforeTheWritesResultAndBroadcast(t *testing.T) {
 	if rec, found, _ := b.backend.Get("app/mode"); !found || string(rec.Value) != "blue" {
 		t.Fatalf("b's backend: %+v, %v", rec, found)
 	}
+
+	a.failing = true
+	digest := a.node.Store.Digest()
+	outs = step(a, kv.Put{ReqID: 2, Key: "app/mode", Value: []byte("green")})
+	results = at(func(o any) bool { _, ok := o.(kv.Result); return ok })
+	sends = at(func(o any) bool { _, ok := o.(overlay.Send); return ok })
+	changed := at(func(o any) bool { _, ok := o.(kv.Changed); return ok })
+	if len(results) != 1 || !errors.Is(outs[results[0]].(kv.Result).Err, errDiskFull) {
+		t.Fatalf("Result of a failed write: %v", outs)
+	}
+	if len(sends) != 0 || len(changed) != 0 {
+		t.Fatalf("a failed write was sent or reported changed: %v", outs)
+	}
+	run()
+	for _, n := range []*testNode{a, b} {
+		if rec, ok := n.node.Store.Get("app/mode"); !ok || string(rec.Value) != "blue" {
+			t.Fatalf("%s after a failed write: %+v, %v", n.info.Addr, rec, ok)
+		}
+	}
+	if a.node.Store.Digest() != digest || a.node.Store.Stats().BackendErrors != 1 {
+		t.Fatalf("a failed write changed the store: %+v", a.node.Store.Stats())
+	}
 }
 
 // Two Persist outputs of one step leave the composition as one, where the
@@ -140,18 +173,23 @@ func TestPersistComesBeforeTheWritesResultAndBroadcast(t *testing.T) {
 func TestPersistOutputsOfAStepAreMerged(t *testing.T) {
 	n := newTestNode(t, "a")
 	rec := func(key, value string) kv.Record { return kv.Record{Key: key, Value: []byte(value)} }
-	n.node.route(kv.Persist{Seq: 1, Put: []kv.Record{rec("x", "1"), rec("y", "1")}})
-	n.node.route(kv.Result{ReqID: 9})
-	n.node.route(kv.Persist{Seq: 2, Put: []kv.Record{rec("x", "2")}, Remove: []string{"y"}, Durable: true})
+	n.node.routeStore(kv.Persist{Seq: 1, Put: []kv.Record{rec("x", "1"), rec("y", "1")}})
+	n.node.routeStore(kv.Result{ReqID: 9})
+	n.node.routeStore(kv.Persist{Seq: 2, Put: []kv.Record{rec("x", "2")}, Remove: []string{"y"}, Durable: true})
 	outs := n.node.Drain(nil)
-	if len(outs) != 2 {
+	if len(outs) != 1 {
 		t.Fatalf("outputs %v", outs)
 	}
 	p, ok := outs[0].(kv.Persist)
 	if !ok || p.Seq != 2 || !p.Durable || len(p.Put) != 1 || string(p.Put[0].Value) != "2" || fmt.Sprint(p.Remove) != "[y]" {
 		t.Fatalf("merged Persist = %+v", outs[0])
 	}
-	n.node.route(kv.Persist{Seq: 3})
+	// The Result waited for the Persist's outcome.
+	n.node.Step(epoch, kv.Persisted{Seq: 2})
+	if outs := n.node.Drain(nil); len(outs) != 1 || outs[0].(kv.Result).ReqID != 9 {
+		t.Fatalf("after Persisted: %v", outs)
+	}
+	n.node.routeStore(kv.Persist{Seq: 3})
 	if outs := n.node.Drain(nil); len(outs) != 1 {
 		t.Fatalf("a new drain starts a new Persist: %v", outs)
 	}
