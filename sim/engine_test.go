@@ -376,11 +376,11 @@ func TestLatencySamplesStayInRange(t *testing.T) {
 	normal := NormalLatency(2*time.Millisecond, 5*time.Millisecond)
 	var sum time.Duration
 	for range 10000 {
-		u := uniform.Sample(s.network)
+		u := uniform.Sample(s.Rand())
 		if u < 5*time.Millisecond || u > 50*time.Millisecond {
 			t.Fatalf("uniform sample %v out of range", u)
 		}
-		n := normal.Sample(s.network)
+		n := normal.Sample(s.Rand())
 		if n < 0 {
 			t.Fatalf("normal sample %v below zero", n)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/sim/engine"
 	"github.com/p2p-go/p2p/wire"
 )
 
@@ -196,7 +197,7 @@ func (p floodProtocol) Name() string { return "flood" }
 func (p floodProtocol) NewCore(id Identity) (overlay.Core, error) {
 	c := &floodCore{self: id.Info, seen: map[MessageID]bool{}}
 	for _, j := range p.graph[id.Index] {
-		key, _, err := deriveIdentity(p.seed, j)
+		key, _, err := engine.DeriveIdentity(p.seed, j)
 		if err != nil {
 			return nil, err
 		}
