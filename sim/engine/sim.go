@@ -56,6 +56,15 @@ type Config struct {
 	// with wire.Marshal and counted as its length plus 4 bytes of frame
 	// header and 16 bytes of AEAD tag. It costs CPU, so it is off by default.
 	CountBytes bool
+	// Decode, with CountBytes, also decodes every encoded message with
+	// wire.Unmarshal and delivers the decoded copy, so receivers never share
+	// the sender's pointers. A message the codec rejects is not sent and is
+	// counted by [Sim.CodecErrors].
+	Decode bool
+	// DeadSilent makes what is sent to a dead node vanish instead of coming
+	// back as [overlay.LinkDown] after one round trip: a host gone without a
+	// reset, whose peers' requests time out. Unknown addresses still fail.
+	DeadSilent bool
 	// Observer receives every core output other than overlay.Send,
 	// overlay.Connect and overlay.Disconnect: deliveries and events that
 	// scenarios measure. It may call the Sim's methods.
@@ -143,12 +152,13 @@ type Sim struct {
 	lastArrival     map[uint64]int64 // per directed link, the latest scheduled arrival
 	sendsSincePrune int
 
-	outBuf  []any
-	events  uint64
-	dropped int64
-	lost    int64
-	types   map[reflect.Type]*TypeStats
-	prog    progress
+	outBuf      []any
+	events      uint64
+	dropped     int64
+	lost        int64
+	codecErrors int64
+	types       map[reflect.Type]*TypeStats
+	prog        progress
 }
 
 // New returns an empty simulation at the configured epoch.

@@ -39,6 +39,10 @@ func (s *Sim) Lost() int64 { return s.lost }
 // across a partition made while they travelled.
 func (s *Sim) Dropped() int64 { return s.dropped }
 
+// CodecErrors returns the number of messages not sent because wire could not
+// encode or decode them (Config.Decode).
+func (s *Sim) CodecErrors() int64 { return s.codecErrors }
+
 // Resources is what a run cost the machine.
 type Resources struct {
 	// HeapInuse is runtime.MemStats.HeapInuse after a garbage collection.
