@@ -39,5 +39,8 @@
 // crashes ([Sim.Kill]) and Poisson churn ([Sim.StartChurn]). Traffic is counted
 // per node and per message type; with Config.CountBytes every message is
 // encoded with package wire and counted as its length plus a 4-byte frame
-// header and a 16-byte AEAD tag.
+// header and a 16-byte AEAD tag; Config.Decode also delivers the decoded copy,
+// so receivers never share the sender's pointers. Config.DeadSilent makes
+// sends to dead nodes vanish instead of failing, as to a host gone without a
+// reset.
 package engine
