@@ -1,4 +1,4 @@
-package sim
+package engine
 
 import (
 	"errors"
@@ -304,7 +304,7 @@ func TestByteAccountingCountsFrameAndTag(t *testing.T) {
 		t.Fatalf("bytes received %d, want %d", got, want)
 	}
 	types := s.TypeStats()
-	if len(types) != 1 || types[0].Bytes != want || types[0].Type != "*sim.testMsg" {
+	if len(types) != 1 || types[0].Bytes != want || types[0].Type != "*engine.testMsg" {
 		t.Fatalf("type stats %+v", types)
 	}
 }
@@ -414,11 +414,11 @@ func TestLatencySamplesStayInRange(t *testing.T) {
 	normal := NormalLatency(2*time.Millisecond, 5*time.Millisecond)
 	var sum time.Duration
 	for range 10000 {
-		u := uniform.Sample(s.Rand())
+		u := uniform.Sample(s.network)
 		if u < 5*time.Millisecond || u > 50*time.Millisecond {
 			t.Fatalf("uniform sample %v out of range", u)
 		}
-		n := normal.Sample(s.Rand())
+		n := normal.Sample(s.network)
 		if n < 0 {
 			t.Fatalf("normal sample %v below zero", n)
 		}
