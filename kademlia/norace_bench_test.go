@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
 // Benchmarks on a simulated network of 1,000 nodes with fixed 20 ms links.
@@ -20,7 +21,7 @@ const benchNodes = 1000
 func benchNet(b *testing.B, encode bool) *simNet {
 	b.Helper()
 	s := newSimNet(b, 1000)
-	s.latency = func() time.Duration { return 20 * time.Millisecond }
+	s.latency = engine.FixedLatency(20 * time.Millisecond)
 	s.encode = encode
 	s.build(benchNodes)
 	s.runFor(time.Minute)
@@ -33,7 +34,7 @@ func BenchmarkLookup1000Nodes(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		from := s.randomAlive()
-		start := s.now
+		start := s.now()
 		res := s.lookup(from, s.randomID())
 		if res.Err != nil {
 			b.Fatal(res.Err)
@@ -42,7 +43,7 @@ func BenchmarkLookup1000Nodes(b *testing.B) {
 		requests = append(requests, res.Contacted)
 		// One request and one reply per node asked.
 		messages = append(messages, 2*res.Contacted)
-		millis = append(millis, int(s.now.Sub(start)/time.Millisecond))
+		millis = append(millis, int(s.now().Sub(start)/time.Millisecond))
 	}
 	b.ReportMetric(float64(percentile(hops, .5)), "hops-p50")
 	b.ReportMetric(float64(percentile(hops, .99)), "hops-p99")
@@ -67,14 +68,14 @@ func BenchmarkGet1000Nodes(b *testing.B) {
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		start := s.now
+		start := s.now()
 		res := s.get(s.randomAlive(), keys[i%len(keys)].Key)
 		i++
 		if res.Err != nil {
 			b.Fatal(res.Err)
 		}
 		hops = append(hops, res.Hops)
-		millis = append(millis, int(s.now.Sub(start)/time.Millisecond))
+		millis = append(millis, int(s.now().Sub(start)/time.Millisecond))
 	}
 	b.ReportMetric(float64(percentile(hops, .5)), "hops-p50")
 	b.ReportMetric(float64(percentile(millis, .5)), "get-ms-p50")
@@ -90,11 +91,11 @@ func BenchmarkBroadcast1000Nodes(b *testing.B) {
 	var sent, bytesSent int
 	b.ResetTimer()
 	for b.Loop() {
-		before, beforeBytes := s.messagesByTyp[typ], s.bytes
+		before, beforeBytes := s.sent(typ), s.bytes()
 		s.step(s.randomAlive(), Broadcast{Payload: payload})
 		s.runFor(5 * time.Second)
-		sent += s.messagesByTyp[typ] - before
-		bytesSent += s.bytes - beforeBytes
+		sent += s.sent(typ) - before
+		bytesSent += s.bytes() - beforeBytes
 	}
 	// Bytes include the maintenance traffic of those 5 s (little).
 	n := float64(b.N)
@@ -110,7 +111,7 @@ func BenchmarkMemoryPerNode(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	s := benchNet(b, false)
-	s.queue = nil // the simulator's pending events are not the nodes'
+	s.sim = nil // the engine's state (pending events, links) is not the nodes'
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	contacts := 0

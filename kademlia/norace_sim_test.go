@@ -21,7 +21,7 @@ func TestPaperClaimsAt2000Nodes(t *testing.T) {
 	s := newSimNet(t, 2002)
 	s.build(nodes)
 	t.Logf("built %d nodes: %d messages (%.0f per join), %v virtual, %v real",
-		nodes, s.messages, float64(s.messages)/nodes, s.now.Sub(simEpoch).Round(time.Second), time.Since(start).Round(time.Millisecond))
+		nodes, s.messages(), float64(s.messages())/nodes, s.now().Sub(simEpoch).Round(time.Second), time.Since(start).Round(time.Millisecond))
 
 	t.Run("Section2_3_LookupsReturnTheTrueKClosest", func(t *testing.T) {
 		exact, hops, contacted := checkLookups(t, s, 1000)
@@ -65,11 +65,11 @@ func TestPaperClaimsAt2000Nodes(t *testing.T) {
 		s.onDeliver = func(node int, d Deliver) { delivered[node]++ }
 		defer func() { s.onDeliver = nil }()
 		typ := reflect.TypeOf(&BroadcastMessage{})
-		before := s.messagesByTyp[typ]
+		before := s.sent(typ)
 		origin := s.randomAlive()
 		s.step(origin, Broadcast{Payload: make([]byte, 256)})
 		s.runFor(10 * time.Second)
-		sent := s.messagesByTyp[typ] - before
+		sent := s.sent(typ) - before
 		missing := 0
 		for i := range s.nodes {
 			if i != origin && delivered[i] != 1 {
@@ -84,7 +84,7 @@ func TestPaperClaimsAt2000Nodes(t *testing.T) {
 
 	t.Run("Section2_5_GetsSurvive20PercentAbruptDeparturesAfterReplication", func(t *testing.T) {
 		killed := s.kill(0.20, -1)
-		before := s.messages
+		before := s.messages()
 		phase := time.Now()
 		defer func() {
 			var lookups, timeouts uint64
@@ -92,7 +92,7 @@ func TestPaperClaimsAt2000Nodes(t *testing.T) {
 				lookups += n.core.stats.RPCsSent
 				timeouts += n.core.stats.RPCTimeouts
 			}
-			t.Logf("churn phase: %d messages, %v real; all-time RPCs %d, timeouts %d; by type %v", s.messages-before, time.Since(phase).Round(time.Millisecond), lookups, timeouts, s.messagesByTyp)
+			t.Logf("churn phase: %d messages, %v real; all-time RPCs %d, timeouts %d; by type %v", s.messages()-before, time.Since(phase).Round(time.Millisecond), lookups, timeouts, s.sim.TypeStats())
 		}()
 		// One replication interval (plus its jitter) and some slack.
 		s.runFor(DefaultReplicateInterval + DefaultReplicateInterval/10 + 5*time.Minute)

@@ -94,11 +94,11 @@ func TestElAnsary_BroadcastReachesEveryNodeWithNMinus1Messages(t *testing.T) {
 			delivered[node]++
 		}
 	}
-	before := s.messagesByTyp[reflect.TypeOf(&BroadcastMessage{})]
+	before := s.sent(reflect.TypeOf(&BroadcastMessage{}))
 	origin := s.randomAlive()
 	s.step(origin, Broadcast{Payload: []byte("hello")})
 	s.runFor(10 * time.Second)
-	sent := s.messagesByTyp[reflect.TypeOf(&BroadcastMessage{})] - before
+	sent := s.sent(reflect.TypeOf(&BroadcastMessage{})) - before
 	for i := range s.nodes {
 		if i != origin && delivered[i] != 1 {
 			t.Errorf("node %d got the broadcast %d times", i, delivered[i])
@@ -173,7 +173,7 @@ func TestSection2_5_WriterRepublishesAfterAllHoldersLeave(t *testing.T) {
 	}
 	for _, i := range s.alive() {
 		if _, ok := s.nodes[i].core.StoredRecord(res.Key); ok && i != writer {
-			s.nodes[i].alive = false
+			s.sim.Kill(i)
 		}
 	}
 	reader := s.randomAlive()
@@ -210,7 +210,7 @@ func TestSection2_5_GetCachesTheRecordAtTheClosestNodeWithoutIt(t *testing.T) {
 		for _, n := range s.nodes {
 			if rec, ok := n.core.StoredRecord(res.Key); ok {
 				holders++
-				if rec.Expires.Sub(s.now) <= DefaultCacheTTL {
+				if rec.Expires.Sub(s.now()) <= DefaultCacheTTL {
 					cached = append(cached, rec)
 				}
 			}
@@ -242,7 +242,7 @@ func TestSimulationIsDeterministic(t *testing.T) {
 		s := newSimNet(t, 8)
 		s.build(50)
 		res := s.lookup(3, peer.ID{9})
-		return s.messages, ids(res.Closest)
+		return s.messages(), ids(res.Closest)
 	}
 	m1, c1 := run()
 	m2, c2 := run()
@@ -264,7 +264,7 @@ func TestWireEncodingInSimulation(t *testing.T) {
 	if got := s.get(30, res.Key); got.Err != nil || string(got.Record.Value) != "v" {
 		t.Fatalf("get over encoded messages: %v", got.Err)
 	}
-	t.Logf("%d messages, %d bytes with framing and AEAD tags", s.messages, s.bytes)
+	t.Logf("%d messages, %d bytes with framing and AEAD tags", s.messages(), s.bytes())
 }
 
 // TestSection2_3_ConvergedLookupAsksTheRestAtOnce: once a round of Alpha

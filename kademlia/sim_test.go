@@ -1,11 +1,7 @@
 package kademlia
 
 import (
-	"container/heap"
-	"crypto/sha256"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -14,60 +10,19 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
-	"github.com/p2p-go/p2p/wire"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
-// This file is a deterministic virtual-time harness: it drives many cores
-// with a message queue ordered by delivery time, seeded latencies and node
-// deaths. Nothing in it reads the real clock.
+// This file drives many cores on the simulator's engine (package sim/engine):
+// seeded latencies, a virtual clock and node deaths. Nothing in it reads the
+// real clock.
 
-var simEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
-var errSimUnreachable = errors.New("sim: peer unreachable")
-
-type simEventKind uint8
-
-const (
-	simDeliver simEventKind = iota
-	simTick
-	simLinkDown
-)
-
-type simEvent struct {
-	at   int64 // virtual nanoseconds since simEpoch
-	seq  uint64
-	to   int
-	kind simEventKind
-	from peer.Info
-	msg  any
-	down overlay.LinkDown
-}
-
-type simQueue []*simEvent
-
-func (q simQueue) Len() int { return len(q) }
-func (q simQueue) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *simQueue) Push(x any)   { *q = append(*q, x.(*simEvent)) }
-func (q *simQueue) Pop() any {
-	old := *q
-	ev := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return ev
-}
+var simEpoch = engine.DefaultEpoch
 
 type simNode struct {
-	core     *Core
-	key      *peer.Key
-	info     peer.Info
-	alive    bool
-	nextTick time.Time
+	core *Core
+	key  *peer.Key
+	info peer.Info
 }
 
 type simReqKey struct {
@@ -75,188 +30,140 @@ type simReqKey struct {
 	reqID uint64
 }
 
-// simNet is the simulated network.
+// simNet is the simulated network: the engine and the cores it runs.
 type simNet struct {
 	tb     testing.TB
-	now    time.Time
+	sim    *engine.Sim
 	rng    *rand.Rand
 	seed   uint64
 	nodes  []*simNode
-	byAddr map[string]int
-	queue  simQueue
-	seq    uint64
 	nextID uint64
 
-	// latency returns the one-way delay of one message.
-	latency func() time.Duration
-	// deadLinkDown makes a send to a dead node answer with a LinkDown after
-	// a round trip (a refused connection) instead of silence.
-	deadLinkDown bool
+	// latency is the engine's latency model (default uniform in
+	// [10ms, 50ms]); set it before the first node is added.
+	latency engine.Latency
 	// encode passes every message through wire.Marshal/Unmarshal and
-	// counts bytes.
+	// counts bytes; set it before the first node is added.
 	encode bool
 	// configure adjusts each node's Config.
 	configure func(*Config)
 
-	messages      int
-	messagesByTyp map[reflect.Type]int
-	bytes         int
-	results       map[simReqKey]any
+	results map[simReqKey]any
 	// onDeliver observes every Deliver output.
 	onDeliver func(node int, d Deliver)
 }
 
 func newSimNet(tb testing.TB, seed uint64) *simNet {
-	s := &simNet{
-		tb:            tb,
-		now:           simEpoch,
-		rng:           rand.New(rand.NewPCG(seed, 0x73696d)),
-		seed:          seed,
-		byAddr:        map[string]int{},
-		messagesByTyp: map[reflect.Type]int{},
-		results:       map[simReqKey]any{},
+	return &simNet{
+		tb:      tb,
+		rng:     rand.New(rand.NewPCG(seed, 0x73696d)),
+		seed:    seed,
+		latency: engine.UniformLatency(10*time.Millisecond, 50*time.Millisecond),
+		results: map[simReqKey]any{},
 	}
-	s.latency = func() time.Duration {
-		return 10*time.Millisecond + time.Duration(s.rng.Int64N(int64(40*time.Millisecond)))
+}
+
+// start creates the engine on the first node. A send to a dead node
+// vanishes (the sender's request times out), as with a host gone for good.
+func (s *simNet) start() {
+	if s.sim != nil {
+		return
 	}
-	return s
+	sim, err := engine.New(engine.Config{
+		Seed:       s.seed,
+		Latency:    s.latency,
+		CountBytes: s.encode,
+		Decode:     s.encode,
+		DeadSilent: true,
+		Observer:   s.observe,
+	})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.sim = sim
+}
+
+// now is the virtual time.
+func (s *simNet) now() time.Time {
+	if s.sim == nil {
+		return simEpoch
+	}
+	return s.sim.Now()
 }
 
 // addNode creates node i (not yet joined).
 func (s *simNet) addNode() int {
-	i := len(s.nodes)
-	var seed [32]byte
-	binary.BigEndian.PutUint64(seed[:], s.seed)
-	binary.BigEndian.PutUint64(seed[8:], uint64(i))
-	seed = sha256.Sum256(seed[:])
-	key, err := peer.KeyFromSeed(seed[:])
+	s.start()
+	i, err := s.sim.AddNode(func(id engine.Identity) (overlay.Core, error) {
+		cfg := Config{Self: id.Info, Signer: id.Key, Seed: id.Seed}
+		if s.configure != nil {
+			s.configure(&cfg)
+		}
+		core, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.nodes = append(s.nodes, &simNode{core: core, key: id.Key, info: id.Info})
+		return core, nil
+	})
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	info := peer.Info{ID: key.ID(), Addr: fmt.Sprintf("n%d", i)}
-	cfg := Config{Self: info, Signer: key, Seed: s.seed*1_000_003 + uint64(i) + 1}
-	if s.configure != nil {
-		s.configure(&cfg)
-	}
-	core, err := New(cfg)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	s.nodes = append(s.nodes, &simNode{core: core, key: key, info: info, alive: true})
-	s.byAddr[info.Addr] = i
 	return i
 }
 
-// virtual converts a time to the queue's representation.
-func (s *simNet) virtual(t time.Time) int64 { return int64(t.Sub(simEpoch)) }
-
-func (s *simNet) push(ev *simEvent) {
-	s.seq++
-	ev.seq = s.seq
-	heap.Push(&s.queue, ev)
+// observe records the outputs that are not network traffic.
+func (s *simNet) observe(_ time.Time, i int, out any) {
+	switch out := out.(type) {
+	case Deliver:
+		if s.onDeliver != nil {
+			s.onDeliver(i, out)
+		}
+	case LookupResult:
+		s.results[simReqKey{i, out.ReqID}] = out
+	case GetResult:
+		s.results[simReqKey{i, out.ReqID}] = out
+	case PutResult:
+		s.results[simReqKey{i, out.ReqID}] = out
+	case BootstrapResult:
+		s.results[simReqKey{i, out.ReqID}] = out
+	default:
+		s.tb.Fatalf("node %d: unexpected output %T", i, out)
+	}
 }
 
 // step feeds input to node i now and carries out its outputs.
-func (s *simNet) step(i int, input any) {
-	n := s.nodes[i]
-	if !n.alive {
-		return
-	}
-	n.core.Step(s.now, input)
-	for _, out := range n.core.Drain(nil) {
-		switch out := out.(type) {
-		case overlay.Send:
-			s.send(i, out)
-		case Deliver:
-			if s.onDeliver != nil {
-				s.onDeliver(i, out)
-			}
-		case LookupResult:
-			s.results[simReqKey{i, out.ReqID}] = out
-		case GetResult:
-			s.results[simReqKey{i, out.ReqID}] = out
-		case PutResult:
-			s.results[simReqKey{i, out.ReqID}] = out
-		case BootstrapResult:
-			s.results[simReqKey{i, out.ReqID}] = out
-		default:
-			s.tb.Fatalf("node %d: unexpected output %T", i, out)
-		}
-	}
-	if d, ok := n.core.NextDeadline(); ok {
-		if d.Before(s.now) {
-			d = s.now
-		}
-		if n.nextTick.IsZero() || d.Before(n.nextTick) {
-			n.nextTick = d
-			s.push(&simEvent{at: s.virtual(d), to: i, kind: simTick})
-		}
-	}
-}
+func (s *simNet) step(i int, input any) { s.sim.Step(i, input) }
 
-func (s *simNet) send(from int, out overlay.Send) {
-	s.messages++
-	msg := out.Msg
-	s.messagesByTyp[reflect.TypeOf(msg)]++
-	if s.encode {
-		data, err := wire.Marshal(msg)
-		if err != nil {
-			s.tb.Fatalf("marshal %T: %v", msg, err)
-		}
-		s.bytes += len(data) + wire.FrameHeaderLen + 16
-		if msg, err = wire.Unmarshal(data); err != nil {
-			s.tb.Fatalf("unmarshal %T: %v", out.Msg, err)
+// messages is the number of messages sent so far.
+func (s *simNet) messages() int { return int(s.sim.TotalStats().MessagesSent) }
+
+// bytes is the number of bytes sent so far (with encode), framing and AEAD
+// tags included.
+func (s *simNet) bytes() int { return int(s.sim.TotalStats().BytesSent) }
+
+// sent is the number of messages of type typ sent so far.
+func (s *simNet) sent(typ reflect.Type) int {
+	for _, stats := range s.sim.TypeStats() {
+		if stats.Type == typ.String() {
+			return int(stats.Sent)
 		}
 	}
-	delay := s.latency()
-	to, ok := s.byAddr[out.To.Addr]
-	if ok && !out.To.ID.IsZero() && s.nodes[to].info.ID != out.To.ID {
-		ok = false
-	}
-	if !ok || !s.nodes[to].alive {
-		if ok && !s.deadLinkDown {
-			return // the message vanishes; the sender's request times out
-		}
-		s.push(&simEvent{at: s.virtual(s.now.Add(2 * delay)), to: from, kind: simLinkDown,
-			down: overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr, Err: errSimUnreachable}})
-		return
-	}
-	s.push(&simEvent{at: s.virtual(s.now.Add(delay)), to: to, kind: simDeliver, from: s.nodes[from].info, msg: msg})
+	return 0
 }
 
 // runUntil processes events until done returns true or the virtual clock
 // passes limit; it reports whether done became true.
 func (s *simNet) runUntil(limit time.Time, done func() bool) bool {
-	for {
-		if done != nil && done() {
-			return true
-		}
-		if len(s.queue) == 0 || s.queue[0].at > s.virtual(limit) {
-			if s.now.Before(limit) {
-				s.now = limit
-			}
-			return done != nil && done()
-		}
-		ev := heap.Pop(&s.queue).(*simEvent)
-		s.now = simEpoch.Add(time.Duration(ev.at))
-		n := s.nodes[ev.to]
-		switch ev.kind {
-		case simDeliver:
-			s.step(ev.to, overlay.Received{From: ev.from, Msg: ev.msg})
-		case simLinkDown:
-			s.step(ev.to, ev.down)
-		case simTick:
-			if !s.now.Equal(n.nextTick) {
-				continue
-			}
-			n.nextTick = time.Time{}
-			s.step(ev.to, overlay.Tick{})
-		}
+	ok := s.sim.RunUntilCond(limit, done)
+	if codec := s.sim.CodecErrors(); codec > 0 {
+		s.tb.Fatalf("%d messages failed the wire codec", codec)
 	}
+	return ok
 }
 
 // runFor advances the clock by d.
-func (s *simNet) runFor(d time.Duration) { s.runUntil(s.now.Add(d), nil) }
+func (s *simNet) runFor(d time.Duration) { s.runUntil(s.now().Add(d), nil) }
 
 // request steps node i with a request built around a fresh ReqID and runs
 // until its answer arrives (at most a virtual minute).
@@ -265,7 +172,7 @@ func (s *simNet) request(i int, build func(reqID uint64) any) any {
 	id := s.nextID
 	s.step(i, build(id))
 	key := simReqKey{i, id}
-	s.runUntil(s.now.Add(time.Minute), func() bool { _, ok := s.results[key]; return ok })
+	s.runUntil(s.now().Add(time.Minute), func() bool { _, ok := s.results[key]; return ok })
 	res, ok := s.results[key]
 	if !ok {
 		s.tb.Fatalf("node %d: request %d got no answer", i, id)
@@ -305,13 +212,7 @@ func (s *simNet) build(n int) {
 
 // alive returns the indexes of the live nodes.
 func (s *simNet) alive() []int {
-	var out []int
-	for i, n := range s.nodes {
-		if n.alive {
-			out = append(out, i)
-		}
-	}
-	return out
+	return s.sim.LiveNodes()
 }
 
 // trueClosest returns the k live nodes closest to target, except node
@@ -319,7 +220,7 @@ func (s *simNet) alive() []int {
 func (s *simNet) trueClosest(target peer.ID, k, exclude int) []peer.ID {
 	var ids []peer.ID
 	for i, n := range s.nodes {
-		if n.alive && i != exclude {
+		if s.sim.Alive(i) && i != exclude {
 			ids = append(ids, n.info.ID)
 		}
 	}
@@ -340,7 +241,7 @@ func (s *simNet) kill(fraction float64, keep int) []int {
 		if i == keep {
 			continue
 		}
-		s.nodes[i].alive = false
+		s.sim.Kill(i)
 		killed = append(killed, i)
 	}
 	return killed
@@ -356,7 +257,7 @@ func (s *simNet) randomID() peer.ID {
 
 func (s *simNet) randomAlive() int {
 	for {
-		if i := s.rng.IntN(len(s.nodes)); s.nodes[i].alive {
+		if i := s.rng.IntN(len(s.nodes)); s.sim.Alive(i) {
 			return i
 		}
 	}

@@ -259,7 +259,7 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.clock()
+	wallClock := cfg.Sim.Clock()
 	wallStart := wallClock()
 	run := &broadcastRun{cfg: cfg, track: newTracker(), phase: "joining"}
 	simCfg := cfg.Sim
@@ -333,13 +333,13 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 		return nil, run.err
 	}
 	after := s.TotalStats()
-	perMessage, summary := run.track.results(s.Alive, s.epoch)
+	perMessage, summary := run.track.results(s.Alive, s.Epoch())
 	result := &BroadcastResult{
 		Scenario:   "broadcast",
 		Protocol:   cfg.Protocol.Name(),
 		Nodes:      cfg.Nodes,
 		Seed:       cfg.Sim.Seed,
-		Latency:    s.latency.String(),
+		Latency:    s.Latency().String(),
 		Loss:       cfg.Sim.Loss,
 		Payload:    cfg.PayloadSize,
 		JoinedMs:   ms(joined),
@@ -371,7 +371,7 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 func (run *broadcastRun) join() error {
 	s, cfg := run.sim, run.cfg
 	for i := range cfg.Nodes {
-		s.At(s.epoch.Add(time.Duration(i)*cfg.JoinInterval), func() {
+		s.At(s.Epoch().Add(time.Duration(i)*cfg.JoinInterval), func() {
 			if run.err != nil {
 				return
 			}
@@ -387,7 +387,7 @@ func (run *broadcastRun) join() error {
 			s.Step(index, cfg.Protocol.JoinInput(contacts))
 		})
 	}
-	s.RunUntil(s.epoch.Add(time.Duration(cfg.Nodes-1) * cfg.JoinInterval))
+	s.RunUntil(s.Epoch().Add(time.Duration(cfg.Nodes-1) * cfg.JoinInterval))
 	return run.err
 }
 

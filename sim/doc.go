@@ -4,41 +4,13 @@
 //
 // # Engine
 //
-// A [Sim] holds a heap of events ordered by (virtual time, sequence number):
-// simultaneous events run in the order they were scheduled, so a run never
-// depends on heap internals, and one seed (PCG streams of math/rand/v2) drives
-// every random choice. A run with a given seed is therefore repeatable
-// exactly. The engine has no goroutines and never reads the real clock except
-// to draw the progress line and to report CPU and wall time.
-//
-// Each node has an identity derived from the seed and its index (an ed25519
-// key from [peer.KeyFromSeed], address "sim-<index>") and a core. The engine
-// steps a core with one input, drains its outputs and schedules its next
-// [overlay.Tick] at [overlay.Core.NextDeadline]; a replaced tick stays in the
-// heap and is skipped when its generation is stale. Outputs are handled as a
-// runtime over TCP would:
-//
-//   - [overlay.Send] arrives as [overlay.Received] after the link latency,
-//     unless lost, or the receiver died or was partitioned away meanwhile. A
-//     Send whose To.ID is zero resolves by address. A Send to an unknown,
-//     dead or unreachable node comes back as [overlay.LinkDown] after one
-//     round trip, as a failed dial would.
-//   - Messages on one directed link are delivered in order (TCP): a message
-//     never overtakes an earlier one, whatever the latencies drawn.
-//   - [overlay.Connect] records that the node keeps a link; when the other
-//     end dies or a partition cuts the link, the keeper receives LinkDown
-//     after Config.DetectDelay (default one round trip), as a TCP reset
-//     would tell it. [overlay.Disconnect] forgets the wish; a link lives while
-//     either end keeps it.
-//   - Every other output goes to Config.Observer, which scenarios use to
-//     measure.
-//
-// The network model offers fixed, uniform and normal latency ([Latency]), a
-// loss rate, partitions into groups ([Sim.Partition], [Sim.Heal]), abrupt
-// crashes ([Sim.Kill]) and Poisson churn ([Sim.StartChurn]). Traffic is counted
-// per node and per message type; with Config.CountBytes every message is
-// encoded with package wire and counted as its length plus a 4-byte frame
-// header and a 16-byte AEAD tag.
+// The engine is package [github.com/p2p-go/p2p/sim/engine], which imports no
+// core so that the cores' own tests can use it; sim re-exports its names
+// ([Sim], [Config], [Latency], ...). A [Sim] holds a heap of events ordered by
+// (virtual time, sequence number), so a run with a given seed is repeatable
+// exactly; nodes step any [overlay.Core], and the network model offers
+// latency, loss, partitions, crashes and Poisson churn. Its package comment
+// describes the model.
 //
 // # Scenarios
 //

@@ -228,7 +228,7 @@ func RunKademlia(cfg KademliaConfig) (*KademliaResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.clock()
+	wallClock := cfg.Sim.Clock()
 	wallStart := wallClock()
 	run := &kadRun{cfg: cfg, answers: map[uint64]any{}, phase: "bootstrapping"}
 	simCfg := cfg.Sim
@@ -258,12 +258,12 @@ func RunKademlia(cfg KademliaConfig) (*KademliaResult, error) {
 	run.sim = s
 	defer s.FinishProgress()
 
-	if err := s.addStaggered(cfg.Nodes, cfg.JoinInterval, run.addNode); err != nil {
+	if err := s.AddStaggered(cfg.Nodes, cfg.JoinInterval, run.addNode); err != nil {
 		return nil, err
 	}
 	s.RunFor(cfg.Settle)
 	result := &KademliaResult{
-		Nodes: cfg.Nodes, Seed: cfg.Sim.Seed, Latency: s.latency.String(), Loss: cfg.Sim.Loss,
+		Nodes: cfg.Nodes, Seed: cfg.Sim.Seed, Latency: s.Latency().String(), Loss: cfg.Sim.Loss,
 		ChurnRate: cfg.ChurnRate, Bootstrapped: run.bootstrapped,
 	}
 	var tableTotal int

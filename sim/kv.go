@@ -161,7 +161,7 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	wallClock := cfg.Sim.clock()
+	wallClock := cfg.Sim.Clock()
 	wallStart := wallClock()
 	run := &kvRun{cfg: cfg, phase: "joining"}
 	simCfg := cfg.Sim
@@ -191,11 +191,11 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	run.sim = s
 	defer s.FinishProgress()
 
-	if err := s.addStaggered(cfg.Nodes, cfg.JoinInterval, run.addNode); err != nil {
+	if err := s.AddStaggered(cfg.Nodes, cfg.JoinInterval, run.addNode); err != nil {
 		return nil, err
 	}
 	s.RunFor(cfg.Settle)
-	result := &KVResult{Nodes: cfg.Nodes, Seed: cfg.Sim.Seed, Latency: s.latency.String(), Loss: cfg.Sim.Loss, Writes: cfg.Writes}
+	result := &KVResult{Nodes: cfg.Nodes, Seed: cfg.Sim.Seed, Latency: s.Latency().String(), Loss: cfg.Sim.Loss, Writes: cfg.Writes}
 
 	run.phase = "writes"
 	for w := range cfg.Writes {

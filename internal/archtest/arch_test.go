@@ -349,3 +349,32 @@ func TestTestHelpersStayOutOfTheLibrary(t *testing.T) {
 		t.Fatal("no source file checked")
 	}
 }
+
+// TestSimEngineImportsNoCore checks that the simulator's engine (sim/engine)
+// links no protocol core, no node runtime and no transport, so that the
+// cores' own tests can drive their cores on it without an import cycle.
+func TestSimEngineImportsNoCore(t *testing.T) {
+	const dir = "sim/engine"
+	checkDependencies(t, dir)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to list the dependencies")
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "./"+dir)
+	cmd.Dir = moduleRoot
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./%s: %v", dir, err)
+	}
+	for _, dep := range bytes.Fields(out) {
+		path := string(dep)
+		for _, c := range cores {
+			if path == modulePath+"/"+c.dir || strings.HasPrefix(path, modulePath+"/"+c.dir+"/") {
+				t.Errorf("package %s depends on the core %s", dir, path)
+			}
+		}
+		if path == modulePath+"/sim" {
+			t.Errorf("package %s depends on %s", dir, path)
+		}
+	}
+}

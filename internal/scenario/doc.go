@@ -22,7 +22,7 @@
 //
 // # The network
 //
-// [Net] drives any [overlay.Core] on the simulator's engine ([sim.Sim]): a
+// [Net] drives any [overlay.Core] on the simulator's engine ([engine.Sim]): a
 // virtual clock, a fixed one-way latency of 20 ms, per-link ordering, crashes
 // and partitions. Nodes are named a, b, c, ... in the order they are added.
 // A core package supplies an [Adapter] (how to build a core, join two nodes,

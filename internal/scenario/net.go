@@ -9,7 +9,7 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
-	"github.com/p2p-go/p2p/sim"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
 // Latency is the one-way latency of every link of a [Net].
@@ -22,7 +22,7 @@ const DefaultQuietLimit = time.Minute
 type Adapter struct {
 	// New builds the core of a new node. c is the nodes command, whose
 	// key=value options the adapter may read.
-	New func(id sim.Identity, c *Cmd) (overlay.Core, error)
+	New func(id engine.Identity, c *Cmd) (overlay.Core, error)
 	// Join makes node a join the network through node b, or start a new
 	// network when b is -1.
 	Join func(n *Net, a, b int) error
@@ -40,7 +40,7 @@ type Adapter struct {
 // commands.
 type Net struct {
 	adapter Adapter
-	sim     *sim.Sim
+	sim     *engine.Sim
 	names   []string
 	cores   []overlay.Core // the adapters' cores, unwrapped
 	log     []delivered    // messages delivered since the last messages/counts
@@ -73,9 +73,9 @@ func New(a Adapter) (*Net, error) {
 		return nil, errors.New("scenario: Adapter needs New and Join")
 	}
 	n := &Net{adapter: a}
-	s, err := sim.New(sim.Config{
+	s, err := engine.New(engine.Config{
 		Seed:    1,
-		Latency: sim.Latency{Kind: sim.LatencyFixed, Mean: Latency},
+		Latency: engine.Latency{Kind: engine.LatencyFixed, Mean: Latency},
 		Observer: func(_ time.Time, node int, out any) {
 			if n.adapter.Output != nil {
 				if line := n.adapter.Output(n, node, out); line != "" {
@@ -92,7 +92,7 @@ func New(a Adapter) (*Net, error) {
 }
 
 // Sim returns the engine, for adapters that need more than the commands.
-func (n *Net) Sim() *sim.Sim { return n.sim }
+func (n *Net) Sim() *engine.Sim { return n.sim }
 
 // Core returns node i's core as the adapter built it, or nil once it crashed.
 func (n *Net) Core(i int) overlay.Core {
@@ -349,7 +349,7 @@ func (n *Net) addNodes(c *Cmd, pos []string) (string, error) {
 	}
 	var added []string
 	for range count {
-		i, err := n.sim.AddNode(func(id sim.Identity) (overlay.Core, error) {
+		i, err := n.sim.AddNode(func(id engine.Identity) (overlay.Core, error) {
 			core, err := n.adapter.New(id, c)
 			if err != nil {
 				return nil, err

@@ -12,7 +12,7 @@ import (
 
 	"github.com/p2p-go/p2p/hyparview"
 	"github.com/p2p-go/p2p/overlay"
-	"github.com/p2p-go/p2p/sim"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
 const sample = `# a comment
@@ -91,12 +91,12 @@ func TestRunRewrites(t *testing.T) {
 // stops when nothing is in flight.
 func TestNetCommands(t *testing.T) {
 	n, err := New(Adapter{
-		New: func(id sim.Identity, _ *Cmd) (overlay.Core, error) {
+		New: func(id engine.Identity, _ *Cmd) (overlay.Core, error) {
 			return hyparview.New(hyparview.Config{Self: id.Info, Seed: id.Seed})
 		},
 		Join: func(n *Net, a, b int) error {
 			if b >= 0 {
-				n.Step(a, hyparview.Join{Contacts: []string{sim.Addr(b)}})
+				n.Step(a, hyparview.Join{Contacts: []string{engine.Addr(b)}})
 			}
 			return nil
 		},

@@ -1,4 +1,4 @@
-package sim
+package engine
 
 import (
 	"errors"
@@ -123,6 +123,44 @@ func TestSendToDeadOrUnknownPeerYieldsLinkDownAfterOneRoundTrip(t *testing.T) {
 	}
 	if s.NodeStats(0).MessagesSent != 0 {
 		t.Error("undeliverable sends were counted as sent")
+	}
+}
+
+func TestDeadSilentSendsToDeadNodesVanishButUnknownOnesFail(t *testing.T) {
+	s, cores := newScriptSim(t, Config{Seed: 1, Latency: FixedLatency(10 * time.Millisecond), DeadSilent: true}, 3)
+	s.Kill(1)
+	unknown := peer.Info{ID: peer.ID{1}, Addr: "nowhere"}
+	s.Step(0, emit{[]any{sendTo(s, 1, 0), overlay.Connect{Peer: s.Info(1)}, overlay.Send{To: unknown, Msg: &testMsg{}}}})
+	s.RunFor(time.Second)
+	downs := cores[0].linkDowns()
+	if len(downs) != 1 || downs[0].input.(overlay.LinkDown).Peer != unknown.ID {
+		t.Fatalf("LinkDowns %+v, want only the unknown peer's", downs)
+	}
+	if got := s.NodeStats(0).MessagesSent; got != 1 {
+		t.Fatalf("MessagesSent = %d, want the send into the void counted (1)", got)
+	}
+}
+
+func TestDecodeDeliversADecodedCopy(t *testing.T) {
+	s, cores := newScriptSim(t, Config{Seed: 1, CountBytes: true, Decode: true}, 2)
+	sent := &testMsg{Seq: 5, Payload: []byte("abc")}
+	s.Step(0, emit{[]any{overlay.Send{To: s.Info(1), Msg: sent}}})
+	s.RunFor(time.Second)
+	if len(cores[1].steps) != 1 {
+		t.Fatalf("node 1 got %d inputs, want 1", len(cores[1].steps))
+	}
+	got, ok := cores[1].steps[0].input.(overlay.Received).Msg.(*testMsg)
+	if !ok || got == sent || got.Seq != 5 || string(got.Payload) != "abc" {
+		t.Fatalf("received %+v (same pointer: %v), want an equal decoded copy", got, got == sent)
+	}
+	if s.CodecErrors() != 0 {
+		t.Fatalf("CodecErrors = %d", s.CodecErrors())
+	}
+	// A message wire does not know is not sent, and is counted.
+	s.Step(0, emit{[]any{overlay.Send{To: s.Info(1), Msg: struct{}{}}}})
+	s.RunFor(time.Second)
+	if s.CodecErrors() != 1 || len(cores[1].steps) != 1 {
+		t.Fatalf("CodecErrors = %d, node 1 inputs %d; want 1 and 1", s.CodecErrors(), len(cores[1].steps))
 	}
 }
 
@@ -266,7 +304,7 @@ func TestByteAccountingCountsFrameAndTag(t *testing.T) {
 		t.Fatalf("bytes received %d, want %d", got, want)
 	}
 	types := s.TypeStats()
-	if len(types) != 1 || types[0].Bytes != want || types[0].Type != "*sim.testMsg" {
+	if len(types) != 1 || types[0].Bytes != want || types[0].Type != "*engine.testMsg" {
 		t.Fatalf("type stats %+v", types)
 	}
 }

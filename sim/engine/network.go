@@ -1,4 +1,4 @@
-package sim
+package engine
 
 import (
 	"fmt"
@@ -40,7 +40,8 @@ func (s *Sim) typeStats(msg any) *TypeStats {
 // comes back as overlay.LinkDown after one round trip.
 func (s *Sim) send(i int32, o overlay.Send) {
 	j := s.resolve(o.To)
-	if j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group {
+	silent := j >= 0 && !s.nodes[j].alive && s.cfg.DeadSilent
+	if !silent && (j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group) {
 		s.linkDownLater(i, o.To, s.rtt)
 		return
 	}
@@ -50,13 +51,26 @@ func (s *Sim) send(i int32, o overlay.Send) {
 	var size uint32
 	if s.cfg.CountBytes {
 		size = frameOverhead
-		if data, err := wire.Marshal(o.Msg); err == nil {
+		data, err := wire.Marshal(o.Msg)
+		if err == nil {
 			size += uint32(len(data))
 		} else {
 			s.log.Debug("sim: message not encodable", "type", stats.Type, "err", err)
 		}
+		if s.cfg.Decode {
+			if err == nil {
+				o.Msg, err = wire.Unmarshal(data)
+			}
+			if err != nil {
+				s.codecErrors++
+				return
+			}
+		}
 		s.nodes[i].stats.BytesSent += int64(size)
 		stats.Bytes += int64(size)
+	}
+	if silent {
+		return // sent into the void: counted, never delivered
 	}
 	if s.loss > 0 && s.network.Float64() < s.loss {
 		stats.Lost++
@@ -111,7 +125,7 @@ func (s *Sim) deliver(from, to int32, size uint32, msg any) {
 // reached yields overlay.LinkDown after one round trip, as a failed dial.
 func (s *Sim) connect(i int32, to peer.Info) {
 	j := s.resolve(to)
-	if j == i {
+	if j == i || (j >= 0 && !s.nodes[j].alive && s.cfg.DeadSilent) {
 		return
 	}
 	if j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group {

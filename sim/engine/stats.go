@@ -1,4 +1,4 @@
-package sim
+package engine
 
 import (
 	"cmp"
@@ -38,6 +38,10 @@ func (s *Sim) Lost() int64 { return s.lost }
 // Dropped returns the number of messages that arrived at a dead node or
 // across a partition made while they travelled.
 func (s *Sim) Dropped() int64 { return s.dropped }
+
+// CodecErrors returns the number of messages not sent because wire could not
+// encode or decode them (Config.Decode).
+func (s *Sim) CodecErrors() int64 { return s.codecErrors }
 
 // Resources is what a run cost the machine.
 type Resources struct {

@@ -1,4 +1,4 @@
-package sim
+package engine
 
 import (
 	"crypto/sha256"
@@ -56,6 +56,15 @@ type Config struct {
 	// with wire.Marshal and counted as its length plus 4 bytes of frame
 	// header and 16 bytes of AEAD tag. It costs CPU, so it is off by default.
 	CountBytes bool
+	// Decode, with CountBytes, also decodes every encoded message with
+	// wire.Unmarshal and delivers the decoded copy, so receivers never share
+	// the sender's pointers. A message the codec rejects is not sent and is
+	// counted by [Sim.CodecErrors].
+	Decode bool
+	// DeadSilent makes what is sent to a dead node vanish instead of coming
+	// back as [overlay.LinkDown] after one round trip: a host gone without a
+	// reset, whose peers' requests time out. Unknown addresses still fail.
+	DeadSilent bool
 	// Observer receives every core output other than overlay.Send,
 	// overlay.Connect and overlay.Disconnect: deliveries and events that
 	// scenarios measure. It may call the Sim's methods.
@@ -143,12 +152,13 @@ type Sim struct {
 	lastArrival     map[uint64]int64 // per directed link, the latest scheduled arrival
 	sendsSincePrune int
 
-	outBuf  []any
-	events  uint64
-	dropped int64
-	lost    int64
-	types   map[reflect.Type]*TypeStats
-	prog    progress
+	outBuf      []any
+	events      uint64
+	dropped     int64
+	lost        int64
+	codecErrors int64
+	types       map[reflect.Type]*TypeStats
+	prog        progress
 }
 
 // New returns an empty simulation at the configured epoch.
@@ -168,7 +178,7 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = DefaultEpoch
 	}
-	cfg.WallClock = cfg.clock()
+	cfg.WallClock = cfg.Clock()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -224,6 +234,12 @@ func (s *Sim) Now() time.Time { return s.epoch.Add(time.Duration(s.now)) }
 // Elapsed returns the virtual time since the epoch.
 func (s *Sim) Elapsed() time.Duration { return time.Duration(s.now) }
 
+// Epoch returns the virtual time the run started at (Config.Epoch).
+func (s *Sim) Epoch() time.Time { return s.epoch }
+
+// Latency returns the current latency model.
+func (s *Sim) Latency() Latency { return s.latency }
+
 // Rand returns the scenario's random source, seeded from Config.Seed.
 func (s *Sim) Rand() *rand.Rand { return s.random }
 
@@ -233,10 +249,10 @@ func (s *Sim) Events() uint64 { return s.events }
 // Pending returns the number of scheduled events.
 func (s *Sim) Pending() int { return s.queue.Len() }
 
-// deriveIdentity returns node index's key pair and core seed: hashes of the
+// DeriveIdentity returns node index's key pair and core seed: hashes of the
 // run's seed and the index, so a node's identity does not depend on the order
 // in which random numbers were drawn before it joined.
-func deriveIdentity(runSeed uint64, index int) (*peer.Key, uint64, error) {
+func DeriveIdentity(runSeed uint64, index int) (*peer.Key, uint64, error) {
 	var input [24]byte
 	copy(input[:8], "p2p-sim\x00")
 	binary.BigEndian.PutUint64(input[8:16], runSeed)
@@ -259,7 +275,7 @@ func Addr(i int) string { return fmt.Sprintf("sim-%d", i) }
 // not stepped: the scenario sends it its first input (a join) with Step.
 func (s *Sim) AddNode(build func(id Identity) (overlay.Core, error)) (int, error) {
 	index := len(s.nodes)
-	key, coreSeed, err := deriveIdentity(s.cfg.Seed, index)
+	key, coreSeed, err := DeriveIdentity(s.cfg.Seed, index)
 	if err != nil {
 		return -1, fmt.Errorf("sim: identity of node %d: %w", index, err)
 	}
@@ -510,16 +526,18 @@ func (s *Sim) linkDownLater(i int32, to peer.Info, delay int64) {
 }
 
 // clock returns WallClock, or time.Now when it is unset.
-func (c Config) clock() func() time.Time {
+// Clock returns the wall clock the run reads for progress and timings:
+// WallClock, or time.Now when it is nil.
+func (c Config) Clock() func() time.Time {
 	if c.WallClock != nil {
 		return c.WallClock
 	}
 	return time.Now
 }
 
-// addStaggered calls add n times, the i-th at i × interval of virtual time
+// AddStaggered calls add n times, the i-th at i × interval of virtual time
 // from the epoch, running the network in between.
-func (s *Sim) addStaggered(n int, interval time.Duration, add func() error) error {
+func (s *Sim) AddStaggered(n int, interval time.Duration, add func() error) error {
 	for i := range n {
 		if i > 0 {
 			s.RunUntil(s.epoch.Add(time.Duration(i) * interval))

@@ -1,4 +1,4 @@
-package sim
+package engine
 
 // eventKind tells the engine what an event does when its time comes.
 type eventKind uint8
