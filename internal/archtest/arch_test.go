@@ -182,6 +182,13 @@ func checkPure(t *testing.T, fset *token.FileSet, file *ast.File, runtime bool) 
 // runtime packages (kv/boltstore, kv/watch), bbolt or net.
 func checkDependencies(t *testing.T, dir string) {
 	t.Helper()
+	checkDependenciesOf(t, dir, listDeps(t, dir))
+}
+
+// listDeps returns what the package at dir links, directly or through
+// another package (go list -deps).
+func listDeps(t *testing.T, dir string) []string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to list the dependencies")
@@ -192,8 +199,13 @@ func checkDependencies(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("go list -deps ./%s: %v", dir, err)
 	}
-	for _, dep := range bytes.Fields(out) {
-		path := string(dep)
+	return strings.Fields(string(out))
+}
+
+// checkDependenciesOf is checkDependencies on a listing already made.
+func checkDependenciesOf(t *testing.T, dir string, deps []string) {
+	t.Helper()
+	for _, path := range deps {
 		switch {
 		case path == modulePath+"/node",
 			path == modulePath+"/transport" || strings.HasPrefix(path, modulePath+"/transport/"),
@@ -355,19 +367,9 @@ func TestTestHelpersStayOutOfTheLibrary(t *testing.T) {
 // cores' own tests can drive their cores on it without an import cycle.
 func TestSimEngineImportsNoCore(t *testing.T) {
 	const dir = "sim/engine"
-	checkDependencies(t, dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to list the dependencies")
-	}
-	cmd := exec.Command(goTool, "list", "-deps", "./"+dir)
-	cmd.Dir = moduleRoot
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list -deps ./%s: %v", dir, err)
-	}
-	for _, dep := range bytes.Fields(out) {
-		path := string(dep)
+	deps := listDeps(t, dir)
+	checkDependenciesOf(t, dir, deps)
+	for _, path := range deps {
 		for _, c := range cores {
 			if path == modulePath+"/"+c.dir || strings.HasPrefix(path, modulePath+"/"+c.dir+"/") {
 				t.Errorf("package %s depends on the core %s", dir, path)

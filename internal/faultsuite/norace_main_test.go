@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 // binary is the p2p command, built once by TestMain.
@@ -38,11 +39,8 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		binary = filepath.Join(dir, "p2p")
-		build := exec.Command("go", "build", "-o", binary, "github.com/p2p-go/p2p/cmd/p2p")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build p2p:", err)
+		if binary, err = testutil.BuildCommand(dir, "p2p", "github.com/p2p-go/p2p/cmd/p2p"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.RemoveAll(dir)
 			os.Exit(1)
 		}

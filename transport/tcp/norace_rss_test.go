@@ -44,10 +44,9 @@ func TestInsiderIncompleteFramesKeepAgentUnder100MB(t *testing.T) {
 		limitMB     = 100
 	)
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "p2p")
-	build := exec.Command("go", "build", "-o", binary, "github.com/p2p-go/p2p/cmd/p2p")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build p2p: %v\n%s", err, out)
+	binary, err := testutil.BuildCommand(dir, "p2p", "github.com/p2p-go/p2p/cmd/p2p")
+	if err != nil {
+		t.Fatal(err)
 	}
 	sec := secret(5)
 	secretFile := filepath.Join(dir, "secret")
