@@ -169,8 +169,8 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 	}
 	// The loop holds the first message at the gate; the queue fills up to
 	// the limit and the reader waits.
-	testutil.Eventually(t, 10*time.Second, "the queue to fill", func() bool { return slow.queued.inUse() > limit-200<<10 })
-	if used := slow.queued.inUse(); used > limit {
+	testutil.Eventually(t, 10*time.Second, "the queue to fill", func() bool { return int(slow.queued.InUse()) > limit-200<<10 })
+	if used := int(slow.queued.InUse()); used > limit {
 		t.Fatalf("%d bytes queued, limit %d", used, limit)
 	}
 	if n := len(slow.inbound); n >= count-1 {
@@ -178,7 +178,7 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 	}
 	openGate()
 	testutil.Eventually(t, 10*time.Second, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
-	if used := slow.queued.inUse(); used != 0 {
+	if used := int(slow.queued.InUse()); used != 0 {
 		t.Fatalf("%d bytes still counted as queued", used)
 	}
 }

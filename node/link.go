@@ -223,7 +223,7 @@ func (r *Runtime) readLoop(c *connection) {
 			r.reportClosed(c, err)
 			return
 		}
-		if !r.queued.acquire(len(data), r.done) {
+		if !r.queued.Acquire(len(data), r.done) {
 			return
 		}
 		select {

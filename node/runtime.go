@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/bytebudget"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -123,7 +124,7 @@ type Runtime struct {
 	logger *slog.Logger
 
 	inbound  chan inboundMsg
-	queued   *queueBudget // bytes of the messages in inbound
+	queued   *bytebudget.Budget // bytes of the messages in inbound
 	events   chan any
 	requests chan request
 	done     chan struct{}
@@ -233,7 +234,7 @@ func Start(cfg Config) (*Runtime, error) {
 		clock:    cfg.Clock,
 		logger:   logger,
 		inbound:  make(chan inboundMsg, 256),
-		queued:   newQueueBudget(cfg.MaxQueuedBytes),
+		queued:   bytebudget.New(cfg.MaxQueuedBytes),
 		events:   make(chan any, 256),
 		requests: make(chan request),
 		done:     make(chan struct{}),
@@ -412,7 +413,7 @@ func (r *Runtime) loop() {
 }
 
 func (r *Runtime) receive(in inboundMsg) {
-	defer r.queued.release(in.size)
+	defer r.queued.Release(in.size)
 	if in.conn.denied {
 		return // read before its peer was denied
 	}

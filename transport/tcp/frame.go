@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/flynn/noise"
+
+	"github.com/p2p-go/p2p/internal/bytebudget"
 )
 
 // Framing of application messages after the handshake.
@@ -71,49 +72,6 @@ var errBufferLimit = errors.New("tcp: buffered bytes over the limit")
 // errFrameTimeout marks a message that did not arrive within FrameTimeout.
 var errFrameTimeout = errors.New("tcp: message did not arrive in time")
 
-// byteBudget bounds the bytes that all connections together hold for
-// messages still arriving.
-type byteBudget struct {
-	limit int64
-
-	mu   sync.Mutex // guards the fields below
-	used int64
-	// freed is closed (and replaced) whenever bytes are released.
-	freed chan struct{}
-}
-
-func newByteBudget(limit int) *byteBudget {
-	return &byteBudget{limit: int64(limit), freed: make(chan struct{})}
-}
-
-// tryAcquire takes n bytes of the budget and returns true, or returns false
-// and a channel closed at the next release when they would exceed it.
-func (b *byteBudget) tryAcquire(n int) (bool, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.used+int64(n) > b.limit {
-		return false, b.freed
-	}
-	b.used += int64(n)
-	return true, nil
-}
-
-// release gives back n bytes.
-func (b *byteBudget) release(n int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.used -= int64(n)
-	close(b.freed)
-	b.freed = make(chan struct{})
-}
-
-// inUse returns the bytes taken.
-func (b *byteBudget) inUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
-
 // frameHooks lets the connection bound a message's arrival: started is
 // called once a message's length has arrived, ended once the message is
 // read (or failed); waitForBudget waits until freed is closed, and fails
@@ -129,7 +87,7 @@ type frameHooks interface {
 // hold it.
 func (m *messageReader) reserve(n, rest int) error {
 	for {
-		ok, freed := m.budget.tryAcquire(rest)
+		ok, freed := m.budget.TryAcquire(rest)
 		if ok {
 			return nil
 		}
@@ -147,8 +105,8 @@ type messageReader struct {
 	r       io.Reader
 	cs      *noise.CipherState
 	maxSize int
-	budget  *byteBudget // nil: no limit beyond maxSize
-	hooks   frameHooks  // nil: none
+	budget  *bytebudget.Budget // nil: no limit beyond maxSize
+	hooks   frameHooks         // nil: none
 	// held is the budget kept by the last message returned: it stays
 	// reserved while the caller holds the message, until the next read or
 	// releaseHeld, so that messages handed over but not yet consumed count
@@ -159,7 +117,7 @@ type messageReader struct {
 // releaseHeld gives back the budget kept by the last message returned.
 func (m *messageReader) releaseHeld() {
 	if n := m.held.Swap(0); n > 0 {
-		m.budget.release(int(n))
+		m.budget.Release(int(n))
 	}
 }
 
@@ -211,7 +169,7 @@ func (m *messageReader) read() (_ []byte, err error) {
 				}
 				defer func() {
 					if err != nil {
-						m.budget.release(rest)
+						m.budget.Release(rest)
 					} else {
 						m.held.Store(int64(rest))
 					}

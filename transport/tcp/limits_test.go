@@ -129,8 +129,8 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 		sendTruncated(t, conn, 1<<20)
 	}
 	// Three messages fit in 3 MiB beyond their first chunks; they hold it.
-	testutil.Eventually(t, 10*time.Second, "three messages to take the budget", func() bool { return server.buffered.inUse() > 2<<20 })
-	if used := server.buffered.inUse(); used > budget {
+	testutil.Eventually(t, 10*time.Second, "three messages to take the budget", func() bool { return server.buffered.InUse() > 2<<20 })
+	if used := server.buffered.InUse(); used > budget {
 		t.Fatalf("%d bytes buffered, limit %d", used, budget)
 	}
 	small, err := dialOnly(t, newTransport(t, nil), server)
@@ -158,7 +158,7 @@ func TestIncompleteMessagesAreBoundedInTotal(t *testing.T) {
 	if s := server.Stats(); s.FrameTimeouts < 3 {
 		t.Fatalf("stats %+v, want at least the 3 messages holding the budget timed out", s)
 	}
-	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.InUse() == 0 })
 }
 
 // A large message that finds the budget taken waits for it (TCP pushes back
@@ -171,7 +171,7 @@ func TestLargeMessageWaitsForTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendTruncated(t, holder, 1<<20) // holds about 0.94 MiB of the 1.5
-	testutil.Eventually(t, 10*time.Second, "the first message to take the budget", func() bool { return server.buffered.inUse() > 0 })
+	testutil.Eventually(t, 10*time.Second, "the first message to take the budget", func() bool { return server.buffered.InUse() > 0 })
 	large, err := dialOnly(t, newTransport(t, nil), server)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestSlowMessageIsCutAtFrameTimeout(t *testing.T) {
 	}
 	sendTruncated(t, slow, 100)
 	testutil.Eventually(t, 10*time.Second, "the slow message to be cut", func() bool { return server.Stats().FrameTimeouts == 1 })
-	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.inUse() == 0 })
+	testutil.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return server.buffered.InUse() == 0 })
 	// The idle connection (no message under way) outlived FrameTimeout and
 	// still works.
 	if err := idle.Send(testContext(t), []byte("still here")); err != nil {
@@ -274,11 +274,11 @@ func TestReceivedMessageKeepsItsBudgetUntilTheNextRecv(t *testing.T) {
 	if _, err := atB.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	if used := b.buffered.inUse(); used < 1<<19 {
+	if used := b.buffered.InUse(); used < 1<<19 {
 		t.Fatalf("%d bytes reserved while the receiver holds a 1 MiB message", used)
 	}
 	atB.Close() // as a Recv would, so does Close
-	if used := b.buffered.inUse(); used != 0 {
+	if used := b.buffered.InUse(); used != 0 {
 		t.Fatalf("%d bytes still reserved after Close", used)
 	}
 }

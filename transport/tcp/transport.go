@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/bytebudget"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 )
@@ -30,10 +31,10 @@ type Transport struct {
 	hs        handshaker
 	stats     counters
 
-	accepted   chan *Conn  // handshaken inbound connections
-	buffered   *byteBudget // bytes held for messages still arriving
-	connLog    *refusalLog // connections closed for a limit or a bad frame
-	admission  *admission  // handshake slots of inbound connections
+	accepted   chan *Conn         // handshaken inbound connections
+	buffered   *bytebudget.Budget // bytes held for messages still arriving
+	connLog    *refusalLog        // connections closed for a limit or a bad frame
+	admission  *admission         // handshake slots of inbound connections
 	refusalLog *refusalLog
 	closing    chan struct{} // closed by Close
 	closeOnce  sync.Once
@@ -94,7 +95,7 @@ func Listen(cfg Config) (*Transport, error) {
 		admission:   newAdmission(cfg),
 		refusalLog:  newRefusalLog(log, cfg.RefusalLogInterval, "handshake refused"),
 		connLog:     newRefusalLog(log, cfg.RefusalLogInterval, "connection closed"),
-		buffered:    newByteBudget(cfg.MaxBufferedBytes),
+		buffered:    bytebudget.New(cfg.MaxBufferedBytes),
 		perPeer:     make(map[peer.ID]int),
 		closing:     make(chan struct{}),
 		conns:       make(map[*Conn]struct{}),
