@@ -277,10 +277,8 @@ func (b *Broadcaster) Store() *Store { return b.store }
 
 // Stats reports counters of the node.
 func (b *Broadcaster) Stats() Stats {
-	st := Stats{Runtime: b.rt.Stats(), ReactorDrops: b.reactors.dropped.Load(), InvalidJSON: b.invalidJSON.Load(), KeyringRefused: b.keys.refused.Load()}
-	if tr, ok := b.tr.(*tcp.Transport); ok {
-		st.Transport = tr.Stats()
-	}
+	n := b.NodeStats()
+	st := Stats{Runtime: n.Runtime, ReactorDrops: n.ReactorDrops, InvalidJSON: n.InvalidJSON, KeyringRefused: n.KeyringRefused, Transport: n.Transport}
 	_ = b.rt.Do(context.Background(), func(time.Time) {
 		st.Gossip = b.core.Stats()
 		st.Plumtree = b.core.Plumtree().Stats()
