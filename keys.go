@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
+	"github.com/p2p-go/p2p/internal/ratelog"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
 	"github.com/p2p-go/p2p/transport/tcp"
@@ -140,8 +141,7 @@ type keyService struct {
 	requests chan keyRequest // broadcast requests from peers, for worker
 	refused  atomic.Uint64   // malformed messages and requests dropped on a full queue
 
-	logMu       sync.Mutex // guards lastRefusal
-	lastRefusal time.Time  // last refusal logged
+	refusalLog *ratelog.Warner // refusals, at most one line per keyRefusalLogInterval
 
 	mu      sync.Mutex // guards pending and applyMu's users' order
 	pending map[uint64]chan keyReply
@@ -160,7 +160,8 @@ type keyReply struct {
 }
 
 func newKeyService(net keyNetwork, tr transport.Transport, dataDir string, logger *slog.Logger) *keyService {
-	s := &keyService{net: net, dataDir: dataDir, logger: logger, requests: make(chan keyRequest, keyQueueLen), pending: map[uint64]chan keyReply{}}
+	s := &keyService{net: net, dataDir: dataDir, logger: logger, requests: make(chan keyRequest, keyQueueLen), pending: map[uint64]chan keyReply{},
+		refusalLog: ratelog.New(logger, time.Now, keyRefusalLogInterval, "keyring message refused")}
 	if keyed, ok := tr.(interface{ Keyring() *tcp.Keyring }); ok {
 		s.ring = keyed.Keyring()
 	}
@@ -185,22 +186,7 @@ const keyRefusalLogInterval = 10 * time.Second
 // lately.
 func (s *keyService) refuse(msg string, from peer.Info, err error) {
 	s.refused.Add(1)
-	s.warnLimited(msg, "peer", from.ID.Short(), "err", err)
-}
-
-// warnLimited logs a warning about a refusal unless one was logged within
-// keyRefusalLogInterval.
-func (s *keyService) warnLimited(msg string, attrs ...any) {
-	s.logMu.Lock()
-	now := time.Now()
-	quiet := now.Sub(s.lastRefusal) < keyRefusalLogInterval
-	if !quiet {
-		s.lastRefusal = now
-	}
-	s.logMu.Unlock()
-	if !quiet {
-		s.logger.Warn(msg+" (further refusals within 10s are not logged)", attrs...)
-	}
+	s.refusalLog.Warn("what", msg, "peer", from.ID.Short(), "err", err)
 }
 
 // deliver takes a keyring message from a peer: a request when broadcast,
@@ -291,7 +277,7 @@ func (s *keyService) apply(m keyMessage) keyMessage {
 	switch {
 	case err != nil:
 		answer.Error = err.Error()
-		s.warnLimited("keyring operation refused", "op", m.Op, "err", err)
+		s.refusalLog.Warn("what", "keyring operation refused", "op", m.Op, "err", err)
 	case changed:
 		s.logger.Info("keyring changed", "op", m.Op, "keys", len(answer.Keys))
 	}

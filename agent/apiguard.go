@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/ratelog"
 )
 
 // Defaults of the API's protections against slow clients and web pages.
@@ -45,10 +47,7 @@ var refusalReasons = []string{refusedHost, refusedOrigin, refusedContentType, re
 // reason, and rate-limits the log lines about them.
 type apiRefusals struct {
 	counts map[string]*atomic.Uint64 // fixed keys: refusalReasons
-	logger *slog.Logger
-
-	mu      sync.Mutex // guards lastLog
-	lastLog time.Time
+	log    *ratelog.Warner
 }
 
 // refusalLogInterval is the least time between two log lines about refused
@@ -56,7 +55,7 @@ type apiRefusals struct {
 const refusalLogInterval = 10 * time.Second
 
 func newAPIRefusals(logger *slog.Logger) *apiRefusals {
-	r := &apiRefusals{counts: map[string]*atomic.Uint64{}, logger: logger}
+	r := &apiRefusals{counts: map[string]*atomic.Uint64{}, log: ratelog.New(logger, time.Now, refusalLogInterval, "api: request refused")}
 	for _, reason := range refusalReasons {
 		r.counts[reason] = new(atomic.Uint64)
 	}
@@ -65,16 +64,7 @@ func newAPIRefusals(logger *slog.Logger) *apiRefusals {
 
 func (r *apiRefusals) count(reason string, attrs ...any) {
 	r.counts[reason].Add(1)
-	r.mu.Lock()
-	now := time.Now()
-	quiet := now.Sub(r.lastLog) < refusalLogInterval
-	if !quiet {
-		r.lastLog = now
-	}
-	r.mu.Unlock()
-	if !quiet {
-		r.logger.Warn("api: request refused (further refusals within 10s are only counted)", append([]any{"reason", reason}, attrs...)...)
-	}
+	r.log.Warn(append([]any{"reason", reason}, attrs...)...)
 }
 
 // get returns the count of one reason.

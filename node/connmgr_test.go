@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,29 +178,6 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
 	if used := int(slow.queued.InUse()); used != 0 {
 		t.Fatalf("%d bytes still counted as queued", used)
-	}
-}
-
-// A warning that peers can trigger by the thousand is written at most once
-// per interval, with the count of those left out.
-func TestRateLimitedWarningWritesOneLinePerInterval(t *testing.T) {
-	var lines []string
-	handler := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		lines = append(lines, string(p))
-		return len(p), nil
-	}), nil)
-	clock := newFakeClock()
-	w := newRateLimitedWarn(slog.New(handler), clock, "send queue full, message dropped")
-	for range 10_000 {
-		w.warn("peer", "x")
-	}
-	if len(lines) != 1 {
-		t.Fatalf("%d lines for 10,000 warnings within the interval, want 1", len(lines))
-	}
-	clock.Advance(warnInterval)
-	w.warn("peer", "x")
-	if len(lines) != 2 || !strings.Contains(lines[1], "left_out_since_last_line=9999") {
-		t.Fatalf("lines %q, want a second one counting the 9,999 left out", lines)
 	}
 }
 

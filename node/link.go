@@ -88,7 +88,7 @@ func (c *connection) enqueue(r *Runtime, data []byte) {
 	default:
 		c.writing.Add(-1)
 		r.stats.dropped.Add(1)
-		r.warnQueueFull.warn("peer", c.remote.ID.Short())
+		r.warnQueueFull.Warn("peer", c.remote.ID.Short())
 	}
 }
 
@@ -102,7 +102,7 @@ func (r *Runtime) handedOver(c *connection, data []byte, err error) error {
 		r.stats.bytesOut.Add(uint64(len(data)))
 	case errors.Is(err, transport.ErrTooLarge):
 		r.stats.dropped.Add(1)
-		r.warnTooLarge.warn("peer", c.remote.ID.Short(), "bytes", len(data))
+		r.warnTooLarge.Warn("peer", c.remote.ID.Short(), "bytes", len(data))
 	default:
 		return err
 	}
@@ -138,7 +138,7 @@ func (r *Runtime) dialDone(res dialResult) {
 		if errors.Is(res.err, transport.ErrRefused) {
 			// The error says why: another cluster secret, a bad identity,
 			// another protocol. A reset or a timeout is not a refusal.
-			r.warnRefused.warn("addr", res.addr, "err", res.err)
+			r.warnRefused.Warn("addr", res.addr, "err", res.err)
 		} else {
 			r.logger.Debug("dial failed", "addr", res.addr, "err", res.err)
 		}
@@ -178,7 +178,7 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 	if r.denied(remote.ID) {
 		conn.Close()
 		r.stats.deniedConns.Add(1)
-		r.warnDenied.warn("peer", remote.ID.Short(), "addr", remote.Addr)
+		r.warnDenied.Warn("peer", remote.ID.Short(), "addr", remote.Addr)
 		return nil
 	}
 	c := &connection{
@@ -218,7 +218,7 @@ func (r *Runtime) readLoop(c *connection) {
 		msg, err := wire.Unmarshal(data)
 		if err != nil {
 			r.stats.malformed.Add(1)
-			r.warnMalformed.warn("peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
+			r.warnMalformed.Warn("peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
 			c.conn.Close()
 			r.reportClosed(c, err)
 			return

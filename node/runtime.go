@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/internal/bytebudget"
+	"github.com/p2p-go/p2p/internal/ratelog"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -137,8 +138,8 @@ type Runtime struct {
 	closeErr  error
 
 	// Rate-limited warnings about what peers make this node drop or refuse.
-	warnQueueFull, warnTooLarge, warnRefused, warnMalformed *rateLimitedWarn
-	warnDenied                                              *rateLimitedWarn
+	warnQueueFull, warnTooLarge, warnRefused, warnMalformed *ratelog.Warner
+	warnDenied                                              *ratelog.Warner
 
 	stats struct {
 		messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
@@ -242,11 +243,11 @@ func Start(cfg Config) (*Runtime, error) {
 		dialing:  map[string]*pendingDial{},
 		timer:    cfg.Clock.NewTimer(time.Hour),
 
-		warnQueueFull: newRateLimitedWarn(logger, cfg.Clock, "send queue full, message dropped"),
-		warnTooLarge:  newRateLimitedWarn(logger, cfg.Clock, "message too large, dropped"),
-		warnRefused:   newRateLimitedWarn(logger, cfg.Clock, "peer refused the handshake"),
-		warnMalformed: newRateLimitedWarn(logger, cfg.Clock, "malformed message, disconnecting peer"),
-		warnDenied:    newRateLimitedWarn(logger, cfg.Clock, "connection of a revoked peer refused"),
+		warnQueueFull: ratelog.New(logger, cfg.Clock.Now, warnInterval, "send queue full, message dropped"),
+		warnTooLarge:  ratelog.New(logger, cfg.Clock.Now, warnInterval, "message too large, dropped"),
+		warnRefused:   ratelog.New(logger, cfg.Clock.Now, warnInterval, "peer refused the handshake"),
+		warnMalformed: ratelog.New(logger, cfg.Clock.Now, warnInterval, "malformed message, disconnecting peer"),
+		warnDenied:    ratelog.New(logger, cfg.Clock.Now, warnInterval, "connection of a revoked peer refused"),
 
 		deniedCheck: make(chan struct{}, 1),
 	}
