@@ -162,10 +162,16 @@ func (s *Store) refusal(rec Record) string {
 }
 
 // noteRevocation updates the deny list for a revocation record just
-// installed, and withdraws the records its target wrote after it.
+// installed, and withdraws the records its target wrote after it. A record
+// no longer indexed is ignored: a revocation installed in the same batch
+// as an earlier revocation of its writer was withdrawn by that one, and
+// must not come back into the deny list.
 func (s *Store) noteRevocation(rec Record) {
 	id, ok := revokedID(rec.Key)
 	if !ok || rec.Deleted {
+		return
+	}
+	if e, indexed := s.index[rec.Key]; !indexed || e.deleted || e.version != rec.Version {
 		return
 	}
 	r := Revocation{ID: id, By: rec.Version.Writer, At: rec.Version.Time}

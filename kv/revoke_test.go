@@ -207,3 +207,35 @@ func TestRevocationsSurviveARestart(t *testing.T) {
 		t.Fatal("revocation lost on restart")
 	}
 }
+
+// Two nodes that revoke each other: the earlier revocation stands and
+// withdraws the later one (made by a node already revoked), on every
+// replica and whatever the order of the two records in one batch. Found by
+// TestAntiEntropyConvergesWhateverTheInterleaving: the later revocation,
+// withdrawn while the batch was applied, came back into the deny list.
+func TestMutualRevocationInOneBatchKeepsTheEarlier(t *testing.T) {
+	revocation := func(by, target int, wall int64) Record {
+		return remoteWrite(by, RevocationKey(testID(target)), []byte(`{}`), wall)
+	}
+	first := revocation(1, 3, epoch.Add(-2*time.Second).UnixNano())
+	second := revocation(3, 1, epoch.Add(-time.Second).UnixNano())
+	for _, batch := range [][]Record{{first, second}, {second, first}} {
+		for _, viaSync := range []bool{false, true} {
+			s := newTestStore(t, 2, nil, nil)
+			var msg any = &Update{Records: batch}
+			if viaSync {
+				msg = &SyncRecords{Records: batch}
+			}
+			s.Step(epoch, overlay.Received{From: testInfo(4), Msg: msg})
+			drain(s)
+			got := s.Revocations()
+			if len(got) != 1 || got[0].ID != testID(3) || got[0].By != testID(1) {
+				t.Fatalf("batch %s first, sync %v: revocations %+v, want only node 3's by node 1", batch[0].Key, viaSync, got)
+			}
+			if _, ok := s.Get(second.Key); ok {
+				t.Fatalf("batch %s first: the later revocation is still held", batch[0].Key)
+			}
+			checkInvariants(t, s)
+		}
+	}
+}
