@@ -96,8 +96,88 @@ type rawEnvelope struct {
 	Body cbor.RawMessage
 }
 
+// BodyAppender is implemented by message types that encode themselves
+// without reflection: [Marshal] and [AppendMarshal] use it for a registered
+// type whose pointer implements it.
+type BodyAppender interface {
+	// AppendWireBody appends the CBOR encoding of the message (the body of
+	// its envelope, without the envelope's type code) to dst and returns the
+	// extended buffer. It must append, byte for byte, what the reflective
+	// deterministic encoder writes for the same value (see [MarshalReflective]),
+	// so that nodes with and without the fast path understand each other and
+	// signatures over encodings stay valid. It is never called on a nil
+	// pointer.
+	AppendWireBody(dst []byte) []byte
+}
+
+// BodyDecoder is implemented by message types that decode themselves
+// without reflection: [Unmarshal] uses it for a registered type whose
+// pointer implements it.
+type BodyDecoder interface {
+	// DecodeWireBody decodes body, the bytes of the envelope after its type
+	// code, into the receiver (a new zero value) and reports whether it did.
+	// It must accept only inputs that the reflective decoder (see
+	// [UnmarshalReflective]) accepts, and yield the same value; for any other
+	// input, and for encodings it does not read (a longer form of an integer,
+	// a null where it expects a value), it returns false, and [Unmarshal]
+	// decodes the whole message by reflection instead, which accepts or
+	// refuses it. It must not keep body, which the caller may reuse.
+	DecodeWireBody(body []byte) bool
+}
+
 // Marshal encodes a registered message (a pointer to a registered struct).
 func Marshal(msg any) ([]byte, error) {
+	if _, ok := msg.(BodyAppender); !ok {
+		return MarshalReflective(msg)
+	}
+	scratch := scratchPool.Get().(*[]byte)
+	buf, err := AppendMarshal((*scratch)[:0], msg)
+	var out []byte
+	if err == nil {
+		out = make([]byte, len(buf))
+		copy(out, buf)
+	}
+	if cap(buf) <= maxPooledScratch {
+		*scratch = buf
+		scratchPool.Put(scratch)
+	}
+	return out, err
+}
+
+// scratchPool holds the buffers Marshal encodes into before copying the
+// result to a slice of the exact size; buffers that grew past
+// maxPooledScratch (a large payload) are left to the collector.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledScratch = 64 << 10
+
+// AppendMarshal appends the encoding of a registered message (the same bytes
+// as [Marshal]) to dst and returns the extended buffer, so that a caller can
+// reuse one buffer for many messages. On error it returns dst unchanged.
+func AppendMarshal(dst []byte, msg any) ([]byte, error) {
+	registryMu.RLock()
+	code, ok := byGoType[reflect.TypeOf(msg)]
+	registryMu.RUnlock()
+	if !ok {
+		return dst, fmt.Errorf("%w: %T", ErrUnknownType, msg)
+	}
+	appender, fast := msg.(BodyAppender)
+	if !fast || reflect.ValueOf(msg).IsNil() {
+		data, err := encMode.Marshal(envelope{Type: code, Body: msg})
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, data...), nil
+	}
+	dst = AppendArrayHead(dst, 2)
+	dst = AppendUint(dst, uint64(code))
+	return appender.AppendWireBody(dst), nil
+}
+
+// MarshalReflective encodes a registered message by reflection only, even
+// when its type implements [BodyAppender]: the reference encoding a fast
+// encoder must reproduce, for tests.
+func MarshalReflective(msg any) ([]byte, error) {
 	registryMu.RLock()
 	code, ok := byGoType[reflect.TypeOf(msg)]
 	registryMu.RUnlock()
@@ -109,7 +189,59 @@ func Marshal(msg any) ([]byte, error) {
 
 // Unmarshal decodes a message produced by Marshal and returns a pointer to a
 // new value of the registered type. It never panics on hostile input.
+//
+// The envelope's header is read once, by hand; the body is then decoded by
+// the type's [BodyDecoder] when it has one and the body is in the form it
+// reads, else by reflection. Whatever path it takes, Unmarshal accepts and
+// refuses exactly what [UnmarshalReflective] does, with the same value.
 func Unmarshal(data []byte) (msg any, err error) {
+	code, body, ok := parseHeader(data)
+	if !ok {
+		return UnmarshalReflective(data)
+	}
+	registryMu.RLock()
+	goType, registered := byType[code]
+	registryMu.RUnlock()
+	if !registered {
+		return UnmarshalReflective(data)
+	}
+	value := reflect.New(goType.Elem()).Interface()
+	if decoder, fast := value.(BodyDecoder); fast {
+		if decoder.DecodeWireBody(body) {
+			return value, nil
+		}
+		return UnmarshalReflective(data)
+	}
+	// The same checks as UnmarshalReflective, without copying the body
+	// out of the envelope: the whole message is well-formed (this bounds
+	// the body's nesting one level below the envelope's), and the header
+	// read by hand is the envelope's, so the body is the rest of data.
+	if decMode.Wellformed(data) != nil {
+		return UnmarshalReflective(data)
+	}
+	if err := decMode.Unmarshal(body, value); err != nil {
+		return nil, fmt.Errorf("%w: type %#x: %v", ErrMalformed, uint16(code), err)
+	}
+	return value, nil
+}
+
+// parseHeader reads the envelope's header in its preferred form: an array of
+// two elements and the type code as a shortest-form unsigned integer. It
+// returns the type code and the rest of data, the body.
+func parseHeader(data []byte) (code Type, body []byte, ok bool) {
+	r := NewReader(data)
+	r.Array(2)
+	v := r.Uint(0xffff)
+	if r.Failed() {
+		return 0, nil, false
+	}
+	return Type(v), data[len(data)-r.Remaining():], true
+}
+
+// UnmarshalReflective decodes a message by reflection only, even when its
+// type implements [BodyDecoder]: the reference decoding a fast decoder must
+// agree with, for tests.
+func UnmarshalReflective(data []byte) (msg any, err error) {
 	var raw rawEnvelope
 	if err := decMode.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

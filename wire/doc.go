@@ -11,6 +11,18 @@
 // bounded, and frames larger than the configured maximum are refused before
 // they are read.
 //
+// A message type on the hot path may encode and decode itself without
+// reflection: [Marshal] and [AppendMarshal] use its [BodyAppender] and
+// [Unmarshal] its [BodyDecoder], built with the Append functions and the
+// [Reader] of this package, which read and write the preferred CBOR forms
+// only. The envelope's header is read by hand once. A fast codec writes byte
+// for byte what the reflective encoder writes ([MarshalReflective]) and
+// accepts exactly what the reflective decoder accepts
+// ([UnmarshalReflective]): an input it does not read (a longer form of an
+// integer, a null, any malformed input) goes to the reflective decoder,
+// which decides. Package wire/wiretest checks a fast codec against the
+// reflective one, in fuzz and property tests.
+//
 // Each protocol owns a [Range] of 256 type codes, claimed by name with
 // [ClaimRange] before it registers its messages: [RangeHyParView] (0x01xx),
 // [RangePlumtree] (0x02xx), [RangeKademlia] (0x03xx), [RangeKV] (0x04xx),
