@@ -3,8 +3,10 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -33,10 +35,40 @@ var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
 
-	registryMu sync.RWMutex
-	byType     = map[Type]reflect.Type{}
-	byGoType   = map[reflect.Type]Type{}
+	// registryMu serialises the writers of the registry (Register,
+	// ClaimRange) and guards rangeOwners.
+	registryMu sync.Mutex
+	// registered is the registry encoders and decoders read, on every
+	// message, without a lock: Register replaces it with a modified copy
+	// (registration happens at start-up, lookups all the time).
+	registered atomic.Pointer[registry]
 )
+
+// registry is a read-only snapshot of the registered message types.
+type registry struct {
+	byType   map[Type]reflect.Type
+	byGoType map[reflect.Type]Type
+}
+
+// lookupType returns the Go type registered with code.
+func lookupType(code Type) (reflect.Type, bool) {
+	r := registered.Load()
+	if r == nil {
+		return nil, false
+	}
+	goType, ok := r.byType[code]
+	return goType, ok
+}
+
+// lookupCode returns the code msg's type is registered with.
+func lookupCode(msg any) (Type, bool) {
+	r := registered.Load()
+	if r == nil {
+		return 0, false
+	}
+	code, ok := r.byGoType[reflect.TypeOf(msg)]
+	return code, ok
+}
 
 func init() {
 	var err error
@@ -71,17 +103,21 @@ func Register(code Type, sample any) {
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if existing, ok := byType[code]; ok && existing != goType {
+	if existing, ok := lookupType(code); ok && existing != goType {
 		panic(fmt.Sprintf("wire: type code %#x registered twice (%v and %v)", code, existing, goType))
 	}
-	if existing, ok := byGoType[goType]; ok && existing != code {
+	if existing, ok := lookupCode(sample); ok && existing != code {
 		panic(fmt.Sprintf("wire: %v registered twice (%#x and %#x)", goType, existing, code))
 	}
 	if _, claimed := rangeOwners[code.Range()]; !claimed {
 		panic(fmt.Sprintf("wire: Register(%#x): range %#x claimed by no protocol (ClaimRange)", code, uint8(code.Range())))
 	}
-	byType[code] = goType
-	byGoType[goType] = code
+	next := &registry{byType: map[Type]reflect.Type{code: goType}, byGoType: map[reflect.Type]Type{goType: code}}
+	if old := registered.Load(); old != nil {
+		maps.Copy(next.byType, old.byType)
+		maps.Copy(next.byGoType, old.byGoType)
+	}
+	registered.Store(next)
 }
 
 type envelope struct {
@@ -134,8 +170,7 @@ func Marshal(msg any) ([]byte, error) {
 	buf, err := AppendMarshal((*scratch)[:0], msg)
 	var out []byte
 	if err == nil {
-		out = make([]byte, len(buf))
-		copy(out, buf)
+		out = append(out, buf...) // unlike make, does not clear what it copies over
 	}
 	if cap(buf) <= maxPooledScratch {
 		*scratch = buf
@@ -155,9 +190,7 @@ const maxPooledScratch = 64 << 10
 // as [Marshal]) to dst and returns the extended buffer, so that a caller can
 // reuse one buffer for many messages. On error it returns dst unchanged.
 func AppendMarshal(dst []byte, msg any) ([]byte, error) {
-	registryMu.RLock()
-	code, ok := byGoType[reflect.TypeOf(msg)]
-	registryMu.RUnlock()
+	code, ok := lookupCode(msg)
 	if !ok {
 		return dst, fmt.Errorf("%w: %T", ErrUnknownType, msg)
 	}
@@ -178,9 +211,7 @@ func AppendMarshal(dst []byte, msg any) ([]byte, error) {
 // when its type implements [BodyAppender]: the reference encoding a fast
 // encoder must reproduce, for tests.
 func MarshalReflective(msg any) ([]byte, error) {
-	registryMu.RLock()
-	code, ok := byGoType[reflect.TypeOf(msg)]
-	registryMu.RUnlock()
+	code, ok := lookupCode(msg)
 	if !ok {
 		return nil, fmt.Errorf("%w: %T", ErrUnknownType, msg)
 	}
@@ -199,10 +230,8 @@ func Unmarshal(data []byte) (msg any, err error) {
 	if !ok {
 		return UnmarshalReflective(data)
 	}
-	registryMu.RLock()
-	goType, registered := byType[code]
-	registryMu.RUnlock()
-	if !registered {
+	goType, known := lookupType(code)
+	if !known {
 		return UnmarshalReflective(data)
 	}
 	value := reflect.New(goType.Elem()).Interface()
@@ -246,9 +275,7 @@ func UnmarshalReflective(data []byte) (msg any, err error) {
 	if err := decMode.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	registryMu.RLock()
-	goType, ok := byType[raw.Type]
-	registryMu.RUnlock()
+	goType, ok := lookupType(raw.Type)
 	if !ok {
 		return nil, fmt.Errorf("%w: %#x", ErrUnknownType, uint16(raw.Type))
 	}
@@ -261,10 +288,7 @@ func UnmarshalReflective(data []byte) (msg any, err error) {
 
 // TypeOf returns the registered code of msg's type.
 func TypeOf(msg any) (Type, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	code, ok := byGoType[reflect.TypeOf(msg)]
-	return code, ok
+	return lookupCode(msg)
 }
 
 // MarshalValue encodes any value (not a registered message) with the same

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"reflect"
 )
 
 // Range is a block of 256 message type codes that one protocol owns: the
@@ -51,8 +50,8 @@ func ClaimRange(r Range, owner string) {
 
 // RangeOwner returns the name of the protocol that claimed r.
 func RangeOwner(r Range) (string, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
+	registryMu.Lock()
+	defer registryMu.Unlock()
 	owner, ok := rangeOwners[r]
 	return owner, ok
 }
@@ -97,9 +96,7 @@ func (r *Router[T]) Add(rng Range, part T) *Router[T] {
 // Route returns the part that owns msg's range, and false when msg is not a
 // registered message or its range is routed to no part.
 func (r *Router[T]) Route(msg any) (T, bool) {
-	registryMu.RLock()
-	code, ok := byGoType[reflect.TypeOf(msg)]
-	registryMu.RUnlock()
+	code, ok := lookupCode(msg)
 	if !ok || !r.routed[code.Range()] {
 		var none T
 		return none, false
