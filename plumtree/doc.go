@@ -137,6 +137,13 @@
 // [overlay.LinkDown] is ignored: the membership overlay decides who is a
 // neighbour and reports it with [NeighborDown].
 //
+// # Encoding
+//
+// GOSSIP, IHAVE, GRAFT, PRUNE and SUMMARY encode and decode themselves
+// without reflection (codec.go, see package wire's BodyAppender and
+// BodyDecoder): the same bytes as the reflective CBOR codec, and the same
+// inputs accepted, which differential fuzz and property tests check.
+//
 // # Use
 //
 // The driver calls [Core.Step] with the current time and one input ([Broadcast],
