@@ -113,47 +113,43 @@ func (r *Reader) Remaining() int { return len(r.data) }
 func (r *Reader) fail() { r.failed, r.data = true, nil }
 
 // head reads the head of an item of major type major in its shortest form
-// and returns its argument.
+// and returns its argument. (After a failure data is empty: head fails.)
 func (r *Reader) head(major byte) uint64 {
-	if r.failed || len(r.data) == 0 || r.data[0]&0xe0 != major {
+	data := r.data
+	if len(data) == 0 || data[0]&0xe0 != major {
 		r.fail()
 		return 0
 	}
-	info := r.data[0] & 0x1f
-	var v uint64
+	if info := data[0] & 0x1f; info < 24 {
+		r.data = data[1:]
+		return uint64(info)
+	}
+	return r.longHead()
+}
+
+// longHead reads a head whose argument follows its first byte.
+func (r *Reader) longHead() uint64 {
+	data := r.data
+	var v, min uint64
 	var size int
-	switch {
-	case info < 24:
-		v, size = uint64(info), 1
-	case info == 24 && len(r.data) >= 2:
-		v, size = uint64(r.data[1]), 2
-		if v < 24 {
-			r.fail()
-			return 0
-		}
-	case info == 25 && len(r.data) >= 3:
-		v, size = uint64(binary.BigEndian.Uint16(r.data[1:])), 3
-		if v <= math.MaxUint8 {
-			r.fail()
-			return 0
-		}
-	case info == 26 && len(r.data) >= 5:
-		v, size = uint64(binary.BigEndian.Uint32(r.data[1:])), 5
-		if v <= math.MaxUint16 {
-			r.fail()
-			return 0
-		}
-	case info == 27 && len(r.data) >= 9:
-		v, size = binary.BigEndian.Uint64(r.data[1:]), 9
-		if v <= math.MaxUint32 {
-			r.fail()
-			return 0
-		}
+	switch info := data[0] & 0x1f; {
+	case info == 24 && len(data) >= 2:
+		v, min, size = uint64(data[1]), 24, 2
+	case info == 25 && len(data) >= 3:
+		v, min, size = uint64(binary.BigEndian.Uint16(data[1:])), math.MaxUint8+1, 3
+	case info == 26 && len(data) >= 5:
+		v, min, size = uint64(binary.BigEndian.Uint32(data[1:])), math.MaxUint16+1, 5
+	case info == 27 && len(data) >= 9:
+		v, min, size = binary.BigEndian.Uint64(data[1:]), math.MaxUint32+1, 9
 	default: // reserved, indefinite length, or truncated
 		r.fail()
 		return 0
 	}
-	r.data = r.data[size:]
+	if v < min { // not the shortest form
+		r.fail()
+		return 0
+	}
+	r.data = data[size:]
 	return v
 }
 
