@@ -44,6 +44,11 @@ type Stats struct {
 	TreesSent     uint64
 	TreesReceived uint64
 	ParentChanges uint64
+	// TreeRepairs counts the TREE messages (included in TreesSent) sent to
+	// mend a disagreement between the two ends of a link: to a stranger
+	// that sent tree traffic, to a neighbour that pushed a payload without
+	// being a tree link, to a parent that announced instead of pushing.
+	TreeRepairs uint64
 	// SummariesSent and SummariesReceived count SUMMARY messages, sent to
 	// every new neighbour while payloads are kept.
 	SummariesSent     uint64
