@@ -229,6 +229,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.sign(forward)
 	c.payloads.put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
+	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
 }
 
@@ -471,9 +472,13 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	c.stats.PayloadsReceived++
 	n := c.neighbors[from.ID]
-	if n == nil && g.Origin.ID != from.ID {
-		// Pushed by a peer that takes this node for a tree link.
-		c.answerStranger(from)
+	if n == nil {
+		if g.Origin.ID != from.ID {
+			// Pushed by a peer that takes this node for a tree link.
+			c.answerStranger(from)
+		} else {
+			c.stats.RelaysReceived++
+		}
 	}
 	if c.seen.contains(now, g.ID) {
 		c.stats.DuplicatePayloads++
