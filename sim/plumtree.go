@@ -29,6 +29,9 @@ var (
 
 // Name implements Protocol.
 func (p PlumtreeProtocol) Name() string {
+	if p.Plumtree.RootedTree && p.Plumtree.RelayToRoot {
+		return "plumtree over hyparview (rooted tree, relay to the root)"
+	}
 	if p.Plumtree.RootedTree {
 		return "plumtree over hyparview (rooted tree)"
 	}
@@ -104,7 +107,7 @@ type treeCore struct {
 func newTreeCore(hv *hyparview.Core, pt *plumtree.Core) *treeCore {
 	c := &treeCore{hv: hv, pt: pt}
 	c.hvPart = c.c.Add("hyparview", hv, c.routeHyParView, wire.RangeHyParView)
-	c.ptPart = c.c.Add("plumtree", pt, nil, wire.RangePlumtree)
+	c.ptPart = c.c.Add("plumtree", pt, c.routePlumtree, wire.RangePlumtree)
 	return c
 }
 
@@ -143,6 +146,17 @@ func (c *treeCore) routeHyParView(out any) {
 	default:
 		c.c.Emit(out)
 	}
+}
+
+// routePlumtree sends Plumtree's relays to the tree's root by ID, which the
+// simulated network resolves as a member list would give the address (this
+// setup has none), and passes every other output on.
+func (c *treeCore) routePlumtree(out any) {
+	if r, ok := out.(plumtree.RelayToRoot); ok {
+		c.c.Emit(overlay.Send{To: peer.Info{ID: r.Root}, Msg: r.Msg})
+		return
+	}
+	c.c.Emit(out)
 }
 
 // Drain implements overlay.Core.
