@@ -150,7 +150,7 @@ type Config struct {
 	// the host carries over a direct connection), which pushes it down the
 	// tree: the last node is then at most one hop more than the root's
 	// eccentricity away, instead of up to the tree's diameter, for about one
-	// extra payload per broadcast (see rendezvous.go).
+	// extra payload per broadcast (package doc, The rooted tree).
 	RelayToRoot bool
 	// AnnounceToEager, when true, sends announcements to eager neighbours
 	// too (other than the one the payload came from), so that a payload
