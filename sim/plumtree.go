@@ -16,7 +16,9 @@ import (
 // else (no member list, no membership broadcasts, no probes). It is the
 // baseline for comparing with the paper's figures, and it scales further
 // than GossipProtocol, whose member list costs every node memory and traffic
-// proportional to N.
+// proportional to N. With Plumtree.RelayToRoot, the relays to the tree's
+// root go by ID, which the simulated network resolves where the Broadcaster
+// reads the address from its member list.
 type PlumtreeProtocol struct {
 	HyParView hyparview.Config
 	Plumtree  plumtree.Config
