@@ -237,6 +237,13 @@ func BenchmarkLoopback100Nodes5PerSecond(b *testing.B) {
 	runLoopbackBroadcast(b, 100, 5, 10*time.Second)
 }
 
+// BenchmarkLoopback20Nodes5PerSecond: the same over 20 nodes, where the
+// tree is shallow and the machine idle: what a message costs in time when
+// nothing queues.
+func BenchmarkLoopback20Nodes5PerSecond(b *testing.B) {
+	runLoopbackBroadcast(b, 20, 5, 10*time.Second)
+}
+
 // BenchmarkLoopback100Nodes1000PerSecond: the same at 1,000 messages/s for
 // 10 s.
 func BenchmarkLoopback100Nodes1000PerSecond(b *testing.B) {

@@ -43,3 +43,10 @@ func ReadMembersFileForTest(dir string) ([]peer.ID, error) {
 	}
 	return ids, err
 }
+
+// TreeRootForTest returns the root of b's broadcast tree as b knows it.
+func TreeRootForTest(b *Broadcaster) peer.ID {
+	var root peer.ID
+	b.do(context.Background(), func(time.Time) { root, _ = b.core.Plumtree().Root() })
+	return root
+}

@@ -69,14 +69,45 @@ type Config struct {
 	MaxMembers int
 	// MaxPayload: see DefaultMaxPayload.
 	MaxPayload int
-	// RootedTree, when true, makes Plumtree keep its eager links as a
-	// breadth-first tree from the smallest ID (plumtree.Config.RootedTree)
-	// instead of the paper's prune-on-duplicate. In the simulator it keeps
-	// the tree whole and shallow under overlapping broadcasts (BENCHMARKS.md);
-	// over the real transport it is not yet the default: the 100-node
-	// loopback benchmark needed more GRAFTs with it. Every node of a network
-	// must use the same setting.
-	RootedTree bool
+	// Tree chooses how Plumtree shapes its eager links: TreeRootedRelay (the
+	// zero value, the default), TreeRooted or TreePaper. Every node of a
+	// network must use the same shape.
+	Tree TreeShape
+}
+
+// TreeShape chooses how Plumtree shapes its eager links (Config.Tree).
+type TreeShape uint8
+
+const (
+	// TreeRootedRelay keeps the eager links as one breadth-first tree from
+	// the smallest ID (plumtree.Config.RootedTree), and has the origin of a
+	// broadcast also send it straight to the tree's root, whose address the
+	// member list gives (plumtree.Config.RelayToRoot): broadcasts from many
+	// senders overlapping in flight cannot cut the tree apart, and the last
+	// node is at most one hop more than the root's eccentricity away. The
+	// default: see BENCHMARKS.md, "Tree depth and redundancy".
+	TreeRootedRelay TreeShape = iota
+	// TreeRooted is the rooted tree without the relay: a broadcast crosses
+	// the tree from its origin only, up to the tree's diameter.
+	TreeRooted
+	// TreePaper is Plumtree's own rule: every link starts eager and a
+	// duplicate payload prunes the link it came over. With broadcasts from
+	// several origins in flight at once the tree keeps reshaping (RMR about
+	// 0.5 and three times the depth at 1,000 nodes in the simulator).
+	TreePaper
+)
+
+// String returns the shape's name as the simulator's --tree flag spells it.
+func (s TreeShape) String() string {
+	switch s {
+	case TreeRootedRelay:
+		return "relay"
+	case TreeRooted:
+		return "rooted"
+	case TreePaper:
+		return "paper"
+	}
+	return fmt.Sprintf("TreeShape(%d)", uint8(s))
 }
 
 // ErrConfig is wrapped by every error New returns for an invalid Config;
@@ -95,6 +126,9 @@ func (c Config) withDefaults() (Config, error) {
 	if !validMeta(c.Name, c.Tags) {
 		return c, fmt.Errorf("%w: Config.Name or Config.Tags over their bounds (%d bytes, %d tags of %d and %d bytes)",
 			ErrConfig, MaxNameLen, MaxTags, MaxTagKeyLen, MaxTagValueLen)
+	}
+	if c.Tree > TreePaper {
+		return c, fmt.Errorf("%w: Config.Tree %v is not a tree shape", ErrConfig, c.Tree)
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = DefaultProbeInterval

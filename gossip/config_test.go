@@ -30,6 +30,7 @@ func TestConfigErrorsWrapErrConfigAndNameTheField(t *testing.T) {
 		{Config{Self: self, DeadRetention: -time.Second}, "Config.DeadRetention"},
 		{Config{Self: self, MaxMembers: -1}, "Config.MaxMembers"},
 		{Config{Self: self, MaxPayload: -1}, "Config.MaxPayload"},
+		{Config{Self: self, Tree: TreePaper + 1}, "Config.Tree"},
 	} {
 		_, err := New(tc.cfg)
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) {

@@ -213,6 +213,10 @@ type Stats struct {
 	IslandsFound                  uint64 // probes that showed the peer in another island
 	Beacons                       uint64 // broadcasts sent only so that islands can be told apart
 	Dropped                       uint64 // malformed or oversized payloads ignored
+	// RelaysUnresolved counts broadcasts not relayed to the tree's root
+	// because no live member record gives the root's address (see
+	// relayToRoot).
+	RelaysUnresolved uint64
 }
 
 // New returns a Core for cfg, or an error wrapping ErrConfig (or the
@@ -229,7 +233,8 @@ func New(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	cfg.Plumtree.Self = cfg.Self
-	cfg.Plumtree.RootedTree = cfg.RootedTree
+	cfg.Plumtree.RootedTree = cfg.Tree != TreePaper
+	cfg.Plumtree.RelayToRoot = cfg.Tree == TreeRootedRelay
 	cfg.Plumtree.Seed = cfg.Seed ^ 0xbf58476d1ce4e5b9
 	if cfg.Plumtree.MaxPayload == 0 {
 		cfg.Plumtree.MaxPayload = cfg.MaxPayload + 1
@@ -530,6 +535,8 @@ func (c *Core) route(now time.Time, out any) {
 		}
 	case plumtree.Deliver:
 		c.deliver(now, out)
+	case plumtree.RelayToRoot:
+		c.relayToRoot(out)
 	default:
 		c.outputs = append(c.outputs, out)
 	}

@@ -7,11 +7,15 @@
 // HyParView keeps a small active view of open links (the overlay's edges) and
 // a larger passive view of backups. Each change of the active view is handed
 // to Plumtree as a neighbour event, so that Plumtree's eager/lazy sets always
-// span exactly the live links. Config.RootedTree makes Plumtree keep a
-// breadth-first tree from the smallest ID (plumtree.Config.RootedTree), which
-// overlapping broadcasts from many senders cannot cut apart, instead of the
-// paper's prune-on-duplicate; every node of a network must use the same
-// setting. Messages from peers are routed to the right core by the wire range
+// span exactly the live links. By default (Config.Tree, TreeRootedRelay)
+// Plumtree keeps a breadth-first tree from the smallest ID
+// (plumtree.Config.RootedTree), which overlapping broadcasts from many
+// senders cannot cut apart, instead of the paper's prune-on-duplicate
+// (TreePaper), and the origin of a broadcast also sends it straight to the
+// tree's root, at the address of the root's member record, which pushes it
+// down the tree (plumtree.Config.RelayToRoot): the last node is at most one
+// hop more than the root's eccentricity away. Every node of a network must
+// use the same setting. Messages from peers are routed to the right core by the wire range
 // their type code belongs to (wire.Router). Every broadcast payload starts
 // with a one-byte topic: topic 0 carries this package's membership events,
 // the others belong to the layers above (the root package uses topic 1 for

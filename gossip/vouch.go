@@ -13,6 +13,7 @@ package gossip
 // unreachable and the refusal is counted (Stats.UnvouchedDials).
 
 import (
+	"slices"
 	"time"
 
 	"github.com/p2p-go/p2p/hyparview"
@@ -71,6 +72,9 @@ func (c *Core) vouched(p peer.Info) bool {
 // routeHyParView routes one HyParView output, holding what would reach a
 // peer no record vouches for.
 func (c *Core) routeHyParView(now time.Time, out any) {
+	if down, ok := out.(hyparview.NeighborDown); ok {
+		c.dropHeldNeighborUp(down.Peer)
+	}
 	if to, dials := destination(out); dials && !c.vouched(to) {
 		if len(c.held) >= maxHeld {
 			c.refuseUnvouched(to)
@@ -126,4 +130,16 @@ func (c *Core) nextHeld() (time.Time, bool) {
 		}
 	}
 	return next, true
+}
+
+// dropHeldNeighborUp forgets a held NeighborUp of a peer that HyParView has
+// dropped since: released after the NeighborDown, it would leave Plumtree
+// (and the runtime) with a neighbour that HyParView no longer has, on this
+// end only. With a rooted tree such a one-sided link can leave a node
+// waiting for payloads from a parent that does not know it.
+func (c *Core) dropHeldNeighborUp(id peer.ID) {
+	c.held = slices.DeleteFunc(c.held, func(h heldOutput) bool {
+		up, ok := h.out.(hyparview.NeighborUp)
+		return ok && up.Peer.ID == id
+	})
 }

@@ -145,6 +145,13 @@ type Config struct {
 	// whole and shallow when broadcasts from different origins overlap.
 	// Every neighbour must run with the same setting.
 	RootedTree bool
+	// RelayToRoot, with RootedTree, makes a node that broadcasts also send
+	// the payload straight to the tree's root (a [RelayToRoot] output, which
+	// the host carries over a direct connection), which pushes it down the
+	// tree: the last node is then at most one hop more than the root's
+	// eccentricity away, instead of up to the tree's diameter, for about one
+	// extra payload per broadcast (package doc, The rooted tree).
+	RelayToRoot bool
 	// AnnounceToEager, when true, sends announcements to eager neighbours
 	// too (other than the one the payload came from), so that a payload
 	// lost on a link that stays up is recovered even by a node whose

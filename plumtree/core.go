@@ -229,6 +229,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.sign(forward)
 	c.payloads.put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
+	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
 }
 
@@ -471,6 +472,14 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	c.stats.PayloadsReceived++
 	n := c.neighbors[from.ID]
+	if n == nil {
+		if g.Origin.ID != from.ID {
+			// Pushed by a peer that takes this node for a tree link.
+			c.answerStranger(from)
+		} else {
+			c.stats.RelaysReceived++
+		}
+	}
 	if c.seen.contains(now, g.ID) {
 		c.stats.DuplicatePayloads++
 		if n != nil && !c.cfg.RootedTree {
@@ -478,6 +487,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 			c.send(n.info, &Prune{})
 			c.stats.PrunesSent++
 		}
+		c.treeRepairPush(n, g, false)
 		return
 	}
 	if !c.checkSendTime(now, from, g) || !c.checkSignature(from, g) {
@@ -485,15 +495,18 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	}
 	c.seen.put(now, g.ID, struct{}{})
 	var announcers []announcer
+	recovered := false
 	if m, ok := c.missing.remove(g.ID); ok {
 		announcers = m.announcers
 		if m.grafts > 0 {
+			recovered = true
 			c.stats.PayloadsRecovered++
 			if m.summarized {
 				c.stats.MessagesRecovered++
 			}
 		}
 	}
+	c.treeRepairPush(n, g, recovered)
 	hops := c.clampHops(g.Round)
 	if g.Origin.ID != c.cfg.Self.ID {
 		c.outputs = append(c.outputs, Deliver{ID: g.ID, Origin: g.Origin, Hops: int(hops), Payload: g.Payload, SentAt: g.SentAt})
@@ -519,6 +532,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 	}
 	c.stats.IHavesReceived++
 	c.stats.AnnouncementsReceived += uint64(len(msg.Announcements))
+	unseen := false
 	for _, a := range msg.Announcements {
 		a.Round = c.clampHops(a.Round)
 		if c.seen.contains(now, a.ID) {
@@ -528,6 +542,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 			}
 			continue
 		}
+		unseen = true
 		m := c.missing.get(a.ID)
 		if m == nil {
 			if c.missing.len() >= c.cfg.MaxMissing {
@@ -537,6 +552,9 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 			m = c.missing.add(a.ID, now.Add(c.cfg.IHaveTimeout))
 		}
 		m.addAnnouncer(from.ID, a.Round)
+	}
+	if unseen {
+		c.treeRepairAnnounce(n)
 	}
 }
 

@@ -55,6 +55,28 @@
 // advertisements follow, reach [MaxTreeDistance]; meanwhile GRAFTs carry the
 // broadcasts. Every node of a network must use the same setting.
 //
+// The two ends of a link learn of it separately (over a real transport one
+// may learn seconds after the other, or keep a link the other has dropped),
+// so the tree mends disagreements: a node answers tree traffic from a peer it
+// does not count as a neighbour (a TREE, or a payload pushed to it as to a
+// tree link) with a "no route through me" advertisement at MaxTreeDistance,
+// so that the peer does not keep it as parent; a node whose parent announces
+// a message instead of pushing it tells the parent again that it is its
+// child; a neighbour that pushes payloads without being a tree link is told
+// this node's real relation to it. Without these a subtree could wait for a
+// parent that did not know it, and receive every broadcast by GRAFT only.
+//
+// A broadcast from a random origin crosses the shared tree from there: its
+// last node can be as far as the tree's diameter, twice the root's
+// eccentricity. With [Config.RelayToRoot] the origin also sends the payload
+// straight to the root (a [RelayToRoot] output, which the host carries over a
+// direct connection), which pushes it down the tree, as PIM-SM's shared trees
+// do with a rendezvous point: the last node is then at most one hop more than
+// the root's eccentricity away, for one extra payload and the few duplicates
+// where the two copies meet. A root that is unknown, unreachable or lying
+// costs only that payload: the origin's own push and the lazy links still
+// carry the broadcast.
+//
 // # Differences from the paper
 //
 // Announcements are batched: the IDs announced to one peer are gathered for

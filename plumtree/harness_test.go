@@ -225,6 +225,9 @@ func (net *simNetwork) step(i int, input any) {
 		switch out := out.(type) {
 		case overlay.Send:
 			net.send(i, out)
+		case RelayToRoot:
+			// A direct connection to the root, as the host would dial.
+			net.sendOn(i, overlay.Send{To: net.nodes[net.byID[out.Root]].info, Msg: out.Msg}, true)
 		case Deliver:
 			key := simKey{node: i, id: out.ID}
 			net.deliveredTo[key]++
@@ -253,12 +256,16 @@ func (net *simNetwork) push(e *simEvent) {
 	heap.Push(&net.events, e)
 }
 
-func (net *simNetwork) send(from int, out overlay.Send) {
+func (net *simNetwork) send(from int, out overlay.Send) { net.sendOn(from, out, false) }
+
+// sendOn sends over the link between from and out.To, or over a direct
+// connection when direct (the relay to the root).
+func (net *simNetwork) sendOn(from int, out overlay.Send, direct bool) {
 	to, ok := net.byID[out.To.ID]
 	if !ok {
 		net.tb.Fatalf("node %d sent to unknown peer %v", from, out.To)
 	}
-	if !net.linked(from, to) {
+	if !direct && !net.linked(from, to) {
 		net.tb.Fatalf("node %d sent %T to %d, which is not its neighbour", from, out.Msg, to)
 	}
 	data, err := wire.Marshal(out.Msg)

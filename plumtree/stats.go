@@ -44,6 +44,19 @@ type Stats struct {
 	TreesSent     uint64
 	TreesReceived uint64
 	ParentChanges uint64
+	// TreeRepairs counts the TREE messages (included in TreesSent) sent to
+	// mend a disagreement between the two ends of a link: to a stranger
+	// that sent tree traffic, to a neighbour that pushed a payload without
+	// being a tree link, to a parent that announced instead of pushing.
+	TreeRepairs uint64
+	// RelaysSent counts broadcasts sent to the root besides the tree
+	// (Config.RelayToRoot), RelaysSkipped the broadcasts not relayed because
+	// this node is the root, knows none, or the root is a tree link
+	// already; RelaysReceived the payloads received from their origin over
+	// a link that is not a neighbour's (the root's side of the relay).
+	RelaysSent     uint64
+	RelaysSkipped  uint64
+	RelaysReceived uint64
 	// SummariesSent and SummariesReceived count SUMMARY messages, sent to
 	// every new neighbour while payloads are kept.
 	SummariesSent     uint64

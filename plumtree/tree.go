@@ -96,7 +96,9 @@ func (c *Core) treeRecompute(tell *neighbor) {
 	routeChanged := old.root != root || old.distance != distance
 	for _, n := range c.order {
 		switch {
-		case routeChanged || (n == parent) != (n == old.parent) || n == tell:
+		case n == tell, !n.noRoute() && (routeChanged || (n == parent) != (n == old.parent)):
+			// A neighbour that said it does not know of the link
+			// is told nothing more until it advertises a route.
 			c.send(n.info, &Tree{Root: root, Distance: distance, Parent: n == parent})
 			c.stats.TreesSent++
 		}
@@ -112,6 +114,9 @@ func (c *Core) receiveTree(from peer.Info, msg *Tree) {
 	n := c.neighbors[from.ID]
 	if n == nil {
 		c.stats.FromStrangers++
+		if msg.Distance < MaxTreeDistance {
+			c.answerStranger(from)
+		}
 		return
 	}
 	c.stats.TreesReceived++
@@ -120,13 +125,74 @@ func (c *Core) receiveTree(from peer.Info, msg *Tree) {
 	}
 	// The first advertisement of a new neighbour is answered: ours, sent
 	// when the link came up, may have reached it before it knew of the
-	// link, and been ignored.
+	// link, and been ignored (or answered with "no route", see
+	// answerStranger). So is the first after such a "no route".
 	var tell *neighbor
-	if n.treeRoot.IsZero() {
+	if msg.Distance < MaxTreeDistance && (n.treeRoot.IsZero() || n.noRoute()) {
 		tell = n
 	}
 	n.treeRoot, n.treeDistance, n.child = msg.Root, min(msg.Distance, MaxTreeDistance), msg.Parent
 	c.treeRecompute(tell)
+}
+
+// answerStranger tells a peer that sent tree traffic (a TREE, or a payload
+// pushed as to a tree link) to this node, which does not count it as a
+// neighbour, that it has no route through this node: an advertisement at
+// MaxTreeDistance. The two ends of a link can disagree on the link: the
+// overlay reports it to each end separately (over the real transport, one
+// end may learn of it seconds after the other, or the other may already
+// have dropped it). Without the answer the peer could keep this node as its
+// parent, or as a child, and the subtree below it would receive every
+// broadcast by GRAFT only, after timer 1. A stranger's own "no route" is
+// never answered, so that two strangers cannot answer each other forever.
+func (c *Core) answerStranger(from peer.Info) {
+	if !c.cfg.RootedTree {
+		return
+	}
+	root := c.tree.root
+	if root.IsZero() {
+		root = c.cfg.Self.ID
+	}
+	c.send(from, &Tree{Root: root, Distance: MaxTreeDistance})
+	c.stats.TreesSent++
+	c.stats.TreeRepairs++
+}
+
+// treeRepairPush handles a payload pushed by neighbour n (first copy or
+// duplicate): a neighbour that is neither this node's parent nor its child
+// pushes only if it takes this node for its child or its parent, a
+// disagreement left by a link that went down and up again at one end only.
+// It is told this node's real relation to it. Payloads that answer a GRAFT
+// (recovered), and those sent by their origin itself (its first hop, which
+// the rendezvous relay also uses), are not disagreements.
+func (c *Core) treeRepairPush(n *neighbor, g *Gossip, recovered bool) {
+	if !c.cfg.RootedTree || n == nil || recovered || n == c.tree.parent || n.child || n.treeRoot.IsZero() || n.noRoute() {
+		return
+	}
+	if g.Origin.ID == n.info.ID && g.Round <= 1 {
+		return
+	}
+	c.send(n.info, &Tree{Root: c.tree.root, Distance: c.tree.distance})
+	c.stats.TreesSent++
+	c.stats.TreeRepairs++
+}
+
+// treeRepairAnnounce handles an IHAVE from neighbour n announcing a message
+// this node has not received: from its parent, the parent does not take it
+// for its child (it would have pushed the payload), so it is told again.
+func (c *Core) treeRepairAnnounce(n *neighbor) {
+	if !c.cfg.RootedTree || n != c.tree.parent {
+		return
+	}
+	c.send(n.info, &Tree{Root: c.tree.root, Distance: c.tree.distance, Parent: true})
+	c.stats.TreesSent++
+	c.stats.TreeRepairs++
+}
+
+// noRoute reports whether the neighbour's last advertisement said it has no
+// route through it (see answerStranger).
+func (n *neighbor) noRoute() bool {
+	return !n.treeRoot.IsZero() && n.treeDistance >= MaxTreeDistance
 }
 
 // treeNeighborUp advertises this node's route to a new neighbour.

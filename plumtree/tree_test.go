@@ -228,3 +228,166 @@ func TestRootedTreeAnswersFirstAdvertisementAndIgnoresStrangers(t *testing.T) {
 		t.Fatalf("a TREE with a zero root was not refused")
 	}
 }
+
+// treeParent returns the neighbour node i took for its parent, or -1.
+func treeParent(net *simNetwork, i int) int {
+	c := net.nodes[i].core
+	if c.tree.parent == nil {
+		return -1
+	}
+	return net.byID[c.tree.parent.info.ID]
+}
+
+// A link that one end dropped while the other still counts it (over the
+// real transport the overlay reports a link to each end separately, and
+// an end can miss the other's departure) must not cut the child's subtree
+// off: the child's payloads reach the parent as from a stranger, which
+// answers "no route through me", and the child chooses another parent. The
+// broadcasts after the first then need no GRAFT. Without the answer every
+// broadcast reached the subtree by GRAFT only, after timer 1.
+func TestRootedTreeLinkDroppedAtOneEndStopsCostingGrafts(t *testing.T) {
+	const nodes = 200
+	net := newSimNetwork(t, simOptions{nodes: nodes, degree: 5, seed: 11, config: rooted})
+	net.settle()
+	// A child with a subtree of its own and another route to the root.
+	child := -1
+	for _, i := range net.liveNodes() {
+		p := treeParent(net, i)
+		if p < 0 || len(net.nodes[i].core.EagerPeers()) < 3 {
+			continue
+		}
+		child = i
+		break
+	}
+	if child < 0 {
+		t.Fatal("no node with a parent and children")
+	}
+	parent := treeParent(net, child)
+	net.step(parent, NeighborDown{Peer: net.nodes[child].info.ID})
+	net.settle()
+	if treeParent(net, child) != parent {
+		t.Fatalf("the child left its parent before any traffic: the test shows nothing")
+	}
+	grafts := func() uint64 {
+		var total uint64
+		for _, n := range net.nodes {
+			total += n.core.Stats().GraftsSent
+		}
+		return total
+	}
+	// The first broadcast finds the cut: the subtree grafts it.
+	first := net.broadcast(parent, MessageID{}, payload256)
+	net.settle()
+	if r := net.report(first); r.delivered != r.receivers {
+		t.Fatalf("first broadcast after the cut: delivered to %d of %d", r.delivered, r.receivers)
+	}
+	if p := treeParent(net, child); p == parent {
+		t.Fatalf("the child still takes the node that dropped it for its parent")
+	}
+	before := grafts()
+	for k := range 5 {
+		id := net.broadcast((parent+k*37)%nodes, MessageID{}, payload256)
+		net.settle()
+		if r := net.report(id); r.delivered != r.receivers || r.duplicates != 0 {
+			t.Fatalf("broadcast %d: delivered to %d of %d, %d duplicates", k, r.delivered, r.receivers, r.duplicates)
+		}
+	}
+	if g := grafts() - before; g != 0 {
+		t.Fatalf("%d GRAFTs for 5 broadcasts after the repair, want none", g)
+	}
+	var repairs uint64
+	for _, n := range net.nodes {
+		repairs += n.core.Stats().TreeRepairs
+	}
+	if repairs == 0 || repairs > 4 {
+		t.Fatalf("%d TREE repairs, want a few (the ends must not answer each other forever)", repairs)
+	}
+}
+
+// A stranger's advertisement or pushed payload is answered with "no route
+// through me" (MaxTreeDistance); a stranger's own "no route" is not
+// answered, so that two strangers cannot answer each other forever.
+func TestRootedTreeAnswersStrangersNoRoute(t *testing.T) {
+	c := newTestCore(t, rooted0, peerA)
+	c.Drain(nil)
+	c.Step(simEpoch, overlay.Received{From: peerC, Msg: &Tree{Root: peerC.ID, Distance: 2, Parent: true}})
+	got := sentTo[*Tree](c.Drain(nil), peerC)
+	if len(got) != 1 || got[0].Distance != MaxTreeDistance || got[0].Parent {
+		t.Fatalf("answer to a stranger's TREE: %+v, want one no-route advertisement", got)
+	}
+	c.Step(simEpoch, overlay.Received{From: peerC, Msg: &Tree{Root: peerC.ID, Distance: MaxTreeDistance}})
+	if got := sentTo[*Tree](c.Drain(nil), peerC); len(got) != 0 {
+		t.Fatalf("a stranger's no-route was answered: %+v", got)
+	}
+	c.Step(simEpoch, overlay.Received{From: peerC, Msg: gossipFrom(testID, 3, "x")})
+	if got := sentTo[*Tree](c.Drain(nil), peerC); len(got) != 1 || got[0].Distance != MaxTreeDistance {
+		t.Fatalf("answer to a stranger's pushed payload: %+v, want one no-route advertisement", got)
+	}
+	// A payload sent by its origin itself (a first hop, or the rendezvous
+	// relay) is not tree traffic.
+	c.Step(simEpoch, overlay.Received{From: origin, Msg: gossipFrom(MessageID{0xBB}, 1, "y")})
+	if got := sentTo[*Tree](c.Drain(nil), origin); len(got) != 0 {
+		t.Fatalf("a payload from its origin was answered: %+v", got)
+	}
+}
+
+func rooted0(cfg *Config) { cfg.RootedTree = true }
+
+// A neighbour that says "no route through me" is not a parent and not eager;
+// its next advertisement is answered, as a first one is: it comes once the
+// neighbour knows of the link, and ours reached it before that.
+func TestRootedTreeNoRouteNeighbourIsNotParentAndIsAnsweredLater(t *testing.T) {
+	var root peer.ID
+	root[len(root)-1] = 1
+	c := newTestCore(t, rooted0, peerA, peerB)
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: root, Distance: 0}})
+	c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Tree{Root: root, Distance: 3}})
+	if r, d := c.Root(); r != root || d != 1 {
+		t.Fatalf("root %v at %d, want the advertised root at 1", r.Short(), d)
+	}
+	c.Drain(nil)
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: root, Distance: MaxTreeDistance}})
+	if r, d := c.Root(); r != root || d != 4 {
+		t.Fatalf("after A's no-route: root %v at %d, want the root through B at 4", r.Short(), d)
+	}
+	wantPeers(t, "eager after A's no-route", c.EagerPeers(), peerB)
+	c.Drain(nil)
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: root, Distance: 0}})
+	outs := c.Drain(nil)
+	if got := sentTo[*Tree](outs, peerA); len(got) != 1 || !got[0].Parent {
+		t.Fatalf("A's advertisement after its no-route: answers %+v, want one naming A the parent", got)
+	}
+	wantPeers(t, "eager once A offers a route again", c.EagerPeers(), peerA)
+}
+
+// A parent that announces a message instead of pushing it does not take
+// this node for its child: it is told again. A neighbour that pushes a
+// payload without being a tree link takes this node for its child or its
+// parent: it is told this node's real relation to it.
+func TestRootedTreeDisagreementsOnTreeLinksAreToldOnce(t *testing.T) {
+	var root peer.ID
+	root[len(root)-1] = 1
+	c := newTestCore(t, rooted0, peerA, peerB)
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &Tree{Root: root, Distance: 0}})
+	c.Step(simEpoch, overlay.Received{From: peerB, Msg: &Tree{Root: root, Distance: 2}})
+	c.Drain(nil)
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &IHave{Announcements: []Announcement{{ID: testID, Round: 2}}}})
+	if got := sentTo[*Tree](c.Drain(nil), peerA); len(got) != 1 || !got[0].Parent {
+		t.Fatalf("answer to the parent's announcement of a missing message: %+v, want one TREE naming it parent", got)
+	}
+	c.Step(simEpoch, overlay.Received{From: peerB, Msg: gossipFrom(testID, 4, "x")})
+	outs := c.Drain(nil)
+	if got := sentTo[*Tree](outs, peerB); len(got) != 1 || got[0].Parent || got[0].Distance != 1 {
+		t.Fatalf("answer to a push from a non-tree neighbour: %+v, want one TREE, not naming it parent", got)
+	}
+	if len(delivered(outs)) != 1 {
+		t.Fatalf("the payload was not delivered")
+	}
+	// Its announcement of a message seen, and the parent's push, need no
+	// answer.
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: &IHave{Announcements: []Announcement{{ID: testID, Round: 2}}}})
+	c.Step(simEpoch, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xAB}, 2, "y")})
+	if got := sentTo[*Tree](c.Drain(nil), peerA); len(got) != 0 {
+		t.Fatalf("TREE sent to a parent that behaves: %+v", got)
+	}
+}

@@ -26,10 +26,7 @@ var (
 
 // Name implements Protocol.
 func (p GossipProtocol) Name() string {
-	if p.Config.RootedTree {
-		return "gossip (hyparview+plumtree, rooted tree)"
-	}
-	return "gossip (hyparview+plumtree)"
+	return "gossip (hyparview+plumtree, " + p.Config.Tree.String() + " tree)"
 }
 
 // NewCore implements Protocol.

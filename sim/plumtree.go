@@ -16,7 +16,9 @@ import (
 // else (no member list, no membership broadcasts, no probes). It is the
 // baseline for comparing with the paper's figures, and it scales further
 // than GossipProtocol, whose member list costs every node memory and traffic
-// proportional to N.
+// proportional to N. With Plumtree.RelayToRoot, the relays to the tree's
+// root go by ID, which the simulated network resolves where the Broadcaster
+// reads the address from its member list.
 type PlumtreeProtocol struct {
 	HyParView hyparview.Config
 	Plumtree  plumtree.Config
@@ -29,6 +31,9 @@ var (
 
 // Name implements Protocol.
 func (p PlumtreeProtocol) Name() string {
+	if p.Plumtree.RootedTree && p.Plumtree.RelayToRoot {
+		return "plumtree over hyparview (rooted tree, relay to the root)"
+	}
 	if p.Plumtree.RootedTree {
 		return "plumtree over hyparview (rooted tree)"
 	}
@@ -104,7 +109,7 @@ type treeCore struct {
 func newTreeCore(hv *hyparview.Core, pt *plumtree.Core) *treeCore {
 	c := &treeCore{hv: hv, pt: pt}
 	c.hvPart = c.c.Add("hyparview", hv, c.routeHyParView, wire.RangeHyParView)
-	c.ptPart = c.c.Add("plumtree", pt, nil, wire.RangePlumtree)
+	c.ptPart = c.c.Add("plumtree", pt, c.routePlumtree, wire.RangePlumtree)
 	return c
 }
 
@@ -143,6 +148,17 @@ func (c *treeCore) routeHyParView(out any) {
 	default:
 		c.c.Emit(out)
 	}
+}
+
+// routePlumtree sends Plumtree's relays to the tree's root by ID, which the
+// simulated network resolves as a member list would give the address (this
+// setup has none), and passes every other output on.
+func (c *treeCore) routePlumtree(out any) {
+	if r, ok := out.(plumtree.RelayToRoot); ok {
+		c.c.Emit(overlay.Send{To: peer.Info{ID: r.Root}, Msg: r.Msg})
+		return
+	}
+	c.c.Emit(out)
 }
 
 // Drain implements overlay.Core.

@@ -152,11 +152,11 @@ func TestMassFailEveryMessageSentDuringRepairReachesEverySurvivor(t *testing.T) 
 
 // TestBroadcastAfterChurnReachesEveryNode replaces a fifth of the nodes
 // (crashes and new joins, one at a time) before the messages: the rooted
-// tree rebuilds around the newcomers, and every live node delivers every
-// message with little redundancy.
+// tree (with the relay to its root) rebuilds around the newcomers, and every
+// live node delivers every message with little redundancy.
 func TestBroadcastAfterChurnReachesEveryNode(t *testing.T) {
 	r, err := RunBroadcast(BroadcastConfig{
-		Sim: Config{Seed: 4}, Protocol: PlumtreeProtocol{Plumtree: plumtree.Config{RootedTree: true}}, Nodes: 200,
+		Sim: Config{Seed: 4}, Protocol: PlumtreeProtocol{Plumtree: plumtree.Config{RootedTree: true, RelayToRoot: true}}, Nodes: 200,
 		Messages: 20, Settle: 10 * time.Second, ChurnFraction: 0.2,
 	})
 	if err != nil {

@@ -144,7 +144,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		treeShape string
 	)
 	f.StringVar(&protocol, "protocol", "gossip", "overlay: gossip (the Broadcaster core: member list included) or plumtree (Plumtree over HyParView alone, as in the papers)")
-	f.StringVar(&treeShape, "tree", "", "how Plumtree shapes its tree: paper (prune on duplicate, the default) or rooted (a breadth-first tree from the smallest ID)")
+	f.StringVar(&treeShape, "tree", "relay", "how Plumtree shapes its tree: relay (the default: a breadth-first tree from the smallest ID, and each broadcast also sent straight to its root), rooted (the tree without the relay) or paper (prune on duplicate)")
 	plumtreeFlags(f, &tree)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		simCfg, err := flags.simConfig(cmd)
@@ -156,14 +156,16 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		}
 		cfg.Sim = simCfg
 		cfg.Nodes = flags.nodes
-		if treeShape != "" && treeShape != "rooted" && treeShape != "paper" {
-			return fmt.Errorf("--tree %q: want rooted or paper", treeShape)
+		shape, ok := map[string]gossip.TreeShape{"relay": gossip.TreeRootedRelay, "rooted": gossip.TreeRooted, "paper": gossip.TreePaper}[treeShape]
+		if !ok {
+			return fmt.Errorf("--tree %q: want relay, rooted or paper", treeShape)
 		}
 		switch protocol {
 		case "gossip":
-			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, RootedTree: treeShape == "rooted"}}
+			cfg.Protocol = sim.GossipProtocol{Config: gossip.Config{Plumtree: tree, Tree: shape}}
 		case "plumtree":
-			tree.RootedTree = treeShape == "rooted"
+			tree.RootedTree = shape != gossip.TreePaper
+			tree.RelayToRoot = shape == gossip.TreeRootedRelay
 			cfg.Protocol = sim.PlumtreeProtocol{Plumtree: tree}
 		default:
 			return fmt.Errorf("--protocol %q: want gossip or plumtree", protocol)

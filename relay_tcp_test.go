@@ -1,0 +1,86 @@
+package p2p_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/internal/testutil"
+)
+
+// TestRelayToRootOverTCP: with the default tree (rooted, with the relay to
+// its root), broadcasts from nodes that are not the root reach the root
+// over a connection dialled for the relay (its address from the root's
+// signed member record), and every node delivers every broadcast once.
+func TestRelayToRootOverTCP(t *testing.T) {
+	const nodes, messages = 8, 10
+	c := startLoopbackCluster(t, nodes)
+	var mu sync.Mutex
+	got := map[int]map[int]int{} // message -> node -> deliveries
+	for i, n := range c.nodes {
+		n.React(func(m *p2p.Message) {
+			var p benchPayload
+			if m.Decode(&p) != nil {
+				return
+			}
+			mu.Lock()
+			if got[p.I] == nil {
+				got[p.I] = map[int]int{}
+			}
+			got[p.I][i]++
+			mu.Unlock()
+		})
+	}
+	// Every node agrees on the root before the broadcasts.
+	rootOf := func(b *p2p.Broadcaster) string { return p2p.TreeRootForTest(b).String() }
+	testutil.Eventually(t, 20*time.Second, "every node to know the same root", func() bool {
+		first := rootOf(c.nodes[0])
+		for _, n := range c.nodes[1:] {
+			if rootOf(n) != first {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range messages {
+		sender := c.nodes[1+i%(nodes-1)]
+		if rootOf(sender) == sender.ID().String() {
+			sender = c.nodes[0]
+		}
+		if err := sender.Send(context.Background(), makePayload(i, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, "every broadcast at every other node", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range messages {
+			if len(got[i]) != nodes-1 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	for i, byNode := range got {
+		for node, count := range byNode {
+			if count != 1 {
+				t.Errorf("node %d delivered broadcast %d %d times", node, i, count)
+			}
+		}
+	}
+	mu.Unlock()
+	var sent, received, unresolved uint64
+	for _, n := range c.nodes {
+		st := n.Stats()
+		sent += st.Plumtree.RelaysSent
+		received += st.Plumtree.RelaysReceived
+		unresolved += st.Gossip.RelaysUnresolved
+	}
+	t.Logf("relays: %d sent, %d received over a direct connection, %d unresolved", sent, received, unresolved)
+	if sent == 0 || received == 0 || unresolved != 0 {
+		t.Fatalf("relays: %d sent, %d received by the root over a direct connection, %d unresolved: want some, some, none", sent, received, unresolved)
+	}
+}
