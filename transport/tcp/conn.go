@@ -31,6 +31,11 @@ const (
 	closeLinger = 2 * time.Second
 	// keepBufferLimit: send buffers that grew larger are released after use.
 	keepBufferLimit = 1 << 20
+	// deferredWriteLimit is how many encrypted bytes TrySendDeferred lets
+	// wait for Flush before it wakes the writer itself: a write of 64 KiB
+	// costs little more than one of a few hundred bytes, and a larger one
+	// would hold the frames back for no gain.
+	deferredWriteLimit = 64 << 10
 )
 
 var _ transport.Conn = (*Conn)(nil)
@@ -39,9 +44,10 @@ var _ transport.Conn = (*Conn)(nil)
 //
 // Send encrypts the message at once and queues it for a per-connection
 // writer goroutine, which writes everything queued in one system call:
-// concurrent and back-to-back sends are coalesced. Send blocks while more
-// than 256 KiB wait for a slow socket, until ctx is done. Recv must be
-// called from one goroutine at a time.
+// concurrent and back-to-back sends are coalesced. TrySendDeferred queues
+// without waking the writer, so that the messages queued until Flush leave
+// in one write. Send blocks while more than 256 KiB wait for a slow socket,
+// until ctx is done. Recv must be called from one goroutine at a time.
 type Conn struct {
 	transport *Transport
 	raw       net.Conn
@@ -143,7 +149,7 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 		return fmt.Errorf("tcp: send to %s: %w", c.remote, err)
 	}
 	for {
-		space, err := c.tryQueue(msg)
+		space, err := c.tryQueue(msg, true)
 		if space == nil {
 			return err
 		}
@@ -159,17 +165,42 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 // TrySend implements transport.TrySender: it queues msg like Send, or
 // returns transport.ErrWouldBlock at once when the send buffer is full.
 func (c *Conn) TrySend(msg []byte) error {
-	space, err := c.tryQueue(msg)
+	space, err := c.tryQueue(msg, true)
 	if space != nil {
 		return fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrWouldBlock)
 	}
 	return err
 }
 
+// TrySendDeferred implements transport.DeferredSender: it queues msg like
+// TrySend but leaves it for the next Flush (or Send, TrySend, CloseWrite,
+// Close), unless 64 KiB already wait.
+func (c *Conn) TrySendDeferred(msg []byte) error {
+	space, err := c.tryQueue(msg, false)
+	if space != nil {
+		return fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrWouldBlock)
+	}
+	return err
+}
+
+// Flush implements transport.DeferredSender: it wakes the writer, which
+// writes everything queued in one system call.
+func (c *Conn) Flush() { c.wakeWriter() }
+
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+var _ transport.DeferredSender = (*Conn)(nil)
+
 // tryQueue encrypts and queues msg if the send buffer has room, and returns
-// the error of that. When the buffer is full it returns a channel closed
-// once the writer has taken the buffer, and queues nothing.
-func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
+// the error of that; it wakes the writer when wake is set or when the bytes
+// waiting reach deferredWriteLimit. When the buffer is full it returns a
+// channel closed once the writer has taken the buffer, and queues nothing.
+func (c *Conn) tryQueue(msg []byte, wake bool) (space chan struct{}, err error) {
 	if len(msg) > c.transport.cfg.MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes to %s, limit %d", transport.ErrTooLarge, len(msg), c.remote, c.transport.cfg.MaxFrameSize)
 	}
@@ -193,11 +224,11 @@ func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
 		c.Close()
 		return nil, err
 	}
+	wake = wake || len(c.pending) >= deferredWriteLimit
 	c.mu.Unlock()
 	c.transport.stats.framesOut.Add(1)
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if wake {
+		c.wakeWriter()
 	}
 	return nil, nil
 }
@@ -317,6 +348,15 @@ func (c *Conn) Recv() ([]byte, error) {
 }
 
 var _ transport.HalfCloser = (*Conn)(nil)
+
+// Buffered implements transport.BufferedReceiver: it reports whether a
+// whole message of one chunk (under 64 KiB) waits in the read buffer, or
+// Recv has failed for good.
+func (c *Conn) Buffered() bool {
+	return c.recvErr != nil || c.reader.buffered()
+}
+
+var _ transport.BufferedReceiver = (*Conn)(nil)
 
 // CloseWrite implements transport.HalfCloser: the writer sends what Send
 // queued (for at most two seconds), then shuts down the sending side of the

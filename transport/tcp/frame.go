@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -103,6 +104,7 @@ func (m *messageReader) reserve(n, rest int) error {
 // messageReader reads and decrypts messages framed by appendMessage.
 type messageReader struct {
 	r       io.Reader
+	buffer  *bufio.Reader // r when it is one: what was read ahead is known
 	cs      *noise.CipherState
 	maxSize int
 	budget  *bytebudget.Budget // nil: no limit beyond maxSize
@@ -122,7 +124,24 @@ func (m *messageReader) releaseHeld() {
 }
 
 func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
-	return &messageReader{r: r, cs: cs, maxSize: maxSize}
+	m := &messageReader{r: r, cs: cs, maxSize: maxSize}
+	m.buffer, _ = r.(*bufio.Reader)
+	return m
+}
+
+// buffered reports whether a whole message of one chunk is in the read
+// buffer, so that read returns it without reading from the network.
+func (m *messageReader) buffered() bool {
+	if m.buffer == nil {
+		return false
+	}
+	n := m.buffer.Buffered()
+	if n < lengthLen {
+		return false
+	}
+	header, _ := m.buffer.Peek(lengthLen)
+	size := binary.BigEndian.Uint32(header)
+	return size <= maxChunkPlain && n-lengthLen >= int(size)+tagLen
 }
 
 // read returns the next message; the previous one's reservation, if any,
@@ -149,11 +168,15 @@ func (m *messageReader) read() (_ []byte, err error) {
 	if uint64(size) > uint64(m.maxSize) {
 		return nil, fmt.Errorf("%w: announced length %d over the limit %d", errMalformed, size, m.maxSize)
 	}
-	if m.hooks != nil {
+	n := int(size)
+	// A message of one chunk already in the buffer arrives without waiting,
+	// so it needs no deadline: setting one and lifting it again takes the
+	// poller's lock and moves a timer twice per message.
+	inBuffer := m.buffer != nil && n <= maxChunkPlain && m.buffer.Buffered() >= n+tagLen
+	if m.hooks != nil && !inBuffer {
 		m.hooks.frameStarted()
 		defer m.hooks.frameEnded()
 	}
-	n := int(size)
 	msg := make([]byte, 0, min(n, maxChunkPlain)+tagLen)
 	remaining := n
 	for chunk := 0; chunk < chunkCount(n); chunk++ {
