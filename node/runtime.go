@@ -465,10 +465,11 @@ func (r *Runtime) step(input any) {
 		return
 	}
 	r.stepping = true
-	for len(r.pendingInputs) > 0 {
-		next := r.pendingInputs[0]
-		r.pendingInputs[0] = nil
-		r.pendingInputs = r.pendingInputs[1:]
+	// Walk by index rather than reslicing, so that the slice keeps its
+	// capacity: an input per message must not cost an allocation.
+	for i := 0; i < len(r.pendingInputs); i++ {
+		next := r.pendingInputs[i]
+		r.pendingInputs[i] = nil
 		r.stepOne(next)
 	}
 	r.pendingInputs = r.pendingInputs[:0]

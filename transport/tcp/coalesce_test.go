@@ -187,3 +187,37 @@ func TestReaderBufferedSeesWholeMessagesOnly(t *testing.T) {
 		}
 	}
 }
+
+// Flush writes what the socket takes without waiting and leaves the rest
+// to the writer: with a peer that reads late, nothing is lost, reordered
+// or torn, however the socket's buffer cut the writes.
+func TestFlushIntoAFullSocketLosesNothing(t *testing.T) {
+	a, b := newTransport(t, nil), newTransport(t, nil)
+	atA, atB := connect(t, a, b)
+	conn := atA.(*Conn)
+	pad := bytes.Repeat([]byte("y"), 10_000)
+	sent := 0
+	for ; sent < 10_000; sent++ {
+		msg := append([]byte(fmt.Sprint("message ", sent, " ")), pad...)
+		if err := conn.TrySendDeferred(msg); err != nil {
+			if !errors.Is(err, transport.ErrWouldBlock) {
+				t.Fatal(err)
+			}
+			break
+		}
+		conn.Flush()
+	}
+	if sent == 10_000 {
+		t.Fatal("the buffers never filled")
+	}
+	for i := range sent {
+		msg, err := atB.Recv()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		want := append([]byte(fmt.Sprint("message ", i, " ")), pad...)
+		if !bytes.Equal(msg, want) {
+			t.Fatalf("message %d differs", i)
+		}
+	}
+}

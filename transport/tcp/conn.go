@@ -9,9 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/flynn/noise"
 
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -65,14 +64,26 @@ type Conn struct {
 	// closeWrite is closed by CloseWrite.
 	closeWrite     chan struct{}
 	closeWriteOnce sync.Once
+	// rawConn writes to the socket without waiting (Flush); nil when the
+	// socket or the system has no such write.
+	rawConn syscall.RawConn
+
+	// writeMu is held by whoever writes to the socket, the writer or
+	// Flush: frames are taken from pending and written under it, so they
+	// reach the socket in order.
+	writeMu sync.Mutex
+	// spare is the empty buffer swapped with pending; guarded by writeMu.
+	spare []byte
 
 	mu sync.Mutex // guards the fields below
 	// sendCipher encrypts in the order bytes enter pending.
-	sendCipher *noise.CipherState
+	sendCipher frameCipher
 	// pending holds encrypted frames not yet handed to the socket.
 	pending []byte
-	// space is closed (and replaced) whenever the writer takes pending.
-	space chan struct{}
+	// space is closed (and replaced) when the writer takes pending and a
+	// sender was given it to wait on (spaceWanted).
+	space       chan struct{}
+	spaceWanted bool
 	// sendErr, once set, fails every later Send.
 	sendErr error
 }
@@ -87,10 +98,17 @@ func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		closeWrite: make(chan struct{}),
-		sendCipher: keys.send,
+		sendCipher: newChachaState(keys.send),
 		space:      make(chan struct{}),
 	}
-	c.reader = newMessageReader(bufio.NewReaderSize(raw, readBufferSize), keys.recv, t.cfg.MaxFrameSize)
+	c.reader = newMessageReader(bufio.NewReaderSize(raw, readBufferSize), newChachaState(keys.recv), t.cfg.MaxFrameSize)
+	socket := raw
+	if counted, ok := raw.(*countingConn); ok {
+		socket = counted.Conn
+	}
+	if sc, ok := socket.(syscall.Conn); ok && canWriteNow {
+		c.rawConn, _ = sc.SyscallConn()
+	}
 	c.reader.budget = t.buffered
 	c.reader.hooks = c
 	return c
@@ -183,9 +201,44 @@ func (c *Conn) TrySendDeferred(msg []byte) error {
 	return err
 }
 
-// Flush implements transport.DeferredSender: it wakes the writer, which
-// writes everything queued in one system call.
-func (c *Conn) Flush() { c.wakeWriter() }
+// Flush implements transport.DeferredSender: it writes everything queued
+// in one system call, from the calling goroutine as far as the socket
+// takes it without waiting, and leaves the rest to the writer. Writing
+// here rather than waking the writer saves a goroutine hand-off per
+// write.
+func (c *Conn) Flush() {
+	if c.rawConn == nil || !c.writeMu.TryLock() {
+		// The writer is writing: woken, it takes what is queued next.
+		c.wakeWriter()
+		return
+	}
+	defer c.writeMu.Unlock()
+	out := c.takePending(c.spare)
+	c.spare = out[:0]
+	if len(out) == 0 {
+		return
+	}
+	n := writeNow(c.rawConn, out)
+	if n > 0 {
+		c.transport.stats.writes.Add(1)
+		c.transport.stats.bytesOut.Add(uint64(n))
+	}
+	if n == len(out) {
+		if cap(out) > keepBufferLimit {
+			c.spare = nil
+		}
+		return
+	}
+	// The socket's buffer is full, or the write failed: the writer writes
+	// the rest, waiting (or meets the error), before what was queued
+	// meanwhile.
+	c.mu.Lock()
+	rest := make([]byte, 0, len(out)-n+len(c.pending))
+	rest = append(rest, out[n:]...)
+	c.pending = append(rest, c.pending...)
+	c.mu.Unlock()
+	c.wakeWriter()
+}
 
 func (c *Conn) wakeWriter() {
 	select {
@@ -212,6 +265,7 @@ func (c *Conn) tryQueue(msg []byte, wake bool) (space chan struct{}, err error) 
 		return nil, err
 	}
 	if len(c.pending) != 0 && len(c.pending)+need > sendBufferLimit {
+		c.spaceWanted = true
 		space := c.space
 		c.mu.Unlock()
 		return space, nil
@@ -240,24 +294,26 @@ var _ transport.TrySender = (*Conn)(nil)
 func (c *Conn) writeLoop() {
 	defer c.transport.wg.Done()
 	defer close(c.writerDone)
-	var out []byte
+	// lastWrite takes what is queued and writes it, for at most
+	// closeLinger, as the connection closes.
+	lastWrite := func() {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
+		if out := c.takePending(c.spare); len(out) > 0 {
+			c.raw.Write(out)
+		}
+		c.spare = nil
+	}
 	for {
 		select {
 		case <-c.wake:
 		case <-c.done:
-			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
-			out = c.takePending(out)
-			if len(out) > 0 {
-				c.raw.Write(out)
-			}
+			lastWrite()
 			c.raw.Close()
 			return
 		case <-c.closeWrite:
-			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
-			out = c.takePending(out)
-			if len(out) > 0 {
-				c.raw.Write(out)
-			}
+			lastWrite()
 			if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
@@ -265,21 +321,30 @@ func (c *Conn) writeLoop() {
 			c.raw.Close()
 			return
 		}
-		out = c.takePending(out)
-		if len(out) == 0 {
-			continue
-		}
-		if _, err := c.raw.Write(out); err != nil {
+		if err := c.write(); err != nil {
 			c.failSend(fmt.Errorf("tcp: write to %s: %w", c.remote, err))
 			c.log.Debug("write failed, closing connection", "err", err)
 			c.raw.Close()
 			c.signalClose()
 			return
 		}
-		if cap(out) > keepBufferLimit {
-			out = nil
-		}
 	}
+}
+
+// write takes what is queued and writes it, waiting for the socket.
+func (c *Conn) write() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	out := c.takePending(c.spare)
+	c.spare = out[:0]
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := c.raw.Write(out)
+	if cap(out) > keepBufferLimit {
+		c.spare = nil
+	}
+	return err
 }
 
 // takePending swaps the queued bytes with the writer's empty buffer and
@@ -288,8 +353,11 @@ func (c *Conn) takePending(out []byte) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out, c.pending = c.pending, out[:0]
-	close(c.space)
-	c.space = make(chan struct{})
+	if c.spaceWanted {
+		c.spaceWanted = false
+		close(c.space)
+		c.space = make(chan struct{})
+	}
 	return out
 }
 

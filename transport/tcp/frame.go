@@ -48,7 +48,7 @@ func chunkCount(n int) int {
 func encodedLen(n int) int { return lengthLen + n + chunkCount(n)*tagLen }
 
 // appendMessage appends msg's frame, encrypted with cs, to dst.
-func appendMessage(dst []byte, cs *noise.CipherState, msg []byte) ([]byte, error) {
+func appendMessage(dst []byte, cs frameCipher, msg []byte) ([]byte, error) {
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(msg)))
 	var header [lengthLen]byte
@@ -105,7 +105,7 @@ func (m *messageReader) reserve(n, rest int) error {
 type messageReader struct {
 	r       io.Reader
 	buffer  *bufio.Reader // r when it is one: what was read ahead is known
-	cs      *noise.CipherState
+	cs      frameCipher
 	maxSize int
 	budget  *bytebudget.Budget // nil: no limit beyond maxSize
 	hooks   frameHooks         // nil: none
@@ -123,7 +123,7 @@ func (m *messageReader) releaseHeld() {
 	}
 }
 
-func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
+func newMessageReader(r io.Reader, cs frameCipher, maxSize int) *messageReader {
 	m := &messageReader{r: r, cs: cs, maxSize: maxSize}
 	m.buffer, _ = r.(*bufio.Reader)
 	return m
