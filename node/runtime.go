@@ -389,7 +389,25 @@ func (r *Runtime) loop() {
 	defer housekeeping.Stop()
 	defer r.timer.Stop()
 	r.rearm()
+	servedFirst := false
 	for {
+		// A waiting request (a Send, a Stats) goes first, every other
+		// turn: its caller waits, and under load received messages are
+		// always ready too, so that a uniform choice among the ready
+		// channels would keep it waiting for several turns of up to
+		// maxBatch messages each. Every other turn, so that a stream of
+		// requests cannot starve the peers.
+		if !servedFirst {
+			select {
+			case req := <-r.requests:
+				r.serve(req)
+				servedFirst = true
+				r.endTurn()
+				continue
+			default:
+			}
+		}
+		servedFirst = false
 		select {
 		case <-r.done:
 			return
@@ -398,12 +416,7 @@ func (r *Runtime) loop() {
 		case ev := <-r.events:
 			r.handleEvent(ev)
 		case req := <-r.requests:
-			if req.fn != nil {
-				req.fn(r.clock.Now())
-			} else {
-				r.step(req.input)
-			}
-			close(req.done)
+			r.serve(req)
 		case <-r.timer.C():
 			// Messages that arrived before the deadline go first: under
 			// load, a payload can sit in the queue while the timer that
@@ -419,13 +432,27 @@ func (r *Runtime) loop() {
 		case <-r.deniedCheck:
 			r.closeDenied()
 		}
-		// Messages queued for peers leave once no input is waiting (what
-		// the next inputs send to the same peers joins them in one write)
-		// or after maxStepsUnflushed inputs.
-		r.stepsUnflushed++
-		if len(r.unflushed) > 0 && (len(r.inbound) == 0 || r.stepsUnflushed >= maxStepsUnflushed) {
-			r.flushWrites()
-		}
+		r.endTurn()
+	}
+}
+
+// serve carries out a request of Step or Do.
+func (r *Runtime) serve(req request) {
+	if req.fn != nil {
+		req.fn(r.clock.Now())
+	} else {
+		r.step(req.input)
+	}
+	close(req.done)
+}
+
+// endTurn ends a turn of the loop. Messages queued for peers leave once no
+// input is waiting (what the next inputs send to the same peers joins them
+// in one write) or after maxStepsUnflushed inputs.
+func (r *Runtime) endTurn() {
+	r.stepsUnflushed++
+	if len(r.unflushed) > 0 && (len(r.inbound) == 0 || r.stepsUnflushed >= maxStepsUnflushed) {
+		r.flushWrites()
 	}
 }
 
