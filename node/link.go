@@ -68,8 +68,8 @@ func (r *Runtime) usable(id peer.ID) *connection {
 	return nil
 }
 
-func (c *connection) enqueue(r *Runtime, data []byte) {
-	c.lastUsed = r.clock.Now()
+func (c *connection) enqueue(r *Runtime, data []byte, now time.Time) {
+	c.lastUsed = now
 	if c.draining {
 		r.stats.dropped.Add(1)
 		return
@@ -164,8 +164,9 @@ func (r *Runtime) dialDone(res dialResult) {
 		if !pd.want.IsZero() {
 			if c := r.usable(pd.want); c != nil {
 				// The peer reached us meanwhile: use that connection.
+				now := r.clock.Now()
 				for _, data := range pd.queue {
-					c.enqueue(r, data)
+					c.enqueue(r, data, now)
 				}
 				return
 			}
@@ -185,7 +186,7 @@ func (r *Runtime) dialDone(res dialResult) {
 		r.links[c.remote.ID].keep = true
 	}
 	for _, data := range pd.queue {
-		c.enqueue(r, data)
+		c.enqueue(r, data, c.lastUsed)
 	}
 }
 

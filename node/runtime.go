@@ -160,6 +160,9 @@ type Runtime struct {
 	pendingInputs   []any
 	stepping        bool
 	timer           Timer
+	// rearmPending is set when the core stepped since the timer was last
+	// set from its NextDeadline.
+	rearmPending bool
 	// unflushed holds the connections given messages with TrySendDeferred
 	// since the last flushWrites; stepsUnflushed counts the inputs stepped
 	// meanwhile.
@@ -450,6 +453,12 @@ func (r *Runtime) serve(req request) {
 // input is waiting (what the next inputs send to the same peers joins them
 // in one write) or after maxStepsUnflushed inputs.
 func (r *Runtime) endTurn() {
+	// The core's next deadline is read once per turn, however many inputs
+	// the turn stepped: the timer matters only once the loop waits again.
+	if r.rearmPending {
+		r.rearmPending = false
+		r.rearm()
+	}
 	r.stepsUnflushed++
 	if len(r.unflushed) > 0 && (len(r.inbound) == 0 || r.stepsUnflushed >= maxStepsUnflushed) {
 		r.flushWrites()
@@ -501,7 +510,7 @@ func (r *Runtime) step(input any) {
 	}
 	r.pendingInputs = r.pendingInputs[:0]
 	r.stepping = false
-	r.rearm()
+	r.rearmPending = true
 }
 
 func (r *Runtime) stepOne(input any) {
@@ -581,7 +590,7 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 	}
 	if !id.IsZero() {
 		if c := r.usable(id); c != nil {
-			c.enqueue(r, data)
+			c.enqueue(r, data, now)
 			return
 		}
 	}
