@@ -497,12 +497,16 @@ func (b *Broadcaster) message(d gossip.Deliver) *Message {
 		FromAddr: origin.Addr,
 		Direct:   d.Direct,
 		Hops:     d.Hops,
-		reply: func(ctx context.Context, v any) error {
-			data, err := b.encode(v)
-			if err != nil {
-				return err
-			}
-			return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
-		},
+		replier:  b,
+		origin:   origin,
 	}
+}
+
+// replyTo implements replier: Message.Reply of a message b delivered.
+func (b *Broadcaster) replyTo(ctx context.Context, origin peer.Info, v any) error {
+	data, err := b.encode(v)
+	if err != nil {
+		return err
+	}
+	return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
 }
