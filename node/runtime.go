@@ -426,6 +426,9 @@ func (r *Runtime) loop() {
 			// waits for it fires (Plumtree would GRAFT it again).
 			for range len(r.inbound) {
 				r.receive(<-r.inbound)
+				if r.stepsUnflushed >= maxStepsUnflushed {
+					r.flushWrites()
+				}
 			}
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C():
