@@ -299,6 +299,12 @@ func BenchmarkLoopback50Nodes1000PerSecond(b *testing.B) {
 	runLoopbackBroadcast(b, 50, 1000, 10*time.Second)
 }
 
+// BenchmarkLoopback50Nodes2000PerSecond: 2,000 messages/s for 10 s over 50
+// nodes, the second load of issue 13's targets.
+func BenchmarkLoopback50Nodes2000PerSecond(b *testing.B) {
+	runLoopbackBroadcast(b, 50, 2000, 10*time.Second)
+}
+
 // BenchmarkLoopback20Nodes200PerSecond: 200 messages/s for 10 s over 20
 // nodes, 3,800 deliveries per second: well below what the process sustains,
 // so that cpu-µs/delivery measures the cost of a delivery rather than that
