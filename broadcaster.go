@@ -294,6 +294,23 @@ func (b *Broadcaster) OnMemberEvent(fn func(MemberEvent)) (remove func()) {
 }
 
 // Send sends v, encoded as JSON, to every member of the network.
+//
+// Send returns once the node's loop has taken the message and handed it to
+// the connections of its neighbours; it does not wait for the network or
+// for any peer. What it waits for is the loop: a Send that arrives while
+// the loop is busy with received messages waits for the end of the current
+// turn (at most 64 received messages are stepped per turn, a millisecond
+// or two; a waiting Send goes before the messages queued meanwhile). A
+// node offered more messages than its loop can carry therefore paces its
+// callers: Send takes longer, the rate achieved falls below the rate
+// offered, and no message is dropped for it. When ctx ends first Send
+// returns ctx's error and the message may or may not have been sent; on a
+// closed node it returns an error matching ErrClosed. Past the loop, each
+// neighbour's connection buffers up to 256 KiB and then 1,024 messages; a
+// message that finds both full (a neighbour too slow to read) is dropped
+// for that neighbour and counted (Stats().Runtime.Dropped), and the
+// neighbour normally fetches it from another one through Plumtree's
+// IHAVE and GRAFT.
 func (b *Broadcaster) Send(ctx context.Context, v any) error {
 	data, err := b.encode(v)
 	if err != nil {
@@ -480,12 +497,16 @@ func (b *Broadcaster) message(d gossip.Deliver) *Message {
 		FromAddr: origin.Addr,
 		Direct:   d.Direct,
 		Hops:     d.Hops,
-		reply: func(ctx context.Context, v any) error {
-			data, err := b.encode(v)
-			if err != nil {
-				return err
-			}
-			return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
-		},
+		replier:  b,
+		origin:   origin,
 	}
+}
+
+// replyTo implements replier: Message.Reply of a message b delivered.
+func (b *Broadcaster) replyTo(ctx context.Context, origin peer.Info, v any) error {
+	data, err := b.encode(v)
+	if err != nil {
+		return err
+	}
+	return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
 }

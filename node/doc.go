@@ -9,6 +9,15 @@
 // goroutine accepts inbound connections, and each connection has a reader and
 // a writer goroutine, so that a slow peer never stalls the loop.
 //
+// The hot path: a reader hands the loop every message that one read from the
+// socket brought in, in one batch (transport.BufferedReceiver); the loop
+// queues what it sends without waking anyone (transport.DeferredSender) and
+// flushes the connections it wrote to when no input is waiting, or every 64
+// inputs, so that under load the messages to a peer share a write and the
+// peer's read, and when idle each leaves at once. A message sent to several
+// peers in one step is encoded once. The runtime's writer goroutine only
+// carries what the transport could not take without waiting.
+//
 // Links: the runtime keeps the connections to each peer (dialled on demand
 // when the core sends to a peer it has no connection to, or accepted from it),
 // and may hold more than one per peer when both sides dialled at once; a
@@ -40,6 +49,8 @@
 // Back-pressure: each connection has a bounded send queue (SendQueueLen
 // messages); when it is full the message is dropped and counted, because
 // blocking the loop on one slow peer would stall every other. Readers block
-// when the loop is busy (256 messages, or MaxQueuedBytes, 16 MiB, of them
-// wait for it), which pushes back on the sender through TCP.
+// when the loop is busy (256 batches, or MaxQueuedBytes, 16 MiB, of messages
+// wait for it), which pushes back on the sender through TCP. A local
+// request (Step, Do) waiting for the loop goes before the received messages
+// every other turn, so that it waits for at most about one turn.
 package node

@@ -30,16 +30,23 @@ type pendingDial struct {
 
 // connection is one transport connection with its reader and writer.
 type connection struct {
-	conn     transport.Conn
-	remote   peer.Info
-	queue    chan []byte
-	closing  chan struct{} // closed to ask the writer to drain and close
-	drainAt  time.Time     // loop-owned: when closing was closed
-	lastUsed time.Time     // loop-owned
-	closed   bool          // loop-owned: connGone already ran
-	writing  atomic.Int64  // messages queued for the writer and not yet sent
-	draining bool          // loop-owned: closing was closed
-	denied   bool          // loop-owned: closed because its peer is denied
+	conn   transport.Conn
+	remote peer.Info
+	// The transport's optional ways of taking a message from the loop
+	// without a goroutine hand-off; nil when it has none.
+	trySender transport.TrySender
+	deferred  transport.DeferredSender
+	// unflushed is loop-owned: the connection holds messages queued with
+	// TrySendDeferred and is in Runtime.unflushed.
+	unflushed bool
+	queue     chan []byte
+	closing   chan struct{} // closed to ask the writer to drain and close
+	drainAt   time.Time     // loop-owned: when closing was closed
+	lastUsed  time.Time     // loop-owned
+	closed    bool          // loop-owned: connGone already ran
+	writing   atomic.Int64  // messages queued for the writer and not yet sent
+	draining  bool          // loop-owned: closing was closed
+	denied    bool          // loop-owned: closed because its peer is denied
 	// lingerClosed is loop-owned: closeLingering closed the connection.
 	lingerClosed bool
 }
@@ -61,17 +68,29 @@ func (r *Runtime) usable(id peer.ID) *connection {
 	return nil
 }
 
-func (c *connection) enqueue(r *Runtime, data []byte) {
-	c.lastUsed = r.clock.Now()
+func (c *connection) enqueue(r *Runtime, data []byte, now time.Time) {
+	c.lastUsed = now
 	if c.draining {
 		r.stats.dropped.Add(1)
 		return
 	}
 	// Hand the message to the transport from the loop when it can take it
 	// without waiting and nothing is ahead of it in the writer's queue:
-	// one goroutine hand-off less per message.
-	if ts, ok := c.conn.(transport.TrySender); ok && c.writing.Load() == 0 {
-		err := ts.TrySend(data)
+	// one goroutine hand-off less per message. A transport that can defer
+	// the write keeps it until the loop runs out of input (flushWrites),
+	// so that the messages a burst of input produces for one peer leave in
+	// one write.
+	if c.writing.Load() == 0 && (c.deferred != nil || c.trySender != nil) {
+		var err error
+		if c.deferred != nil {
+			err = c.deferred.TrySendDeferred(data)
+			if err == nil && !c.unflushed {
+				c.unflushed = true
+				r.unflushed = append(r.unflushed, c)
+			}
+		} else {
+			err = c.trySender.TrySend(data)
+		}
 		if !errors.Is(err, transport.ErrWouldBlock) {
 			if r.handedOver(c, data, err) != nil {
 				// The connection failed; its reader reports the closure.
@@ -145,8 +164,9 @@ func (r *Runtime) dialDone(res dialResult) {
 		if !pd.want.IsZero() {
 			if c := r.usable(pd.want); c != nil {
 				// The peer reached us meanwhile: use that connection.
+				now := r.clock.Now()
 				for _, data := range pd.queue {
-					c.enqueue(r, data)
+					c.enqueue(r, data, now)
 				}
 				return
 			}
@@ -166,7 +186,7 @@ func (r *Runtime) dialDone(res dialResult) {
 		r.links[c.remote.ID].keep = true
 	}
 	for _, data := range pd.queue {
-		c.enqueue(r, data)
+		c.enqueue(r, data, c.lastUsed)
 	}
 }
 
@@ -188,6 +208,8 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 		closing:  make(chan struct{}),
 		lastUsed: r.clock.Now(),
 	}
+	c.trySender, _ = conn.(transport.TrySender)
+	c.deferred, _ = conn.(transport.DeferredSender)
 	l := r.links[remote.ID]
 	if l == nil {
 		l = &link{info: remote}
@@ -206,12 +228,34 @@ func (r *Runtime) addConn(conn transport.Conn) *connection {
 	return c
 }
 
+// readLoop receives c's messages and hands them to the loop in batches:
+// every message that one read from the network brought in (as far as the
+// transport can tell, see transport.BufferedReceiver), up to maxBatch, goes
+// to the loop in one channel operation.
 func (r *Runtime) readLoop(c *connection) {
 	defer r.wg.Done()
+	buffered, _ := c.conn.(transport.BufferedReceiver)
+	var batch *inboundBatch
+	// handOver gives batch to the loop; false when the runtime closed.
+	handOver := func() bool {
+		if batch == nil {
+			return true
+		}
+		select {
+		case r.inbound <- batch:
+			batch = nil
+			return true
+		case <-r.done:
+			r.queued.Release(batch.size)
+			return false
+		}
+	}
 	for {
 		data, err := c.conn.Recv()
 		if err != nil {
-			r.reportClosed(c, err)
+			if handOver() {
+				r.reportClosed(c, err)
+			}
 			return
 		}
 		r.stats.bytesIn.Add(uint64(len(data)))
@@ -220,16 +264,28 @@ func (r *Runtime) readLoop(c *connection) {
 			r.stats.malformed.Add(1)
 			r.warnMalformed.Warn("peer", c.remote.ID.Short(), "addr", c.remote.Addr, "reason", err)
 			c.conn.Close()
-			r.reportClosed(c, err)
+			if handOver() {
+				r.reportClosed(c, err)
+			}
 			return
 		}
-		if !r.queued.Acquire(len(data), r.done) {
-			return
+		// The batch's messages count against the budget while they wait
+		// here too: when the budget is full, hand them over before
+		// waiting for it, since only the loop frees it.
+		if ok, _ := r.queued.TryAcquire(len(data)); !ok {
+			if !handOver() || !r.queued.Acquire(len(data), r.done) {
+				return
+			}
 		}
-		select {
-		case r.inbound <- inboundMsg{conn: c, msg: msg, size: len(data)}:
-		case <-r.done:
-			return
+		if batch == nil {
+			batch = newInboundBatch(c)
+		}
+		batch.msgs = append(batch.msgs, msg)
+		batch.size += len(data)
+		if buffered == nil || len(batch.msgs) >= maxBatch || !buffered.Buffered() {
+			if !handOver() {
+				return
+			}
 		}
 	}
 }

@@ -124,8 +124,8 @@ type Runtime struct {
 	clock  Clock
 	logger *slog.Logger
 
-	inbound  chan inboundMsg
-	queued   *bytebudget.Budget // bytes of the messages in inbound
+	inbound  chan *inboundBatch
+	queued   *bytebudget.Budget // bytes of the messages in inbound and in readers' batches
 	events   chan any
 	requests chan request
 	done     chan struct{}
@@ -160,13 +160,25 @@ type Runtime struct {
 	pendingInputs   []any
 	stepping        bool
 	timer           Timer
+	// rearmPending is set when the core stepped since the timer was last
+	// set from its NextDeadline.
+	rearmPending bool
+	// unflushed holds the connections given messages with TrySendDeferred
+	// since the last flushWrites; stepsUnflushed counts the inputs stepped
+	// meanwhile.
+	unflushed      []*connection
+	stepsUnflushed int
+	// lastMsg and lastEncoded are the last message send encoded in the
+	// outputs being carried out, so that a message sent to several peers
+	// (a Plumtree GOSSIP to every eager peer) is encoded once.
+	lastMsg     any
+	lastEncoded []byte
 }
 
-type inboundMsg struct {
-	conn *connection
-	msg  any
-	size int // encoded size, taken from queued
-}
+// maxStepsUnflushed bounds the inputs the loop steps while messages wait
+// in connections' buffers for a flush: under constant input the loop never
+// runs out of it, and messages must still leave within a millisecond or so.
+const maxStepsUnflushed = 64
 
 type request struct {
 	input any
@@ -234,7 +246,7 @@ func Start(cfg Config) (*Runtime, error) {
 		tr:       cfg.Transport,
 		clock:    cfg.Clock,
 		logger:   logger,
-		inbound:  make(chan inboundMsg, 256),
+		inbound:  make(chan *inboundBatch, 256),
 		queued:   bytebudget.New(cfg.MaxQueuedBytes),
 		events:   make(chan any, 256),
 		requests: make(chan request),
@@ -380,27 +392,43 @@ func (r *Runtime) loop() {
 	defer housekeeping.Stop()
 	defer r.timer.Stop()
 	r.rearm()
+	servedFirst := false
 	for {
+		// A waiting request (a Send, a Stats) goes first, every other
+		// turn: its caller waits, and under load received messages are
+		// always ready too, so that a uniform choice among the ready
+		// channels would keep it waiting for several turns of up to
+		// maxBatch messages each. Every other turn, so that a stream of
+		// requests cannot starve the peers.
+		if !servedFirst {
+			select {
+			case req := <-r.requests:
+				r.serve(req)
+				servedFirst = true
+				r.endTurn()
+				continue
+			default:
+			}
+		}
+		servedFirst = false
 		select {
 		case <-r.done:
 			return
-		case in := <-r.inbound:
-			r.receive(in)
+		case batch := <-r.inbound:
+			r.receive(batch)
 		case ev := <-r.events:
 			r.handleEvent(ev)
 		case req := <-r.requests:
-			if req.fn != nil {
-				req.fn(r.clock.Now())
-			} else {
-				r.step(req.input)
-			}
-			close(req.done)
+			r.serve(req)
 		case <-r.timer.C():
 			// Messages that arrived before the deadline go first: under
 			// load, a payload can sit in the queue while the timer that
 			// waits for it fires (Plumtree would GRAFT it again).
 			for range len(r.inbound) {
 				r.receive(<-r.inbound)
+				if r.stepsUnflushed >= maxStepsUnflushed {
+					r.flushWrites()
+				}
 			}
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C():
@@ -410,17 +438,61 @@ func (r *Runtime) loop() {
 		case <-r.deniedCheck:
 			r.closeDenied()
 		}
+		r.endTurn()
 	}
 }
 
-func (r *Runtime) receive(in inboundMsg) {
-	defer r.queued.Release(in.size)
-	if in.conn.denied {
-		return // read before its peer was denied
+// serve carries out a request of Step or Do.
+func (r *Runtime) serve(req request) {
+	if req.fn != nil {
+		req.fn(r.clock.Now())
+	} else {
+		r.step(req.input)
 	}
-	r.stats.messagesIn.Add(1)
-	in.conn.lastUsed = r.clock.Now()
-	r.step(overlay.Received{From: in.conn.remote, Msg: in.msg})
+	close(req.done)
+}
+
+// endTurn ends a turn of the loop. Messages queued for peers leave once no
+// input is waiting (what the next inputs send to the same peers joins them
+// in one write) or after maxStepsUnflushed inputs.
+func (r *Runtime) endTurn() {
+	// The core's next deadline is read once per turn, however many inputs
+	// the turn stepped: the timer matters only once the loop waits again.
+	if r.rearmPending {
+		r.rearmPending = false
+		r.rearm()
+	}
+	r.stepsUnflushed++
+	if len(r.unflushed) > 0 && (len(r.inbound) == 0 || r.stepsUnflushed >= maxStepsUnflushed) {
+		r.flushWrites()
+	}
+}
+
+// flushWrites hands the messages queued with TrySendDeferred to the
+// network.
+func (r *Runtime) flushWrites() {
+	for i, c := range r.unflushed {
+		c.unflushed = false
+		c.deferred.Flush()
+		r.unflushed[i] = nil
+	}
+	r.unflushed = r.unflushed[:0]
+	r.stepsUnflushed = 0
+}
+
+func (r *Runtime) receive(batch *inboundBatch) {
+	c := batch.conn
+	for _, msg := range batch.msgs {
+		if c.denied {
+			break // read before its peer was denied
+		}
+		r.stats.messagesIn.Add(1)
+		c.lastUsed = r.clock.Now()
+		r.step(overlay.Received{From: c.remote, Msg: msg})
+	}
+	r.stepsUnflushed += len(batch.msgs)
+	r.queued.Release(batch.size)
+	batch.recycle()
 }
 
 // step feeds one input to the core and carries out its outputs. Inputs that
@@ -432,21 +504,23 @@ func (r *Runtime) step(input any) {
 		return
 	}
 	r.stepping = true
-	for len(r.pendingInputs) > 0 {
-		next := r.pendingInputs[0]
-		r.pendingInputs[0] = nil
-		r.pendingInputs = r.pendingInputs[1:]
+	// Walk by index rather than reslicing, so that the slice keeps its
+	// capacity: an input per message must not cost an allocation.
+	for i := 0; i < len(r.pendingInputs); i++ {
+		next := r.pendingInputs[i]
+		r.pendingInputs[i] = nil
 		r.stepOne(next)
 	}
 	r.pendingInputs = r.pendingInputs[:0]
 	r.stepping = false
-	r.rearm()
+	r.rearmPending = true
 }
 
 func (r *Runtime) stepOne(input any) {
 	now := r.clock.Now()
 	r.core.Step(now, input)
 	r.outputs = r.core.Drain(r.outputs[:0])
+	defer func() { r.lastMsg, r.lastEncoded = nil, nil }()
 	for i, out := range r.outputs {
 		r.outputs[i] = nil
 		switch out := out.(type) {
@@ -497,7 +571,7 @@ func (r *Runtime) handleEvent(ev any) {
 }
 
 func (r *Runtime) send(now time.Time, out overlay.Send) {
-	data, err := wire.Marshal(out.Msg)
+	data, err := r.encode(out.Msg)
 	if err != nil {
 		r.logger.Error("cannot encode message", "peer", out.To.ID.Short(), "type", fmt.Sprintf("%T", out.Msg), "err", err)
 		return
@@ -519,7 +593,7 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 	}
 	if !id.IsZero() {
 		if c := r.usable(id); c != nil {
-			c.enqueue(r, data)
+			c.enqueue(r, data, now)
 			return
 		}
 	}
@@ -540,6 +614,24 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 	} else {
 		r.stats.dropped.Add(1)
 	}
+}
+
+// encode returns msg's encoding, reusing the last one when the outputs
+// being carried out send the very same message (the same pointer: wire
+// messages are pointers) again. No one changes the bytes: transports copy
+// them (transport.Conn.Send), and the queues that hold them only read them.
+func (r *Runtime) encode(msg any) ([]byte, error) {
+	// Comparing interfaces cannot panic here: lastMsg is a registered wire
+	// message, a pointer, and msg differs in type or is a pointer too.
+	if r.lastMsg != nil && msg == r.lastMsg {
+		return r.lastEncoded, nil
+	}
+	data, err := wire.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	r.lastMsg, r.lastEncoded = msg, data
+	return data, nil
 }
 
 // Flush waits until every message queued so far has been handed to the

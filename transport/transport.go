@@ -31,6 +31,34 @@ type TrySender interface {
 	TrySend(msg []byte) error
 }
 
+// DeferredSender is implemented by connections that can hold messages back
+// so that several leave in one write: a runtime sending many messages
+// to the same peer while it handles a burst of input queues them with
+// TrySendDeferred and calls Flush once the burst is over, saving a system
+// call (and a wake-up of the peer's reader) per message.
+type DeferredSender interface {
+	// TrySendDeferred queues msg like TrySender.TrySend (it never waits,
+	// and returns ErrWouldBlock when the buffer is full), but may leave it
+	// in the connection's buffer until Flush, a later Send or TrySend,
+	// CloseWrite or Close, or until enough bytes wait to be worth a write
+	// of their own. Messages keep their order whichever method queued
+	// them.
+	TrySendDeferred(msg []byte) error
+	// Flush starts handing what TrySendDeferred queued to the network. It
+	// does not wait for the write.
+	Flush()
+}
+
+// BufferedReceiver is implemented by connections that can tell whether
+// Recv would return without waiting for the network. A runtime uses it to
+// take every message that one read brought in before handing them on.
+type BufferedReceiver interface {
+	// Buffered reports whether a whole message has arrived that Recv has
+	// not yet returned: the next Recv returns it (or fails on it) without
+	// waiting. Call it only from the goroutine that calls Recv.
+	Buffered() bool
+}
+
 // HalfCloser is implemented by connections that can stop sending while they
 // keep receiving. CloseWrite sends what is queued, then tells the peer that
 // nothing more will come (for TCP, a FIN); Send fails afterwards, while Recv
@@ -60,7 +88,10 @@ type Transport interface {
 // Send may be called from one goroutine while Recv is called from another.
 type Conn interface {
 	// Send transmits one message. It returns ErrTooLarge for a message over
-	// the maximum frame size, without closing the connection.
+	// the maximum frame size, without closing the connection. Neither Send
+	// nor TrySend nor TrySendDeferred keeps msg after it returns: the
+	// caller may reuse it, and may hand the same bytes to several
+	// connections.
 	Send(ctx context.Context, msg []byte) error
 	// Recv blocks until the next message arrives, the peer goes away or the
 	// connection is closed (Close unblocks it).

@@ -9,8 +9,11 @@ type Budget struct {
 
 	mu   sync.Mutex // guards the fields below
 	used int64
-	// freed is closed (and replaced) whenever bytes are released.
-	freed chan struct{}
+	// freed is closed (and replaced) when bytes are released and someone
+	// was given it (waited is set): most releases wait for nobody, and a
+	// new channel per release is an allocation per message.
+	freed  chan struct{}
+	waited bool
 }
 
 // New returns a budget of limit bytes.
@@ -48,6 +51,7 @@ func (b *Budget) take(n int, emptyPasses bool) (bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.used+int64(n) > b.limit && !(emptyPasses && b.used == 0) {
+		b.waited = true
 		return false, b.freed
 	}
 	b.used += int64(n)
@@ -59,8 +63,11 @@ func (b *Budget) Release(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= int64(n)
-	close(b.freed)
-	b.freed = make(chan struct{})
+	if b.waited {
+		b.waited = false
+		close(b.freed)
+		b.freed = make(chan struct{})
+	}
 }
 
 // InUse returns the bytes taken.

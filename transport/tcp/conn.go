@@ -9,9 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/flynn/noise"
 
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/transport"
@@ -31,6 +30,11 @@ const (
 	closeLinger = 2 * time.Second
 	// keepBufferLimit: send buffers that grew larger are released after use.
 	keepBufferLimit = 1 << 20
+	// deferredWriteLimit is how many encrypted bytes TrySendDeferred lets
+	// wait for Flush before it wakes the writer itself: a write of 64 KiB
+	// costs little more than one of a few hundred bytes, and a larger one
+	// would hold the frames back for no gain.
+	deferredWriteLimit = 64 << 10
 )
 
 var _ transport.Conn = (*Conn)(nil)
@@ -39,9 +43,10 @@ var _ transport.Conn = (*Conn)(nil)
 //
 // Send encrypts the message at once and queues it for a per-connection
 // writer goroutine, which writes everything queued in one system call:
-// concurrent and back-to-back sends are coalesced. Send blocks while more
-// than 256 KiB wait for a slow socket, until ctx is done. Recv must be
-// called from one goroutine at a time.
+// concurrent and back-to-back sends are coalesced. TrySendDeferred queues
+// without waking the writer, so that the messages queued until Flush leave
+// in one write. Send blocks while more than 256 KiB wait for a slow socket,
+// until ctx is done. Recv must be called from one goroutine at a time.
 type Conn struct {
 	transport *Transport
 	raw       net.Conn
@@ -59,14 +64,26 @@ type Conn struct {
 	// closeWrite is closed by CloseWrite.
 	closeWrite     chan struct{}
 	closeWriteOnce sync.Once
+	// rawConn writes to the socket without waiting (Flush); nil when the
+	// socket or the system has no such write.
+	rawConn syscall.RawConn
+
+	// writeMu is held by whoever writes to the socket, the writer or
+	// Flush: frames are taken from pending and written under it, so they
+	// reach the socket in order.
+	writeMu sync.Mutex
+	// spare is the empty buffer swapped with pending; guarded by writeMu.
+	spare []byte
 
 	mu sync.Mutex // guards the fields below
 	// sendCipher encrypts in the order bytes enter pending.
-	sendCipher *noise.CipherState
+	sendCipher frameCipher
 	// pending holds encrypted frames not yet handed to the socket.
 	pending []byte
-	// space is closed (and replaced) whenever the writer takes pending.
-	space chan struct{}
+	// space is closed (and replaced) when the writer takes pending and a
+	// sender was given it to wait on (spaceWanted).
+	space       chan struct{}
+	spaceWanted bool
 	// sendErr, once set, fails every later Send.
 	sendErr error
 }
@@ -81,10 +98,17 @@ func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		closeWrite: make(chan struct{}),
-		sendCipher: keys.send,
+		sendCipher: newChachaState(keys.send),
 		space:      make(chan struct{}),
 	}
-	c.reader = newMessageReader(bufio.NewReaderSize(raw, readBufferSize), keys.recv, t.cfg.MaxFrameSize)
+	c.reader = newMessageReader(bufio.NewReaderSize(raw, readBufferSize), newChachaState(keys.recv), t.cfg.MaxFrameSize)
+	socket := raw
+	if counted, ok := raw.(*countingConn); ok {
+		socket = counted.Conn
+	}
+	if sc, ok := socket.(syscall.Conn); ok && canWriteNow {
+		c.rawConn, _ = sc.SyscallConn()
+	}
 	c.reader.budget = t.buffered
 	c.reader.hooks = c
 	return c
@@ -143,7 +167,7 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 		return fmt.Errorf("tcp: send to %s: %w", c.remote, err)
 	}
 	for {
-		space, err := c.tryQueue(msg)
+		space, err := c.tryQueue(msg, true)
 		if space == nil {
 			return err
 		}
@@ -159,17 +183,77 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 // TrySend implements transport.TrySender: it queues msg like Send, or
 // returns transport.ErrWouldBlock at once when the send buffer is full.
 func (c *Conn) TrySend(msg []byte) error {
-	space, err := c.tryQueue(msg)
+	space, err := c.tryQueue(msg, true)
 	if space != nil {
 		return fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrWouldBlock)
 	}
 	return err
 }
 
+// TrySendDeferred implements transport.DeferredSender: it queues msg like
+// TrySend but leaves it for the next Flush (or Send, TrySend, CloseWrite,
+// Close), unless 64 KiB already wait.
+func (c *Conn) TrySendDeferred(msg []byte) error {
+	space, err := c.tryQueue(msg, false)
+	if space != nil {
+		return fmt.Errorf("tcp: send to %s: %w", c.remote, transport.ErrWouldBlock)
+	}
+	return err
+}
+
+// Flush implements transport.DeferredSender: it writes everything queued
+// in one system call, from the calling goroutine as far as the socket
+// takes it without waiting, and leaves the rest to the writer. Writing
+// here rather than waking the writer saves a goroutine hand-off per
+// write.
+func (c *Conn) Flush() {
+	if c.rawConn == nil || !c.writeMu.TryLock() {
+		// The writer is writing: woken, it takes what is queued next.
+		c.wakeWriter()
+		return
+	}
+	defer c.writeMu.Unlock()
+	out := c.takePending(c.spare)
+	c.spare = out[:0]
+	if len(out) == 0 {
+		return
+	}
+	n := writeNow(c.rawConn, out)
+	if n > 0 {
+		c.transport.stats.writes.Add(1)
+		c.transport.stats.bytesOut.Add(uint64(n))
+	}
+	if n == len(out) {
+		if cap(out) > keepBufferLimit {
+			c.spare = nil
+		}
+		return
+	}
+	// The socket's buffer is full, or the write failed: the writer writes
+	// the rest, waiting (or meets the error), before what was queued
+	// meanwhile.
+	c.mu.Lock()
+	rest := make([]byte, 0, len(out)-n+len(c.pending))
+	rest = append(rest, out[n:]...)
+	c.pending = append(rest, c.pending...)
+	c.mu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+var _ transport.DeferredSender = (*Conn)(nil)
+
 // tryQueue encrypts and queues msg if the send buffer has room, and returns
-// the error of that. When the buffer is full it returns a channel closed
-// once the writer has taken the buffer, and queues nothing.
-func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
+// the error of that; it wakes the writer when wake is set or when the bytes
+// waiting reach deferredWriteLimit. When the buffer is full it returns a
+// channel closed once the writer has taken the buffer, and queues nothing.
+func (c *Conn) tryQueue(msg []byte, wake bool) (space chan struct{}, err error) {
 	if len(msg) > c.transport.cfg.MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes to %s, limit %d", transport.ErrTooLarge, len(msg), c.remote, c.transport.cfg.MaxFrameSize)
 	}
@@ -181,6 +265,7 @@ func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
 		return nil, err
 	}
 	if len(c.pending) != 0 && len(c.pending)+need > sendBufferLimit {
+		c.spaceWanted = true
 		space := c.space
 		c.mu.Unlock()
 		return space, nil
@@ -193,11 +278,11 @@ func (c *Conn) tryQueue(msg []byte) (space chan struct{}, err error) {
 		c.Close()
 		return nil, err
 	}
+	wake = wake || len(c.pending) >= deferredWriteLimit
 	c.mu.Unlock()
 	c.transport.stats.framesOut.Add(1)
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if wake {
+		c.wakeWriter()
 	}
 	return nil, nil
 }
@@ -209,24 +294,26 @@ var _ transport.TrySender = (*Conn)(nil)
 func (c *Conn) writeLoop() {
 	defer c.transport.wg.Done()
 	defer close(c.writerDone)
-	var out []byte
+	// lastWrite takes what is queued and writes it, for at most
+	// closeLinger, as the connection closes.
+	lastWrite := func() {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
+		if out := c.takePending(c.spare); len(out) > 0 {
+			c.raw.Write(out)
+		}
+		c.spare = nil
+	}
 	for {
 		select {
 		case <-c.wake:
 		case <-c.done:
-			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
-			out = c.takePending(out)
-			if len(out) > 0 {
-				c.raw.Write(out)
-			}
+			lastWrite()
 			c.raw.Close()
 			return
 		case <-c.closeWrite:
-			c.raw.SetWriteDeadline(time.Now().Add(closeLinger))
-			out = c.takePending(out)
-			if len(out) > 0 {
-				c.raw.Write(out)
-			}
+			lastWrite()
 			if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
@@ -234,21 +321,30 @@ func (c *Conn) writeLoop() {
 			c.raw.Close()
 			return
 		}
-		out = c.takePending(out)
-		if len(out) == 0 {
-			continue
-		}
-		if _, err := c.raw.Write(out); err != nil {
+		if err := c.write(); err != nil {
 			c.failSend(fmt.Errorf("tcp: write to %s: %w", c.remote, err))
 			c.log.Debug("write failed, closing connection", "err", err)
 			c.raw.Close()
 			c.signalClose()
 			return
 		}
-		if cap(out) > keepBufferLimit {
-			out = nil
-		}
 	}
+}
+
+// write takes what is queued and writes it, waiting for the socket.
+func (c *Conn) write() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	out := c.takePending(c.spare)
+	c.spare = out[:0]
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := c.raw.Write(out)
+	if cap(out) > keepBufferLimit {
+		c.spare = nil
+	}
+	return err
 }
 
 // takePending swaps the queued bytes with the writer's empty buffer and
@@ -257,8 +353,11 @@ func (c *Conn) takePending(out []byte) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out, c.pending = c.pending, out[:0]
-	close(c.space)
-	c.space = make(chan struct{})
+	if c.spaceWanted {
+		c.spaceWanted = false
+		close(c.space)
+		c.space = make(chan struct{})
+	}
 	return out
 }
 
@@ -317,6 +416,15 @@ func (c *Conn) Recv() ([]byte, error) {
 }
 
 var _ transport.HalfCloser = (*Conn)(nil)
+
+// Buffered implements transport.BufferedReceiver: it reports whether a
+// whole message of one chunk (under 64 KiB) waits in the read buffer, or
+// Recv has failed for good.
+func (c *Conn) Buffered() bool {
+	return c.recvErr != nil || c.reader.buffered()
+}
+
+var _ transport.BufferedReceiver = (*Conn)(nil)
 
 // CloseWrite implements transport.HalfCloser: the writer sends what Send
 // queued (for at most two seconds), then shuts down the sending side of the

@@ -106,5 +106,11 @@
 // Recv closes the connection on an announced length over it, a failed
 // authentication or a truncated frame, and the transport serves everyone
 // else. A per-connection writer goroutine coalesces queued messages into
-// one system call.
+// one system call. A runtime that queues with TrySendDeferred and then calls
+// Flush (transport.DeferredSender) writes the messages of a burst in one
+// write from its own goroutine, as far as the socket takes them without
+// waiting, the writer writing the rest; Recv reads ahead into a 16 KiB
+// buffer, and Buffered (transport.BufferedReceiver) tells whether the next
+// message is already in it. Stats.Writes and Stats.Reads count the system
+// calls, so FramesOut / Writes shows how much was coalesced.
 package tcp

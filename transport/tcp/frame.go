@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func chunkCount(n int) int {
 func encodedLen(n int) int { return lengthLen + n + chunkCount(n)*tagLen }
 
 // appendMessage appends msg's frame, encrypted with cs, to dst.
-func appendMessage(dst []byte, cs *noise.CipherState, msg []byte) ([]byte, error) {
+func appendMessage(dst []byte, cs frameCipher, msg []byte) ([]byte, error) {
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(msg)))
 	var header [lengthLen]byte
@@ -103,7 +104,8 @@ func (m *messageReader) reserve(n, rest int) error {
 // messageReader reads and decrypts messages framed by appendMessage.
 type messageReader struct {
 	r       io.Reader
-	cs      *noise.CipherState
+	buffer  *bufio.Reader // r when it is one: what was read ahead is known
+	cs      frameCipher
 	maxSize int
 	budget  *bytebudget.Budget // nil: no limit beyond maxSize
 	hooks   frameHooks         // nil: none
@@ -121,8 +123,25 @@ func (m *messageReader) releaseHeld() {
 	}
 }
 
-func newMessageReader(r io.Reader, cs *noise.CipherState, maxSize int) *messageReader {
-	return &messageReader{r: r, cs: cs, maxSize: maxSize}
+func newMessageReader(r io.Reader, cs frameCipher, maxSize int) *messageReader {
+	m := &messageReader{r: r, cs: cs, maxSize: maxSize}
+	m.buffer, _ = r.(*bufio.Reader)
+	return m
+}
+
+// buffered reports whether a whole message of one chunk is in the read
+// buffer, so that read returns it without reading from the network.
+func (m *messageReader) buffered() bool {
+	if m.buffer == nil {
+		return false
+	}
+	n := m.buffer.Buffered()
+	if n < lengthLen {
+		return false
+	}
+	header, _ := m.buffer.Peek(lengthLen)
+	size := binary.BigEndian.Uint32(header)
+	return size <= maxChunkPlain && n-lengthLen >= int(size)+tagLen
 }
 
 // read returns the next message; the previous one's reservation, if any,
@@ -149,11 +168,15 @@ func (m *messageReader) read() (_ []byte, err error) {
 	if uint64(size) > uint64(m.maxSize) {
 		return nil, fmt.Errorf("%w: announced length %d over the limit %d", errMalformed, size, m.maxSize)
 	}
-	if m.hooks != nil {
+	n := int(size)
+	// A message of one chunk already in the buffer arrives without waiting,
+	// so it needs no deadline: setting one and lifting it again takes the
+	// poller's lock and moves a timer twice per message.
+	inBuffer := m.buffer != nil && n <= maxChunkPlain && m.buffer.Buffered() >= n+tagLen
+	if m.hooks != nil && !inBuffer {
 		m.hooks.frameStarted()
 		defer m.hooks.frameEnded()
 	}
-	n := int(size)
 	msg := make([]byte, 0, min(n, maxChunkPlain)+tagLen)
 	remaining := n
 	for chunk := 0; chunk < chunkCount(n); chunk++ {

@@ -55,6 +55,10 @@ type Stats struct {
 	BytesIn uint64
 	// BytesOut counts bytes written to sockets, handshakes included.
 	BytesOut uint64
+	// Reads and Writes count the read and write system calls on sockets,
+	// handshakes included: FramesOut / Writes is how many messages a write
+	// carries on average (frames queued together leave in one write).
+	Reads, Writes uint64
 	// MalformedFrames counts connections closed for a malformed frame: an
 	// announced length over MaxFrameSize, a failed authentication or a
 	// truncated frame.
@@ -79,6 +83,7 @@ type counters struct {
 	framesOut          atomic.Uint64
 	bytesIn            atomic.Uint64
 	bytesOut           atomic.Uint64
+	reads, writes      atomic.Uint64
 	malformedFrames    atomic.Uint64
 }
 
@@ -129,6 +134,8 @@ func (c *counters) snapshot() Stats {
 		FramesOut:            c.framesOut.Load(),
 		BytesIn:              c.bytesIn.Load(),
 		BytesOut:             c.bytesOut.Load(),
+		Reads:                c.reads.Load(),
+		Writes:               c.writes.Load(),
 		MalformedFrames:      c.malformedFrames.Load(),
 	}
 	s.HandshakesRefused = s.RefusedBadSecret + s.RefusedBadIdentity + s.RefusedTimeout + s.RefusedClosedByPeer +
@@ -144,6 +151,7 @@ type countingConn struct {
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.stats.reads.Add(1)
 	c.stats.bytesIn.Add(uint64(n))
 	return n, err
 }
@@ -158,6 +166,7 @@ func (c *countingConn) CloseWrite() error {
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
+	c.stats.writes.Add(1)
 	c.stats.bytesOut.Add(uint64(n))
 	return n, err
 }
