@@ -48,8 +48,8 @@ func FuzzDecodeAndStep(f *testing.F) {
 		c.Step(now, overlay.Received{From: other, Msg: msg})
 		c.Step(now.Add(time.Minute), overlay.Tick{})
 		c.Drain(nil)
-		if len(c.members) > 64 {
-			t.Fatalf("member list grew to %d, bound 64", len(c.members))
+		if c.members.len() > 64 {
+			t.Fatalf("member list grew to %d, bound 64", c.members.len())
 		}
 	})
 }
