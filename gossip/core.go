@@ -323,8 +323,17 @@ func (c *Core) Drain(dst []any) []any {
 	dst = append(dst, c.outputs...)
 	clear(c.outputs)
 	c.outputs = c.outputs[:0]
+	if cap(c.outputs) > maxKeptOutputs {
+		// A sync that brought thousands of members grew the slice:
+		// do not keep that much per node (10,000 simulated nodes
+		// would keep 1.6 GB of it).
+		c.outputs = nil
+	}
 	return dst
 }
+
+// maxKeptOutputs is the largest output slice a core keeps between steps.
+const maxKeptOutputs = 256
 
 // NextDeadline implements overlay.Core.
 func (c *Core) NextDeadline() (time.Time, bool) {
@@ -493,9 +502,14 @@ func (c *Core) run(now time.Time) {
 			}
 		}
 		clear(outs)
-		c.scratch = outs[:0]
+		if cap(outs) <= maxKeptOutputs {
+			c.scratch = outs[:0]
+		}
 	}
 	c.work = c.work[:0]
+	if cap(c.work) > maxKeptOutputs {
+		c.work = nil
+	}
 }
 
 func (c *Core) route(now time.Time, out any) {

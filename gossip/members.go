@@ -138,9 +138,9 @@ func (c *Core) announceAs(id plumtree.MessageID, ev membershipEvent) {
 // members, as SWIM does: every member is probed by someone about once per
 // ProbeInterval, whether or not it is anybody's neighbour. A round visits
 // the member table's slots in a random order (a random start and a random
-// odd stride over the power-of-two slot count, which visits every slot
-// once), so that it holds no copy of the member list; a round that the
-// table outgrew starts again.
+// stride prime to the slot count, which visits every slot once), so that it
+// holds no copy of the member list; a round that the table outgrew starts
+// again.
 func (c *Core) probeNext(now time.Time) {
 	size := c.members.slots()
 	if size == 0 {
@@ -155,11 +155,17 @@ func (c *Core) probeNext(now time.Time) {
 				return
 			}
 			c.probeRound.left = size
-			c.probeRound.pos = c.rand.Uint64()
-			c.probeRound.stride = c.rand.Uint64() | 1
+			c.probeRound.pos = c.rand.IntN(size)
+			c.probeRound.stride = 1
+			for stride := 1 + c.rand.IntN(size); size > 1; stride = 1 + c.rand.IntN(size-1) {
+				if gcd(stride, size) == 1 {
+					c.probeRound.stride = stride
+					break
+				}
+			}
 		}
-		slot := int(c.probeRound.pos & uint64(size-1))
-		c.probeRound.pos += c.probeRound.stride
+		slot := c.probeRound.pos
+		c.probeRound.pos = (c.probeRound.pos + c.probeRound.stride) % size
 		c.probeRound.left--
 		if m, ok := c.members.at(slot); ok && m.state == StateAlive && !c.isNeighbor(m.id()) {
 			id := m.id()
@@ -177,9 +183,16 @@ func (c *Core) probeNext(now time.Time) {
 
 // probeRound is where the random probe round stands.
 type probeRound struct {
-	slots       int    // the table's slot count when the round started
-	left        int    // slots not visited yet
-	pos, stride uint64 // the next slot (modulo slots) and the step
+	slots       int // the table's slot count when the round started
+	left        int // slots not visited yet
+	pos, stride int // the next slot and the step, modulo slots
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func (c *Core) startProbe(now time.Time, id peer.ID) {

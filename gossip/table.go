@@ -9,7 +9,8 @@ package gossip
 // core holds it. A core's table holds only a pointer to the shared record
 // and the state it holds the member in: 9 bytes a slot, in an open-addressing
 // table whose hash is keyed by the core's seed (a peer cannot choose IDs that
-// collide in it).
+// collide in it): about 13 bytes per member and per node, 1.3 GB for the
+// simulator's 10⁸ entries.
 //
 // Push-pull syncs compare digests of the member list by bucket (members
 // grouped by the first bits of their IDs) and send each other only the
@@ -129,25 +130,28 @@ func contribution(sum uint64, state uint8) uint64 {
 }
 
 // Digest buckets: a member's bucket is given by the first bits of its ID.
-// A table keeps the sums of maxBuckets buckets (by the ID's first byte);
-// a digest of fewer buckets adds them up, so that any two nodes can compare
-// at the bucket count the initiator chose.
+// A table keeps the sums of maxBuckets buckets; a digest of fewer buckets
+// adds them up, so that any two nodes can compare at the bucket count the
+// initiator chose.
 const (
-	maxBuckets = 256
+	maxBuckets = 1024
 	minBuckets = 4
 	// bucketTarget is the number of members per bucket the initiator aims
-	// at: a differing bucket costs about that many entries.
-	bucketTarget = 32
+	// at: a differing bucket costs about that many entries. While 100
+	// nodes a second join a 10,000-node network, two lists synced a
+	// second apart differ in about 100 entries: in 1,024 buckets of 10,
+	// about a tenth of the list crosses each way, rather than all of it.
+	bucketTarget = 16
 	// bucketDigestLen is the bytes of one bucket's digest.
 	bucketDigestLen = 8
-	// maxDigestLen bounds a Sync's digest.
+	// maxDigestLen bounds a Sync's digest (8 KiB).
 	maxDigestLen = maxBuckets * bucketDigestLen
 )
 
 // bucketOf returns id's bucket among buckets (a power of two up to
 // maxBuckets).
 func bucketOf(id peer.ID, buckets int) int {
-	return int(id[0]) * buckets / maxBuckets
+	return (int(id[0])<<8 | int(id[1])) * buckets >> 16
 }
 
 // validBuckets reports whether a digest of n bytes has a bucket count a node
@@ -192,7 +196,7 @@ func (m member) entry() Entry {
 // probing, backward-shift deletion) of members by ID.
 type memberTable struct {
 	k0, k1 uint64    // hash keys, from the core's seed
-	recs   []*record // nil: a free slot; the length is a power of two
+	recs   []*record // nil: a free slot
 	states []uint8
 	count  int
 	alive  int
@@ -212,10 +216,14 @@ func (t *memberTable) hash(id peer.ID) uint64 {
 	return mix64(binary.LittleEndian.Uint64(id[0:8])^t.k0) ^ mix64(binary.LittleEndian.Uint64(id[8:16])^t.k1)
 }
 
+// home returns the slot where id's probe sequence starts.
+func (t *memberTable) home(id peer.ID) int {
+	return int((t.hash(id) >> 32) * uint64(len(t.recs)) >> 32)
+}
+
 // find returns the slot holding id, or the free slot where it would go.
 func (t *memberTable) find(id peer.ID) (int, bool) {
-	mask := len(t.recs) - 1
-	for i := int(t.hash(id)) & mask; ; i = (i + 1) & mask {
+	for i := t.home(id); ; i = t.next(i) {
 		r := t.recs[i]
 		if r == nil {
 			return i, false
@@ -224,6 +232,14 @@ func (t *memberTable) find(id peer.ID) (int, bool) {
 			return i, true
 		}
 	}
+}
+
+// next returns the slot after i, wrapping around.
+func (t *memberTable) next(i int) int {
+	if i++; i == len(t.recs) {
+		return 0
+	}
+	return i
 }
 
 // len returns the number of members.
@@ -293,10 +309,11 @@ func (t *memberTable) put(m member) {
 	t.account(m, true)
 }
 
-// grow doubles the table (eight slots at first).
+// grow makes the table half as large again (eight slots at first): at most
+// 7/8 and at least 7/12 of the slots are used, 9 bytes each.
 func (t *memberTable) grow() {
 	oldRecs, oldStates := t.recs, t.states
-	size := max(8, 2*len(oldRecs))
+	size := max(8, len(oldRecs)+len(oldRecs)/2)
 	t.recs, t.states = make([]*record, size), make([]uint8, size)
 	for j, r := range oldRecs {
 		if r != nil {
@@ -319,10 +336,9 @@ func (t *memberTable) remove(id peer.ID) {
 	t.count--
 	// Backward-shift deletion: move later members of the run back into
 	// the hole when their home slot is not after it.
-	mask := len(t.recs) - 1
 	t.recs[i], t.states[i] = nil, 0
-	for j := (i + 1) & mask; t.recs[j] != nil; j = (j + 1) & mask {
-		home := int(t.hash(t.recs[j].entry.Peer.ID)) & mask
+	for j := t.next(i); t.recs[j] != nil; j = t.next(j) {
+		home := t.home(t.recs[j].entry.Peer.ID)
 		// j's member may move to i when home is not in (i, j] cyclically.
 		if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
 			t.recs[i], t.states[i] = t.recs[j], t.states[j]
