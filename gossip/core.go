@@ -359,8 +359,11 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 func (c *Core) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
-		if _, ok := c.linked[in.From.ID]; ok || len(c.linked) < maxLinked {
-			c.linked[in.From.ID] = in.From.Addr
+		if c.cfg.Key != nil {
+			// Only a core with a key checks addresses (see vouched).
+			if addr, ok := c.linked[in.From.ID]; ok && addr != in.From.Addr || !ok && len(c.linked) < maxLinked {
+				c.linked[in.From.ID] = in.From.Addr
+			}
 		}
 		c.hv.Heard(now, in.From.ID)
 		switch target, ok := routes.Route(in.Msg); {
