@@ -187,7 +187,7 @@ type Stats struct {
 	DirectIn, DirectOut    uint64
 	ProbesSent, ProbesLost uint64
 	Syncs                  uint64 // digest exchanges started
-	FullSyncs              uint64 // whole member lists sent
+	FullSyncs              uint64 // member lists sent (whole, or the buckets that differ)
 	Refutations            uint64
 	// SignaturesChecked counts member-record signatures verified (a record
 	// already held is not verified again); InvalidRecords counts records
