@@ -83,7 +83,7 @@ type Core struct {
 	// with it every run) is repeatable.
 	order []*neighbor
 
-	seen     *seenSet
+	seen     *boundedCache[struct{}]
 	payloads *boundedCache[cachedPayload]
 	missing  *missingSet
 	tree     treeState
@@ -117,7 +117,7 @@ func New(cfg Config) (*Core, error) {
 		log:       cfg.Logger.With("self", cfg.Self.ID.Short()),
 		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
 		neighbors: make(map[peer.ID]*neighbor),
-		seen:      newSeenSet(cfg.SeenCacheSize, cfg.SeenTTL),
+		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
 		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
 			func(p cachedPayload) int {
 				return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
