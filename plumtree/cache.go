@@ -40,11 +40,12 @@ type boundedCache[V any] struct {
 
 // Expiry times are kept as Unix nanoseconds rather than time.Time: an
 // int64 makes the ring smaller and free of pointers for the garbage
-// collector to scan.
+// collector to scan. The value comes first: a zero-size value (the seen
+// cache's) last would pad every entry by 8 bytes.
 type cacheEntry[V any] struct {
+	value   V
 	id      MessageID
 	expires int64
-	value   V
 }
 
 func newBoundedCache[V any](limit int, ttl time.Duration) *boundedCache[V] {
