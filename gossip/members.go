@@ -266,32 +266,44 @@ func (c *Core) isNeighbor(id peer.ID) bool {
 	return false
 }
 
-// memberList returns this node's entries, itself first, then by ID: all of
+// memberList returns this node's entries, itself first, then in the order
+// of its member table (which its seed sets: no sort, which cost a third of a
+// 1,000-node simulation's CPU when every sync sorted the whole list): all of
 // them (differ nil), or those of the buckets differ marks.
 func (c *Core) memberList(differ []bool) []Entry {
 	inBucket := func(id peer.ID) bool { return differ == nil || differ[bucketOf(id, len(differ))] }
-	members := make([]member, 0, c.members.len())
+	size := c.members.len() + 1
+	if differ != nil {
+		size = size*count(differ)/len(differ) + 1
+	}
+	entries := make([]Entry, 0, min(size, c.cfg.MaxMembers))
+	if inBucket(c.self.Peer.ID) {
+		entries = append(entries, c.self)
+	}
 	c.members.each(func(m member) bool {
-		if len(members)+1 >= c.cfg.MaxMembers {
+		if len(entries) >= c.cfg.MaxMembers {
 			return false
 		}
 		if c.cfg.Key != nil && len(m.rec.entry.Signature) == 0 {
 			return true // nothing the others would accept
 		}
 		if inBucket(m.id()) {
-			members = append(members, m)
+			entries = append(entries, m.entry())
 		}
 		return true
 	})
-	slices.SortFunc(members, func(a, b member) int { return a.id().Compare(b.id()) })
-	entries := make([]Entry, 0, len(members)+1)
-	if inBucket(c.self.Peer.ID) {
-		entries = append(entries, c.self)
-	}
-	for _, m := range members {
-		entries = append(entries, m.entry())
-	}
 	return entries
+}
+
+// count returns the number of true flags.
+func count(flags []bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
 }
 
 // listDigest returns the digest of this node's member list, by bucket, at

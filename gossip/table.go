@@ -103,13 +103,6 @@ func forgetRecord(key string) {
 	}
 }
 
-// internedCount returns the number of keys in the intern table (for tests).
-func internedCount() int {
-	internedRecords.Lock()
-	defer internedRecords.Unlock()
-	return len(internedRecords.m)
-}
-
 // entrySum hashes what the member-list digest covers of one entry, but its
 // state: its ID, incarnation and address.
 func entrySum(p peer.Info, incarnation uint64) uint64 {

@@ -149,27 +149,42 @@ func TestChangedRecordIsNotConfusedWithTheOld(t *testing.T) {
 // runs a long time (or the simulator, through churn) does not keep every
 // record it ever saw.
 func TestRecordsNoNodeHoldsAreForgotten(t *testing.T) {
-	before := internedCount()
+	var keys []string
 	func() {
 		c := newKeyedCore(t, 5)
 		now := time.Unix(1000, 0)
 		for i := range 200 {
 			key := testKey(t, byte(i), 0xaa)
-			c.learn(now, signedEntry(key, "10.3.3.3:1", 1, nil), false, peer.Info{})
+			e := signedEntry(key, "10.3.3.3:1", 1, nil)
+			c.learn(now, e, false, peer.Info{})
+			keys = append(keys, recordKey(e))
 		}
-		if got := internedCount(); got < before+200 {
-			t.Fatalf("%d records interned after 200 were learnt, want at least %d", got, before+200)
+		if held := interned(keys); held != len(keys) {
+			t.Fatalf("%d of the %d records learnt are interned", held, len(keys))
 		}
 		runtime.KeepAlive(c)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for internedCount() >= before+200 {
+	for interned(keys) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d records still interned after their node was dropped (%d before)", internedCount(), before)
+			t.Fatalf("%d records still interned after their node was dropped", interned(keys))
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
 	}
+}
+
+// interned returns how many of keys have a live record in the intern table.
+func interned(keys []string) int {
+	internedRecords.Lock()
+	defer internedRecords.Unlock()
+	n := 0
+	for _, key := range keys {
+		if w, ok := internedRecords.m[key]; ok && w.Value() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // The member table against a map: random puts and removes keep lookups,
@@ -264,16 +279,6 @@ func TestSyncSendsOnlyTheBucketsThatDiffer(t *testing.T) {
 	if count(differ) != 1 || !differ[bucketOf(last.entry.Peer.ID, buckets)] {
 		t.Fatalf("lists differing in one member differ in %d buckets, want its bucket only", count(differ))
 	}
-}
-
-func count(flags []bool) int {
-	n := 0
-	for _, f := range flags {
-		if f {
-			n++
-		}
-	}
-	return n
 }
 
 // SWIM's probe round: every member is probed once per round, in a random
