@@ -50,7 +50,9 @@
 // reached all along, are refuted rather than announced. Every
 // SyncInterval a node exchanges its member list with a random neighbour
 // (push-pull), which repairs anything a broadcast missed and merges the two
-// sides of a healed partition. DEAD entries are kept for DeadRetention so that
+// sides of a healed partition. The two compare digests of their lists by
+// bucket (members grouped by the first bits of their IDs) and send each
+// other only the entries of the buckets that differ (see table.go). DEAD entries are kept for DeadRetention so that
 // a stale ALIVE cannot resurrect them.
 //
 // A crashed node drops out of every member list within: the time for its
@@ -103,4 +105,15 @@
 // other broadcasts flow. Two islands are thus joined within seconds of the
 // first broadcast of either, at the cost of a few bridge joins, whatever
 // the network's size.
+//
+// # Memory
+//
+// Every node holds an entry for every member: N² entries in all, 10⁸ in a
+// 10,000-node simulation. A member's signed record is immutable, so the
+// cores of one process share one copy of each record version (interned by
+// content; a record no core holds is collected), a membership broadcast's
+// body is decoded once per process, and a node's member table holds only a
+// pointer and a state per member (about 13 bytes). The random probe round
+// walks the table's slots in a random order rather than a copy of the
+// member list. See table.go.
 package gossip

@@ -23,6 +23,9 @@ func FuzzDecodeAndStep(f *testing.F) {
 		&ProbeReply{Nonce: 8, Recent: []RecentBroadcast{{ID: plumtree.MessageID{2}, AgeMillis: 9000}}},
 		&Probe{Nonce: 9, Claim: 1<<64 - 1},
 		&Sync{Digest: make([]byte, 32)},
+		&Sync{Digest: make([]byte, 8*maxBuckets)},
+		&Sync{Digest: make([]byte, 24)}, // three buckets: refused
+		&Sync{Full: true, Digest: make([]byte, 8*16), Entries: []Entry{{Peer: other, Incarnation: 7, State: StateAlive}}},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 5, State: StateSuspect}}},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 6, State: StateAlive, Name: "n", Tags: map[string]string{"k": "v"}, PublicKey: make([]byte, 32), Signature: make([]byte, 64)}}},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 3, State: StateAlive}}},
@@ -48,8 +51,8 @@ func FuzzDecodeAndStep(f *testing.F) {
 		c.Step(now, overlay.Received{From: other, Msg: msg})
 		c.Step(now.Add(time.Minute), overlay.Tick{})
 		c.Drain(nil)
-		if len(c.members) > 64 {
-			t.Fatalf("member list grew to %d, bound 64", len(c.members))
+		if c.members.len() > 64 {
+			t.Fatalf("member list grew to %d, bound 64", c.members.len())
 		}
 	})
 }

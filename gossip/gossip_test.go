@@ -304,7 +304,7 @@ func testIslandsJoined(t *testing.T, seed uint64) {
 	for _, pair := range [][2][]*testNode{{big, small}, {small, big}} {
 		from := pair[1][0]
 		for _, n := range pair[0] {
-			net.step(n, overlay.Received{From: from.info, Msg: &Sync{Full: true, Reply: true, Entries: from.core.memberList()}})
+			net.step(n, overlay.Received{From: from.info, Msg: &Sync{Full: true, Reply: true, Entries: from.core.memberList(nil)}})
 		}
 	}
 	if !allMembersKnown(net) {
@@ -400,9 +400,9 @@ func TestConnectedQuietOverlayNeitherBridgesNorChatters(t *testing.T) {
 // The member-list digest does not depend on which member computes it.
 func TestListDigestIsTheSameOnEveryMember(t *testing.T) {
 	net, _ := settledNet(t, 30, 13)
-	want := listDigest(net.nodes[0].core.memberList())
+	want := net.nodes[0].core.listDigest()
 	for _, n := range net.nodes[1:] {
-		if got := listDigest(n.core.memberList()); !bytes.Equal(got, want) {
+		if got := n.core.listDigest(); !bytes.Equal(got, want) {
 			t.Fatalf("%s computes another digest than %s for the same member list", n.info.Addr, net.nodes[0].info.Addr)
 		}
 	}

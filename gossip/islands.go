@@ -161,13 +161,7 @@ func (c *Core) maybeBeacon(now time.Time) {
 	if last := c.lastSample(); !last.IsZero() && now.Sub(last) < c.cfg.ProbeInterval {
 		return
 	}
-	alive := 0
-	for _, m := range c.members {
-		if m.entry.State == StateAlive {
-			alive++
-		}
-	}
-	if c.rand.IntN(alive+1) != 0 {
+	if c.rand.IntN(c.members.alive+1) != 0 {
 		return
 	}
 	var id plumtree.MessageID

@@ -59,9 +59,14 @@ type RecentBroadcast struct {
 }
 
 // Sync reconciles member lists, push-pull. A Sync without Full carries only
-// the digest of the sender's list; a node whose list differs answers with its
-// whole list (Full), which is answered with the other whole list (Full and
-// Reply), which is not answered again.
+// the digest of the sender's list, by bucket (members grouped by the first
+// bits of their IDs: 8 bytes a bucket, a power of two from 1 to 1,024
+// buckets); a node whose list differs answers with its entries of the
+// buckets that differ and its own digest at the same bucket count (Full),
+// which is answered with the entries of the buckets that still differ (Full
+// and Reply), which is not answered again. A digest-less Sync is answered
+// with the whole list, and a Full one without a digest with the other whole
+// list.
 type Sync struct {
 	_       struct{} `cbor:",toarray"`
 	Full    bool

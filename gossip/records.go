@@ -101,8 +101,8 @@ func (c *Core) verified(e Entry) bool {
 	if len(e.PublicKey) != ed25519.PublicKeySize || peer.IDFromPublicKey(e.PublicKey) != e.Peer.ID {
 		return false
 	}
-	if m := c.members[e.Peer.ID]; m != nil && len(m.entry.Signature) > 0 && bytes.Equal(m.entry.Signature, e.Signature) &&
-		bytes.Equal(recordBytes(m.entry), recordBytes(e)) {
+	if m, ok := c.members.get(e.Peer.ID); ok && len(m.rec.entry.Signature) > 0 && bytes.Equal(m.rec.entry.Signature, e.Signature) &&
+		bytes.Equal(recordBytes(m.rec.entry), recordBytes(e)) {
 		return true
 	}
 	c.stats.SignaturesChecked++

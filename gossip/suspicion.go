@@ -43,20 +43,20 @@ type suspicion struct {
 
 // suspect records another node's claim that m is suspect (dead false) or
 // dead at incarnation inc, which is at least m's.
-func (c *Core) suspect(now time.Time, m *member, inc uint64, dead bool) {
-	id := m.entry.Peer.ID
+func (c *Core) suspect(now time.Time, m member, inc uint64, dead bool) {
+	id := m.id()
 	s := c.suspicions[id]
 	if s == nil || inc > s.incarnation {
 		c.stats.Suspicions++
 		s = &suspicion{incarnation: inc, started: now, deadline: now.Add(2 * c.cfg.ProbeTimeout)}
 		c.suspicions[id] = s
-		claim := m.entry
+		claim := m.entry()
 		claim.State = StateSuspect
 		claim.Incarnation = inc
 		c.announce(claim)
 		if c.isNeighbor(id) {
 			// Tell it over the link, which needs no broadcast.
-			c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: &Probe{Nonce: c.rand.Uint64(), Recent: c.recent(now), Claim: inc}})
+			c.outputs = append(c.outputs, overlay.Send{To: m.rec.entry.Peer, Msg: &Probe{Nonce: c.rand.Uint64(), Recent: c.recent(now), Claim: inc}})
 		}
 	}
 	if dead {
@@ -88,8 +88,8 @@ func (c *Core) expireSuspicions(now time.Time) {
 	for _, id := range expired {
 		s := c.suspicions[id]
 		delete(c.suspicions, id)
-		m := c.members[id]
-		if m == nil || m.entry.State != StateAlive || m.entry.Incarnation > s.incarnation {
+		m, ok := c.members.get(id)
+		if !ok || m.state != StateAlive || m.incarnation() > s.incarnation {
 			continue
 		}
 		c.declareDead(now, m)
@@ -118,16 +118,16 @@ func (c *Core) probeExpired(now time.Time, id peer.ID) {
 		p.strikes++
 		p.deadline = now.Add(c.cfg.ProbeTimeout)
 		c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: c.probeMsg(now, p)})
-		if m := c.members[id]; m != nil && m.entry.State == StateAlive {
-			suspect := m.entry
+		if m, ok := c.members.get(id); ok && m.state == StateAlive {
+			suspect := m.entry()
 			suspect.State = StateSuspect
 			c.announce(suspect)
 		}
 		return
 	}
 	delete(c.probes, id)
-	m := c.members[id]
-	if m == nil || m.entry.State != StateAlive || m.entry.Incarnation > p.incarnation {
+	m, ok := c.members.get(id)
+	if !ok || m.state != StateAlive || m.incarnation() > p.incarnation {
 		// Gone already, or it refuted a claim since the probe started
 		// (its SUSPECT claim, say): it is alive, only slow to answer.
 		return
@@ -137,11 +137,11 @@ func (c *Core) probeExpired(now time.Time, id peer.ID) {
 }
 
 // declareDead announces m failed, on this node's own evidence.
-func (c *Core) declareDead(now time.Time, m *member) {
-	delete(c.suspicions, m.entry.Peer.ID)
-	dead := m.entry
+func (c *Core) declareDead(now time.Time, m member) {
+	delete(c.suspicions, m.id())
+	dead := m.entry()
 	dead.State = StateDead
-	c.learn(now, dead, true, c.cfg.Self)
+	c.learnRecord(now, dead, m.rec, true, c.cfg.Self)
 	c.announce(dead)
 	// The broadcast may miss nodes while the overlay repairs around the
 	// failure: sync member lists soon, so that they hear the claim within

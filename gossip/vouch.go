@@ -65,8 +65,8 @@ func (c *Core) vouched(p peer.Info) bool {
 	if addr, ok := c.linked[p.ID]; ok && addr == p.Addr {
 		return true
 	}
-	m := c.members[p.ID]
-	return m != nil && len(m.entry.Signature) > 0 && m.entry.Peer.Addr == p.Addr
+	m, ok := c.members.get(p.ID)
+	return ok && len(m.rec.entry.Signature) > 0 && m.rec.entry.Peer.Addr == p.Addr
 }
 
 // routeHyParView routes one HyParView output, holding what would reach a

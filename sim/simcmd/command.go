@@ -110,8 +110,9 @@ virtual clock. A run with a given --seed is repeatable exactly.`,
 // broadcastCommand returns the broadcast scenario's command, or massfail's.
 func broadcastCommand(massfail bool) *cobra.Command {
 	var (
-		flags common
-		cfg   sim.BroadcastConfig
+		flags   common
+		cfg     sim.BroadcastConfig
+		profile profiling
 	)
 	cmd := &cobra.Command{
 		Use:   "broadcast",
@@ -123,6 +124,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		cmd.Short = "As broadcast, but a share of the nodes crashes at once before the messages"
 	}
 	flags.register(cmd, sim.DefaultNodes)
+	profile.register(cmd)
 	f := cmd.Flags()
 	messages, interval := sim.DefaultMessages, sim.DefaultMessageInterval
 	if massfail {
@@ -170,7 +172,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		default:
 			return fmt.Errorf("--protocol %q: want gossip or plumtree", protocol)
 		}
-		result, err := sim.RunBroadcast(cfg)
+		result, err := profile.run(cmd, cfg.Nodes, func() (report, error) { return sim.RunBroadcast(cfg) })
 		if err != nil {
 			return err
 		}
