@@ -13,10 +13,10 @@ import (
 // vouched for, is not sent to: the broadcast crosses the tree from its
 // origin as it would without the relay.
 func (c *Core) relayToRoot(r plumtree.RelayToRoot) {
-	m := c.members[r.Root]
-	if m == nil || m.entry.State != StateAlive || m.entry.Peer.Addr == "" || !c.vouched(m.entry.Peer) {
+	m, ok := c.members.get(r.Root)
+	if !ok || m.state != StateAlive || m.rec.entry.Peer.Addr == "" || !c.vouched(m.rec.entry.Peer) {
 		c.stats.RelaysUnresolved++
 		return
 	}
-	c.outputs = append(c.outputs, overlay.Send{To: m.entry.Peer, Msg: r.Msg})
+	c.outputs = append(c.outputs, overlay.Send{To: m.rec.entry.Peer, Msg: r.Msg})
 }

@@ -24,12 +24,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"weak"
 
+	"github.com/p2p-go/p2p/internal/intern"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
 	"github.com/p2p-go/p2p/wire"
@@ -59,48 +57,28 @@ func recordKey(e Entry) string {
 	return string(buf)
 }
 
-// internedRecords maps record keys to the shared records; a record no core
-// holds any more is collected, and its key removed by a cleanup.
-var internedRecords = struct {
-	sync.Mutex
-	m map[string]weak.Pointer[record]
-}{m: map[string]weak.Pointer[record]{}}
+// internedRecords holds the shared records by key; a record no core holds
+// any more is collected.
+var internedRecords intern.Table[record]
 
 // internRecord returns the shared record of e, making it if no core holds
 // it. The record owns copies of e's tags, key and signature: nothing the
 // caller keeps can change it.
 func internRecord(e Entry) *record {
 	key := recordKey(e)
-	internedRecords.Lock()
-	defer internedRecords.Unlock()
-	if w, ok := internedRecords.m[key]; ok {
-		if r := w.Value(); r != nil {
-			return r
-		}
-	}
-	r := &record{key: key, entry: Entry{
-		Peer:        peer.Info{ID: e.Peer.ID, Addr: strings.Clone(e.Peer.Addr)},
-		Incarnation: e.Incarnation,
-		State:       signedState(e.State),
-		Name:        strings.Clone(e.Name),
-		Tags:        maps.Clone(e.Tags),
-		PublicKey:   slices.Clone(e.PublicKey),
-		Signature:   slices.Clone(e.Signature),
-	}}
-	r.sum = entrySum(r.entry.Peer, r.entry.Incarnation)
-	internedRecords.m[key] = weak.Make(r)
-	runtime.AddCleanup(r, forgetRecord, key)
-	return r
-}
-
-// forgetRecord removes a collected record's key from the intern table
-// (unless a new record took the key meanwhile).
-func forgetRecord(key string) {
-	internedRecords.Lock()
-	defer internedRecords.Unlock()
-	if w, ok := internedRecords.m[key]; ok && w.Value() == nil {
-		delete(internedRecords.m, key)
-	}
+	return internedRecords.Get(key, func() *record {
+		r := &record{key: key, entry: Entry{
+			Peer:        peer.Info{ID: e.Peer.ID, Addr: strings.Clone(e.Peer.Addr)},
+			Incarnation: e.Incarnation,
+			State:       signedState(e.State),
+			Name:        strings.Clone(e.Name),
+			Tags:        maps.Clone(e.Tags),
+			PublicKey:   slices.Clone(e.PublicKey),
+			Signature:   slices.Clone(e.Signature),
+		}}
+		r.sum = entrySum(r.entry.Peer, r.entry.Incarnation)
+		return r
+	})
 }
 
 // entrySum hashes what the member-list digest covers of one entry, but its
@@ -415,23 +393,15 @@ const maxDecodedMemberships = 4096
 // their bytes, so that a process running many cores (the simulator) decodes
 // each broadcast once rather than once per core. A body is a pure function
 // of its bytes: a hit returns exactly what decoding them would.
-var decodedMemberships = struct {
-	sync.Mutex
-	m     map[string]*decodedMembership // nil value: the body is malformed
-	order []string                      // keys in insertion order, a ring
-	next  int
-}{m: map[string]*decodedMembership{}}
+var decodedMemberships = intern.Memo[*decodedMembership]{Size: maxDecodedMemberships}
 
 // decodeMembership returns the event a membership broadcast's body carries,
 // or nil if the body is malformed or out of bounds.
 func decodeMembership(body []byte) *decodedMembership {
-	cache := &decodedMemberships
-	cache.Lock()
-	ev, ok := cache.m[string(body)]
-	cache.Unlock()
-	if ok {
+	if ev, ok := decodedMemberships.Get(string(body)); ok {
 		return ev
 	}
+	var ev *decodedMembership
 	var msg membershipEvent
 	if err := wire.UnmarshalValue(body, &msg); err == nil && validEntry(msg.Entry) && len(msg.Missed) <= maxRecent {
 		rec := internRecord(msg.Entry)
@@ -439,19 +409,6 @@ func decodeMembership(body []byte) *decodedMembership {
 		entry.State = msg.Entry.State
 		ev = &decodedMembership{entry: entry, rec: rec, missed: msg.Missed}
 	}
-	key := string(body)
-	cache.Lock()
-	defer cache.Unlock()
-	if _, ok := cache.m[key]; ok {
-		return ev
-	}
-	if len(cache.order) < maxDecodedMemberships {
-		cache.order = append(cache.order, key)
-	} else {
-		delete(cache.m, cache.order[cache.next])
-		cache.order[cache.next] = key
-		cache.next = (cache.next + 1) % maxDecodedMemberships
-	}
-	cache.m[key] = ev
+	decodedMemberships.Put(string(body), ev)
 	return ev
 }

@@ -176,11 +176,9 @@ func TestRecordsNoNodeHoldsAreForgotten(t *testing.T) {
 
 // interned returns how many of keys have a live record in the intern table.
 func interned(keys []string) int {
-	internedRecords.Lock()
-	defer internedRecords.Unlock()
 	n := 0
 	for _, key := range keys {
-		if w, ok := internedRecords.m[key]; ok && w.Value() != nil {
+		if internedRecords.Held(key) {
 			n++
 		}
 	}
