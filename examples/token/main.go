@@ -17,10 +17,18 @@ import (
 	"github.com/p2p-go/p2p"
 )
 
-// update is the message that sets everybody's token: {"update": true, "token": X}.
+// update is the message that sets everybody's token: {"update": true,
+// "token": X, "at": T}. At is when the token was set (Unix nanoseconds on
+// the machine that set it): a broadcast network does not deliver messages
+// in the order they were sent (a node that joins as a message is sent may
+// receive it seconds later, after a newer one), so a process keeps the
+// latest token by At and ignores older ones, as the store does with its
+// versions. The original example had no such field and could go back to
+// an older token.
 type update struct {
 	Update bool            `json:"update"`
 	Token  json.RawMessage `json:"token"`
+	At     int64           `json:"at"`
 }
 
 // hello is the newcomer's question to one neighbour: {"hi": true}.
@@ -69,14 +77,20 @@ func run(join, listen, dataDir, secretText string, verbose bool) error {
 
 	var mu sync.Mutex
 	var token json.RawMessage // nil: we have no token yet
-	setToken := func(t json.RawMessage) {
+	var tokenAt int64         // when token was set
+	// setToken keeps t if it is newer than the token held (ties broken by
+	// the bytes, so that every process keeps the same one).
+	setToken := func(t json.RawMessage, at int64) {
 		mu.Lock()
 		defer mu.Unlock()
-		if string(t) == string(token) {
+		if at < tokenAt || at == tokenAt && string(t) <= string(token) {
 			return
 		}
-		token = t
-		fmt.Printf("token %s\n", t)
+		changed := string(t) != string(token)
+		token, tokenAt = t, at
+		if changed {
+			fmt.Printf("token %s\n", t)
+		}
 	}
 
 	// Reactor (b): everybody update your tokens to X.
@@ -85,7 +99,7 @@ func run(join, listen, dataDir, secretText string, verbose bool) error {
 		if m.Decode(&u) != nil || !u.Update || len(u.Token) == 0 || string(u.Token) == "null" {
 			return // not something we want to react to
 		}
-		setToken(u.Token)
+		setToken(u.Token, u.At)
 	})
 	// Reactor (a): hi, I'm new here, what's the current token? Answered
 	// straight back to the sender through the reply handle.
@@ -95,12 +109,12 @@ func run(join, listen, dataDir, secretText string, verbose bool) error {
 			return
 		}
 		mu.Lock()
-		t := token
+		t, at := token, tokenAt
 		mu.Unlock()
 		if t == nil {
 			return // nothing to tell yet
 		}
-		_ = m.Reply(ctx, update{Update: true, Token: t})
+		_ = m.Reply(ctx, update{Update: true, Token: t, At: at})
 	})
 
 	if err := b.Start(ctx); err != nil {
@@ -162,8 +176,9 @@ func run(join, listen, dataDir, secretText string, verbose bool) error {
 			if !json.Valid(t) {
 				t, _ = json.Marshal(line)
 			}
-			setToken(t)
-			if err := b.Send(ctx, update{Update: true, Token: t}); err != nil {
+			at := time.Now().UnixNano()
+			setToken(t, at)
+			if err := b.Send(ctx, update{Update: true, Token: t, At: at}); err != nil {
 				fmt.Fprintln(os.Stderr, "token: send:", err)
 			}
 		}
