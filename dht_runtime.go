@@ -69,14 +69,18 @@ func (d *DHT) deliver(del kademlia.Deliver) {
 		FromAddr: origin.Addr,
 		Direct:   !del.Broadcast,
 		Hops:     del.Hops,
-		reply: func(ctx context.Context, v any) error {
-			data, err := d.encode(v)
-			if err != nil {
-				return err
-			}
-			return d.sendDirect(ctx, origin, data)
-		},
+		replier:  d,
+		origin:   origin,
 	})
+}
+
+// replyTo implements replier: Message.Reply of a message d delivered.
+func (d *DHT) replyTo(ctx context.Context, origin peer.Info, v any) error {
+	data, err := d.encode(v)
+	if err != nil {
+		return err
+	}
+	return d.sendDirect(ctx, origin, data)
 }
 
 // call steps the core with the request build makes and waits for its

@@ -30,9 +30,9 @@ type Message struct {
 	// Hops is the number of links a broadcast crossed to reach this node.
 	Hops int
 
-	// A reply goes through reply when set, else to origin through
-	// replier (one allocation less per delivery than a closure).
-	reply   func(ctx context.Context, v any) error
+	// A reply goes to origin through replier, the overlay that delivered
+	// the message (an interface rather than a closure: one allocation less
+	// per delivery); nil when the message cannot be answered.
 	replier replier
 	origin  peer.Info
 }
@@ -55,13 +55,10 @@ func (m *Message) Decode(v any) error {
 // original sender, not through the broadcast. The sender's reactors receive it
 // as a direct message.
 func (m *Message) Reply(ctx context.Context, v any) error {
-	switch {
-	case m.reply != nil:
-		return m.reply(ctx, v)
-	case m.replier != nil:
-		return m.replier.replyTo(ctx, m.origin, v)
+	if m.replier == nil {
+		return ErrNoReply
 	}
-	return ErrNoReply
+	return m.replier.replyTo(ctx, m.origin, v)
 }
 
 // A Reactor is called for every message a node receives. Reactors run on
