@@ -299,7 +299,7 @@ func (b *Broadcaster) OnMemberEvent(fn func(MemberEvent)) (remove func()) {
 // neither for the loop nor for the network. The loop takes local inputs
 // (Send, SendOne, SendTo, Reply and the other calls) in the order they were
 // queued, a waiting one before the received messages queued meanwhile, and
-// hands each message to the connections of its neighbours. Up to 1,024
+// hands each message to the connections of its neighbours. Up to 64
 // local inputs may wait; a node offered more messages than its loop can
 // carry fills that queue, and Send then waits for room: the rate achieved
 // falls to what the loop carries, and no message is dropped for it. When

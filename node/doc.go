@@ -51,7 +51,7 @@
 // blocking the loop on one slow peer would stall every other. Readers block
 // when the loop is busy (256 batches, or MaxQueuedBytes, 16 MiB, of messages
 // wait for it), which pushes back on the sender through TCP. Local inputs
-// (Step, Do, Post) wait in one queue of 1,024, taken in order; Step and Do
+// (Step, Do, Post) wait in one queue of 64, taken in order; Step and Do
 // wait for their input to be processed, Post only for room in the queue.
 // A waiting local input goes before the received messages every other turn,
 // so that it waits for at most about one turn.

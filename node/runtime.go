@@ -200,8 +200,10 @@ const (
 
 // requestQueue is how many local inputs (Post, Step, Do) may wait for the
 // loop. A Post returns as soon as its input is queued; the queue being full
-// is what makes it wait.
-const requestQueue = 1024
+// is what makes it wait. 64 absorbs a turn of the loop (up to 64 received
+// messages) at any rate the loop can carry, and a caller offering more than
+// that is held back after a few milliseconds' worth, not after seconds'.
+const requestQueue = 64
 
 // ErrConfig is wrapped by the errors of Start for an invalid Config; the
 // message names the field.
@@ -297,7 +299,7 @@ func (r *Runtime) Step(ctx context.Context, input any) error {
 
 // Post queues a local input for the core and returns without waiting for the
 // loop to process it: it waits only while the loop's queue of local inputs
-// (1,024) is full, or until ctx ends (the input is then not queued). Inputs
+// (64) is full, or until ctx ends (the input is then not queued). Inputs
 // queued before Close are not processed after it; a caller that needs them
 // processed steps a last input with Step, which comes after them.
 func (r *Runtime) Post(ctx context.Context, input any) error {
