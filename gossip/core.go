@@ -376,7 +376,8 @@ func (c *Core) Step(now time.Time, input any) {
 		case target == targetSelf:
 			c.receive(now, in)
 		default:
-			c.push(target, in)
+			// The input as it came: boxing in again would allocate.
+			c.push(target, input)
 		}
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)
