@@ -131,11 +131,20 @@ func changesState(method string) bool {
 	return true
 }
 
-// protect refuses requests that a web page could have made: a foreign Host
-// (DNS rebinding) and, on methods that change state, a foreign Origin; and it
-// bounds the time a request's body may take to arrive.
+// protect bounds the time a request's body may take to arrive and refuses
+// requests that a web page could have made: a foreign Host (DNS rebinding)
+// and, on methods that change state, a foreign Origin. The bound comes
+// first: the server reads the unread body of a refused request before it
+// answers, and a body sent a byte at a time must not hold the connection
+// there either.
 func (g *apiGuard) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, refusals: g.refusals}
+			}
+		}
 		if !g.unix && !g.hostAllowed(r.Host) {
 			g.refusals.count(refusedHost, "host", r.Host, "path", r.URL.Path)
 			writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Host %q is not this agent's address: the API answers only to localhost, loopback addresses and its own address", r.Host))
@@ -145,12 +154,6 @@ func (g *apiGuard) protect(next http.Handler) http.Handler {
 			g.refusals.count(refusedOrigin, "origin", origin, "path", r.URL.Path)
 			writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Origin %q is not this agent: %s requests from web pages of other sites are refused", origin, r.Method))
 			return
-		}
-		if g.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			if rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, refusals: g.refusals}
-			}
 		}
 		next.ServeHTTP(w, r)
 	})
