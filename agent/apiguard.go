@@ -195,12 +195,14 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 
 // requireJSON refuses a body whose Content-Type is not application/json: a
 // web page can send text/plain, form data or multipart to another site
-// without asking (a CORS "simple request"), never application/json.
+// without asking (a CORS "simple request"), never application/json. The
+// refusal is 403, like the Host and Origin checks it stands beside: a
+// protection against pages, whatever else the body holds.
 func (a *Agent) requireJSON(r *http.Request) error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
 		a.refusals.count(refusedContentType, "content_type", r.Header.Get("Content-Type"), "path", r.URL.Path)
-		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type %q: send the JSON body with Content-Type: application/json", r.Header.Get("Content-Type"))
+		return errorf(http.StatusForbidden, CodeUnsupportedMediaType, "Content-Type %q: send the JSON body with Content-Type: application/json", r.Header.Get("Content-Type"))
 	}
 	return nil
 }

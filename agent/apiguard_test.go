@@ -141,8 +141,8 @@ func TestAPIRequiresJSONContentType(t *testing.T) {
 		}
 		for path, body := range bodies {
 			status, eb := rawCall(t, hc, a, "POST", path, []byte(body), header)
-			if status != http.StatusUnsupportedMediaType || eb.Error.Code != CodeUnsupportedMediaType {
-				t.Errorf("POST %s with Content-Type %q = %d %q, want 415", path, ct, status, eb.Error.Code)
+			if status != http.StatusForbidden || eb.Error.Code != CodeUnsupportedMediaType {
+				t.Errorf("POST %s with Content-Type %q = %d %q, want 403 %s", path, ct, status, eb.Error.Code, CodeUnsupportedMediaType)
 			}
 			refused++
 		}
