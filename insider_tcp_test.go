@@ -2,6 +2,7 @@ package p2p_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -124,5 +125,131 @@ func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
 	}
 	if n := dialled.Load(); n != 0 {
 		t.Fatalf("the attacker's address was dialled %d times", n)
+	}
+}
+
+// signMemberRecord signs e with key as gossip's member records are signed
+// (gossip/records.go): what an insider that makes its own keys does.
+func signMemberRecord(key *peer.Key, e gossip.Entry) gossip.Entry {
+	str := func(b []byte, s string) []byte { return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...) }
+	buf := []byte("p2p/gossip member record v1\x00")
+	buf = append(buf, e.Peer.ID[:]...)
+	buf = str(buf, e.Peer.Addr)
+	buf = binary.BigEndian.AppendUint64(buf, e.Incarnation)
+	buf = append(buf, gossip.StateAlive)
+	buf = str(buf, e.Name)
+	buf = binary.BigEndian.AppendUint16(buf, 0) // no tags
+	e.PublicKey = key.Public()
+	e.Signature = key.Sign(buf)
+	return e
+}
+
+// Issue 10, row 3, with other values: the insider makes 2,000 keys and signs
+// each invented member's record with the member's own key, all at one
+// address of its choice. On main before the one-member-per-address rule,
+// every node adopted all 2,000 within 2 s and dialled the attacker's address
+// 7,688 times in 10 s. Now each node adopts at most one of them (one
+// address, one listener), refuses the others (Stats.Gossip.AddressTaken,
+// which also shows that their signatures were valid), and the attacker's
+// address sees a handful of probes.
+func TestInsiderSelfSignedMembersAtOneAddressOverTCP(t *testing.T) {
+	ctx := context.Background()
+	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	var nodes []*p2p.Broadcaster
+	for i := range 3 {
+		var bootstrap []string
+		if i > 0 {
+			bootstrap = []string{nodes[0].Addr()}
+		}
+		b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: bootstrap, ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, b)
+	}
+	three := func() bool {
+		for _, n := range nodes {
+			if m, err := n.Members(ctx); err != nil || len(m) != 3 {
+				return false
+			}
+		}
+		return true
+	}
+	testutil.Eventually(t, 30*time.Second, "three members on every node", three)
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	var dialled atomic.Int64
+	go func() {
+		for {
+			conn, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			conn.Close()
+		}
+	}()
+	key, _ := peer.GenerateKey(nil)
+	insider, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insider.Close()
+	var entries []gossip.Entry
+	for i := range 2000 {
+		fake, _ := peer.GenerateKey(nil)
+		addr := trap.Addr().String()
+		if i%10 == 9 {
+			addr = nodes[i%3].Addr() // a live member's address
+		}
+		entries = append(entries, signMemberRecord(fake, gossip.Entry{Peer: peer.Info{ID: fake.ID(), Addr: addr}, Incarnation: 1, State: gossip.StateAlive}))
+	}
+	msg, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		before[i] = n.Stats().Gossip.InvalidRecords
+		conn, err := insider.Dial(ctx, n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, "the invented members to be refused", func() bool {
+		for _, n := range nodes {
+			if n.Stats().Gossip.AddressTaken < 1999 {
+				return false
+			}
+		}
+		return true
+	})
+	most := 0
+	for i, n := range nodes {
+		if got := n.Stats().Gossip.InvalidRecords - before[i]; got != 0 {
+			t.Fatalf("node %d found %d of the records badly signed: the test signs them wrong", i, got)
+		}
+		m, _ := n.Members(ctx)
+		most = max(most, len(m))
+		if len(m) > 4 {
+			t.Fatalf("node %d lists %d members, want the 3 and at most one invented", i, len(m))
+		}
+	}
+	testutil.Eventually(t, 60*time.Second, "the invented member to be found dead", three)
+	t.Logf("at most %d members listed; the attacker's address was dialled %d times; AddressTaken %d",
+		most, dialled.Load(), nodes[0].Stats().Gossip.AddressTaken)
+	if n := dialled.Load(); n > 30 {
+		t.Fatalf("the attacker's address was dialled %d times, want a handful (one member's probes)", n)
 	}
 }
