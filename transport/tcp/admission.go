@@ -48,6 +48,11 @@ type admission struct {
 	// members maps addresses that completed a handshake to when they last
 	// did (or last closed a connection).
 	members map[netip.Addr]time.Time
+	// seen holds the ephemeral keys of the latest messages 1, in seenRing
+	// (oldest at seenNext once full).
+	seen     map[[32]byte]struct{}
+	seenRing [][32]byte
+	seenNext int
 }
 
 // idleFactor sets how many connections may wait for message 1, per
@@ -75,6 +80,7 @@ func newAdmission(cfg Config) *admission {
 		byAddr:     make(map[netip.Addr]int),
 		idleByAddr: make(map[netip.Addr]int),
 		members:    make(map[netip.Addr]time.Time),
+		seen:       make(map[[32]byte]struct{}),
 	}
 }
 
@@ -149,14 +155,17 @@ func (a *admission) removeIdle(t *ticket) {
 
 // take gives t's connection, whose message 1 authenticated, a handshake
 // slot, or returns the error it is refused with: closed idle to make room,
-// or a limit on slots reached.
-func (a *admission) take(t *ticket, now time.Time) error {
+// message 1 seen before (a replay), or a limit on slots reached.
+func (a *admission) take(t *ticket, msg1 []byte, now time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if t.evicted {
 		return refuse(reasonOverload, "closed idle to make room for a newer connection")
 	}
 	a.removeIdle(t)
+	if a.replayed(msg1) {
+		return refuse(reasonProtocol, "message 1 replayed (its ephemeral key was seen before)")
+	}
 	if a.byAddr[t.ip] >= a.perAddr {
 		return refuse(reasonPerAddress, "%d handshakes in progress from %s", a.perAddr, t.ip)
 	}
@@ -171,6 +180,36 @@ func (a *admission) take(t *ticket, now time.Time) error {
 	a.byAddr[t.ip]++
 	t.slot = true
 	return nil
+}
+
+// seenMessages1 is how many of the latest messages 1 admission remembers,
+// to refuse replays.
+const seenMessages1 = 4096
+
+// replayed reports whether msg1's ephemeral key is among the last
+// seenMessages1 ones, and remembers it. Message 1 is authenticated by the
+// cluster secret but carries no time: without this, an outsider who
+// captured one (on a shared network) could replay it from many sockets and
+// hold handshake slots until their deadline. A real initiator's ephemeral
+// key is fresh each time. The caller holds mu.
+func (a *admission) replayed(msg1 []byte) bool {
+	if len(msg1) < 32 {
+		return false
+	}
+	var e [32]byte
+	copy(e[:], msg1)
+	if _, ok := a.seen[e]; ok {
+		return true
+	}
+	if len(a.seenRing) < seenMessages1 {
+		a.seenRing = append(a.seenRing, e)
+	} else {
+		delete(a.seen, a.seenRing[a.seenNext])
+		a.seenRing[a.seenNext] = e
+		a.seenNext = (a.seenNext + 1) % seenMessages1
+	}
+	a.seen[e] = struct{}{}
+	return false
 }
 
 // release gives back t's place, idle or slot, once its handshake ended; it
@@ -229,8 +268,8 @@ type inboundConn struct {
 	ticket    *ticket
 }
 
-func (c *inboundConn) firstMessageRead() error {
-	if err := c.admission.take(c.ticket, time.Now()); err != nil {
+func (c *inboundConn) firstMessageRead(msg1 []byte) error {
+	if err := c.admission.take(c.ticket, msg1, time.Now()); err != nil {
 		return err
 	}
 	return c.Conn.SetDeadline(c.deadline)

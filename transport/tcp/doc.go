@@ -49,7 +49,9 @@
 // many idle sockets it opens and from whichever address (even the one real
 // peers dial from), cannot keep a peer that sends message 1 at once from
 // being read. Message 1 then takes a handshake slot until the handshake
-// ends. Slots are bounded so that peers stalling their handshakes cannot
+// ends. Message 1 carries no time, so a copy of one (captured on a shared
+// network) would also authenticate: a message 1 whose ephemeral key is
+// among the last 4,096 seen is refused (counted as "protocol"). Slots are bounded so that peers stalling their handshakes cannot
 // lock members out:
 //
 //   - at most MaxPendingHandshakes (256) in progress at once, of which

@@ -269,6 +269,50 @@ func TestOldestIdleConnectionIsClosedToMakeRoom(t *testing.T) {
 	}
 }
 
+// An outsider who captured one message 1 (authenticated by the secret, but
+// carrying no time) replays it from 100 sockets to hold handshake slots:
+// the first copy is answered, the others are refused after their message 1
+// and counted, so the capture holds one slot at most, and a peer is served
+// meanwhile.
+func TestReplayedMessage1IsRefused(t *testing.T) {
+	sec := secret(9)
+	server := newTransport(t, func(cfg *Config) { cfg.Secret = sec; cfg.Logger = nil })
+	client := newTransport(t, func(cfg *Config) { cfg.Secret = sec; cfg.Logger = nil })
+	hs, err := client.hs.state(true, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured, _, _, err := hs.WriteMessage(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replays []net.Conn
+	for i := range 100 {
+		dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.1.%d", 1+i))}}
+		raw, err := dialer.Dial("tcp", server.ListenAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if err := writeHandshakeMsg(raw, captured); err != nil {
+			t.Fatal(err)
+		}
+		replays = append(replays, raw)
+	}
+	testutil.Eventually(t, 10*time.Second, "the replays to be refused", func() bool { return server.Stats().RefusedProtocol == 99 })
+	answered := 0
+	for _, raw := range replays {
+		raw.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := readHandshakeMsg(raw); err == nil {
+			answered++
+		}
+	}
+	if answered != 1 {
+		t.Fatalf("%d copies of one message 1 answered, want 1", answered)
+	}
+	expectGoodPeerServed(t, server, func(cfg *Config) { cfg.Secret = sec })
+}
+
 // The idle connection closed to make room is, among the oldest, one from an
 // address that holds several (a flood's), not a peer's alone from its own.
 func TestIdleConnectionAloneFromItsAddressIsClosedLast(t *testing.T) {

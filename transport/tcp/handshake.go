@@ -238,7 +238,7 @@ func (h *handshaker) runResponder(rw io.ReadWriter) (*sessionKeys, error) {
 		return nil, refuse(reasonBadSecret, "message 1 carries %d unexpected bytes (peer uses a cluster secret?)", len(payload))
 	}
 	if s, ok := rw.(firstMessageSignal); ok {
-		if err := s.firstMessageRead(); err != nil {
+		if err := s.firstMessageRead(msg1); err != nil {
 			return nil, err
 		}
 	}
