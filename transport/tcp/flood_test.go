@@ -79,6 +79,7 @@ func dialAndTalk(t *testing.T, server *Transport, sec []byte) error {
 	}()
 	conn, err := client.Dial(ctx, server.ListenAddr().String())
 	if err != nil {
+		cancel() // stop waiting for a connection that failed: retry at once
 		<-accepted
 		return err
 	}
