@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/gossip"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -180,7 +181,7 @@ var settings = []Setting{
 	{Name: "log-format", Env: "P2P_LOG_FORMAT", Default: "text", Usage: "log format: text or json",
 		set: setString(func(c *Config) *string { return &c.LogFormat })},
 	{Name: "handler", Env: "P2P_HANDLERS", List: true, Separator: "\n", Reloadable: true,
-		Usage: "event handler FILTER=COMMAND, FILTER one of msg, msg:broadcast, msg:direct, member, member:join|leave|fail, kv:PREFIX (repeatable)",
+		Usage: "event handler FILTER=COMMAND, FILTER one of msg, msg:broadcast, msg:direct, member, member:join|leave|fail, kv, kv:PREFIX, sync, sync:PREFIX (repeatable)",
 		set:   func(c *Config, v []string) error { c.Handlers = splitList(v, "\n"); return nil }},
 	{Name: "sync", Env: "P2P_SYNC", List: true, Separator: ",", Reloadable: true, Usage: "KEY=PATH: keep the file PATH equal to the value of KEY (repeatable)",
 		set: func(c *Config, v []string) error { c.Sync = splitList(v, ","); return nil }},
@@ -443,9 +444,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HandlerTimeout < 0 {
 		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
-	for k := range c.Tags {
+	if len(c.Name) > gossip.MaxNameLen {
+		return c, fmt.Errorf("agent: %s is %d bytes long: at most %d", settingRef("name"), len(c.Name), gossip.MaxNameLen)
+	}
+	if len(c.Tags) > gossip.MaxTags {
+		return c, fmt.Errorf("agent: %s: %d tags, at most %d", settingRef("tag"), len(c.Tags), gossip.MaxTags)
+	}
+	for k, v := range c.Tags {
 		if k == "" {
 			return c, fmt.Errorf("agent: %s has an empty key", settingRef("tag"))
+		}
+		if len(k) > gossip.MaxTagKeyLen || len(v) > gossip.MaxTagValueLen {
+			return c, fmt.Errorf("agent: %s %.40q...: keys of at most %d bytes, values of at most %d", settingRef("tag"), k+"="+v, gossip.MaxTagKeyLen, gossip.MaxTagValueLen)
 		}
 	}
 	if _, err := parseHandlers(c.Handlers); err != nil {

@@ -101,6 +101,10 @@ func TestCLIAgentFlagsAreTyped(t *testing.T) {
 			t.Errorf("agent --help lacks %q", want)
 		}
 	}
+	// A switch is a switch, not a string that defaults to "false".
+	if !regexp.MustCompile(`--sign-broadcasts {2,}sign`).MatchString(help) {
+		t.Errorf("agent --help: --sign-broadcasts is not shown as a switch:\n%s", help)
+	}
 	for _, sub := range []string{"run", "dht"} {
 		help := mustCLI(t, sub, "--help")
 		if !strings.Contains(help, "repeatable, or comma-separated") {
