@@ -444,6 +444,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HandlerTimeout < 0 {
 		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
+	if err := CheckAdvertise(c.Advertise); err != nil {
+		return c, fmt.Errorf("agent: %s: %w", settingRef("advertise"), err)
+	}
 	if len(c.Name) > gossip.MaxNameLen {
 		return c, fmt.Errorf("agent: %s is %d bytes long: at most %d", settingRef("name"), len(c.Name), gossip.MaxNameLen)
 	}
@@ -506,6 +509,26 @@ func parseLevel(s string) (slog.Level, error) {
 
 // isLoopbackAPI reports whether addr only accepts connections from this
 // machine: a unix socket, "localhost" or a loopback IP.
+// MaxAdvertiseLen is the longest address a node may advertise: it travels
+// in the handshake and in the node's member record.
+const MaxAdvertiseLen = 255
+
+// CheckAdvertise says, in an operator's words, why addr cannot be
+// advertised to other nodes (nil for "", which means the listen address).
+// The agent checks --advertise with it; `p2p run` and `p2p dht` do too.
+func CheckAdvertise(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if len(addr) > MaxAdvertiseLen {
+		return fmt.Errorf("%.40q... is %d bytes long: at most %d", addr, len(addr), MaxAdvertiseLen)
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("%q: want host:port, the address other nodes dial", addr)
+	}
+	return nil
+}
+
 func isLoopbackAPI(addr string) bool {
 	if strings.HasPrefix(addr, "unix:") {
 		return true

@@ -93,6 +93,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		{"negative timeout", Config{HandlerTimeout: -time.Second}, "--handler-timeout ($P2P_HANDLER_TIMEOUT)"},
 		// The member record's bounds, checked here so that the library's
 		// error (which names Config.Name) never reaches an operator.
+		{"advertise without a port", Config{Advertise: "nonsense"}, `--advertise ($P2P_ADVERTISE): "nonsense": want host:port`},
+		{"long advertise", Config{Advertise: strings.Repeat("x", 300) + ":1"}, "--advertise ($P2P_ADVERTISE)"},
 		{"long name", Config{Name: strings.Repeat("n", 129)}, "--name ($P2P_NAME) is 129 bytes long: at most 128"},
 		{"many tags", Config{Tags: manyTags(33)}, "--tag ($P2P_TAGS): 33 tags, at most 32"},
 		{"long tag value", Config{Tags: map[string]string{"k": strings.Repeat("v", 513)}}, "--tag ($P2P_TAGS)"},

@@ -171,3 +171,30 @@ func TestCLIEventsShowNamesAndListingHidesInternalKeys(t *testing.T) {
 		}
 	}
 }
+
+// Values the library would refuse are reported by the flag that set them,
+// never by a Go field name (Config.AdvertiseAddr, Config.Name).
+func TestCLIErrorsNameFlagsNotGoFields(t *testing.T) {
+	long := strings.Repeat("n", 200)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--advertise", "nonsense"}, `--advertise ($P2P_ADVERTISE): "nonsense": want host:port`},
+		{[]string{"agent", "--name", long}, "--name ($P2P_NAME) is 200 bytes long: at most 128"},
+		{[]string{"run", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
+		{[]string{"dht", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
+	} {
+		args := append(tc.args, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+		if tc.args[0] == "agent" {
+			args = append(args, "--api", "127.0.0.1:0")
+		}
+		cmd := exec.Command(binary, args...)
+		cmd.Env = cleanEnv()
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "Config.") {
+			t.Errorf("p2p %s: %v\n%s\nwant an error saying %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
+	}
+}
