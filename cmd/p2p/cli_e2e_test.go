@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -184,16 +185,23 @@ func TestCLIErrorsNameFlagsNotGoFields(t *testing.T) {
 		{[]string{"agent", "--name", long}, "--name ($P2P_NAME) is 200 bytes long: at most 128"},
 		{[]string{"run", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
 		{[]string{"dht", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
+		// The library's own "p2p: " prefix is not said twice.
+		{[]string{"run", "--advertise", "127.0.0.1:1", "--listen", "nonsense"}, "p2p: listen on nonsense"},
 	} {
-		args := append(tc.args, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+		// The case's own flags come last, so that they win.
+		args := []string{tc.args[0], "--data", t.TempDir(), "--listen", "127.0.0.1:0"}
 		if tc.args[0] == "agent" {
 			args = append(args, "--api", "127.0.0.1:0")
 		}
-		cmd := exec.Command(binary, args...)
+		// A command that starts instead of failing is killed, and fails the
+		// case, after a bound.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, binary, append(args, tc.args[1:]...)...)
 		cmd.Env = cleanEnv()
 		cmd.Stdin = strings.NewReader("")
 		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "Config.") {
+		cancel()
+		if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "Config.") || strings.Contains(string(out), "p2p: p2p:") {
 			t.Errorf("p2p %s: %v\n%s\nwant an error saying %q", strings.Join(tc.args, " "), err, out, tc.want)
 		}
 	}
