@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,8 @@ import (
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "p2p:", err)
+		// The library's errors start with "p2p: " too: say it once.
+		fmt.Fprintln(os.Stderr, "p2p:", strings.TrimPrefix(err.Error(), "p2p: "))
 		os.Exit(1)
 	}
 }
