@@ -49,7 +49,8 @@ type Store struct {
 	core     *kv.Store
 	backend  kv.Backend
 	watchers *watch.Hub
-	writer   *diskWriter // carries out the core's Persist outputs
+	writer   *diskWriter   // carries out the core's Persist outputs
+	closing  chan struct{} // closed when the node closes: writes waiting for their Result end
 
 	nextReq atomic.Uint64
 	mu      sync.Mutex // guards pending
@@ -63,6 +64,7 @@ func newStore(b *Broadcaster, core *kv.Store, backend kv.Backend) *Store {
 		backend:  backend,
 		watchers: watch.New(DefaultWatchBuffer),
 		writer:   newDiskWriter(backend),
+		closing:  make(chan struct{}),
 		pending:  map[uint64]chan kv.Result{},
 	}
 	s.watchers.Publish(core.List("")...)
@@ -167,6 +169,10 @@ func (s *Store) write(ctx context.Context, request func(id uint64) any) (Record,
 		return res.Record, res.Err
 	case <-ctx.Done():
 		return Record{}, ctx.Err()
+	case <-s.closing:
+		// The node closed while the write was on its way to the disk: it
+		// may or may not have been written.
+		return Record{}, ErrClosed
 	}
 }
 
@@ -206,6 +212,7 @@ func (s *Store) result(res kv.Result) {
 func (s *Store) changed(c kv.Changed) { s.watchers.Publish(c.Record) }
 
 func (s *Store) close() error {
+	close(s.closing)
 	s.writer.close()
 	s.watchers.Close()
 	err := s.backend.Close()

@@ -238,3 +238,63 @@ func TestPutsDuringAWriteShareTheNextWrite(t *testing.T) {
 		}
 	}
 }
+
+// A Put whose write is still on its way to the disk when the node closes
+// returns ErrClosed instead of waiting for a Result that will never come;
+// Close returns once the write has ended.
+func TestPutWaitingForTheDiskEndsWhenTheNodeCloses(t *testing.T) {
+	net := memnet.New(memnet.Config{Seed: 4})
+	defer net.Close()
+	key, err := peer.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := net.Listen(key, "node-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &gatedBackend{Memory: kv.NewMemory(), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	b, err := p2p.NewBroadcaster(p2p.Config{Key: key, Transport: tr, StoreBackend: backend, Seed: 4, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	putErr := make(chan error, 1)
+	go func() {
+		_, err := b.Store().Put(context.Background(), "app/mode", []byte("blue"))
+		putErr <- err
+	}()
+	select {
+	case <-backend.entered:
+	case <-ctx.Done():
+		t.Fatal("the Put never reached the backend")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-putErr:
+		if !errors.Is(err, p2p.ErrClosed) {
+			t.Fatalf("Put during Close = %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the Put still waits after Close began")
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the disk writer was still writing")
+	default:
+	}
+	close(backend.gate)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close never returned")
+	}
+}
