@@ -104,6 +104,10 @@ type Config struct {
 	// Node is applied to the p2p.Config of the node before it is created
 	// (for tests and embedding: shorter intervals, a memory store).
 	Node func(*p2p.Config) `json:"-"`
+
+	// secretsIn is the configuration file LoadConfig read a secret or an
+	// API token from, which the agent checks like a secret file.
+	secretsIn string
 }
 
 // Setting describes one configuration setting and its three spellings: the
@@ -331,6 +335,9 @@ func applyFileData(c *Config, path string, data []byte) error {
 		}
 		if err := s.set(c, values); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
+		}
+		if (k == "secret" || k == "api-token") && strings.TrimSpace(strings.Join(values, "")) != "" {
+			c.secretsIn = path
 		}
 	}
 	return nil

@@ -25,9 +25,10 @@ func (c *Core) addParts() {
 
 // routeReceived hands a received message to the part that owns its wire
 // range, or to the member list; a message of a range no core of the
-// composite owns is ignored.
-func (c *Core) routeReceived(now time.Time, in overlay.Received) {
-	if c.parts.Receive(in) {
+// composite owns is ignored. input is in as the runtime handed it: the part
+// gets it as it came (boxing in again would allocate).
+func (c *Core) routeReceived(now time.Time, input any, in overlay.Received) {
+	if c.parts.Receive(input) {
 		return
 	}
 	if r, ok := wire.RangeOf(in.Msg); ok && r == wire.RangeMembership {

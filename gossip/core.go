@@ -360,7 +360,7 @@ func (c *Core) Step(now time.Time, input any) {
 			}
 		}
 		c.hv.Heard(now, in.From.ID)
-		c.routeReceived(now, in)
+		c.routeReceived(now, input, in)
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
