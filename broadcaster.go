@@ -213,6 +213,7 @@ func NewBroadcaster(cfg Config) (*Broadcaster, error) {
 	}
 	b.rt = rt
 	b.runtime.Store(rt)
+	b.store.startWriter(rt)
 	rt.CloseDenied() // for a revocation learnt before runtime was set
 	return b, nil
 }

@@ -19,3 +19,7 @@ func SendStoreRecordsForTest(ctx context.Context, b *Broadcaster, records []kv.R
 	}
 	return b.step(ctx, gossip.Broadcast{Topic: stack.StoreTopic, Payload: payload})
 }
+
+// StoreWritesWaitingForTest returns the Seq of the last Persist output
+// waiting for the disk writer, or 0.
+func StoreWritesWaitingForTest(b *Broadcaster) uint64 { return b.store.writer.pending() }

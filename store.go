@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2p-go/p2p/kv"
 	"github.com/p2p-go/p2p/kv/watch"
+	"github.com/p2p-go/p2p/node"
 )
 
 // DefaultWatchBuffer is the number of changes a watcher may fall behind
@@ -48,6 +49,8 @@ type Store struct {
 	core     *kv.Store
 	backend  kv.Backend
 	watchers *watch.Hub
+	writer   *diskWriter   // carries out the core's Persist outputs
+	closing  chan struct{} // closed when the node closes: writes waiting for their Result end
 
 	nextReq atomic.Uint64
 	mu      sync.Mutex // guards pending
@@ -60,6 +63,8 @@ func newStore(b *Broadcaster, core *kv.Store, backend kv.Backend) *Store {
 		core:     core,
 		backend:  backend,
 		watchers: watch.New(DefaultWatchBuffer),
+		writer:   newDiskWriter(backend),
+		closing:  make(chan struct{}),
 		pending:  map[uint64]chan kv.Result{},
 	}
 	s.watchers.Publish(core.List("")...)
@@ -164,23 +169,32 @@ func (s *Store) write(ctx context.Context, request func(id uint64) any) (Record,
 		return res.Record, res.Err
 	case <-ctx.Done():
 		return Record{}, ctx.Err()
+	case <-s.closing:
+		// The node closed while the write was on its way to the disk: it
+		// may or may not have been written.
+		return Record{}, ErrClosed
 	}
 }
 
-// persist carries out the core's Persist output on the runtime's loop
-// goroutine: records and removals are written in one backend transaction,
-// with one fsync when it is durable. The stack merges the Persist outputs of
-// one step into one, so a step costs at most one fsync whatever number of
-// writes it holds. A Persist that is not durable is only queued by Bolt (see
-// kv.LazyWriter). The outcome is stepped into the stack at once: it releases
-// the write's Result and broadcast on success; on failure the store rolls
-// the change back, the Result carries the error and nothing is broadcast.
-func (s *Store) persist(p kv.Persist) {
-	err := p.WriteTo(s.backend)
-	if err != nil {
+// persist hands the core's Persist output to the disk writer, on the
+// runtime's loop goroutine, which goes on at once: records and removals are
+// written in one backend transaction, with one fsync when it is durable, off
+// the loop, together with the Persist outputs of the steps that came while
+// the previous write was under way (see diskWriter; the stack merges those of
+// one step already). A Persist that is not durable is only queued by Bolt
+// (see kv.LazyWriter). The outcome is stepped into the stack once written:
+// it releases the writes' Results and broadcasts on success; on failure the
+// store rolls the changes back, the Results carry the error and nothing is
+// broadcast.
+func (s *Store) persist(p kv.Persist) { s.writer.add(p) }
+
+// startWriter starts the disk writer once the runtime it reports to exists.
+func (s *Store) startWriter(rt *node.Runtime) {
+	s.writer.start(func(p kv.Persisted) {
+		_ = rt.Step(context.Background(), p) // fails only once the node is closed
+	}, func(p kv.Persist, err error) {
 		s.b.logger.Error("store: write to disk failed", "records", len(p.Put), "removals", len(p.Remove), "durable", p.Durable, "err", err)
-	}
-	s.b.rt.StepFromOutput(kv.Persisted{Seq: p.Seq, Err: err})
+	})
 }
 
 // result runs on the runtime's loop goroutine, once the write's Persist is
@@ -198,6 +212,8 @@ func (s *Store) result(res kv.Result) {
 func (s *Store) changed(c kv.Changed) { s.watchers.Publish(c.Record) }
 
 func (s *Store) close() error {
+	close(s.closing)
+	s.writer.close()
 	s.watchers.Close()
 	err := s.backend.Close()
 	if errors.Is(err, kv.ErrClosed) {

@@ -145,3 +145,156 @@ func TestFailedPutChangesNothingAnywhere(t *testing.T) {
 		t.Fatalf("digests differ: %x, %x (%v, %v)", d0, d1, err0, err1)
 	}
 }
+
+// gatedBackend is an in-memory backend that counts its durable writes and
+// can hold them until released, as a slow disk would.
+type gatedBackend struct {
+	*kv.Memory
+	writes  atomic.Int64
+	entered chan struct{} // receives once per write that waits at the gate
+	gate    chan struct{} // closed: writes go through
+}
+
+func (g *gatedBackend) Write(put []kv.Record, remove []string) error {
+	g.writes.Add(1)
+	select {
+	case <-g.gate:
+	default:
+		g.entered <- struct{}{}
+		<-g.gate
+	}
+	return g.Memory.Write(put, remove)
+}
+
+// Puts that arrive while the disk writes an earlier one wait for it
+// together and share the next write (one fsync on Bolt), and each returns
+// only once its record is in the backend; the node's loop never waits for
+// the disk meanwhile.
+func TestPutsDuringAWriteShareTheNextWrite(t *testing.T) {
+	net := memnet.New(memnet.Config{Seed: 3})
+	defer net.Close()
+	key, err := peer.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := net.Listen(key, "node-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &gatedBackend{Memory: kv.NewMemory(), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	b, err := p2p.NewBroadcaster(p2p.Config{Key: key, Transport: tr, StoreBackend: backend, Seed: 3, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const puts = 10
+	errs := make(chan error, puts)
+	put := func(i int) {
+		_, err := b.Store().Put(ctx, fmt.Sprintf("app/%d", i), []byte("v"))
+		errs <- err
+	}
+	go put(0)
+	select {
+	case <-backend.entered: // the first write is at the disk
+	case <-ctx.Done():
+		t.Fatal("the first Put never reached the backend")
+	}
+	for i := 1; i < puts; i++ {
+		go put(i)
+	}
+	// The loop goes on while the disk is busy: every other Put is stepped
+	// and its Persist waits for the writer.
+	testutil.EventuallyWhy(t, 10*time.Second, "the other Puts to wait for the writer", func() (bool, string) {
+		stats, _, err := b.Store().Stats(ctx)
+		return err == nil && stats.Keys == puts && p2p.StoreWritesWaitingForTest(b) != 0, fmt.Sprintf("%d keys (%v)", stats.Keys, err)
+	})
+	select {
+	case err := <-errs:
+		t.Fatalf("a Put returned before its write: %v", err)
+	default:
+	}
+	close(backend.gate)
+	for range puts {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("a Put never returned")
+		}
+	}
+	if got := backend.writes.Load(); got != 2 {
+		t.Fatalf("%d durable writes for %d Puts, want 2: the first, then the nine that waited for it", got, puts)
+	}
+	for i := range puts {
+		if _, found, err := backend.Get(fmt.Sprintf("app/%d", i)); err != nil || !found {
+			t.Fatalf("app/%d not in the backend after its Put returned: %v", i, err)
+		}
+	}
+}
+
+// A Put whose write is still on its way to the disk when the node closes
+// returns ErrClosed instead of waiting for a Result that will never come;
+// Close returns once the write has ended.
+func TestPutWaitingForTheDiskEndsWhenTheNodeCloses(t *testing.T) {
+	net := memnet.New(memnet.Config{Seed: 4})
+	defer net.Close()
+	key, err := peer.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := net.Listen(key, "node-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &gatedBackend{Memory: kv.NewMemory(), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	b, err := p2p.NewBroadcaster(p2p.Config{Key: key, Transport: tr, StoreBackend: backend, Seed: 4, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	putErr := make(chan error, 1)
+	go func() {
+		_, err := b.Store().Put(context.Background(), "app/mode", []byte("blue"))
+		putErr <- err
+	}()
+	select {
+	case <-backend.entered:
+	case <-ctx.Done():
+		t.Fatal("the Put never reached the backend")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-putErr:
+		if !errors.Is(err, p2p.ErrClosed) {
+			t.Fatalf("Put during Close = %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the Put still waits after Close began")
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the disk writer was still writing")
+	default:
+	}
+	close(backend.gate)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close never returned")
+	}
+}

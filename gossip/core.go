@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p/hyparview"
+	"github.com/p2p-go/p2p/internal/compose"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/plumtree"
-	"github.com/p2p-go/p2p/wire"
 )
 
 // TopicMembership is the broadcast topic this package uses for its own
@@ -153,9 +153,13 @@ type Core struct {
 	holders map[string]peer.ID
 	held    []heldOutput // HyParView outputs waiting for a record to vouch for their peer
 
-	work    []work
+	// parts composes HyParView and Plumtree (see compose.go); now is the
+	// time of the step it runs, for the routing of their outputs.
+	parts          compose.Composer
+	hvPart, ptPart compose.Part
+	now            time.Time
+
 	outputs []any
-	scratch []any
 	stats   Stats
 }
 
@@ -167,23 +171,6 @@ type probe struct {
 	deadline    time.Time
 	info        peer.Info
 }
-
-type work struct {
-	target int // targetHV or targetPT
-	input  any
-}
-
-const (
-	targetHV = iota
-	targetPT
-	targetSelf // the composite's own membership and direct messages
-)
-
-// routes sends each received message to the core that owns its wire range.
-var routes = new(wire.Router[int]).
-	Add(wire.RangeHyParView, targetHV).
-	Add(wire.RangePlumtree, targetPT).
-	Add(wire.RangeMembership, targetSelf)
 
 // Stats counts what the composite did (its sub-cores keep their own).
 type Stats struct {
@@ -245,7 +232,7 @@ func New(cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
-	return &Core{
+	c := &Core{
 		cfg:        cfg,
 		hv:         hv,
 		pt:         pt,
@@ -257,7 +244,9 @@ func New(cfg Config) (*Core, error) {
 		linked:     map[peer.ID]string{},
 		holders:    map[string]peer.ID{},
 		suspicions: map[peer.ID]*suspicion{},
-	}, nil
+	}
+	c.addParts()
+	return c, nil
 }
 
 var _ overlay.Core = (*Core)(nil)
@@ -379,14 +368,7 @@ func (c *Core) Step(now time.Time, input any) {
 			}
 		}
 		c.hv.Heard(now, in.From.ID)
-		switch target, ok := routes.Route(in.Msg); {
-		case !ok: // a range no core of the composite owns: ignored
-		case target == targetSelf:
-			c.receive(now, in)
-		default:
-			// The input as it came: boxing in again would allocate.
-			c.push(target, input)
-		}
+		c.routeReceived(now, input, in)
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
@@ -410,10 +392,10 @@ func (c *Core) Step(now time.Time, input any) {
 			// when none of them was a survivor's neighbour.
 			c.startProbe(now, in.Peer)
 		}
-		c.push(targetHV, in)
+		c.parts.Input(c.hvPart, in)
 	case overlay.Tick:
-		c.push(targetHV, in)
-		c.push(targetPT, in)
+		c.parts.Input(c.hvPart, in)
+		c.parts.Input(c.ptPart, in)
 		c.tick(now)
 	case Join:
 		c.incarnation = uint64(now.UnixNano())
@@ -422,8 +404,8 @@ func (c *Core) Step(now time.Time, input any) {
 		// Plumtree's first input marks when the node started: it recovers
 		// the broadcasts sent from then on (plumtree doc, Recovery), so
 		// start it now rather than at its first link.
-		c.push(targetPT, overlay.Tick{})
-		c.push(targetHV, hyparview.Join{Contacts: in.Contacts})
+		c.parts.Input(c.ptPart, overlay.Tick{})
+		c.parts.Input(c.hvPart, hyparview.Join{Contacts: in.Contacts})
 		c.syncKnown(in.Known)
 	case Leave:
 		c.self.State = StateLeft
@@ -436,13 +418,13 @@ func (c *Core) Step(now time.Time, input any) {
 		for _, n := range c.Neighbors() {
 			c.outputs = append(c.outputs, overlay.Send{To: n, Msg: &Sync{Full: true, Reply: true, Entries: []Entry{c.self}}})
 		}
-		c.push(targetHV, hyparview.Leave{})
+		c.parts.Input(c.hvPart, hyparview.Leave{})
 	case Broadcast:
 		if in.Topic == TopicMembership || len(in.Payload) > c.cfg.MaxPayload {
 			c.outputs = append(c.outputs, Failed{Request: in, Err: fmt.Errorf("%w or reserved topic: %d bytes, topic %d", ErrTooLarge, len(in.Payload), in.Topic)})
 			break
 		}
-		c.push(targetPT, plumtree.Broadcast{Payload: withTopic(in.Topic, in.Payload)})
+		c.parts.Input(c.ptPart, plumtree.Broadcast{Payload: withTopic(in.Topic, in.Payload)})
 	case Direct:
 		if len(in.Payload) > c.cfg.MaxPayload {
 			c.outputs = append(c.outputs, Failed{Request: in, Err: fmt.Errorf("%w: %d bytes", ErrTooLarge, len(in.Payload))})
@@ -482,122 +464,6 @@ func (c *Core) syncSoon(now time.Time) {
 	if next := now.Add(c.syncBackoff); c.joined && next.Before(c.nextSync) {
 		c.nextSync = next
 	}
-}
-
-func withTopic(topic uint8, payload []byte) []byte {
-	out := make([]byte, 1+len(payload))
-	out[0] = topic
-	copy(out[1:], payload)
-	return out
-}
-
-func (c *Core) push(target int, input any) {
-	c.work = append(c.work, work{target: target, input: input})
-}
-
-// run steps the sub-cores with queued work and routes their outputs, which
-// may queue more work (a HyParView neighbour change is a Plumtree input).
-func (c *Core) run(now time.Time) {
-	for len(c.work) > 0 {
-		w := c.work[0]
-		c.work[0] = work{}
-		c.work = c.work[1:]
-		if w.target == targetHV {
-			c.hv.Step(now, w.input)
-			c.scratch = c.hv.Drain(c.scratch[:0])
-		} else {
-			c.pt.Step(now, w.input)
-			c.scratch = c.pt.Drain(c.scratch[:0])
-		}
-		outs := c.scratch
-		c.scratch = nil
-		for _, out := range outs {
-			if w.target == targetHV {
-				c.routeHyParView(now, out)
-			} else {
-				c.route(now, out)
-			}
-		}
-		clear(outs)
-		if cap(outs) <= maxKeptOutputs {
-			c.scratch = outs[:0]
-		}
-	}
-	c.work = c.work[:0]
-	if cap(c.work) > maxKeptOutputs {
-		c.work = nil
-	}
-}
-
-func (c *Core) route(now time.Time, out any) {
-	switch out := out.(type) {
-	case hyparview.NeighborUp:
-		c.push(targetPT, plumtree.NeighborUp{Peer: out.Peer})
-		c.outputs = append(c.outputs, NeighborUp{Peer: out.Peer})
-		delete(c.probes, out.Peer.ID)
-		if c.cfg.Key == nil {
-			// Unsigned (simulations): a link proves a member alive.
-			// Signed, a member is adopted only from its own record,
-			// which the sync below brings.
-			c.learn(now, Entry{Peer: out.Peer, State: StateAlive}, false, out.Peer)
-		}
-		if c.joined {
-			// Push-pull member lists over every new link: joiners learn
-			// the members at once, and lists merge quickly while many
-			// nodes join together.
-			c.sendSync(out.Peer)
-		}
-	case hyparview.NeighborDown:
-		c.push(targetPT, plumtree.NeighborDown{Peer: out.Peer})
-		c.outputs = append(c.outputs, NeighborDown{Peer: out.Peer})
-		c.startProbe(now, out.Peer)
-	case hyparview.Joined:
-		if !c.joined {
-			c.joined = true
-			c.joinedAt = now
-			c.syncBackoff = minSyncInterval
-			c.nextSync = now.Add(c.syncBackoff)
-			c.nextProbe = now.Add(c.cfg.ProbeInterval)
-			c.outputs = append(c.outputs, Joined{})
-		}
-		c.announce(c.self)
-		for _, n := range c.Neighbors() {
-			c.sendSync(n)
-		}
-	case plumtree.Deliver:
-		c.deliver(now, out)
-	case plumtree.RelayToRoot:
-		c.relayToRoot(out)
-	default:
-		c.outputs = append(c.outputs, out)
-	}
-}
-
-func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
-	if len(d.Payload) == 0 {
-		c.stats.Dropped++
-		return
-	}
-	if late := now.Sub(time.UnixMilli(d.SentAt)); late <= maxSampleLateness {
-		// A broadcast delivered late (recovered after a cut, or repaired
-		// slowly while many nodes joined) would make islands out of nodes
-		// that joined after it was sent: only prompt ones are samples.
-		c.recordSample(now, d.ID)
-	}
-	topic, body := d.Payload[0], d.Payload[1:]
-	if topic == TopicMembership {
-		ev := decodeMembership(body)
-		if ev == nil {
-			c.stats.Dropped++
-			return
-		}
-		for _, id := range ev.missed {
-			c.markMissed(now, id)
-		}
-		c.learnRecord(now, ev.entry, ev.rec, false, d.Origin)
-		return
-	}
-	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})
 }
 
 func (c *Core) receive(now time.Time, in overlay.Received) {

@@ -15,8 +15,11 @@
 // tree's root, at the address of the root's member record, which pushes it
 // down the tree (plumtree.Config.RelayToRoot): the last node is at most one
 // hop more than the root's eccentricity away. Every node of a network must
-// use the same setting. Messages from peers are routed to the right core by the wire range
-// their type code belongs to (wire.Router). Every broadcast payload starts
+// use the same setting. HyParView and Plumtree are parts of the framework's
+// one composer of cores (internal/compose, see compose.go): messages from
+// peers go to the core that owns the wire range of their type code, and the
+// member list's own messages (wire.RangeMembership) to this core. Every
+// broadcast payload starts
 // with a one-byte topic: topic 0 carries this package's membership events,
 // the others belong to the layers above (the root package uses topic 1 for
 // application messages, topic 2 for the configuration store and topic 3 for

@@ -146,7 +146,7 @@ func (c *Core) announceAs(id plumtree.MessageID, ev membershipEvent) {
 		sum := sha256.Sum256(payload)
 		id = plumtree.MessageID(sum[:plumtree.MessageIDLen])
 	}
-	c.push(targetPT, plumtree.Broadcast{ID: id, Payload: payload})
+	c.parts.Input(c.ptPart, plumtree.Broadcast{ID: id, Payload: payload})
 }
 
 // probeNext probes the next member of a randomly ordered round over all

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/peer"
 	"github.com/p2p-go/p2p/wire"
 )
@@ -164,14 +165,12 @@ func TestRecordsNoNodeHoldsAreForgotten(t *testing.T) {
 		}
 		runtime.KeepAlive(c)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for interned(keys) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records still interned after their node was dropped", interned(keys))
-		}
+	// Cleanups run on their own goroutine after a collection.
+	testutil.EventuallyWhy(t, 10*time.Second, "the records of a dropped node to leave the intern table", func() (bool, string) {
 		runtime.GC()
-		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
-	}
+		held := interned(keys)
+		return held == 0, fmt.Sprintf("%d records still interned", held)
+	})
 }
 
 // interned returns how many of keys have a live record in the intern table.

@@ -115,7 +115,7 @@ func (c *Core) releaseHeld(now time.Time) {
 // to is unreachable, so that it drops the entry.
 func (c *Core) refuseUnvouched(to peer.Info) {
 	c.stats.UnvouchedDials++
-	c.push(targetHV, overlay.LinkDown{Peer: to.ID, Addr: to.Addr})
+	c.parts.Input(c.hvPart, overlay.LinkDown{Peer: to.ID, Addr: to.Addr})
 }
 
 // nextHeld returns when the oldest held output expires.

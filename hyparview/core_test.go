@@ -410,10 +410,8 @@ func TestLeaveSendsDisconnect(t *testing.T) {
 	if len(leaver.core.Drain(nil)) != 0 || len(leaver.core.ActiveView()) != 0 {
 		t.Errorf("a core that left still acts")
 	}
-	for _, output := range out {
-		n.route(leaver, output)
-	}
-	leaver.alive = false
+	n.deliverNow(leaver, out)
+	n.crash(leaver)
 	n.run(100 * time.Millisecond)
 	for _, info := range neighbours {
 		neighbour := n.nodes[info.ID].core

@@ -1,7 +1,6 @@
 package hyparview
 
 import (
-	"container/heap"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,118 +9,92 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/sim/engine"
 	"github.com/p2p-go/p2p/wire"
 )
 
-// testNet is a deterministic virtual-time network of cores. Messages travel
-// through wire.Marshal/Unmarshal with a seeded latency, in FIFO order per
-// ordered pair of nodes (as over one TCP connection). A crashed node is
-// silent: messages to it over a link its sender asked to keep vanish, other
-// sends fail with LinkDown after dialTimeout. A cut between two nodes
-// behaves the same way.
+// testNet is a deterministic virtual-time network of cores on the
+// simulator's engine (package sim/engine). Messages travel through
+// wire.Marshal/Unmarshal with a seeded latency, in FIFO order per ordered
+// pair of nodes (as over one TCP connection). Failures are silent
+// (engine.Config.SilentFailures): a crashed or cut-off node's peers are
+// not told; what they send over a link they asked to keep vanishes, and
+// other sends and dials fail with LinkDown after dialTimeout.
 type testNet struct {
-	t           testing.TB
-	rng         *rand.Rand
-	now         time.Time
-	nodes       map[peer.ID]*testNode
-	byAddr      map[string]*testNode
-	order       []*testNode
-	queue       eventQueue
-	seq         uint64
-	minLatency  time.Duration
-	maxLatency  time.Duration
-	dialTimeout time.Duration
-	lastArrival map[[2]peer.ID]time.Time
-	links       map[[2]peer.ID]bool
-	cut         func(a, b peer.ID) bool
-	configure   func(*Config)
+	t         testing.TB
+	sim       *engine.Sim
+	rng       *rand.Rand
+	now       time.Time // the virtual time, kept in step with the engine's
+	nodes     map[peer.ID]*testNode
+	order     []*testNode
+	configure func(*Config)
 
 	steps    int
-	messages map[wire.Type]int
-	bytes    int
-	buf      []any
+	messages map[wire.Type]int // messages delivered, by type
 }
 
 type testNode struct {
+	index    int
 	core     *Core
 	info     peer.Info
 	alive    bool
 	joined   bool
-	tickAt   time.Time
 	ups      int
 	downs    int
 	received map[wire.Type]int
 }
 
-type netEvent struct {
-	at    time.Time
-	seq   uint64
-	to    *testNode
-	input any // nil for a timer tick
-}
-
-type eventQueue []netEvent
-
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if !q[i].at.Equal(q[j].at) {
-		return q[i].at.Before(q[j].at)
-	}
-	return q[i].seq < q[j].seq
-}
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(netEvent)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	last := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return last
-}
-
+// epoch is the virtual time unit tests of single cores start at.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newTestNet(t testing.TB, seed uint64) *testNet {
-	return &testNet{
-		t:           t,
-		rng:         rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
-		now:         epoch,
-		nodes:       make(map[peer.ID]*testNode),
-		byAddr:      make(map[string]*testNode),
-		minLatency:  5 * time.Millisecond,
-		maxLatency:  40 * time.Millisecond,
-		dialTimeout: 500 * time.Millisecond,
-		lastArrival: make(map[[2]peer.ID]time.Time),
-		links:       make(map[[2]peer.ID]bool),
-		messages:    make(map[wire.Type]int),
-	}
-}
+const (
+	minLatency  = 5 * time.Millisecond
+	maxLatency  = 40 * time.Millisecond
+	dialTimeout = 500 * time.Millisecond
+)
 
-// randomID returns a random non-zero node ID.
-func randomID(rng *rand.Rand) peer.ID {
-	var id peer.ID
-	for i := 0; i < peer.IDLen; i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8; j++ {
-			id[i+j] = byte(v >> (8 * j))
-		}
+func newTestNet(t testing.TB, seed uint64) *testNet {
+	n := &testNet{
+		t:        t,
+		nodes:    make(map[peer.ID]*testNode),
+		messages: make(map[wire.Type]int),
 	}
-	return id
+	sim, err := engine.New(engine.Config{
+		Seed:           seed,
+		Latency:        engine.UniformLatency(minLatency, maxLatency),
+		CountBytes:     true,
+		Decode:         true,
+		SilentFailures: true,
+		DialTimeout:    dialTimeout,
+		Observer:       n.observe,
+		OnMessage:      n.onMessage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.sim, n.rng, n.now = sim, sim.Rand(), sim.Now()
+	return n
 }
 
 // add creates a node (not yet joined).
 func (n *testNet) add() *testNode {
-	info := peer.Info{ID: randomID(n.rng), Addr: fmt.Sprintf("10.0.%d.%d:7946", len(n.order)/250, len(n.order)%250)}
-	cfg := Config{Self: info, Seed: n.rng.Uint64()}
-	if n.configure != nil {
-		n.configure(&cfg)
-	}
-	core, err := New(cfg)
+	var node *testNode
+	_, err := n.sim.AddNode(func(id engine.Identity) (overlay.Core, error) {
+		cfg := Config{Self: id.Info, Seed: id.Seed}
+		if n.configure != nil {
+			n.configure(&cfg)
+		}
+		core, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		node = &testNode{index: id.Index, core: core, info: id.Info, alive: true, received: make(map[wire.Type]int)}
+		return core, nil
+	})
 	if err != nil {
-		n.t.Fatalf("New: %v", err)
+		n.t.Fatalf("add: %v", err)
 	}
-	node := &testNode{core: core, info: info, alive: true, received: make(map[wire.Type]int)}
-	n.nodes[info.ID] = node
-	n.byAddr[info.Addr] = node
+	n.nodes[node.info.ID] = node
 	n.order = append(n.order, node)
 	return node
 }
@@ -132,115 +105,60 @@ func (n *testNet) step(node *testNode, input any) {
 		return
 	}
 	n.steps++
-	node.core.Step(n.now, input)
-	n.buf = node.core.Drain(n.buf[:0])
-	for _, output := range n.buf {
-		n.route(node, output)
-	}
-	if deadline, ok := node.core.NextDeadline(); ok && (node.tickAt.IsZero() || deadline.Before(node.tickAt)) {
-		node.tickAt = deadline
-		n.push(deadline, node, nil)
-	}
+	n.sim.Step(node.index, input)
 }
 
-func (n *testNet) push(at time.Time, to *testNode, input any) {
-	n.seq++
-	heap.Push(&n.queue, netEvent{at: at, seq: n.seq, to: to, input: input})
-}
-
-func (n *testNet) reachable(from, to *testNode) bool {
-	return to != nil && to.alive && (n.cut == nil || !n.cut(from.info.ID, to.info.ID))
-}
-
-func (n *testNet) route(from *testNode, output any) {
-	switch out := output.(type) {
-	case overlay.Send:
-		n.deliver(from, out)
-	case overlay.Connect:
-		n.links[[2]peer.ID{from.info.ID, out.Peer.ID}] = true
-		if !n.reachable(from, n.nodes[out.Peer.ID]) {
-			n.push(n.now.Add(n.dialTimeout), from, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
+// deliverNow hands the messages among outputs, which from's core produced
+// outside the network, to their live receivers at once.
+func (n *testNet) deliverNow(from *testNode, outputs []any) {
+	for _, output := range outputs {
+		if send, ok := output.(overlay.Send); ok {
+			if to := n.nodes[send.To.ID]; to != nil {
+				n.step(to, overlay.Received{From: from.info, Msg: send.Msg})
+			}
 		}
-	case overlay.Disconnect:
-		delete(n.links, [2]peer.ID{from.info.ID, out.Peer})
+	}
+}
+
+// observe checks and counts the outputs that are not network traffic.
+func (n *testNet) observe(_ time.Time, i int, output any) {
+	node := n.order[i]
+	switch output.(type) {
 	case NeighborUp:
-		from.ups++
+		node.ups++
 	case NeighborDown:
-		from.downs++
+		node.downs++
 	case Joined:
-		if from.joined {
-			n.t.Errorf("node %s: Joined emitted twice", from.info)
+		if node.joined {
+			n.t.Errorf("node %s: Joined emitted twice", node.info)
 		}
-		from.joined = true
+		node.joined = true
 	default:
-		n.t.Fatalf("node %s: unexpected output %T", from.info, output)
+		n.t.Fatalf("node %s: unexpected output %T", node.info, output)
 	}
 }
 
-func (n *testNet) deliver(from *testNode, send overlay.Send) {
-	var to *testNode
-	if send.To.ID.IsZero() {
-		to = n.byAddr[send.To.Addr]
-	} else {
-		to = n.nodes[send.To.ID]
-	}
-	if send.To.ID == from.info.ID || (to != nil && to == from) {
-		n.t.Fatalf("node %s sent %T to itself", from.info, send.Msg)
-	}
-	if !n.reachable(from, to) {
-		if !n.links[[2]peer.ID{from.info.ID, send.To.ID}] {
-			n.push(n.now.Add(n.dialTimeout), from, overlay.LinkDown{Peer: send.To.ID, Addr: send.To.Addr})
-		}
-		return
-	}
-	data, err := wire.Marshal(send.Msg)
-	if err != nil {
-		n.t.Fatalf("marshal %T: %v", send.Msg, err)
-	}
-	msg, err := wire.Unmarshal(data)
-	if err != nil {
-		n.t.Fatalf("unmarshal %T: %v", send.Msg, err)
-	}
+// onMessage counts a message handed to its receiver.
+func (n *testNet) onMessage(_ time.Time, _, to int, msg any) {
+	n.steps++
 	code, _ := wire.TypeOf(msg)
 	n.messages[code]++
-	n.bytes += wire.FrameHeaderLen + len(data)
-	pair := [2]peer.ID{from.info.ID, to.info.ID}
-	at := n.now.Add(n.minLatency + time.Duration(n.rng.Int64N(int64(n.maxLatency-n.minLatency)+1)))
-	if last := n.lastArrival[pair]; at.Before(last) {
-		at = last
+	n.order[to].received[code]++
+}
+
+// bytes returns the bytes sent so far (CBOR, frame header and AEAD tag).
+func (n *testNet) bytes() int {
+	total := 0
+	for i := range n.order {
+		total += int(n.sim.NodeStats(i).BytesSent)
 	}
-	n.lastArrival[pair] = at
-	n.push(at, to, overlay.Received{From: from.info, Msg: msg})
+	return total
 }
 
 // run processes events up to and including the given virtual time.
 func (n *testNet) run(d time.Duration) {
-	until := n.now.Add(d)
-	for n.queue.Len() > 0 && !n.queue[0].at.After(until) {
-		event := heap.Pop(&n.queue).(netEvent)
-		n.now = event.at
-		node := event.to
-		if !node.alive {
-			continue
-		}
-		if event.input == nil {
-			if !event.at.Equal(node.tickAt) {
-				continue // superseded by an earlier deadline
-			}
-			node.tickAt = time.Time{}
-			n.step(node, overlay.Tick{})
-			continue
-		}
-		if received, ok := event.input.(overlay.Received); ok {
-			if n.cut != nil && n.cut(received.From.ID, node.info.ID) {
-				continue
-			}
-			code, _ := wire.TypeOf(received.Msg)
-			node.received[code]++
-		}
-		n.step(node, event.input)
-	}
-	n.now = until
+	n.sim.RunFor(d)
+	n.now = n.sim.Now()
 }
 
 // runUntil runs in steps of `every` until cond holds or limit passes; it
@@ -277,8 +195,17 @@ func (n *testNet) grow(size int, spacing time.Duration) {
 	}
 }
 
+// isolate cuts node off from every other node, silently.
+func (n *testNet) isolate(node *testNode) { n.sim.Partition([]int{node.index}) }
+
+// heal removes the cut.
+func (n *testNet) heal() { n.sim.Heal() }
+
 // crash silences node.
-func (n *testNet) crash(node *testNode) { node.alive = false }
+func (n *testNet) crash(node *testNode) {
+	node.alive = false
+	n.sim.Kill(node.index)
+}
 
 func (n *testNet) live() []*testNode {
 	var live []*testNode

@@ -19,10 +19,10 @@ func checkJoinConnectsTheOverlay(t *testing.T, size int, seed uint64) {
 	n := newTestNet(t, seed)
 	n.grow(size, 10*time.Millisecond)
 	n.run(20 * time.Second)
-	messages, bytes := sumMessages(n), n.bytes
+	messages, bytes := sumMessages(n), n.bytes()
 	n.run(10 * time.Second)
-	t.Logf("steady state: %.1f messages and %.0f bytes (CBOR + 4-byte frame) per node per second",
-		float64(sumMessages(n)-messages)/10/float64(size), float64(n.bytes-bytes)/10/float64(size))
+	t.Logf("steady state: %.1f messages and %.0f bytes (CBOR, frame header and AEAD tag) per node per second",
+		float64(sumMessages(n)-messages)/10/float64(size), float64(n.bytes()-bytes)/10/float64(size))
 	n.checkInvariants()
 	if components := n.components(); components != 1 {
 		t.Fatalf("active-view graph has %d components, want 1", components)
@@ -38,7 +38,7 @@ func checkJoinConnectsTheOverlay(t *testing.T, size int, seed uint64) {
 	mean := float64(total) / float64(size)
 	full := float64(histogram[DefaultActiveViewSize]) / float64(size)
 	t.Logf("%d nodes: degree histogram %v, mean %.3f, %.1f%% at %d; %d messages, %d bytes",
-		size, histogram, mean, 100*full, DefaultActiveViewSize, sumMessages(n), n.bytes)
+		size, histogram, mean, 100*full, DefaultActiveViewSize, sumMessages(n), n.bytes())
 	if mean < 4.85 || full < 0.9 {
 		t.Fatalf("degrees not close to ActiveViewSize: mean %.3f, %.1f%% full", mean, 100*full)
 	}
@@ -117,7 +117,7 @@ func TestActiveViewsAreSymmetric(t *testing.T) {
 		if leaver.alive {
 			n.step(leaver, Leave{})
 			n.run(time.Second)
-			leaver.alive = false
+			n.crash(leaver)
 		}
 		live = n.live()
 		n.join(n.add(), live[n.rng.IntN(len(live))])
@@ -254,7 +254,7 @@ func TestIsolatedNodeRejoinsThroughItsContacts(t *testing.T) {
 	n.grow(30, 20*time.Millisecond)
 	n.run(5 * time.Second)
 	isolated := n.order[len(n.order)-1]
-	n.cut = func(a, b peer.ID) bool { return a == isolated.info.ID || b == isolated.info.ID }
+	n.isolate(isolated)
 	_, alone := n.runUntil(time.Minute, 100*time.Millisecond, func() bool {
 		return isolated.core.activeView.len() == 0 && isolated.core.passiveView.len() == 0
 	})
@@ -266,7 +266,7 @@ func TestIsolatedNodeRejoinsThroughItsContacts(t *testing.T) {
 	if n.messages[TypeJoin] != joinsBefore {
 		t.Fatalf("JOIN crossed the cut")
 	}
-	n.cut = nil
+	n.heal()
 	took, back := n.runUntil(30*time.Second, 100*time.Millisecond, func() bool {
 		return isolated.core.activeView.len() > 0 && n.components() == 1 && n.deadNeighbours() == 0
 	})

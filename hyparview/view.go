@@ -31,14 +31,6 @@ func (v *view) has(id peer.ID) bool {
 	return ok
 }
 
-func (v *view) get(id peer.ID) (peer.Info, bool) {
-	i, ok := v.index[id]
-	if !ok {
-		return peer.Info{}, false
-	}
-	return v.peers[i], true
-}
-
 // add inserts info; the caller has checked that it is absent and that the
 // view has room.
 func (v *view) add(info peer.Info) {

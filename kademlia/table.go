@@ -216,23 +216,6 @@ func (t *table) evict(b *bucket, j int) {
 	}
 }
 
-// remove drops id from the table without promoting a replacement.
-func (t *table) remove(id peer.ID) {
-	i := t.bucketIndex(id)
-	if i < 0 || t.buckets[i] == nil {
-		return
-	}
-	b := t.buckets[i]
-	if j := b.find(id); j >= 0 {
-		if b.probing == id {
-			b.probing = peer.ID{}
-		}
-		b.contacts = append(b.contacts[:j], b.contacts[j+1:]...)
-		t.size--
-	}
-	b.removeReplacement(id)
-}
-
 // get returns the contact for id, or nil.
 func (t *table) get(id peer.ID) *contact {
 	i := t.bucketIndex(id)

@@ -286,3 +286,29 @@ func (s *Store) sendSync(to peer.Info, msg any) {
 	}
 	s.outputs = append(s.outputs, overlay.Send{To: to, Msg: msg})
 }
+
+// recordsUnder returns the number of records (tombstones included) under a
+// node of the tree.
+func (s *Store) recordsUnder(level int, index uint32) int {
+	if level == treeDepth {
+		return len(s.leafKeys[index])
+	}
+	return s.tree.records[level][index]
+}
+
+// keysUnder calls yield for every non-empty leaf under a node of the tree,
+// in leaf order, with the leaf's keys sorted.
+func (s *Store) keysUnder(level int, index uint32, yield func(leaf uint32, keys []string)) {
+	if s.recordsUnder(level, index) == 0 {
+		return
+	}
+	if level == treeDepth {
+		keys := slices.Clone(s.leafKeys[index])
+		slices.SortFunc(keys, strings.Compare)
+		yield(index, keys)
+		return
+	}
+	for c := range uint32(treeFanout) {
+		s.keysUnder(level+1, index*treeFanout+c, yield)
+	}
+}

@@ -159,9 +159,10 @@
 // releases the outputs after it. Until Advance, the store serves the changes
 // from its own memory, so reads never see the backend behind; a runtime may
 // merge the Persist outputs of several steps ([Persist.Merge]) into one
-// write and one fsync. The root package's runtime does so per step of the
-// node (internal/stack merges them), the simulator (package sim) writes a
-// kv.Memory per node the same way.
+// write and one fsync. The root package's runtime does so: internal/stack
+// merges those of one step, and its disk writer, off the node's loop, merges
+// those that arrive while it writes (group commit); the simulator (package
+// sim) writes a kv.Memory per node at each step.
 //
 // A failed write changes nothing: Advance with an error (or the [Persisted]
 // input) rolls the store back to what the backend holds for the keys of the

@@ -1,6 +1,12 @@
 package kv
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/p2p-go/p2p/peer"
+)
 
 // Persist is the output asking the runtime to store Put and remove the keys
 // in Remove in the [Backend], in the style of the entries of etcd-io/raft's
@@ -92,3 +98,133 @@ func (p Persist) WriteTo(b Backend) error {
 	}
 	return nil
 }
+
+// unstableOp is a change of one key not yet reported written.
+type unstableOp struct {
+	seq     uint64
+	rec     Record
+	removed bool
+}
+
+// Advance tells the store that the runtime has carried out the [Persist]
+// outputs up to seq: the backend returns their records from now on, and the
+// store forgets its own copy. A runtime calls it (or steps [Persisted]) after
+// writing each Persist (a lazy write counts: it must be visible to Get and
+// Scan); one that never calls it is still correct, at the cost of the memory
+// of what it wrote.
+//
+// A non-nil err reports that the write failed: it is counted
+// (Stats.BackendErrors) and the store rolls those changes back: what the
+// backend holds for each of their keys is the store's record again, as if
+// the write had never been made. A local write whose Persist failed is thus
+// undone here; a runtime that held back the outputs after the Persist until
+// this point (see internal/stack) fails the write's Result and sends
+// nothing. Records learnt from peers come back through anti-entropy.
+func (s *Store) Advance(seq uint64, err error) {
+	var failed []string
+	for key, op := range s.unstable {
+		if op.seq > seq {
+			continue
+		}
+		delete(s.unstable, key)
+		if err != nil {
+			failed = append(failed, key)
+		}
+	}
+	if err != nil {
+		s.stats.BackendErrors++
+		s.rollback(failed)
+	}
+	if len(s.unstable) == 0 && s.unstableLarge {
+		// A map keeps the memory of its largest size: let an
+		// anti-entropy round's thousands of records go.
+		s.unstable, s.unstableLarge = nil, false
+	}
+}
+
+// rollback indexes again what the backend holds for keys whose change was
+// not written: the record it holds, or nothing.
+func (s *Store) rollback(keys []string) {
+	slices.Sort(keys)
+	for _, key := range keys {
+		rec, found, err := s.backend.Get(key)
+		switch {
+		case err != nil:
+			s.log.Error("kv: read back after a failed write", "key", key, "err", err)
+			s.forget([]string{key})
+		case !found:
+			s.forget([]string{key})
+		default:
+			rec = rec.Normalize()
+			if e, known := s.index[key]; !known || e.hash != rec.hash() {
+				s.install(rec)
+			}
+		}
+		if id, ok := revokedID(key); ok {
+			s.restoreRevocation(id, key)
+		}
+	}
+}
+
+// restoreRevocation makes the deny list's entry for id what the index holds
+// again after a rollback of its revocation record (the next Step emits the
+// changed DenyList).
+func (s *Store) restoreRevocation(id peer.ID, key string) {
+	rec, found, err := s.stored(key)
+	if err != nil || !found || rec.Deleted {
+		if _, known := s.revoked[id]; known {
+			delete(s.revoked, id)
+			s.denyChanged = true
+		}
+		return
+	}
+	r := Revocation{ID: id, By: rec.Version.Writer, At: rec.Version.Time}
+	if old, known := s.revoked[id]; !known || old != r {
+		s.revoked[id] = r
+		s.denyChanged = true
+	}
+}
+
+// stored returns the record of key that the store holds: the unstable one,
+// else the backend's.
+func (s *Store) stored(key string) (Record, bool, error) {
+	if op, ok := s.unstable[key]; ok {
+		if op.removed {
+			return Record{}, false, nil
+		}
+		rec := op.rec
+		rec.Value = bytes.Clone(rec.Value)
+		return rec, true, nil
+	}
+	return s.backend.Get(key)
+}
+
+// persist emits the change as a [Persist] output, merged into the undrained
+// one if there is one, and keeps it in unstable until Advance. durable asks
+// the runtime to make it durable before it releases the outputs after it.
+func (s *Store) persist(put []Record, remove []string, durable bool) {
+	s.persistSeq++
+	if s.unstable == nil {
+		s.unstable = make(map[string]unstableOp, len(put)+len(remove))
+	}
+	for _, rec := range put {
+		s.unstable[rec.Key] = unstableOp{seq: s.persistSeq, rec: rec}
+	}
+	for _, key := range remove {
+		s.unstable[key] = unstableOp{seq: s.persistSeq, removed: true}
+	}
+	if len(s.unstable) > smallUnstable {
+		s.unstableLarge = true
+	}
+	p := Persist{Seq: s.persistSeq, Put: put, Remove: remove, Durable: durable}
+	if s.persistAt >= 0 {
+		s.outputs[s.persistAt] = s.outputs[s.persistAt].(Persist).Merge(p)
+		return
+	}
+	s.persistAt = len(s.outputs)
+	s.outputs = append(s.outputs, p)
+}
+
+// smallUnstable is the size up to which the unstable map is kept for reuse
+// once empty (a step's local writes and broadcast records).
+const smallUnstable = 64

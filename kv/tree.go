@@ -96,12 +96,6 @@ func (t *merkleTree) count(leaf uint32, delta int) {
 	}
 }
 
-// leafRange returns the leaves under a node: [first, first+n).
-func leafRange(level int, index uint32) (first, n uint32) {
-	n = 1 << (4 * (treeDepth - level))
-	return index * n, n
-}
-
 // refresh recomputes the stale inner nodes, deepest level first.
 func (t *merkleTree) refresh() {
 	var children [treeFanout * 32]byte

@@ -180,7 +180,3 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 		t.Fatalf("%d bytes still counted as queued", used)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

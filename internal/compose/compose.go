@@ -122,10 +122,21 @@ func (c *Composer) Run(now time.Time) {
 			p.route(out)
 		}
 		clear(outs)
-		c.scratch = outs[:0]
+		if cap(outs) <= maxKept {
+			c.scratch = outs[:0]
+		}
 	}
 	c.queue = c.queue[:0]
+	if cap(c.queue) > maxKept {
+		c.queue = nil
+	}
 }
+
+// maxKept is the largest work queue and output buffer a Composer keeps
+// between runs: a step that brought thousands of records (a member list, an
+// anti-entropy round) must not leave that much memory behind in each of a
+// simulation's thousands of nodes.
+const maxKept = 256
 
 // Step queues input for part p and runs the queue: the common case of an
 // input that one part takes.

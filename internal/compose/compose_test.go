@@ -146,3 +146,35 @@ func TestAddPanicsOnAConflict(t *testing.T) {
 	mustPanic("a range owned twice", func() { c.Add("b", &recorder{log: &log}, nil, wire.RangeKV) })
 	mustPanic("an empty name", func() { c.Add("", &recorder{log: &log}, nil) })
 }
+
+// A run that queued thousands of inputs, or whose part answered one with
+// thousands of outputs, leaves no buffer of that size behind: a simulation
+// runs a Composer per node.
+func TestLargeRunsLeaveNoLargeBuffers(t *testing.T) {
+	var log []string
+	var c Composer
+	fanOut := make([]any, 10*maxKept)
+	for i := range fanOut {
+		fanOut[i] = i
+	}
+	var b Part
+	a := c.Add("a", &recorder{name: "a", log: &log, reply: func(any) []any { return fanOut }}, func(out any) { c.Input(b, out) })
+	b = c.Add("b", &recorder{name: "b", log: &log}, nil)
+	c.Input(a, "burst")
+	c.Run(epoch)
+	if len(log) != 1+len(fanOut) {
+		t.Fatalf("%d steps, want %d", len(log), 1+len(fanOut))
+	}
+	if cap(c.queue) > maxKept || cap(c.scratch) > maxKept {
+		t.Fatalf("the composer keeps a queue of capacity %d and a buffer of %d, want at most %d", cap(c.queue), cap(c.scratch), maxKept)
+	}
+	// Small runs keep their buffers, so that a step costs no allocation.
+	c.Input(a, "again")
+	fanOut = fanOut[:3]
+	c.Run(epoch)
+	c.Input(a, "once more")
+	c.Run(epoch)
+	if cap(c.queue) == 0 || cap(c.scratch) == 0 {
+		t.Fatalf("a small run dropped its buffers: queue %d, scratch %d", cap(c.queue), cap(c.scratch))
+	}
+}

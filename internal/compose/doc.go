@@ -1,6 +1,7 @@
 // Package compose joins protocol cores into one overlay.Core, the one way
-// the framework composes cores: internal/stack (the Broadcaster's core and
-// the store's) and the simulator's Plumtree over HyParView both use it.
+// the framework composes cores: package gossip (HyParView and Plumtree under
+// the member list), internal/stack (the Broadcaster's core and the store's)
+// and the simulator's Plumtree over HyParView all use it.
 //
 // A [Composer] holds parts, each a core registered by name with the wire
 // ranges it owns (received messages of those ranges go to it, see

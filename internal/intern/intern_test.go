@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/internal/testutil"
 )
 
 type value struct{ s string }
@@ -43,14 +45,11 @@ func TestTableForgetsCollectedValues(t *testing.T) {
 	for i := range 100 {
 		tab.Get(fmt.Sprint(i), func() *value { return &value{fmt.Sprint(i)} })
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tab.Len() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d keys still held", tab.Len())
-		}
+	// Cleanups run on their own goroutine after a collection.
+	testutil.EventuallyWhy(t, 10*time.Second, "the collected values to leave the table", func() (bool, string) {
 		runtime.GC()
-		time.Sleep(time.Millisecond) // cleanups run on their own goroutine
-	}
+		return tab.Len() == 0, fmt.Sprintf("%d keys still held", tab.Len())
+	})
 }
 
 // The memo keeps the latest Size keys and the first value put for a key.

@@ -12,5 +12,9 @@
 // Broadcast outputs after a Persist are held in the composition until then,
 // so the broadcast reaches the gossip core only once the write is durable,
 // and a failed write (rolled back by the store) answers its Result with the
-// error and sends nothing.
+// error and sends nothing. The store's messages to peers wait too while a
+// durable Persist is unwritten, so that a runtime may write Persist outputs
+// off its loop (the root package's disk writer merges those that arrive
+// during a write) without an anti-entropy answer carrying a write that then
+// fails.
 package stack

@@ -33,8 +33,12 @@ const StoreTopic uint8 = 2
 // Results of the writes carry the error, and the Changed, Broadcast and
 // DenyList outputs are dropped (the store emits the deny list again if the
 // rollback changed it): a failed write changes nothing, here or on other
-// nodes. A runtime must therefore step kv.Persisted after every Persist it
-// drains.
+// nodes. The store's messages to peers (anti-entropy) that come while a
+// durable Persist is drained and not yet reported written are held the same
+// way, and dropped if it fails (the next round repairs), since they may
+// carry its records: a runtime may thus write Persist outputs while the node
+// goes on, as the root package's disk writer does. A runtime must step
+// kv.Persisted after every Persist it drains.
 type Node struct {
 	// Gossip is the Broadcaster overlay's core.
 	Gossip *gossip.Core
@@ -49,6 +53,11 @@ type Node struct {
 	// those of drained Persists, until their kv.Persisted.
 	pending []any
 	held    []heldOutput
+	// unwritten is the Seq of the last drained durable Persist whose
+	// kv.Persisted has not come yet, or 0: while it is set, the store's
+	// messages to peers wait too, for an anti-entropy answer may carry the
+	// local write that Persist holds.
+	unwritten uint64
 }
 
 // heldOutput is a store output waiting for the write of the Persist with
@@ -92,6 +101,9 @@ func (n *Node) Step(now time.Time, input any) {
 // for a Persist, and reports its outcome to the store, whose own outputs on
 // the news (the deny list restored by a rollback) come after.
 func (n *Node) persisted(in kv.Persisted) {
+	if in.Seq >= n.unwritten {
+		n.unwritten = 0
+	}
 	kept := n.held[:0]
 	for _, h := range n.held {
 		if h.seq > in.Seq {
@@ -103,7 +115,7 @@ func (n *Node) persisted(in kv.Persisted) {
 			if in.Err == nil {
 				n.c.Input(n.gossip, gossip.Broadcast{Topic: StoreTopic, Payload: o.Payload})
 			}
-		case kv.Changed, kv.DenyList:
+		case kv.Changed, kv.DenyList, overlay.Send:
 			if in.Err == nil {
 				n.c.Emit(o)
 			}
@@ -140,6 +152,15 @@ func (n *Node) routeStore(out any) {
 			return
 		}
 		n.c.Emit(out)
+	case overlay.Send:
+		switch {
+		case n.persistAt >= 0 && n.c.Output(n.persistAt).(kv.Persist).Durable:
+			n.pending = append(n.pending, out)
+		case n.unwritten != 0:
+			n.held = append(n.held, heldOutput{seq: n.unwritten, out: out})
+		default:
+			n.c.Emit(out)
+		}
 	default:
 		n.c.Emit(out)
 	}
@@ -186,7 +207,11 @@ func (n *Node) route(out any) {
 // Drain implements overlay.Core.
 func (n *Node) Drain(dst []any) []any {
 	if n.persistAt >= 0 {
-		seq := n.c.Output(n.persistAt).(kv.Persist).Seq
+		p := n.c.Output(n.persistAt).(kv.Persist)
+		seq := p.Seq
+		if p.Durable {
+			n.unwritten = seq
+		}
 		for _, out := range n.pending {
 			n.held = append(n.held, heldOutput{seq: seq, out: out})
 		}

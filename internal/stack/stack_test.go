@@ -194,3 +194,61 @@ func TestPersistOutputsOfAStepAreMerged(t *testing.T) {
 		t.Fatalf("a new drain starts a new Persist: %v", outs)
 	}
 }
+
+// While a durable Persist is drained and not yet reported written, the
+// store's messages to peers wait for it (an anti-entropy answer may carry
+// the unwritten local write): they come out once it is written, and are
+// dropped if the write fails. A runtime can thus write while the node goes
+// on.
+func TestStoreMessagesWaitForAnUnwrittenDurablePersist(t *testing.T) {
+	for _, failed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failed=%v", failed), func(t *testing.T) {
+			a, b := newTestNode(t, "a"), newTestNode(t, "b")
+			sendsTo := func(outs []any, to peer.ID) int {
+				n := 0
+				for _, out := range outs {
+					if s, ok := out.(overlay.Send); ok && s.To.ID == to {
+						n++
+					}
+				}
+				return n
+			}
+			a.node.Step(epoch, kv.Put{ReqID: 1, Key: "app/mode", Value: []byte("blue")})
+			var persist kv.Persist
+			for _, out := range a.node.Drain(nil) {
+				if p, ok := out.(kv.Persist); ok {
+					persist = p
+				}
+			}
+			if !persist.Durable {
+				t.Fatalf("no durable Persist for the Put: %+v", persist)
+			}
+			// A new neighbour: the store opens an anti-entropy round with it
+			// at once, but its message waits for the write.
+			a.node.Step(epoch, kv.NeighborUp{Peer: b.info})
+			if got := sendsTo(a.node.Drain(nil), b.info.ID); got != 0 {
+				t.Fatalf("%d store messages left before the Put's write", got)
+			}
+			var err error
+			if failed {
+				err = errDiskFull
+			} else if err = persist.WriteTo(a.backend); err != nil {
+				t.Fatal(err)
+			}
+			a.node.Step(epoch, kv.Persisted{Seq: persist.Seq, Err: err})
+			got := sendsTo(a.node.Drain(nil), b.info.ID)
+			switch {
+			case !failed && got != 1:
+				t.Fatalf("%d store messages after the write, want the round's one", got)
+			case failed && got != 0:
+				t.Fatalf("%d store messages after a failed write, want none", got)
+			}
+			// Nothing is held any more: the next round's message leaves at once.
+			a.node.Step(epoch, kv.NeighborDown{Peer: b.info.ID})
+			a.node.Step(epoch, kv.NeighborUp{Peer: b.info})
+			if got := sendsTo(a.node.Drain(nil), b.info.ID); got != 1 {
+				t.Fatalf("%d store messages once nothing is unwritten, want 1", got)
+			}
+		})
+	}
+}

@@ -42,5 +42,8 @@
 // header and a 16-byte AEAD tag; Config.Decode also delivers the decoded copy,
 // so receivers never share the sender's pointers. Config.DeadSilent makes
 // sends to dead nodes vanish instead of failing, as to a host gone without a
-// reset.
+// reset. Config.SilentFailures makes crashes and partitions tell no one (a
+// host powered off, a cable cut): what is sent over a kept link to a lost
+// node vanishes, and sends and dials without one fail after
+// Config.DialTimeout; HyParView's tests check its keepalives that way.
 package engine

@@ -231,6 +231,43 @@ func TestPartitionCutsLinksAndMessagesUntilHealed(t *testing.T) {
 	}
 }
 
+// With SilentFailures, a kill and a partition tell no one: what is sent
+// over a kept link to a lost node vanishes, and only sends and dials
+// without a kept link fail, after DialTimeout; a healed link carries
+// messages again.
+func TestSilentFailuresTellNoOneAndDialsTimeOut(t *testing.T) {
+	s, cores := newScriptSim(t, Config{Seed: 1, Latency: FixedLatency(10 * time.Millisecond), SilentFailures: true, DialTimeout: 500 * time.Millisecond}, 4)
+	s.Step(0, emit{[]any{overlay.Connect{Peer: s.Info(1)}, overlay.Connect{Peer: s.Info(2)}}})
+	s.RunFor(time.Millisecond)
+	s.Kill(1)
+	s.Partition([]int{2})
+	start := s.Now()
+	s.Step(0, emit{[]any{sendTo(s, 1, 1), sendTo(s, 2, 2), sendTo(s, 3, 3)}})
+	s.Step(3, emit{[]any{sendTo(s, 2, 4), overlay.Connect{Peer: s.Info(1)}}})
+	s.RunFor(time.Second)
+	if downs := cores[0].linkDowns(); len(downs) != 0 {
+		t.Fatalf("node 0 was told %v, want nothing: its links were kept", downs)
+	}
+	if len(cores[2].received()) != 0 || !slices.Equal(cores[3].received(), []int{3}) {
+		t.Fatalf("received: 2 %v, 3 %v", cores[2].received(), cores[3].received())
+	}
+	downs := cores[3].linkDowns()
+	if len(downs) != 2 {
+		t.Fatalf("node 3 got %d LinkDowns, want 2 (a send and a dial without a kept link)", len(downs))
+	}
+	for _, d := range downs {
+		if d.at.Sub(start) != 500*time.Millisecond {
+			t.Errorf("LinkDown %v after %v, want DialTimeout (500ms)", d.input, d.at.Sub(start))
+		}
+	}
+	s.Heal()
+	s.Step(0, emit{[]any{sendTo(s, 2, 5)}})
+	s.RunFor(time.Second)
+	if !slices.Equal(cores[2].received(), []int{5}) {
+		t.Fatalf("after Heal node 2 received %v", cores[2].received())
+	}
+}
+
 func TestTickFollowsNextDeadline(t *testing.T) {
 	s, cores := newScriptSim(t, Config{Seed: 1}, 1)
 	start := s.Now()
@@ -366,6 +403,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{Loss: 1}, "Config.Loss"},
 		{Config{Loss: -0.1}, "Config.Loss"},
 		{Config{DetectDelay: -1}, "Config.DetectDelay"},
+		{Config{DialTimeout: -1}, "Config.DialTimeout"},
 		{Config{Latency: UniformLatency(5, 1)}, "Latency.Max"},
 		{Config{Latency: NormalLatency(5, -1)}, "Latency.Stddev"},
 	} {

@@ -37,12 +37,16 @@ func (s *Sim) typeStats(msg any) *TypeStats {
 // send carries out an overlay.Send from node i: the message arrives after a
 // sampled latency, never before an earlier message on the same directed
 // link, unless it is lost; a Send to an unknown, dead or unreachable peer
-// comes back as overlay.LinkDown after one round trip.
+// comes back as overlay.LinkDown after the dial timeout (one round trip by
+// default), or vanishes over a kept link with Config.SilentFailures.
 func (s *Sim) send(i int32, o overlay.Send) {
 	j := s.resolve(o.To)
 	silent := j >= 0 && !s.nodes[j].alive && s.cfg.DeadSilent
 	if !silent && (j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group) {
-		s.linkDownLater(i, o.To, s.rtt)
+		if s.cfg.SilentFailures && j >= 0 && slices.Contains(s.nodes[i].keeps, j) {
+			return // over a link that no reset broke: lost without a word
+		}
+		s.linkDownLater(i, o.To, s.dial)
 		return
 	}
 	stats := s.typeStats(o.Msg)
@@ -129,7 +133,10 @@ func (s *Sim) connect(i int32, to peer.Info) {
 		return
 	}
 	if j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group {
-		s.linkDownLater(i, to, s.rtt)
+		if s.cfg.SilentFailures && j >= 0 && slices.Contains(s.nodes[i].keeps, j) {
+			return // already kept: nothing tells the node it is gone
+		}
+		s.linkDownLater(i, to, s.dial)
 		return
 	}
 	if slices.Contains(s.nodes[i].keeps, j) {
@@ -173,21 +180,25 @@ func removeValue(list []int32, v int32) []int32 {
 
 // Kill crashes node i abruptly: its core is dropped, messages to it are
 // lost, sends to it fail, and every node that kept a link to it receives
-// overlay.LinkDown after the detection delay. Killing a dead node does
-// nothing.
+// overlay.LinkDown after the detection delay (with Config.SilentFailures,
+// nobody is told and what is sent over those links vanishes). Killing a
+// dead node does nothing.
 func (s *Sim) Kill(i int) {
 	if !s.Alive(i) {
 		return
 	}
 	x := int32(i)
 	n := &s.nodes[x]
-	for _, keeper := range slices.Clone(n.keptBy) {
-		s.cut(keeper, x)
+	if !s.cfg.SilentFailures {
+		for _, keeper := range slices.Clone(n.keptBy) {
+			s.cut(keeper, x)
+		}
+		n.keptBy = nil
 	}
 	for _, kept := range n.keeps {
 		s.nodes[kept].keptBy = removeValue(s.nodes[kept].keptBy, x)
 	}
-	n.keeps, n.keptBy = nil, nil
+	n.keeps = nil
 	n.alive = false
 	n.core = nil
 	n.hasTick = false
@@ -203,8 +214,9 @@ func (s *Sim) Kill(i int) {
 // Partition splits the network: each group lists node indices, and nodes
 // named in no group form one more group together. Messages and links
 // between groups are cut: kept links across groups break (both ends are
-// told after the detection delay) and messages in flight across them are
-// lost. A new Partition replaces the previous one.
+// told after the detection delay; with Config.SilentFailures they stay and
+// carry nothing until Heal) and messages in flight across them are lost. A
+// new Partition replaces the previous one.
 func (s *Sim) Partition(groups ...[]int) {
 	for i := range s.nodes {
 		s.nodes[i].group = 0
@@ -218,7 +230,7 @@ func (s *Sim) Partition(groups ...[]int) {
 	}
 	for i := range s.nodes {
 		n := &s.nodes[i]
-		if !n.alive {
+		if !n.alive || s.cfg.SilentFailures {
 			continue
 		}
 		for _, j := range slices.Clone(n.keeps) {

@@ -65,6 +65,15 @@ type Config struct {
 	// back as [overlay.LinkDown] after one round trip: a host gone without a
 	// reset, whose peers' requests time out. Unknown addresses still fail.
 	DeadSilent bool
+	// SilentFailures makes Kill and Partition tell no one, as a host
+	// powered off or a cable cut without a reset: the links other nodes
+	// keep to a lost node stay, what they send over them vanishes (only
+	// their own keepalives can tell), and only sends and dials without a
+	// kept link fail, with overlay.LinkDown after DialTimeout.
+	SilentFailures bool
+	// DialTimeout is how long a send or dial to an unreachable node fails
+	// after (default one round trip, as a refused connection).
+	DialTimeout time.Duration
 	// Observer receives every core output other than overlay.Send,
 	// overlay.Connect and overlay.Disconnect: deliveries and events that
 	// scenarios measure. It may call the Sim's methods.
@@ -142,6 +151,7 @@ type Sim struct {
 	latency Latency
 	rtt     int64
 	detect  int64
+	dial    int64 // how long a send or dial to an unreachable node takes to fail
 
 	nodes   []node
 	byID    map[peer.ID]int32
@@ -175,6 +185,9 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.DetectDelay < 0 {
 		return nil, fmt.Errorf("%w: Config.DetectDelay %v is negative", ErrConfig, cfg.DetectDelay)
 	}
+	if cfg.DialTimeout < 0 {
+		return nil, fmt.Errorf("%w: Config.DialTimeout %v is negative", ErrConfig, cfg.DialTimeout)
+	}
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = DefaultEpoch
 	}
@@ -207,6 +220,10 @@ func (s *Sim) setLatency(l Latency) {
 	s.detect = s.rtt
 	if s.cfg.DetectDelay > 0 {
 		s.detect = int64(s.cfg.DetectDelay)
+	}
+	s.dial = s.rtt
+	if s.cfg.DialTimeout > 0 {
+		s.dial = int64(s.cfg.DialTimeout)
 	}
 }
 
