@@ -347,8 +347,10 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 	}
 	consider(c.hv.NextDeadline())
 	consider(c.pt.NextDeadline())
-	for _, p := range c.probes {
-		consider(p.deadline, true)
+	if len(c.probes) > 0 { // ranging over an empty map still starts an iterator
+		for _, p := range c.probes {
+			consider(p.deadline, true)
+		}
 	}
 	consider(c.nextSync, c.joined)
 	consider(c.nextHeld())

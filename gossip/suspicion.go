@@ -99,6 +99,9 @@ func (c *Core) expireSuspicions(now time.Time) {
 // nextSuspicion returns the earliest suspicion deadline.
 func (c *Core) nextSuspicion() (time.Time, bool) {
 	var next time.Time
+	if len(c.suspicions) == 0 {
+		return next, false
+	}
 	for _, s := range c.suspicions {
 		if next.IsZero() || s.deadline.Before(next) {
 			next = s.deadline

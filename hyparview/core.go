@@ -180,9 +180,11 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 	if c.nextRetry.Before(next) {
 		next = c.nextRetry
 	}
-	for _, pending := range c.pendingNeighbors {
-		if expiry := pending.sentAt.Add(c.cfg.FailureTimeout); expiry.Before(next) {
-			next = expiry
+	if len(c.pendingNeighbors) > 0 { // ranging over an empty map still starts an iterator
+		for _, pending := range c.pendingNeighbors {
+			if expiry := pending.sentAt.Add(c.cfg.FailureTimeout); expiry.Before(next) {
+				next = expiry
+			}
 		}
 	}
 	return next, true
