@@ -46,4 +46,12 @@
 // host powered off, a cable cut): what is sent over a kept link to a lost
 // node vanishes, and sends and dials without one fail after
 // Config.DialTimeout; HyParView's tests check its keepalives that way.
+//
+// Tests reach further with hooks: Config.Drop sees every message sent and
+// loses those it chooses (drop every GOSSIP, cut one direction of a link),
+// [Sim.Send] sends on a node's behalf what its host would (a relay over a
+// direct connection), and [Sim.AddNodeWithKey] gives a node a key the test
+// chose (for signatures it checks). The cores' tests (hyparview, plumtree,
+// kademlia) build their networks this way instead of keeping event loops of
+// their own.
 package engine

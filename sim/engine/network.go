@@ -73,6 +73,11 @@ func (s *Sim) send(i int32, o overlay.Send) {
 		s.nodes[i].stats.BytesSent += int64(size)
 		stats.Bytes += int64(size)
 	}
+	if s.cfg.Drop != nil && s.cfg.Drop(s.Now(), int(i), int(j), o.Msg) {
+		stats.Lost++
+		s.lost++
+		return
+	}
 	if silent {
 		return // sent into the void: counted, never delivered
 	}
@@ -257,4 +262,14 @@ func (s *Sim) Links(i int) []int {
 		out[k] = int(j)
 	}
 	return out
+}
+
+// Send carries out an overlay.Send on behalf of node i, as if its core had
+// output it: a runtime's own traffic, such as a message a host relays over a
+// direct connection for its core. Sending from a dead node does nothing.
+func (s *Sim) Send(i int, o overlay.Send) {
+	if !s.Alive(i) {
+		return
+	}
+	s.send(int32(i), o)
 }

@@ -81,6 +81,14 @@ type Config struct {
 	// OnMessage is called for every message handed to a live node, just
 	// before the receiving core is stepped with it.
 	OnMessage func(now time.Time, from, to int, msg any)
+	// Drop, when non-nil, is called for every message a node sends that
+	// is not refused at once (the receiver exists and, unless DeadSilent
+	// swallows it, is alive and reachable), after the message is counted
+	// as sent and before the loss draw; returning true loses the message,
+	// counted as Loss counts its losses. It is the tests' per-message fault
+	// hook (drop every third GOSSIP, cut one direction of a link). Nil
+	// drops nothing.
+	Drop func(now time.Time, from, to int, msg any) bool
 	// Progress, when non-nil, receives a progress line (rewritten with \r at
 	// most once a second) once a run has taken more than two seconds of real
 	// time. Status supplies the scenario's part of that line.
@@ -291,10 +299,23 @@ func Addr(i int) string { return fmt.Sprintf("sim-%d", i) }
 // core, and adds it alive, in partition group 0, with no links. The core is
 // not stepped: the scenario sends it its first input (a join) with Step.
 func (s *Sim) AddNode(build func(id Identity) (overlay.Core, error)) (int, error) {
+	return s.AddNodeWithKey(nil, build)
+}
+
+// AddNodeWithKey is AddNode with the node's key pair chosen by the caller
+// (nil: the derived one), for a test whose cores must sign with keys it
+// knows. The node's ID is the key's; an ID already in use is an error.
+func (s *Sim) AddNodeWithKey(key *peer.Key, build func(id Identity) (overlay.Core, error)) (int, error) {
 	index := len(s.nodes)
-	key, coreSeed, err := DeriveIdentity(s.cfg.Seed, index)
+	derived, coreSeed, err := DeriveIdentity(s.cfg.Seed, index)
 	if err != nil {
 		return -1, fmt.Errorf("sim: identity of node %d: %w", index, err)
+	}
+	if key == nil {
+		key = derived
+	}
+	if _, taken := s.byID[key.ID()]; taken {
+		return -1, fmt.Errorf("sim: node %d: ID %s is already in use", index, key.ID())
 	}
 	id := Identity{Index: index, Key: key, Info: peer.Info{ID: key.ID(), Addr: Addr(index)}, Seed: coreSeed}
 	core, err := build(id)
