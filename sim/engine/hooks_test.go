@@ -77,3 +77,88 @@ func TestAddNodeWithKey(t *testing.T) {
 		t.Fatal("a second node with the same key was added")
 	}
 }
+
+// Crash modes: CrashReset tells the keepers, CrashRefusing tells no one but
+// refuses sends after the dial timeout, CrashSilent tells no one and
+// swallows sends and dials.
+func TestCrashModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode      CrashMode
+		linkDowns int // at the keeper: the reset, then the send's and dial's failures
+	}{
+		{CrashReset, 3},
+		{CrashRefusing, 2},
+		{CrashSilent, 0},
+	} {
+		s, cores := newScriptSim(t, Config{Seed: 1, Latency: FixedLatency(10 * time.Millisecond)}, 2)
+		s.Step(0, emit{[]any{overlay.Connect{Peer: s.Info(1)}}})
+		s.Crash(1, tc.mode)
+		s.RunFor(time.Second)
+		s.Step(0, emit{[]any{sendTo(s, 1, 1), overlay.Connect{Peer: s.Info(1)}}})
+		s.RunFor(time.Second)
+		if got := len(cores[0].linkDowns()); got != tc.linkDowns {
+			t.Errorf("mode %d: keeper got %d LinkDowns, want %d", tc.mode, got, tc.linkDowns)
+		}
+	}
+}
+
+// Restart gives a dead node a new core with the same identity, which then
+// receives what is sent to it; restarting a live node fails.
+func TestRestartKeepsTheIdentity(t *testing.T) {
+	s, _ := newScriptSim(t, Config{Seed: 1}, 2)
+	before := s.Info(1)
+	if err := s.Restart(1, func(Identity) (overlay.Core, error) { return &scriptCore{}, nil }); err == nil {
+		t.Fatal("a live node was restarted")
+	}
+	s.Kill(1)
+	var got Identity
+	core := &scriptCore{}
+	if err := s.Restart(1, func(id Identity) (overlay.Core, error) { got = id; return core, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got.Info != before || got.Key != s.Key(1) || !s.Alive(1) || s.LiveCount() != 2 || s.Core(1) != core {
+		t.Fatalf("restarted as %+v (alive %v, %d live), want %s", got.Info, s.Alive(1), s.LiveCount(), before)
+	}
+	s.Step(0, emit{[]any{sendTo(s, 1, 3)}})
+	s.RunFor(time.Second)
+	if !slices.Equal(core.received(), []int{3}) {
+		t.Fatalf("restarted node received %v", core.received())
+	}
+}
+
+// A node's clock skew shifts the time its core reads, and its deadlines
+// are read on that clock.
+func TestClockSkewShiftsWhatTheCoreReads(t *testing.T) {
+	s, cores := newScriptSim(t, Config{Seed: 1}, 2)
+	s.SetClockSkew(1, 300*time.Millisecond)
+	s.Step(0, emit{})
+	s.Step(1, emit{})
+	if a, b := cores[0].steps[0].at, cores[1].steps[0].at; b.Sub(a) != 300*time.Millisecond {
+		t.Fatalf("skewed node read %v, the other %v: want 300ms apart", b, a)
+	}
+	deadline := cores[1].steps[0].at.Add(time.Second) // on node 1's clock
+	cores[1].onTick = func(c *scriptCore, _ time.Time) { c.deadline = time.Time{} }
+	s.Step(1, setDeadline{deadline})
+	s.RunFor(2 * time.Second)
+	ticks := cores[1].ticks()
+	if len(ticks) != 1 || !ticks[0].Equal(deadline) {
+		t.Fatalf("ticks at %v on the node's clock, want one at %v", ticks, deadline)
+	}
+}
+
+// What was in flight to a node when it crashed is lost, even if it would
+// arrive after the node restarted.
+func TestRestartLosesWhatWasInFlight(t *testing.T) {
+	s, _ := newScriptSim(t, Config{Seed: 1, Latency: FixedLatency(100 * time.Millisecond)}, 2)
+	s.Step(0, emit{[]any{sendTo(s, 1, 1)}})
+	s.Kill(1)
+	core := &scriptCore{}
+	if err := s.Restart(1, func(Identity) (overlay.Core, error) { return core, nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.Step(0, emit{[]any{sendTo(s, 1, 2)}})
+	s.RunFor(time.Second)
+	if !slices.Equal(core.received(), []int{2}) {
+		t.Fatalf("restarted node received %v, want [2]", core.received())
+	}
+}

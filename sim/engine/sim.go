@@ -135,7 +135,10 @@ type node struct {
 	info    peer.Info
 	key     *peer.Key
 	alive   bool
-	group   int32 // partition group; 0 unless named in a Partition
+	crash   CrashMode // how the node last crashed, while it is dead
+	skew    int64     // how far the node's clock is ahead of virtual time (SetClockSkew)
+	incarn  uint32    // incarnation: Restart increments it, so what was in flight to the old core is lost
+	group   int32     // partition group; 0 unless named in a Partition
 	hasTick bool
 	tickGen uint32
 	tickAt  int64
@@ -333,6 +336,13 @@ func (s *Sim) AddNodeWithKey(key *peer.Key, build func(id Identity) (overlay.Cor
 	return index, nil
 }
 
+// SetClockSkew sets how far node i's clock is ahead of the virtual time (a
+// negative skew: behind): its core is stepped with the virtual time plus
+// skew, and its NextDeadline is read on its own clock. Zero, the default,
+// gives every node the virtual time. It takes effect at the node's next
+// step, and stays across Restart.
+func (s *Sim) SetClockSkew(i int, skew time.Duration) { s.nodes[i].skew = int64(skew) }
+
 // Len returns the number of nodes ever added, dead ones included.
 func (s *Sim) Len() int { return len(s.nodes) }
 
@@ -451,9 +461,13 @@ func (s *Sim) run(limit int64, cond func() bool) bool {
 func (s *Sim) dispatch(ev *event) {
 	switch ev.kind {
 	case eventDeliver:
+		if ev.gen != s.nodes[ev.to].incarn {
+			s.dropped++ // sent to an incarnation that has since crashed
+			return
+		}
 		s.deliver(ev.from, ev.to, ev.size, ev.msg)
 	case eventLinkDown:
-		if s.nodes[ev.to].alive {
+		if s.nodes[ev.to].alive && ev.gen == s.nodes[ev.to].incarn {
 			s.stepNode(ev.to, ev.msg, false)
 		}
 	case eventTick:
@@ -471,7 +485,7 @@ func (s *Sim) dispatch(ev *event) {
 // stepNode steps a live node's core, then takes and handles its outputs and
 // reschedules its tick.
 func (s *Sim) stepNode(i int32, input any, isTick bool) {
-	s.nodes[i].core.Step(s.Now(), input)
+	s.nodes[i].core.Step(s.epoch.Add(time.Duration(s.now+s.nodes[i].skew)), input)
 	buf := s.outBuf
 	s.outBuf = nil // a nested step (from the Observer) gets its own buffer
 	buf = s.nodes[i].core.Drain(buf[:0])
@@ -501,7 +515,7 @@ func (s *Sim) scheduleTick(i int32, afterTick bool) {
 		}
 		return
 	}
-	at := max(int64(deadline.Sub(s.epoch)), s.now)
+	at := max(int64(deadline.Sub(s.epoch))-n.skew, s.now)
 	if afterTick && at <= s.now {
 		// A core that still wants a tick right after one gets it a
 		// nanosecond later, so virtual time always advances.
@@ -559,6 +573,7 @@ func (s *Sim) linkDownLater(i int32, to peer.Info, delay int64) {
 		at:   s.now + delay,
 		kind: eventLinkDown,
 		to:   i,
+		gen:  s.nodes[i].incarn,
 		msg:  overlay.LinkDown{Peer: to.ID, Addr: to.Addr, Err: fmt.Errorf("%w: %s", ErrUnreachable, to)},
 	})
 }
