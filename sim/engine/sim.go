@@ -81,10 +81,11 @@ type Config struct {
 	// OnMessage is called for every message handed to a live node, just
 	// before the receiving core is stepped with it.
 	OnMessage func(now time.Time, from, to int, msg any)
-	// Drop, when non-nil, is called for every message a node sends that
-	// is not refused at once (the receiver exists and, unless DeadSilent
-	// swallows it, is alive and reachable), after the message is counted
-	// as sent and before the loss draw; returning true loses the message,
+	// Drop, when non-nil, is called for every message a node sends to a
+	// known node that does not come back as overlay.LinkDown (the
+	// receiver is alive and reachable, or dead and swallowing what is sent
+	// to it: DeadSilent, CrashSilent), after the message is counted as
+	// sent and before the loss draw; returning true loses the message,
 	// counted as Loss counts its losses. It is the tests' per-message fault
 	// hook (drop every third GOSSIP, cut one direction of a link). Nil
 	// drops nothing.
