@@ -23,8 +23,7 @@ func TestSilentHostsDropOutWithinTheDocumentedBound(t *testing.T) {
 				victims = victims[:1]
 			}
 			for _, v := range victims {
-				v.alive = false
-				v.silent = true
+				net.vanish(v)
 			}
 			took, ok := net.runUntil(time.Minute, func() bool {
 				for _, n := range net.alive() {

@@ -110,7 +110,7 @@ func knows(n *testNode, id peer.ID) bool {
 func TestCrashedMemberDropsOutWithinTheDocumentedBound(t *testing.T) {
 	net, _ := settledNet(t, 50, 3)
 	victim := net.nodes[17]
-	victim.alive = false // silent crash: links are not reset
+	net.crashQuietly(victim) // silent crash: links are not reset
 	bound := 4*time.Second + time.Second + 2*DefaultProbeTimeout + time.Second
 	took, ok := net.runUntil(bound, func() bool {
 		for _, n := range net.alive() {
@@ -138,7 +138,7 @@ func TestLeaveIsAnnouncedToEveryMember(t *testing.T) {
 	}
 	net.step(leaver, Leave{})
 	net.run(2 * time.Second)
-	leaver.alive = false
+	net.crashQuietly(leaver)
 	if left != 39 {
 		t.Fatalf("%d members saw the leave, want 39", left)
 	}
@@ -253,7 +253,7 @@ func TestLonelyNodeRejoinsThroughAnyLiveMember(t *testing.T) {
 	}
 	took, ok := net.runUntil(2*time.Minute, func() bool {
 		for _, p := range lonely.core.Neighbors() {
-			if net.byID[p.ID].alive {
+			if net.byID[p.ID].alive() {
 				return net.connected()
 			}
 		}

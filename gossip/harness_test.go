@@ -1,32 +1,29 @@
 package gossip
 
 import (
-	"container/heap"
-	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
-	"github.com/p2p-go/p2p/wire"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
-// testNet is a deterministic discrete-event network of gossip cores with a
-// virtual clock: messages take a seeded latency, links to dead or cut-off
-// nodes fail with LinkDown after one round trip, as TCP resets would.
+// testNet is a deterministic network of gossip cores on the simulator's
+// engine (package sim/engine), with a virtual clock: messages take a fixed
+// latency, links to dead or cut-off nodes fail with LinkDown after one
+// round trip, as TCP resets would. The engine is made when the first node
+// is added, so a test sets latency and encode before that.
 type testNet struct {
-	t      *testing.T
-	rand   *rand.Rand
-	now    time.Time
-	seq    uint64
-	events eventHeap
-	nodes  []*testNode
-	byAddr map[string]*testNode
-	byID   map[peer.ID]*testNode
-	cut    map[[2]int]bool // partitioned pairs (lower index first)
-	links  map[[2]int]bool // Connect links (from, to)
+	t    *testing.T
+	seed uint64
+	sim  *engine.Sim
+	rand *rand.Rand // the engine's scenario source, once it exists
+	now  time.Time  // the engine's clock, kept in step by run
+
+	nodes []*testNode
+	byID  map[peer.ID]*testNode
 
 	latency time.Duration
 	// onOutput sees every non-transport output.
@@ -38,196 +35,133 @@ type testNet struct {
 	// nowhere counts the messages and links sent to addresses where no
 	// node listens, by address.
 	nowhere map[string]int
-	// unsigned runs the cores without keys (records neither signed nor
-	// checked), as large simulations do.
-	unsigned bool
 }
 
 type testNode struct {
+	net   *testNet
 	index int
 	info  peer.Info
 	core  *Core
-	alive bool
-	// silent marks a host lost without a TCP reset (links cut, then the
-	// host gone): what is sent to it vanishes, and dials neither succeed
-	// nor fail.
-	silent bool
-	tick   uint64 // generation of the pending tick
-	outs   []any
 }
 
-type event struct {
-	at   time.Time
-	seq  uint64
-	node int
-	gen  uint64 // for ticks: must equal node.tick
-	in   any
+// alive reports whether the node runs.
+func (node *testNode) alive() bool { return node.net.sim.Alive(node.index) }
+
+// watchedCore counts, for its network, what its core sends or dials to
+// addresses where no node listens; the engine answers those with LinkDown.
+type watchedCore struct {
+	*Core
+	net *testNet
 }
 
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if !h[i].at.Equal(h[j].at) {
-		return h[i].at.Before(h[j].at)
+func (c watchedCore) Drain(dst []any) []any {
+	start := len(dst)
+	dst = c.Core.Drain(dst)
+	for _, out := range dst[start:] {
+		var to peer.Info
+		switch out := out.(type) {
+		case overlay.Send:
+			to = out.To
+		case overlay.Connect:
+			to = out.Peer
+		default:
+			continue
+		}
+		if c.net.lookup(to) == nil {
+			c.net.nowhere[to.Addr]++
+		}
 	}
-	return h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+	return dst
 }
 
 func newTestNet(t *testing.T, seed uint64) *testNet {
 	return &testNet{
 		t:       t,
-		rand:    rand.New(rand.NewPCG(seed, 7)),
-		now:     time.Unix(1_700_000_000, 0),
-		byAddr:  map[string]*testNode{},
+		seed:    seed,
+		now:     engine.DefaultEpoch,
 		byID:    map[peer.ID]*testNode{},
-		cut:     map[[2]int]bool{},
-		links:   map[[2]int]bool{},
 		nowhere: map[string]int{},
 		latency: 2 * time.Millisecond,
 	}
 }
 
+// start makes the engine, with the latency and codec the test chose.
+func (n *testNet) start() {
+	sim, err := engine.New(engine.Config{
+		Seed:       n.seed,
+		Latency:    engine.FixedLatency(n.latency),
+		CountBytes: n.encode,
+		Decode:     n.encode,
+		Observer: func(_ time.Time, i int, out any) {
+			if n.onOutput != nil {
+				n.onOutput(n.nodes[i], out)
+			}
+		},
+		Drop: func(_ time.Time, from, to int, msg any) bool {
+			return n.drop != nil && n.drop(n.nodes[from], n.nodes[to], msg)
+		},
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.sim, n.rand, n.now = sim, sim.Rand(), sim.Now()
+}
+
+// lookup returns the node a peer.Info names (by ID, or by address when the
+// ID is zero), or nil.
+func (n *testNet) lookup(to peer.Info) *testNode {
+	if !to.ID.IsZero() {
+		return n.byID[to.ID]
+	}
+	for _, node := range n.nodes {
+		if node.info.Addr == to.Addr {
+			return node
+		}
+	}
+	return nil
+}
+
+// build returns a core for a node with the engine's identity.
+func (n *testNet) build(cfg Config, id engine.Identity, seed uint64) (*Core, error) {
+	cfg.Key = id.Key
+	cfg.Self = id.Info
+	cfg.Seed = seed
+	return New(cfg)
+}
+
 func (n *testNet) addNode(cfg Config) *testNode {
-	i := len(n.nodes)
-	var seed [32]byte
-	for b := range 4 {
-		binary.LittleEndian.PutUint64(seed[8*b:], n.rand.Uint64())
+	if n.sim == nil {
+		n.start()
 	}
-	key, err := peer.KeyFromSeed(seed[:])
+	node := &testNode{net: n}
+	_, err := n.sim.AddNode(func(id engine.Identity) (overlay.Core, error) {
+		core, err := n.build(cfg, id, id.Seed)
+		if err != nil {
+			return nil, err
+		}
+		node.index, node.info, node.core = id.Index, id.Info, core
+		return watchedCore{Core: core, net: n}, nil
+	})
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	id := key.ID()
-	if !n.unsigned {
-		cfg.Key = key
-	}
-	cfg.Self = peer.Info{ID: id, Addr: fmt.Sprintf("node-%d", i)}
-	cfg.Seed = n.rand.Uint64()
-	core, err := New(cfg)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	node := &testNode{index: i, info: cfg.Self, core: core, alive: true}
 	n.nodes = append(n.nodes, node)
-	n.byAddr[cfg.Self.Addr] = node
-	n.byID[id] = node
+	n.byID[node.info.ID] = node
 	return node
 }
 
+// at hands in to node after delay (a message injected from outside).
 func (n *testNet) at(delay time.Duration, node int, in any) {
-	n.seq++
-	heap.Push(&n.events, event{at: n.now.Add(delay), seq: n.seq, node: node, in: in})
+	n.sim.After(delay, func() { n.sim.Step(node, in) })
 }
 
-func (n *testNet) reachable(a, b *testNode) bool {
-	if !a.alive || !b.alive {
-		return false
-	}
-	lo, hi := min(a.index, b.index), max(a.index, b.index)
-	return !n.cut[[2]int{lo, hi}]
-}
+// step feeds one input to a node; the engine routes its outputs.
+func (n *testNet) step(node *testNode, in any) { n.sim.Step(node.index, in) }
 
-// step feeds one input to a node and routes its outputs.
-func (n *testNet) step(node *testNode, in any) {
-	if !node.alive {
-		return
-	}
-	node.core.Step(n.now, in)
-	node.outs = node.core.Drain(node.outs[:0])
-	for _, out := range node.outs {
-		switch out := out.(type) {
-		case overlay.Send:
-			n.send(node, out)
-		case overlay.Connect:
-			dst := n.byID[out.Peer.ID]
-			if dst != nil && dst.silent {
-				continue
-			}
-			if dst == nil {
-				n.nowhere[out.Peer.Addr]++
-			}
-			if dst == nil || !n.reachable(node, dst) {
-				n.at(2*n.latency, node.index, overlay.LinkDown{Peer: out.Peer.ID, Addr: out.Peer.Addr})
-				continue
-			}
-			n.links[[2]int{node.index, dst.index}] = true
-		case overlay.Disconnect:
-			if dst := n.byID[out.Peer]; dst != nil {
-				delete(n.links, [2]int{node.index, dst.index})
-			}
-		default:
-			if n.onOutput != nil {
-				n.onOutput(node, out)
-			}
-		}
-	}
-	n.scheduleTick(node)
-}
-
-func (n *testNet) send(from *testNode, out overlay.Send) {
-	dst := n.byID[out.To.ID]
-	if out.To.ID.IsZero() {
-		dst = n.byAddr[out.To.Addr]
-	}
-	if dst != nil && dst.silent {
-		return
-	}
-	if dst == nil {
-		n.nowhere[out.To.Addr]++
-	}
-	if dst == nil || !n.reachable(from, dst) {
-		n.at(2*n.latency, from.index, overlay.LinkDown{Peer: out.To.ID, Addr: out.To.Addr})
-		return
-	}
-	msg := out.Msg
-	if n.drop != nil && n.drop(from, dst, msg) {
-		return
-	}
-	if n.encode {
-		data, err := wire.Marshal(msg)
-		if err != nil {
-			n.t.Fatalf("encode %T: %v", msg, err)
-		}
-		if msg, err = wire.Unmarshal(data); err != nil {
-			n.t.Fatalf("decode %T: %v", out.Msg, err)
-		}
-	}
-	n.at(n.latency, dst.index, overlay.Received{From: from.info, Msg: msg})
-}
-
-func (n *testNet) scheduleTick(node *testNode) {
-	deadline, ok := node.core.NextDeadline()
-	if !ok {
-		return
-	}
-	node.tick++
-	delay := max(deadline.Sub(n.now), 0)
-	n.seq++
-	heap.Push(&n.events, event{at: n.now.Add(delay), seq: n.seq, node: node.index, gen: node.tick, in: overlay.Tick{}})
-}
-
-// run processes events until virtual time reaches until.
+// run processes events until virtual time reaches now + d.
 func (n *testNet) run(d time.Duration) {
-	until := n.now.Add(d)
-	for n.events.Len() > 0 && !n.events[0].at.After(until) {
-		ev := heap.Pop(&n.events).(event)
-		n.now = ev.at
-		node := n.nodes[ev.node]
-		if _, isTick := ev.in.(overlay.Tick); isTick && ev.gen != node.tick {
-			continue
-		}
-		n.step(node, ev.in)
-	}
-	n.now = until
+	n.sim.RunFor(d)
+	n.now = n.sim.Now()
 }
 
 // runUntil runs in small slices until cond holds or max virtual time passes,
@@ -245,40 +179,39 @@ func (n *testNet) runUntil(max time.Duration, cond func() bool) (time.Duration, 
 
 // kill crashes a node: its links break on the other side after one round
 // trip.
-func (n *testNet) kill(node *testNode) {
-	node.alive = false
-	for link := range n.links {
-		if link[1] == node.index && n.nodes[link[0]].alive {
-			n.at(2*n.latency, link[0], overlay.LinkDown{Peer: node.info.ID, Addr: node.info.Addr})
-		}
-		if link[0] == node.index || link[1] == node.index {
-			delete(n.links, link)
-		}
-	}
-}
+func (n *testNet) kill(node *testNode) { n.sim.Kill(node.index) }
 
-// partition cuts every pair between the two groups and breaks their links.
+// crashQuietly crashes a node without a link reset: nobody is told; what
+// is sent or dialled to it fails after one round trip, so only keepalives
+// and probes reveal it.
+func (n *testNet) crashQuietly(node *testNode) { n.sim.Crash(node.index, engine.CrashRefusing) }
+
+// vanish loses a host without a TCP reset: nobody is told, what is sent to
+// it vanishes, and dials neither succeed nor fail.
+func (n *testNet) vanish(node *testNode) { n.sim.Crash(node.index, engine.CrashSilent) }
+
+// partition cuts every pair between the two groups, which together must
+// hold every node, and breaks their links.
 func (n *testNet) partition(a, b []*testNode) {
-	for _, x := range a {
-		for _, y := range b {
-			lo, hi := min(x.index, y.index), max(x.index, y.index)
-			n.cut[[2]int{lo, hi}] = true
-			for _, link := range [][2]int{{x.index, y.index}, {y.index, x.index}} {
-				if n.links[link] {
-					delete(n.links, link)
-					n.at(2*n.latency, link[0], overlay.LinkDown{Peer: n.nodes[link[1]].info.ID})
-				}
-			}
-		}
+	if len(a)+len(b) != len(n.nodes) {
+		n.t.Fatalf("partition of %d and %d nodes out of %d: every node must be on a side", len(a), len(b), len(n.nodes))
 	}
+	indices := func(side []*testNode) []int {
+		var out []int
+		for _, node := range side {
+			out = append(out, node.index)
+		}
+		return out
+	}
+	n.sim.Partition(indices(a), indices(b))
 }
 
-func (n *testNet) heal() { clear(n.cut) }
+func (n *testNet) heal() { n.sim.Heal() }
 
 func (n *testNet) alive() []*testNode {
 	var out []*testNode
 	for _, node := range n.nodes {
-		if node.alive {
+		if node.alive() {
 			out = append(out, node)
 		}
 	}
@@ -312,7 +245,7 @@ func (n *testNet) connected() bool {
 		queue = queue[1:]
 		for _, p := range cur.core.Neighbors() {
 			next := n.byID[p.ID]
-			if next != nil && next.alive && !seen[next.index] {
+			if next != nil && next.alive() && !seen[next.index] {
 				seen[next.index] = true
 				queue = append(queue, next)
 			}
@@ -326,12 +259,16 @@ func (n *testNet) connected() bool {
 // directory would be, and steps it with join.
 func (n *testNet) restart(node *testNode, join Join) {
 	cfg := node.core.cfg
-	core, err := New(Config{Self: cfg.Self, Key: cfg.Key, Seed: cfg.Seed + 1, Name: cfg.Name, Tags: cfg.Tags})
+	err := n.sim.Restart(node.index, func(id engine.Identity) (overlay.Core, error) {
+		core, err := n.build(Config{Name: cfg.Name, Tags: cfg.Tags}, id, cfg.Seed+1)
+		if err != nil {
+			return nil, err
+		}
+		node.core = core
+		return watchedCore{Core: core, net: n}, nil
+	})
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	node.core = core
-	node.alive = true
-	node.silent = false
 	n.step(node, join)
 }

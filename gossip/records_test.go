@@ -89,7 +89,6 @@ func TestInventedMembersAreNeverAdopted(t *testing.T) {
 		}
 		fakes = append(fakes, e)
 	}
-	dialled := 0
 	net.onOutput = func(n *testNode, out any) {
 		if up, ok := out.(MemberUp); ok && up.Peer.Addr == "attacker:666" {
 			t.Fatalf("node %d adopted an invented member", n.index)
@@ -98,11 +97,6 @@ func TestInventedMembersAreNeverAdopted(t *testing.T) {
 	for _, n := range net.nodes {
 		if n != insider {
 			net.step(n, overlay.Received{From: insider.info, Msg: &Sync{Full: true, Reply: true, Entries: fakes}})
-			for _, out := range n.outs {
-				if s, ok := out.(overlay.Send); ok && s.To.Addr == "attacker:666" {
-					dialled++
-				}
-			}
 		}
 	}
 	net.run(time.Minute)
@@ -114,8 +108,8 @@ func TestInventedMembersAreNeverAdopted(t *testing.T) {
 			t.Fatalf("node %d counted %d invalid records, want 2000", n.index, n.core.Stats().InvalidRecords)
 		}
 	}
-	if dialled != 0 {
-		t.Fatalf("%d messages to the attacker's address", dialled)
+	if dialled := net.nowhere["attacker:666"]; dialled != 0 {
+		t.Fatalf("%d messages or links to the attacker's address", dialled)
 	}
 }
 

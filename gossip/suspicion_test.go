@@ -22,7 +22,7 @@ func (f *falseDeaths) record(n *testNode, out any) {
 		return
 	}
 	subject := f.net.byID[d.Peer.ID]
-	if subject != nil && subject.alive && f.side[subject.index] == f.side[n.index] {
+	if subject != nil && subject.alive() && f.side[subject.index] == f.side[n.index] {
 		f.events = append(f.events, fmt.Sprintf("node %d announced node %d failed at %v", n.index, subject.index, f.net.now.Format("15:04:05.000")))
 	}
 }

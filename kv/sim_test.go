@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"container/heap"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,17 +9,21 @@ import (
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/sim/engine"
 	"github.com/p2p-go/p2p/wire"
 )
 
-// This file is a deterministic virtual-time harness for clusters of stores.
-// Broadcast is modelled as delivery to every node reachable from the sender
-// when it broadcasts, each copy lost with a seeded probability; direct
-// (anti-entropy) messages arrive after a seeded latency if the receiver is
-// still reachable. Partitions split the nodes into groups; a crash drops a
-// node's state but its Memory backend, and a restart creates a new core over
-// that backend. Neighbour events follow a fixed random overlay graph: a link
-// is up while both ends are up and in the same group.
+// This file runs clusters of stores on the simulator's engine (package
+// sim/engine), with a virtual clock. Broadcast is modelled as one copy to
+// every node reachable from the sender when it broadcasts, each copy lost
+// with a seeded probability (engine.Config.Drop); direct (anti-entropy)
+// messages go through the wire codec and arrive after a seeded latency if
+// the receiver is still reachable. Partitions split the nodes into groups
+// (Sim.Partition); a crash (Sim.Kill) drops a node's state but its Memory
+// backend, and a restart (Sim.Restart) creates a new core over that
+// backend. Each node's physical clock is off by a seeded skew
+// (Sim.SetClockSkew). Neighbour events follow a fixed random overlay graph:
+// a link is up while both ends are up and in the same group.
 
 type simParams struct {
 	nodes          int
@@ -41,39 +44,70 @@ type simNode struct {
 	info     peer.Info
 	backend  *Memory
 	store    *Store
-	up       bool
 	group    int
-	skew     time.Duration
 	links    []int        // overlay neighbours
 	linkUp   map[int]bool // neighbours the current core was told are up
-	tickAt   time.Time    // scheduled tick, virtual time
-	tickGen  uint64       // invalidates stale tick events
 	restarts int
 }
 
-type simEvent struct {
-	at  time.Time
-	seq uint64
-	do  func()
+// broadcastCopy is one node's copy of a Broadcast, handed to its store as
+// FromBroadcast.
+type broadcastCopy struct{ payload []byte }
+
+// encodedMessage is a direct message as it travels: its wire encoding.
+type encodedMessage struct{ data []byte }
+
+// storeCore is what the engine runs for a node: its Store, driven as the
+// runtime drives it (Persist written to the backend before the outputs go
+// out), with broadcasts fanned out to the reachable nodes and direct
+// messages encoded on the way out and decoded on the way in.
+type storeCore struct {
+	c    *cluster
+	node *simNode
 }
 
-type eventQueue []*simEvent
-
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if !q[i].at.Equal(q[j].at) {
-		return q[i].at.Before(q[j].at)
+func (w storeCore) Step(now time.Time, input any) {
+	if r, ok := input.(overlay.Received); ok {
+		switch msg := r.Msg.(type) {
+		case broadcastCopy:
+			input = FromBroadcast{From: r.From, Payload: msg.payload}
+		case encodedMessage:
+			decoded, err := wire.Unmarshal(msg.data)
+			if err != nil {
+				w.c.t.Fatalf("unmarshal: %v", err)
+			}
+			w.c.stats.directDelivered++
+			input = overlay.Received{From: r.From, Msg: decoded}
+		}
 	}
-	return q[i].seq < q[j].seq
+	w.node.store.Step(now, input)
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(*simEvent)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+
+func (w storeCore) Drain(dst []any) []any {
+	for _, out := range drain(w.node.store) {
+		switch o := out.(type) {
+		case overlay.Send:
+			w.c.stats.direct++
+			data, err := wire.Marshal(o.Msg)
+			if err != nil {
+				w.c.t.Fatalf("marshal %T: %v", o.Msg, err)
+			}
+			dst = append(dst, overlay.Send{To: o.To, Msg: encodedMessage{data: data}})
+		case Broadcast:
+			w.c.stats.broadcasts++
+			for _, to := range w.c.nodes {
+				if to != w.node && w.c.sim.Reachable(w.node.index, to.index) {
+					dst = append(dst, overlay.Send{To: to.info, Msg: broadcastCopy{payload: o.Payload}})
+				}
+			}
+		default:
+			dst = append(dst, out)
+		}
+	}
+	return dst
 }
+
+func (w storeCore) NextDeadline() (time.Time, bool) { return w.node.store.NextDeadline() }
 
 // ackedWrite is a write whose Result reported success: the history checker
 // requires that it survives unless a later write to its key superseded it.
@@ -83,28 +117,49 @@ type ackedWrite struct {
 }
 
 type cluster struct {
-	t       *testing.T
-	p       simParams
-	rng     *rand.Rand
-	now     time.Time
-	seq     uint64
-	queue   eventQueue
-	nodes   []*simNode
-	byID    map[peer.ID]int
-	acked   []ackedWrite
-	reqID   uint64
-	stats   struct{ broadcasts, lost, direct, directLost, writes, refused, crashes, partitions int }
+	t     *testing.T
+	p     simParams
+	sim   *engine.Sim
+	rng   *rand.Rand // the engine's scenario source
+	nodes []*simNode
+	acked []ackedWrite
+	reqID uint64
+	stats struct {
+		broadcasts, lost, direct, directDelivered, writes, refused, crashes, partitions int
+	}
 	healed  time.Time
 	settled time.Time
 }
 
 func newCluster(t *testing.T, p simParams) *cluster {
-	c := &cluster{t: t, p: p, rng: rand.New(rand.NewPCG(p.seed, p.seed+1)), now: epoch, byID: map[peer.ID]int{}}
+	c := &cluster{t: t, p: p}
+	sim, err := engine.New(engine.Config{
+		Seed:     p.seed,
+		Epoch:    epoch,
+		Latency:  engine.UniformLatency(2*time.Millisecond, 41*time.Millisecond),
+		Observer: c.observe,
+		Drop: func(_ time.Time, _, _ int, msg any) bool {
+			if _, ok := msg.(broadcastCopy); ok && c.rng.Float64() < c.p.loss {
+				c.stats.lost++
+				return true
+			}
+			return false
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sim, c.rng = sim, sim.Rand()
 	for i := range p.nodes {
-		n := &simNode{index: i, info: testInfo(i), backend: NewMemory(), up: true}
-		n.skew = time.Duration(c.rng.Int64N(int64(2*p.maxSkew)+1)) - p.maxSkew
+		n := &simNode{index: i, backend: NewMemory()}
+		if _, err := sim.AddNodeWithKey(testKey(i), func(id engine.Identity) (overlay.Core, error) {
+			n.info = id.Info
+			return c.newCore(n, id.Seed)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sim.SetClockSkew(i, time.Duration(c.rng.Int64N(int64(2*p.maxSkew)+1))-p.maxSkew)
 		c.nodes = append(c.nodes, n)
-		c.byID[n.info.ID] = i
 	}
 	link := func(a, b int) {
 		if a != b && !slices.Contains(c.nodes[a].links, b) {
@@ -119,153 +174,78 @@ func newCluster(t *testing.T, p simParams) *cluster {
 		}
 	}
 	for _, n := range c.nodes {
-		c.boot(n)
+		sim.Step(n.index, overlay.Tick{})
 	}
 	c.updateLinks()
 	return c
 }
 
-func (c *cluster) at(when time.Time, do func()) {
-	c.seq++
-	heap.Push(&c.queue, &simEvent{at: when, seq: c.seq, do: do})
-}
-
-// physical returns node n's reading of its physical clock.
-func (c *cluster) physical(n *simNode) time.Time { return c.now.Add(n.skew) }
-
-func (c *cluster) boot(n *simNode) {
+// newCore starts a store for node n over its backend.
+func (c *cluster) newCore(n *simNode, seed uint64) (overlay.Core, error) {
 	store, err := New(Config{
 		Key:                 testKey(n.index),
 		Backend:             n.backend,
-		Seed:                c.rng.Uint64(),
+		Seed:                seed,
 		AntiEntropyInterval: c.p.interval,
 	})
 	if err != nil {
-		c.t.Fatalf("boot node %d: %v", n.index, err)
+		return nil, err
 	}
-	n.store, n.up, n.linkUp = store, true, map[int]bool{}
-	c.step(n, overlay.Tick{})
+	n.store, n.linkUp = store, map[int]bool{}
+	return storeCore{c: c, node: n}, nil
 }
 
-func (c *cluster) reachable(a, b *simNode) bool { return a.up && b.up && a.group == b.group }
+// observe handles the stores' outputs that are not network traffic.
+func (c *cluster) observe(_ time.Time, i int, out any) {
+	switch o := out.(type) {
+	case Result:
+		if o.Err == nil {
+			c.acked = append(c.acked, ackedWrite{node: i, record: o.Record})
+		} else {
+			c.stats.refused++
+		}
+	case Changed, Persist:
+	default:
+		c.t.Fatalf("unexpected output %T", out)
+	}
+}
+
+func (c *cluster) up(n *simNode) bool { return c.sim.Alive(n.index) }
 
 // updateLinks tells every core about links that went up or down.
 func (c *cluster) updateLinks() {
 	for _, n := range c.nodes {
-		if !n.up {
+		if !c.up(n) {
 			continue
 		}
 		for _, j := range n.links {
 			other := c.nodes[j]
-			if up := c.reachable(n, other); up != n.linkUp[j] {
+			if up := c.sim.Reachable(n.index, j); up != n.linkUp[j] {
 				n.linkUp[j] = up
 				if up {
-					c.step(n, NeighborUp{Peer: other.info})
+					c.sim.Step(n.index, NeighborUp{Peer: other.info})
 				} else {
-					c.step(n, NeighborDown{Peer: other.info.ID})
+					c.sim.Step(n.index, NeighborDown{Peer: other.info.ID})
 				}
 			}
 		}
-	}
-}
-
-// step feeds an input to a node and routes its outputs.
-func (c *cluster) step(n *simNode, input any) {
-	n.store.Step(c.physical(n), input)
-	for _, out := range drain(n.store) {
-		switch o := out.(type) {
-		case overlay.Send:
-			c.sendDirect(n, o)
-		case Broadcast:
-			c.broadcast(n, o.Payload)
-		case Result:
-			if o.Err == nil {
-				c.acked = append(c.acked, ackedWrite{node: n.index, record: o.Record})
-			} else {
-				c.stats.refused++
-			}
-		case Changed, Persist:
-		default:
-			c.t.Fatalf("unexpected output %T", out)
-		}
-	}
-	if deadline, ok := n.store.NextDeadline(); ok {
-		virtual := deadline.Add(-n.skew)
-		if !virtual.Equal(n.tickAt) {
-			n.tickAt = virtual
-			n.tickGen++
-			gen, store := n.tickGen, n.store
-			c.at(virtual, func() {
-				if n.up && n.store == store && n.tickGen == gen {
-					c.step(n, overlay.Tick{})
-				}
-			})
-		}
-	}
-}
-
-func (c *cluster) latency() time.Duration {
-	return time.Duration(2+c.rng.IntN(40)) * time.Millisecond
-}
-
-func (c *cluster) sendDirect(from *simNode, send overlay.Send) {
-	c.stats.direct++
-	data, err := wire.Marshal(send.Msg)
-	if err != nil {
-		c.t.Fatalf("marshal %T: %v", send.Msg, err)
-	}
-	to := c.nodes[c.byID[send.To.ID]]
-	c.at(c.now.Add(c.latency()), func() {
-		if !c.reachable(from, to) {
-			c.stats.directLost++
-			return
-		}
-		msg, err := wire.Unmarshal(data)
-		if err != nil {
-			c.t.Fatalf("unmarshal: %v", err)
-		}
-		c.step(to, overlay.Received{From: from.info, Msg: msg})
-	})
-}
-
-func (c *cluster) broadcast(from *simNode, payload []byte) {
-	c.stats.broadcasts++
-	for _, to := range c.nodes {
-		if to == from || !c.reachable(from, to) {
-			continue
-		}
-		if c.rng.Float64() < c.p.loss {
-			c.stats.lost++
-			continue
-		}
-		store := to.store
-		c.at(c.now.Add(c.latency()), func() {
-			if to.up && to.store == store {
-				c.step(to, FromBroadcast{From: from.info, Payload: payload})
-			}
-		})
 	}
 }
 
 // write issues a random Put or Delete on a random up node.
 func (c *cluster) write() {
-	var up []*simNode
-	for _, n := range c.nodes {
-		if n.up {
-			up = append(up, n)
-		}
-	}
+	up := c.sim.LiveNodes()
 	if len(up) == 0 {
 		return
 	}
-	n := up[c.rng.IntN(len(up))]
+	n := c.nodes[up[c.rng.IntN(len(up))]]
 	key := fmt.Sprintf("cfg/%02d", c.rng.IntN(c.p.keys))
 	c.reqID++
 	c.stats.writes++
 	if c.rng.IntN(5) == 0 {
-		c.step(n, Delete{ReqID: c.reqID, Key: key})
+		c.sim.Step(n.index, Delete{ReqID: c.reqID, Key: key})
 	} else {
-		c.step(n, Put{ReqID: c.reqID, Key: key, Value: fmt.Appendf(nil, "w%d@%d", c.reqID, n.index)})
+		c.sim.Step(n.index, Put{ReqID: c.reqID, Key: key, Value: fmt.Appendf(nil, "w%d@%d", c.reqID, n.index)})
 	}
 }
 
@@ -273,9 +253,14 @@ func (c *cluster) write() {
 func (c *cluster) partition() {
 	c.stats.partitions++
 	groups := 1 + c.rng.IntN(3)
+	members := make([][]int, groups-1) // group 0 is the nodes named in none
 	for _, n := range c.nodes {
 		n.group = c.rng.IntN(groups)
+		if n.group > 0 {
+			members[n.group-1] = append(members[n.group-1], n.index)
+		}
 	}
+	c.sim.Partition(members...)
 	c.updateLinks()
 }
 
@@ -283,34 +268,41 @@ func (c *cluster) partition() {
 // with a new core over the same backend.
 func (c *cluster) crash() {
 	n := c.nodes[c.rng.IntN(len(c.nodes))]
-	if !n.up {
+	if !c.up(n) {
 		return
 	}
 	c.stats.crashes++
-	n.up, n.store = false, nil
+	c.sim.Kill(n.index)
+	n.store = nil
 	c.updateLinks()
 	// Peers see their links to n go down.
 	for _, j := range n.links {
 		other := c.nodes[j]
-		if other.up && other.linkUp[n.index] {
+		if c.up(other) && other.linkUp[n.index] {
 			other.linkUp[n.index] = false
-			c.step(other, NeighborDown{Peer: n.info.ID})
+			c.sim.Step(j, NeighborDown{Peer: n.info.ID})
 		}
 	}
 	downFor := time.Duration(3+c.rng.IntN(13)) * time.Second
-	c.at(c.now.Add(downFor), func() {
-		if c.healed.IsZero() || c.now.Before(c.healed) {
+	c.sim.After(downFor, func() {
+		if c.healed.IsZero() || c.sim.Now().Before(c.healed) {
 			c.restart(n)
 		}
 	})
 }
 
 func (c *cluster) restart(n *simNode) {
-	if n.up {
+	if c.up(n) {
 		return
 	}
 	n.restarts++
-	c.boot(n)
+	err := c.sim.Restart(n.index, func(id engine.Identity) (overlay.Core, error) {
+		return c.newCore(n, id.Seed+uint64(n.restarts))
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sim.Step(n.index, overlay.Tick{})
 	c.updateLinks()
 }
 
@@ -319,26 +311,27 @@ func (c *cluster) restart(n *simNode) {
 // cluster took to agree.
 func (c *cluster) run(settleLimit time.Duration) time.Duration {
 	end := epoch.Add(c.p.writePhase)
+	now := c.sim.Now
 	var scheduleWrite, schedulePartition, scheduleCrash func()
 	scheduleWrite = func() {
-		c.at(c.now.Add(time.Duration(c.rng.Int64N(int64(2*c.p.writeInterval)))), func() {
-			if c.now.Before(end) {
+		c.sim.After(time.Duration(c.rng.Int64N(int64(2*c.p.writeInterval))), func() {
+			if now().Before(end) {
 				c.write()
 				scheduleWrite()
 			}
 		})
 	}
 	schedulePartition = func() {
-		c.at(c.now.Add(c.p.partitionEvery), func() {
-			if c.now.Before(end) {
+		c.sim.After(c.p.partitionEvery, func() {
+			if now().Before(end) {
 				c.partition()
 				schedulePartition()
 			}
 		})
 	}
 	scheduleCrash = func() {
-		c.at(c.now.Add(time.Duration(c.rng.Int64N(int64(2*c.p.crashEvery)))), func() {
-			if c.now.Before(end) {
+		c.sim.After(time.Duration(c.rng.Int64N(int64(2*c.p.crashEvery))), func() {
+			if now().Before(end) {
 				c.crash()
 				scheduleCrash()
 			}
@@ -351,36 +344,33 @@ func (c *cluster) run(settleLimit time.Duration) time.Duration {
 	if c.p.crashEvery > 0 {
 		scheduleCrash()
 	}
-	c.at(end, func() {
-		c.healed = c.now
+	c.sim.At(end, func() {
+		c.healed = now()
 		for _, n := range c.nodes {
 			n.group = 0
 		}
+		c.sim.Heal()
 		for _, n := range c.nodes {
 			c.restart(n)
 		}
 		c.updateLinks()
 	})
-	deadline := end.Add(settleLimit)
-	for c.queue.Len() > 0 {
-		e := heap.Pop(&c.queue).(*simEvent)
-		if e.at.After(deadline) {
-			break
-		}
-		c.now = e.at
-		e.do()
-		if !c.healed.IsZero() && c.converged() {
-			c.settled = c.now
-			return c.settled.Sub(c.healed)
-		}
+	if !c.sim.RunUntilCond(end.Add(settleLimit), func() bool { return !c.healed.IsZero() && c.converged() }) {
+		return -1
 	}
-	return -1
+	c.settled = now()
+	return c.settled.Sub(c.healed)
 }
 
 func (c *cluster) converged() bool {
+	for _, n := range c.nodes {
+		if !c.up(n) {
+			return false
+		}
+	}
 	want := c.nodes[0].store.Digest()
 	for _, n := range c.nodes[1:] {
-		if !n.up || n.store.Digest() != want {
+		if n.store.Digest() != want {
 			return false
 		}
 	}
@@ -438,7 +428,7 @@ func runClusterScenario(t *testing.T, p simParams, maxRounds int) {
 		repaired += st.RecordsRepaired
 	}
 	t.Logf("%d nodes: %d writes (%d acknowledged, %d refused), %d partitions, %d crashes, %d broadcasts (%d copies lost), %d direct messages (%d lost)",
-		p.nodes, c.stats.writes, len(c.acked), c.stats.refused, c.stats.partitions, c.stats.crashes, c.stats.broadcasts, c.stats.lost, c.stats.direct, c.stats.directLost)
+		p.nodes, c.stats.writes, len(c.acked), c.stats.refused, c.stats.partitions, c.stats.crashes, c.stats.broadcasts, c.stats.lost, c.stats.direct, c.stats.direct-c.stats.directDelivered)
 	t.Logf("since the last restart of each core: %d anti-entropy rounds, %d bytes, %d records repaired", rounds, bytes, repaired)
 	if settle < 0 {
 		t.Fatalf("digests still differ %d anti-entropy intervals (%v) after the heal", maxRounds, time.Duration(maxRounds)*p.interval)

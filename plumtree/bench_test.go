@@ -28,8 +28,8 @@ func BenchmarkBroadcast1000(b *testing.B) {
 				net.broadcast(net.rng.IntN(nodes), MessageID{}, payload256)
 				net.settle()
 			}
-			bytesBefore := sumValues(net.bytesByType)
-			gossipBefore := net.bytesByType["*plumtree.Gossip"]
+			bytesBefore := sumValues(net.bytesByType())
+			gossipBefore := net.bytesByType()["*plumtree.Gossip"]
 			var delivered, receivers, payloads, maxHops int
 			var lastDelivery time.Duration
 			messages := 0
@@ -46,12 +46,12 @@ func BenchmarkBroadcast1000(b *testing.B) {
 				messages++
 			}
 			b.StopTimer()
-			bytes := sumValues(net.bytesByType) - bytesBefore
+			bytes := sumValues(net.bytesByType()) - bytesBefore
 			b.ReportMetric(float64(delivered)/float64(receivers), "delivery-ratio")
 			b.ReportMetric(float64(payloads)/float64(receivers), "payloads/node/msg")
 			b.ReportMetric(float64(maxHops), "max-hops")
 			b.ReportMetric(float64(lastDelivery.Microseconds())/1000, "last-delivery-ms")
-			gossipBytes := net.bytesByType["*plumtree.Gossip"] - gossipBefore
+			gossipBytes := net.bytesByType()["*plumtree.Gossip"] - gossipBefore
 			b.ReportMetric(float64(bytes)/float64(nodes*messages), "bytes/node/msg")
 			b.ReportMetric(float64(bytes-gossipBytes)/float64(nodes*messages), "control-bytes/node/msg")
 		})

@@ -1,23 +1,24 @@
 package plumtree
 
 import (
-	"container/heap"
 	"crypto/sha256"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
-	"github.com/p2p-go/p2p/wire"
+	"github.com/p2p-go/p2p/sim/engine"
 )
 
-// This file is a deterministic virtual-time simulator for Plumtree cores: N
-// cores on a fixed random graph, a message queue with seeded per-message
-// latency and per-link FIFO order (as TCP gives), a drop hook, and node
-// failures. Every message goes through the real wire codec, so the byte
-// counts are those of the real encoding.
+// This file runs Plumtree cores on the simulator's engine (package
+// sim/engine): N cores on a fixed random graph, seeded per-message latency
+// with per-link FIFO order (as TCP gives), a drop hook and node failures.
+// Every message goes through the real wire codec (engine.Config.Decode),
+// so the byte counts are those of the real encoding. The graph is the
+// membership overlay's part: the harness tells cores of links with
+// NeighborUp and NeighborDown, and fails the test when a core sends to a
+// node that is not its neighbour.
 
 var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -39,39 +40,6 @@ type simNode struct {
 	index int
 	info  peer.Info
 	core  *Core
-	alive bool
-	// tickAt is the time of the pending tick event, when tickScheduled.
-	tickAt        time.Time
-	tickScheduled bool
-}
-
-type simEvent struct {
-	at       time.Time
-	seq      uint64
-	node     int
-	from     int // -1 for a tick
-	msg      any
-	isTick   bool
-	tickTime time.Time
-}
-
-type simEventHeap []*simEvent
-
-func (h simEventHeap) Len() int { return len(h) }
-func (h simEventHeap) Less(i, j int) bool {
-	if !h[i].at.Equal(h[j].at) {
-		return h[i].at.Before(h[j].at)
-	}
-	return h[i].seq < h[j].seq
-}
-func (h simEventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *simEventHeap) Push(x any)   { *h = append(*h, x.(*simEvent)) }
-func (h *simEventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }
 
 // simDelivery records one Deliver output.
@@ -97,27 +65,22 @@ type simTB interface {
 }
 
 type simNetwork struct {
-	tb     simTB
-	opts   simOptions
-	rng    *rand.Rand
-	now    time.Time
-	nodes  []*simNode
-	byID   map[peer.ID]int
-	adj    [][]int
-	events simEventHeap
-	seq    uint64
-	// linkFree is when the link from→to has delivered its last message, for
-	// FIFO order.
-	linkFree map[[2]int]time.Time
+	tb    simTB
+	opts  simOptions
+	sim   *engine.Sim
+	rng   *rand.Rand // the engine's scenario source
+	now   time.Time  // the engine's clock, kept in step by run and step
+	nodes []*simNode
+	byID  map[peer.ID]int
+	adj   [][]int
+	// relaying is set while the harness sends a RelayToRoot over a direct
+	// connection, which needs no link of the graph.
+	relaying bool
 
 	messages map[MessageID]*simMessageStats
 	// deliveredTo counts deliveries per (node, message): exactly once is 1.
 	deliveredTo map[simKey]int
-
-	sentByType  map[string]int
-	bytesByType map[string]int
 	dropped     int
-	processed   int
 }
 
 type simKey struct {
@@ -125,6 +88,8 @@ type simKey struct {
 	id   MessageID
 }
 
+// simInfo is the identity of core unit tests' peers (network nodes get the
+// engine's).
 func simInfo(i int) peer.Info {
 	return peer.Info{ID: peer.ID(sha256.Sum256([]byte("node-" + strconv.Itoa(i)))), Addr: "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256) + ":7946"}
 }
@@ -143,27 +108,26 @@ func newSimNetwork(tb simTB, opts simOptions) *simNetwork {
 	net := &simNetwork{
 		tb:          tb,
 		opts:        opts,
-		rng:         rand.New(rand.NewPCG(opts.seed, 0x9e3779b97f4a7c15)),
-		now:         simEpoch,
 		byID:        make(map[peer.ID]int),
-		adj:         make([][]int, opts.nodes),
-		linkFree:    make(map[[2]int]time.Time),
 		messages:    make(map[MessageID]*simMessageStats),
 		deliveredTo: make(map[simKey]int),
-		sentByType:  make(map[string]int),
-		bytesByType: make(map[string]int),
 	}
-	for i := range opts.nodes {
-		cfg := Config{Self: simInfo(i), Seed: opts.seed + uint64(i)}
-		if opts.config != nil {
-			opts.config(i, &cfg)
-		}
-		core, err := New(cfg)
-		if err != nil {
-			tb.Fatalf("node %d: %v", i, err)
-		}
-		net.nodes = append(net.nodes, &simNode{index: i, info: cfg.Self, core: core, alive: true})
-		net.byID[cfg.Self.ID] = i
+	sim, err := engine.New(engine.Config{
+		Seed:       opts.seed,
+		Epoch:      simEpoch,
+		Latency:    engine.UniformLatency(opts.minLatency, opts.maxLatency),
+		CountBytes: true,
+		Decode:     true,
+		DeadSilent: true, // a crash is told by the membership overlay (kill)
+		Observer:   net.observe,
+		Drop:       net.onSend,
+	})
+	if err != nil {
+		tb.Fatalf("engine: %v", err)
+	}
+	net.sim, net.rng, net.now = sim, sim.Rand(), sim.Now()
+	for range opts.nodes {
+		net.add()
 	}
 	net.buildGraph()
 	for i, neighbours := range net.adj {
@@ -172,6 +136,42 @@ func newSimNetwork(tb simTB, opts simOptions) *simNetwork {
 		}
 	}
 	return net
+}
+
+// add creates a node with no link and returns its index.
+func (net *simNetwork) add() int {
+	net.tb.Helper()
+	// The config may give the node a signing key, and the identity that
+	// goes with it: the engine then routes by that key's ID.
+	i := len(net.nodes)
+	key, _, err := engine.DeriveIdentity(net.opts.seed, i)
+	if err != nil {
+		net.tb.Fatalf("node %d: %v", i, err)
+	}
+	cfg := Config{Self: peer.Info{ID: key.ID(), Addr: engine.Addr(i)}, Seed: net.opts.seed + uint64(i)}
+	if net.opts.config != nil {
+		net.opts.config(i, &cfg)
+	}
+	if cfg.SigningKey != nil {
+		key = cfg.SigningKey
+	}
+	if cfg.Self.ID != key.ID() {
+		net.tb.Fatalf("node %d: config gave it ID %s, not its key's", i, cfg.Self.ID)
+	}
+	index, err := net.sim.AddNodeWithKey(key, func(id engine.Identity) (overlay.Core, error) {
+		core, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		net.nodes = append(net.nodes, &simNode{index: id.Index, info: cfg.Self, core: core})
+		return core, nil
+	})
+	if err != nil {
+		net.tb.Fatalf("%v", err)
+	}
+	net.byID[net.nodes[index].info.ID] = index
+	net.adj = append(net.adj, nil)
+	return index
 }
 
 func (net *simNetwork) linked(i, j int) bool {
@@ -214,119 +214,74 @@ func (net *simNetwork) buildGraph() {
 	}
 }
 
-// step feeds input to node i at the current time and handles its outputs.
-func (net *simNetwork) step(i int, input any) {
-	node := net.nodes[i]
-	if !node.alive {
-		return
-	}
-	node.core.Step(net.now, input)
-	for _, out := range node.core.Drain(nil) {
-		switch out := out.(type) {
-		case overlay.Send:
-			net.send(i, out)
-		case RelayToRoot:
-			// A direct connection to the root, as the host would dial.
-			net.sendOn(i, overlay.Send{To: net.nodes[net.byID[out.Root]].info, Msg: out.Msg}, true)
-		case Deliver:
-			key := simKey{node: i, id: out.ID}
-			net.deliveredTo[key]++
-			if stats := net.messages[out.ID]; stats != nil {
-				stats.deliveries = append(stats.deliveries, simDelivery{node: i, hops: out.Hops, at: net.now})
-			}
-		default:
-			net.tb.Fatalf("node %d: unexpected output %T", i, out)
+// step feeds input to node i at the current time; the engine handles its
+// outputs. Stepping a dead node does nothing.
+func (net *simNetwork) step(i int, input any) { net.sim.Step(i, input) }
+
+// observe handles the outputs that are not network traffic.
+func (net *simNetwork) observe(now time.Time, i int, out any) {
+	switch out := out.(type) {
+	case RelayToRoot:
+		// A direct connection to the root, as the host would dial.
+		net.relaying = true
+		net.sim.Send(i, overlay.Send{To: net.nodes[net.byID[out.Root]].info, Msg: out.Msg})
+		net.relaying = false
+	case Deliver:
+		net.deliveredTo[simKey{node: i, id: out.ID}]++
+		if stats := net.messages[out.ID]; stats != nil {
+			stats.deliveries = append(stats.deliveries, simDelivery{node: i, hops: out.Hops, at: now})
 		}
-	}
-	if deadline, ok := node.core.NextDeadline(); ok {
-		if deadline.Before(net.now) {
-			deadline = net.now
-		}
-		if !node.tickScheduled || deadline.Before(node.tickAt) {
-			node.tickScheduled = true
-			node.tickAt = deadline
-			net.push(&simEvent{at: deadline, node: i, from: -1, isTick: true, tickTime: deadline})
-		}
+	default:
+		net.tb.Fatalf("node %d: unexpected output %T", i, out)
 	}
 }
 
-func (net *simNetwork) push(e *simEvent) {
-	net.seq++
-	e.seq = net.seq
-	heap.Push(&net.events, e)
-}
-
-func (net *simNetwork) send(from int, out overlay.Send) { net.sendOn(from, out, false) }
-
-// sendOn sends over the link between from and out.To, or over a direct
-// connection when direct (the relay to the root).
-func (net *simNetwork) sendOn(from int, out overlay.Send, direct bool) {
-	to, ok := net.byID[out.To.ID]
-	if !ok {
-		net.tb.Fatalf("node %d sent to unknown peer %v", from, out.To)
+// onSend checks and counts every message sent and applies the drop hook.
+func (net *simNetwork) onSend(_ time.Time, from, to int, msg any) bool {
+	if !net.relaying && !net.linked(from, to) {
+		net.tb.Fatalf("node %d sent %T to %d, which is not its neighbour", from, msg, to)
 	}
-	if !direct && !net.linked(from, to) {
-		net.tb.Fatalf("node %d sent %T to %d, which is not its neighbour", from, out.Msg, to)
-	}
-	data, err := wire.Marshal(out.Msg)
-	if err != nil {
-		net.tb.Fatalf("node %d: marshal %T: %v", from, out.Msg, err)
-	}
-	kind := fmt.Sprintf("%T", out.Msg)
-	net.sentByType[kind]++
-	net.bytesByType[kind] += wire.FrameHeaderLen + len(data)
-	if g, ok := out.Msg.(*Gossip); ok {
+	if g, ok := msg.(*Gossip); ok {
 		if stats := net.messages[g.ID]; stats != nil {
 			stats.payloadSent++
 		}
 	}
-	if net.opts.drop != nil && net.opts.drop(net, from, to, out.Msg) {
+	if net.opts.drop != nil && net.opts.drop(net, from, to, msg) {
 		net.dropped++
-		return
+		return true
 	}
-	decoded, err := wire.Unmarshal(data)
-	if err != nil {
-		net.tb.Fatalf("node %d: unmarshal %T: %v", from, out.Msg, err)
-	}
-	latency := net.opts.minLatency
-	if spread := net.opts.maxLatency - net.opts.minLatency; spread > 0 {
-		latency += time.Duration(net.rng.Int64N(int64(spread)))
-	}
-	at := net.now.Add(latency)
-	link := [2]int{from, to}
-	if free := net.linkFree[link]; at.Before(free) {
-		at = free
-	}
-	net.linkFree[link] = at
-	net.push(&simEvent{at: at, node: to, from: from, msg: decoded})
+	return false
 }
 
-// run processes events until none is left or limit virtual time has passed.
-func (net *simNetwork) run(limit time.Duration) {
-	end := net.now.Add(limit)
-	for net.events.Len() > 0 {
-		e := net.events[0]
-		if e.at.After(end) {
-			net.now = end
-			return
-		}
-		heap.Pop(&net.events)
-		net.now = e.at
-		net.processed++
-		node := net.nodes[e.node]
-		if e.isTick {
-			if !node.tickScheduled || !node.tickAt.Equal(e.tickTime) {
-				continue // superseded by an earlier tick
-			}
-			node.tickScheduled = false
-			net.step(e.node, overlay.Tick{})
-			continue
-		}
-		if !node.alive {
-			continue
-		}
-		net.step(e.node, overlay.Received{From: net.nodes[e.from].info, Msg: e.msg})
+// typeCounts returns, per message type, the messages and the bytes (CBOR,
+// frame header and AEAD tag) sent so far.
+func (net *simNetwork) typeCounts() (sent, bytes map[string]int) {
+	sent, bytes = make(map[string]int), make(map[string]int)
+	for _, st := range net.sim.TypeStats() {
+		sent[st.Type] = int(st.Sent)
+		bytes[st.Type] = int(st.Bytes)
 	}
+	return sent, bytes
+}
+
+// sentByType returns the messages sent so far, per type.
+func (net *simNetwork) sentByType() map[string]int { sent, _ := net.typeCounts(); return sent }
+
+// bytesByType returns the bytes sent so far, per type.
+func (net *simNetwork) bytesByType() map[string]int { _, bytes := net.typeCounts(); return bytes }
+
+// run processes events until none is left or limit virtual time has passed;
+// the clock of a network gone quiet stays at its last event.
+func (net *simNetwork) run(limit time.Duration) {
+	net.sim.RunUntilCond(net.now.Add(limit), func() bool { return net.sim.Pending() == 0 })
+	net.now = net.sim.Now()
+}
+
+// wait moves the clock of a quiet network on by d (and runs whatever falls
+// due meanwhile).
+func (net *simNetwork) wait(d time.Duration) {
+	net.sim.RunFor(d)
+	net.now = net.sim.Now()
 }
 
 // settle runs until the network is quiet (no message or timer pending).
@@ -362,11 +317,14 @@ func (net *simNetwork) randomMessageID() MessageID {
 // kill stops node i and tells its live neighbours, as the membership overlay
 // would once their TCP connections to it broke.
 func (net *simNetwork) kill(i int) {
-	net.nodes[i].alive = false
+	net.sim.Kill(i)
 	for _, j := range net.adj[i] {
 		net.step(j, NeighborDown{Peer: net.nodes[i].info.ID})
 	}
 }
+
+// alive reports whether node i is alive.
+func (net *simNetwork) alive(i int) bool { return net.sim.Alive(i) }
 
 // reachable returns the live nodes connected to source through live nodes.
 func (net *simNetwork) reachable(source int) map[int]bool {
@@ -376,7 +334,7 @@ func (net *simNetwork) reachable(source int) map[int]bool {
 		i := queue[0]
 		queue = queue[1:]
 		for _, j := range net.adj[i] {
-			if net.nodes[j].alive && !seen[j] {
+			if net.alive(j) && !seen[j] {
 				seen[j] = true
 				queue = append(queue, j)
 			}
@@ -386,15 +344,7 @@ func (net *simNetwork) reachable(source int) map[int]bool {
 }
 
 // liveNodes returns the indices of the nodes alive.
-func (net *simNetwork) liveNodes() []int {
-	var out []int
-	for _, n := range net.nodes {
-		if n.alive {
-			out = append(out, n.index)
-		}
-	}
-	return out
-}
+func (net *simNetwork) liveNodes() []int { return net.sim.LiveNodes() }
 
 // broadcastReport summarises the dissemination of one message.
 type broadcastReport struct {

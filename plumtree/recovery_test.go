@@ -44,18 +44,7 @@ func (net *simNetwork) linkUp(i, j int) {
 
 // addNode starts a new node now, with no link yet, and returns its index.
 func (net *simNetwork) addNode() int {
-	i := len(net.nodes)
-	cfg := Config{Self: simInfo(i), Seed: net.opts.seed + uint64(i)}
-	if net.opts.config != nil {
-		net.opts.config(i, &cfg)
-	}
-	core, err := New(cfg)
-	if err != nil {
-		net.tb.Fatalf("node %d: %v", i, err)
-	}
-	net.nodes = append(net.nodes, &simNode{index: i, info: cfg.Self, core: core, alive: true})
-	net.byID[cfg.Self.ID] = i
-	net.adj = append(net.adj, nil)
+	i := net.add()
 	net.step(i, overlay.Tick{})
 	return i
 }
@@ -175,7 +164,7 @@ func TestNewNodeDoesNotReceiveMessagesSentBeforeItStarted(t *testing.T) {
 		net.run(100 * time.Millisecond)
 	}
 	net.settle()
-	net.now = net.now.Add(time.Second)
+	net.wait(time.Second)
 	newcomer := net.addNode()
 	net.linkUp(newcomer, 3)
 	net.linkUp(newcomer, 8)
@@ -202,7 +191,7 @@ func TestMessagesOlderThanTheWindowAreNotRecovered(t *testing.T) {
 	net.isolate(cut)
 	old := net.broadcast(0, MessageID{}, payload256)
 	net.settle()
-	net.now = net.now.Add(window) // run does not move the clock of an idle network
+	net.wait(window) // run does not move the clock of an idle network
 	recent := net.broadcast(1, MessageID{}, payload256)
 	net.settle()
 	net.linkUp(cut, 12)

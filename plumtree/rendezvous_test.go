@@ -166,7 +166,7 @@ func TestRelayToRootFailedRootStopsNoBroadcast(t *testing.T) {
 	net := newSimNetwork(t, simOptions{nodes: nodes, degree: 5, seed: 19, config: relayed})
 	net.settle()
 	root := smallestLive(net)
-	net.nodes[root].alive = false // crashed, its links not yet reported down
+	net.sim.Kill(root) // crashed, its links not yet reported down
 	runRandomBroadcasts(t, net, 10, 20*time.Millisecond)
 	for _, j := range net.adj[root] {
 		net.step(j, NeighborDown{Peer: net.nodes[root].info.ID})

@@ -74,7 +74,7 @@ func hopDistances(net *simNetwork, root int) map[int]int {
 		i := queue[0]
 		queue = queue[1:]
 		for _, j := range net.adj[i] {
-			if _, ok := dist[j]; !ok && net.nodes[j].alive {
+			if _, ok := dist[j]; !ok && net.alive(j) {
 				dist[j] = dist[i] + 1
 				queue = append(queue, j)
 			}
@@ -126,7 +126,7 @@ func TestRootedTreeStaysWholeUnderOverlappingBroadcasts(t *testing.T) {
 		// A first broadcast lets the paper's mode prune its flood.
 		net.broadcast(0, MessageID{}, payload256)
 		net.settle()
-		prunesBefore := net.sentByType["*plumtree.Prune"]
+		prunesBefore := net.sentByType()["*plumtree.Prune"]
 		var sent []MessageID
 		for range 100 {
 			sent = append(sent, net.broadcast(net.rng.IntN(nodes), MessageID{}, payload256))
@@ -141,7 +141,7 @@ func TestRootedTreeStaysWholeUnderOverlappingBroadcasts(t *testing.T) {
 			}
 			rmr += r.rmr / float64(len(sent))
 		}
-		prunes := net.sentByType["*plumtree.Prune"] - prunesBefore
+		prunes := net.sentByType()["*plumtree.Prune"] - prunesBefore
 		t.Logf("%s: RMR %.3f, %d PRUNEs during the overlapping broadcasts", mode.name, rmr, prunes)
 		if mode.config == nil {
 			continue

@@ -46,4 +46,18 @@
 // host powered off, a cable cut): what is sent over a kept link to a lost
 // node vanishes, and sends and dials without one fail after
 // Config.DialTimeout; HyParView's tests check its keepalives that way.
+//
+// Tests reach further with hooks: Config.Drop sees every message sent and
+// loses those it chooses (drop every GOSSIP, cut one direction of a link),
+// [Sim.Send] sends on a node's behalf what its host would (a relay over a
+// direct connection), [Sim.AddNodeWithKey] gives a node a key the test
+// chose (for signatures it checks), [Sim.Crash] crashes one node telling no
+// one (CrashRefusing: a host that refuses; CrashSilent: a host powered
+// off), [Sim.Restart] brings a dead node back with a new core and the same
+// identity (what was in flight to the crashed process stays lost), and
+// [Sim.SetClockSkew] sets how far one node's clock is off the virtual time.
+// Every hook is off by default, so the simulator's own runs are unchanged.
+// The cores' tests (hyparview, plumtree, gossip, kv's cluster, kademlia)
+// build their networks this way instead of keeping event loops of their
+// own.
 package engine

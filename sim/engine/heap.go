@@ -24,7 +24,7 @@ type event struct {
 	kind eventKind
 	from int32
 	to   int32
-	gen  uint32 // tick generation (eventTick)
+	gen  uint32 // tick generation (eventTick); the receiver's incarnation (eventDeliver, eventLinkDown)
 	size uint32 // bytes on the wire, when counted (eventDeliver)
 	msg  any
 	fn   func()

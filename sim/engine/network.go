@@ -41,7 +41,7 @@ func (s *Sim) typeStats(msg any) *TypeStats {
 // default), or vanishes over a kept link with Config.SilentFailures.
 func (s *Sim) send(i int32, o overlay.Send) {
 	j := s.resolve(o.To)
-	silent := j >= 0 && !s.nodes[j].alive && s.cfg.DeadSilent
+	silent := j >= 0 && s.deadSilent(j)
 	if !silent && (j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group) {
 		if s.cfg.SilentFailures && j >= 0 && slices.Contains(s.nodes[i].keeps, j) {
 			return // over a link that no reset broke: lost without a word
@@ -73,6 +73,11 @@ func (s *Sim) send(i int32, o overlay.Send) {
 		s.nodes[i].stats.BytesSent += int64(size)
 		stats.Bytes += int64(size)
 	}
+	if s.cfg.Drop != nil && s.cfg.Drop(s.Now(), int(i), int(j), o.Msg) {
+		stats.Lost++
+		s.lost++
+		return
+	}
 	if silent {
 		return // sent into the void: counted, never delivered
 	}
@@ -91,7 +96,14 @@ func (s *Sim) send(i int32, o overlay.Send) {
 	if s.sendsSincePrune >= pruneEvery {
 		s.pruneLinks()
 	}
-	s.push(event{at: arrival, kind: eventDeliver, from: i, to: j, size: size, msg: o.Msg})
+	s.push(event{at: arrival, kind: eventDeliver, from: i, to: j, size: size, msg: o.Msg, gen: s.nodes[j].incarn})
+}
+
+// deadSilent reports whether node j is dead and swallows what is sent to
+// it (Config.DeadSilent, or a CrashSilent crash).
+func (s *Sim) deadSilent(j int32) bool {
+	n := &s.nodes[j]
+	return !n.alive && (s.cfg.DeadSilent || n.crash == CrashSilent)
 }
 
 // pruneLinks forgets FIFO constraints that can no longer bind: a link whose
@@ -129,7 +141,7 @@ func (s *Sim) deliver(from, to int32, size uint32, msg any) {
 // reached yields overlay.LinkDown after one round trip, as a failed dial.
 func (s *Sim) connect(i int32, to peer.Info) {
 	j := s.resolve(to)
-	if j == i || (j >= 0 && !s.nodes[j].alive && s.cfg.DeadSilent) {
+	if j == i || (j >= 0 && s.deadSilent(j)) {
 		return
 	}
 	if j < 0 || !s.nodes[j].alive || s.nodes[j].group != s.nodes[i].group {
@@ -182,14 +194,37 @@ func removeValue(list []int32, v int32) []int32 {
 // lost, sends to it fail, and every node that kept a link to it receives
 // overlay.LinkDown after the detection delay (with Config.SilentFailures,
 // nobody is told and what is sent over those links vanishes). Killing a
-// dead node does nothing.
-func (s *Sim) Kill(i int) {
+// dead node does nothing. It is Crash(i, CrashReset).
+func (s *Sim) Kill(i int) { s.Crash(i, CrashReset) }
+
+// CrashMode says what a crash ([Sim.Crash]) tells the rest of the network.
+type CrashMode uint8
+
+const (
+	// CrashReset is Kill's crash: the links kept to the node break as a TCP
+	// reset would tell (as Config.SilentFailures says).
+	CrashReset CrashMode = iota
+	// CrashRefusing tells no one: the links kept to the node stay, and
+	// sends and dials to it fail with overlay.LinkDown after the dial
+	// timeout, as to a host whose system refuses connections.
+	CrashRefusing
+	// CrashSilent tells no one and answers nothing: the links kept to the
+	// node stay, what is sent to it vanishes and dials to it neither
+	// succeed nor fail, as to a host powered off (Config.DeadSilent for one
+	// node). Only the keepers' own timeouts reveal it.
+	CrashSilent
+)
+
+// Crash crashes node i as Kill does, telling the network what mode says.
+// Crashing a dead node does nothing.
+func (s *Sim) Crash(i int, mode CrashMode) {
 	if !s.Alive(i) {
 		return
 	}
 	x := int32(i)
 	n := &s.nodes[x]
-	if !s.cfg.SilentFailures {
+	n.crash = mode
+	if !s.cfg.SilentFailures && mode == CrashReset {
 		for _, keeper := range slices.Clone(n.keptBy) {
 			s.cut(keeper, x)
 		}
@@ -209,6 +244,40 @@ func (s *Sim) Kill(i int) {
 	s.livePos[last] = pos
 	s.live = s.live[:len(s.live)-1]
 	s.livePos[x] = -1
+}
+
+// Restart brings dead node i back with a new core from build, given the
+// node's identity as AddNode gave it (a core that must not repeat its
+// random choices varies Identity.Seed): a process restarted on the same
+// host and keys. The node keeps its partition group and clock skew and
+// keeps no link; the links others still keep to it (after a crash that told
+// no one) carry messages again. What was in flight to the crashed process
+// is lost, even if it would arrive after the restart. As with AddNode, the
+// core is not stepped. Restarting a live node is an error.
+func (s *Sim) Restart(i int, build func(id Identity) (overlay.Core, error)) error {
+	if i < 0 || i >= len(s.nodes) {
+		return fmt.Errorf("sim: restart: no node %d", i)
+	}
+	n := &s.nodes[i]
+	if n.alive {
+		return fmt.Errorf("sim: restart: node %d (%s) is alive", i, n.info)
+	}
+	_, coreSeed, err := DeriveIdentity(s.cfg.Seed, i)
+	if err != nil {
+		return fmt.Errorf("sim: identity of node %d: %w", i, err)
+	}
+	core, err := build(Identity{Index: i, Key: n.key, Info: n.info, Seed: coreSeed})
+	if err != nil {
+		return fmt.Errorf("sim: core of node %d (%s): %w", i, n.info, err)
+	}
+	if core == nil {
+		return fmt.Errorf("sim: core of node %d (%s) is nil", i, n.info)
+	}
+	n.core, n.alive, n.crash = core, true, CrashReset
+	n.incarn++
+	s.livePos[i] = int32(len(s.live))
+	s.live = append(s.live, int32(i))
+	return nil
 }
 
 // Partition splits the network: each group lists node indices, and nodes
@@ -257,4 +326,14 @@ func (s *Sim) Links(i int) []int {
 		out[k] = int(j)
 	}
 	return out
+}
+
+// Send carries out an overlay.Send on behalf of node i, as if its core had
+// output it: a runtime's own traffic, such as a message a host relays over a
+// direct connection for its core. Sending from a dead node does nothing.
+func (s *Sim) Send(i int, o overlay.Send) {
+	if !s.Alive(i) {
+		return
+	}
+	s.send(int32(i), o)
 }

@@ -81,6 +81,15 @@ type Config struct {
 	// OnMessage is called for every message handed to a live node, just
 	// before the receiving core is stepped with it.
 	OnMessage func(now time.Time, from, to int, msg any)
+	// Drop, when non-nil, is called for every message a node sends to a
+	// known node that does not come back as overlay.LinkDown (the
+	// receiver is alive and reachable, or dead and swallowing what is sent
+	// to it: DeadSilent, CrashSilent), after the message is counted as
+	// sent and before the loss draw; returning true loses the message,
+	// counted as Loss counts its losses. It is the tests' per-message fault
+	// hook (drop every third GOSSIP, cut one direction of a link). Nil
+	// drops nothing.
+	Drop func(now time.Time, from, to int, msg any) bool
 	// Progress, when non-nil, receives a progress line (rewritten with \r at
 	// most once a second) once a run has taken more than two seconds of real
 	// time. Status supplies the scenario's part of that line.
@@ -127,7 +136,10 @@ type node struct {
 	info    peer.Info
 	key     *peer.Key
 	alive   bool
-	group   int32 // partition group; 0 unless named in a Partition
+	crash   CrashMode // how the node last crashed, while it is dead
+	skew    int64     // how far the node's clock is ahead of virtual time (SetClockSkew)
+	incarn  uint32    // incarnation: Restart increments it, so what was in flight to the old core is lost
+	group   int32     // partition group; 0 unless named in a Partition
 	hasTick bool
 	tickGen uint32
 	tickAt  int64
@@ -291,10 +303,23 @@ func Addr(i int) string { return fmt.Sprintf("sim-%d", i) }
 // core, and adds it alive, in partition group 0, with no links. The core is
 // not stepped: the scenario sends it its first input (a join) with Step.
 func (s *Sim) AddNode(build func(id Identity) (overlay.Core, error)) (int, error) {
+	return s.AddNodeWithKey(nil, build)
+}
+
+// AddNodeWithKey is AddNode with the node's key pair chosen by the caller
+// (nil: the derived one), for a test whose cores must sign with keys it
+// knows. The node's ID is the key's; an ID already in use is an error.
+func (s *Sim) AddNodeWithKey(key *peer.Key, build func(id Identity) (overlay.Core, error)) (int, error) {
 	index := len(s.nodes)
-	key, coreSeed, err := DeriveIdentity(s.cfg.Seed, index)
+	derived, coreSeed, err := DeriveIdentity(s.cfg.Seed, index)
 	if err != nil {
 		return -1, fmt.Errorf("sim: identity of node %d: %w", index, err)
+	}
+	if key == nil {
+		key = derived
+	}
+	if _, taken := s.byID[key.ID()]; taken {
+		return -1, fmt.Errorf("sim: node %d: ID %s is already in use", index, key.ID())
 	}
 	id := Identity{Index: index, Key: key, Info: peer.Info{ID: key.ID(), Addr: Addr(index)}, Seed: coreSeed}
 	core, err := build(id)
@@ -311,6 +336,13 @@ func (s *Sim) AddNode(build func(id Identity) (overlay.Core, error)) (int, error
 	s.live = append(s.live, int32(index))
 	return index, nil
 }
+
+// SetClockSkew sets how far node i's clock is ahead of the virtual time (a
+// negative skew: behind): its core is stepped with the virtual time plus
+// skew, and its NextDeadline is read on its own clock. Zero, the default,
+// gives every node the virtual time. It takes effect at the node's next
+// step, and stays across Restart.
+func (s *Sim) SetClockSkew(i int, skew time.Duration) { s.nodes[i].skew = int64(skew) }
 
 // Len returns the number of nodes ever added, dead ones included.
 func (s *Sim) Len() int { return len(s.nodes) }
@@ -430,9 +462,13 @@ func (s *Sim) run(limit int64, cond func() bool) bool {
 func (s *Sim) dispatch(ev *event) {
 	switch ev.kind {
 	case eventDeliver:
+		if ev.gen != s.nodes[ev.to].incarn {
+			s.dropped++ // sent to an incarnation that has since crashed
+			return
+		}
 		s.deliver(ev.from, ev.to, ev.size, ev.msg)
 	case eventLinkDown:
-		if s.nodes[ev.to].alive {
+		if s.nodes[ev.to].alive && ev.gen == s.nodes[ev.to].incarn {
 			s.stepNode(ev.to, ev.msg, false)
 		}
 	case eventTick:
@@ -450,7 +486,7 @@ func (s *Sim) dispatch(ev *event) {
 // stepNode steps a live node's core, then takes and handles its outputs and
 // reschedules its tick.
 func (s *Sim) stepNode(i int32, input any, isTick bool) {
-	s.nodes[i].core.Step(s.Now(), input)
+	s.nodes[i].core.Step(s.epoch.Add(time.Duration(s.now+s.nodes[i].skew)), input)
 	buf := s.outBuf
 	s.outBuf = nil // a nested step (from the Observer) gets its own buffer
 	buf = s.nodes[i].core.Drain(buf[:0])
@@ -480,7 +516,7 @@ func (s *Sim) scheduleTick(i int32, afterTick bool) {
 		}
 		return
 	}
-	at := max(int64(deadline.Sub(s.epoch)), s.now)
+	at := max(int64(deadline.Sub(s.epoch))-n.skew, s.now)
 	if afterTick && at <= s.now {
 		// A core that still wants a tick right after one gets it a
 		// nanosecond later, so virtual time always advances.
@@ -538,6 +574,7 @@ func (s *Sim) linkDownLater(i int32, to peer.Info, delay int64) {
 		at:   s.now + delay,
 		kind: eventLinkDown,
 		to:   i,
+		gen:  s.nodes[i].incarn,
 		msg:  overlay.LinkDown{Peer: to.ID, Addr: to.Addr, Err: fmt.Errorf("%w: %s", ErrUnreachable, to)},
 	})
 }
