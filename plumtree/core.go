@@ -83,8 +83,11 @@ type Core struct {
 	// with it every run) is repeatable.
 	order []*neighbor
 
-	seen     *boundedCache[struct{}]
+	seen *boundedCache[struct{}]
+	// payloads keeps the payloads to answer GRAFTs and to recover, apart
+	// those of Config.KeptApart (nil without it).
 	payloads *boundedCache[cachedPayload]
+	apart    *boundedCache[cachedPayload]
 	missing  *missingSet
 	tree     treeState
 
@@ -112,18 +115,49 @@ func New(cfg Config) (*Core, error) {
 		return nil, err
 	}
 	seed := binary.BigEndian.Uint64(cfg.Self.ID[:8])
-	return &Core{
+	c := &Core{
 		cfg:       cfg,
 		log:       cfg.Logger.With("self", cfg.Self.ID.Short()),
 		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
 		neighbors: make(map[peer.ID]*neighbor),
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
-		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
-			func(p cachedPayload) int {
-				return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
-			}),
-		missing: newMissingSet(),
-	}, nil
+		payloads:  newPayloadCache(cfg),
+		missing:   newMissingSet(),
+	}
+	if cfg.KeptApart != nil {
+		c.apart = newPayloadCache(cfg)
+	}
+	return c, nil
+}
+
+// newPayloadCache returns a payload cache with cfg's bounds.
+func newPayloadCache(cfg Config) *boundedCache[cachedPayload] {
+	return newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
+		func(p cachedPayload) int {
+			return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
+		})
+}
+
+// cacheFor returns the cache that keeps payload: the one apart for a
+// payload of Config.KeptApart, the main one otherwise.
+func (c *Core) cacheFor(payload []byte) *boundedCache[cachedPayload] {
+	if c.apart != nil && c.cfg.KeptApart(payload) {
+		return c.apart
+	}
+	return c.payloads
+}
+
+// cached returns the payload kept for id, in either cache, and its cache.
+func (c *Core) cached(now time.Time, id MessageID) (cachedPayload, *boundedCache[cachedPayload], bool) {
+	if p, ok := c.payloads.get(now, id); ok {
+		return p, c.payloads, true
+	}
+	if c.apart != nil {
+		if p, ok := c.apart.get(now, id); ok {
+			return p, c.apart, true
+		}
+	}
+	return cachedPayload{}, nil, false
 }
 
 // Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
@@ -136,6 +170,9 @@ func (c *Core) Step(now time.Time, input any) {
 	}
 	c.seen.expire(now)
 	c.payloads.expire(now)
+	if c.apart != nil {
+		c.apart.expire(now)
+	}
 	switch in := input.(type) {
 	case overlay.Received:
 		c.receive(now, in)
@@ -227,7 +264,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.missing.remove(id)
 	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
 	c.sign(forward)
-	c.payloads.put(now, id, cachedPayload{forward: forward})
+	c.cacheFor(forward.Payload).put(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
 	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -401,7 +438,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	round := min(hops+1, MaxHops)
 	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt,
 		PublicKey: g.PublicKey, Signature: g.Signature}
-	c.payloads.put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
+	c.cacheFor(forward.Payload).put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)
@@ -451,7 +488,7 @@ func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
 	if n.eager {
 		return
 	}
-	cached, ok := c.payloads.get(now, a.ID)
+	cached, cache, ok := c.cached(now, a.ID)
 	if !ok || cached.from.IsZero() || cached.from == n.info.ID {
 		return
 	}
@@ -470,7 +507,7 @@ func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
 	c.stats.PrunesSent++
 	c.stats.OptimizationSwaps++
 	cached.from, cached.hops = n.info.ID, a.Round
-	c.payloads.update(a.ID, cached)
+	cache.update(a.ID, cached)
 }
 
 func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
@@ -482,7 +519,7 @@ func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
 	c.stats.GraftsReceived++
 	c.setEager(n, true)
 	for _, id := range msg.IDs {
-		cached, ok := c.payloads.get(now, id)
+		cached, _, ok := c.cached(now, id)
 		if !ok {
 			c.stats.GraftsUnanswered++
 			continue

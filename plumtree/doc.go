@@ -109,6 +109,13 @@
 // payload is delivered and passed on as any other, so the whole island behind
 // the new link receives it. [Stats].MessagesRecovered counts them.
 //
+// [Config.KeptApart] names payloads kept in a second cache with the same
+// bounds, listed in summaries after the others. The Broadcaster keeps its
+// membership events apart: a mass failure makes the survivors announce
+// hundreds of deaths within seconds, which in one cache of 1,024 places
+// would push out of the window, seconds after they were sent, the messages
+// that a node cut off meanwhile must recover.
+//
 // What is recovered: every message sent while a running node was cut off,
 // as long as a node it links to afterwards (or a node behind that one) still
 // keeps the payload. What is not: messages older than the window, and
@@ -126,7 +133,8 @@
 // exactly-once guarantee holds while a message is younger than
 // [Config.SeenTTL] and among the last [Config.SeenCacheSize] seen. The
 // recovery window lies inside it: PayloadTTL may not exceed SeenTTL, nor
-// PayloadCacheSize SeenCacheSize.
+// PayloadCacheSize SeenCacheSize (nor twice PayloadCacheSize, with two
+// caches).
 //
 // # Send times and hop counts
 //

@@ -1,6 +1,8 @@
 package plumtree
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -249,5 +251,75 @@ func TestSummaryFromStrangerIsIgnored(t *testing.T) {
 	c.Step(simEpoch.Add(time.Second), overlay.Tick{})
 	if outs := c.Drain(nil); len(outs) != 0 || c.Stats().FromStrangers != 1 || c.missing.len() != 0 {
 		t.Fatalf("outputs %v, stats %+v, %d missing", outs, c.Stats(), c.missing.len())
+	}
+}
+
+// Payloads kept apart (Config.KeptApart) have a cache of their own: a burst
+// of them, more than a cache holds, leaves the others in the recovery
+// window; a summary lists both caches, and GRAFTs for either kind are
+// answered. Without KeptApart the same burst pushes the older message out.
+func TestPayloadsKeptApartDoNotPushOthersOutOfTheWindow(t *testing.T) {
+	const size = 8
+	apart := func(payload []byte) bool { return len(payload) > 0 && payload[0] == 'm' }
+	for _, withApart := range []bool{true, false} {
+		c := newTestCore(t, func(cfg *Config) {
+			cfg.PayloadCacheSize = size
+			if withApart {
+				cfg.KeptApart = apart
+			}
+		}, peerA)
+		now := simEpoch
+		receive := func(id MessageID, payload string) {
+			now = now.Add(time.Millisecond)
+			g := gossipFrom(id, 1, payload)
+			g.SentAt = now.UnixMilli()
+			c.Step(now, overlay.Received{From: peerA, Msg: g})
+		}
+		kept := MessageID{0x01, 1}
+		receive(kept, "application message")
+		var burst []MessageID
+		for i := range 3 * size {
+			burst = append(burst, MessageID{0x02, byte(i)})
+			receive(burst[i], "member failed")
+		}
+		c.Drain(nil)
+		c.Step(now, NeighborUp{Peer: peerB})
+		var listed []MessageID
+		for _, s := range sentTo[*Summary](c.Drain(nil), peerB) {
+			for _, e := range s.Entries {
+				listed = append(listed, e.ID)
+			}
+		}
+		latest := burst[len(burst)-1]
+		c.Step(now, overlay.Received{From: peerB, Msg: &Graft{IDs: []MessageID{kept, latest}}})
+		answered := map[MessageID]bool{}
+		for _, g := range sentTo[*Gossip](c.Drain(nil), peerB) {
+			answered[g.ID] = true
+		}
+		if !withApart {
+			if slices.Contains(listed, kept) || answered[kept] {
+				t.Fatalf("without KeptApart the burst of %d left the older message in a cache of %d: the test shows nothing", len(burst), size)
+			}
+			continue
+		}
+		want := append([]MessageID{kept}, burst[len(burst)-size:]...)
+		if !slices.Equal(listed, want) {
+			t.Errorf("summary to a new neighbour lists %v, want the message then the %d newest kept apart, %v", listed, size, want)
+		}
+		if !answered[kept] || !answered[latest] {
+			t.Errorf("GRAFT answered for the message: %v, for the latest kept apart: %v; want both", answered[kept], answered[latest])
+		}
+	}
+}
+
+// KeptApart doubles the payloads kept, so PayloadCacheSize may then be at
+// most half of SeenCacheSize.
+func TestKeptApartNeedsRoomInTheSeenCache(t *testing.T) {
+	apart := func([]byte) bool { return false }
+	if _, err := New(Config{Self: selfInfo, SeenCacheSize: 100, PayloadCacheSize: 60, KeptApart: apart}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("PayloadCacheSize 60 with SeenCacheSize 100 and KeptApart: %v, want ErrConfig", err)
+	}
+	if _, err := New(Config{Self: selfInfo, SeenCacheSize: 100, PayloadCacheSize: 50, KeptApart: apart}); err != nil {
+		t.Fatal(err)
 	}
 }
