@@ -120,7 +120,7 @@ func (c *Core) announce(e Entry) {
 }
 
 // isMembership reports a broadcast payload of TopicMembership: Plumtree's
-// Config.KeptApart, so that the deaths a mass failure announces never push
+// Config.Expendable, so that the deaths a mass failure announces never push
 // the application's broadcasts out of the recovery window.
 func isMembership(payload []byte) bool {
 	return len(payload) > 0 && payload[0] == TopicMembership

@@ -117,23 +117,25 @@ type Config struct {
 	// is shorter; it must be shorter than SeenTTL.
 	MaxClockSkew time.Duration
 	// PayloadCacheSize bounds the payloads kept to answer GRAFTs and to
-	// recover the messages a new neighbour missed (each of the two caches
-	// with KeptApart). Default [DefaultPayloadCacheSize]; at most
-	// SeenCacheSize (half of it with KeptApart).
+	// recover the messages a new neighbour missed. Default
+	// [DefaultPayloadCacheSize]; at most SeenCacheSize.
 	PayloadCacheSize int
 	// PayloadCacheBytes bounds the bytes of the payloads kept (payload
 	// length plus [PayloadOverhead] each). Default
 	// [DefaultPayloadCacheBytes].
 	PayloadCacheBytes int
-	// KeptApart, when set, names the payloads kept in a payload cache of
-	// their own, with the same bounds (PayloadCacheSize, PayloadCacheBytes,
-	// PayloadTTL), so that a burst of them never pushes the others out of
-	// the recovery window (package doc, Recovery): the Broadcaster keeps its
-	// membership events apart, since a mass failure makes the survivors
-	// announce hundreds of deaths within seconds. Both caches answer GRAFTs
-	// and are listed in summaries. Nil keeps every payload in one cache. It
-	// must not keep or modify payload.
-	KeptApart func(payload []byte) bool
+	// Expendable, when set, names the payloads that give up their place
+	// first: when the payload cache is full (PayloadCacheSize or
+	// PayloadCacheBytes), the oldest expendable payload is dropped before
+	// any other, so that a burst of them costs the others one place at most
+	// in the recovery window (package doc, Recovery). The Broadcaster names its
+	// membership events so, since a mass failure makes the survivors
+	// announce hundreds of deaths within seconds, and its member-list
+	// exchanges repair what a node missed of them. Expendable payloads still
+	// answer GRAFTs and are listed in summaries while kept. Nil: every
+	// payload is dropped in arrival order. It must not keep or modify
+	// payload.
+	Expendable func(payload []byte) bool
 	// PayloadTTL is how long a payload is kept: the recovery window.
 	// Default [DefaultPayloadTTL], or half of SeenTTL when that is
 	// shorter; it must not exceed SeenTTL − MaxClockSkew, so that a
@@ -273,9 +275,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
 		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
-	}
-	if cfg.KeptApart != nil && 2*cfg.PayloadCacheSize > cfg.SeenCacheSize {
-		return cfg, fmt.Errorf("%w: twice PayloadCacheSize (%d, two caches with KeptApart) exceeds SeenCacheSize (%d)", ErrConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
 	}
 	if cfg.GraftTimeout > cfg.IHaveTimeout {
 		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrConfig, cfg.GraftTimeout, cfg.IHaveTimeout)

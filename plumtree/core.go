@@ -84,12 +84,13 @@ type Core struct {
 	order []*neighbor
 
 	seen *boundedCache[struct{}]
-	// payloads keeps the payloads to answer GRAFTs and to recover, apart
-	// those of Config.KeptApart (nil without it).
-	payloads *boundedCache[cachedPayload]
-	apart    *boundedCache[cachedPayload]
-	missing  *missingSet
-	tree     treeState
+	// payloads keeps the payloads to answer GRAFTs and to recover;
+	// expendable keeps those of Config.Expendable (nil without it), within
+	// the same bounds in all, and gives up its oldest first.
+	payloads   *boundedCache[cachedPayload]
+	expendable *boundedCache[cachedPayload]
+	missing    *missingSet
+	tree       treeState
 
 	// flushAt is when the gathered announcements are sent; valid when
 	// flushPending.
@@ -124,8 +125,8 @@ func New(cfg Config) (*Core, error) {
 		payloads:  newPayloadCache(cfg),
 		missing:   newMissingSet(),
 	}
-	if cfg.KeptApart != nil {
-		c.apart = newPayloadCache(cfg)
+	if cfg.Expendable != nil {
+		c.expendable = newPayloadCache(cfg)
 	}
 	return c, nil
 }
@@ -138,13 +139,34 @@ func newPayloadCache(cfg Config) *boundedCache[cachedPayload] {
 		})
 }
 
-// cacheFor returns the cache that keeps payload: the one apart for a
-// payload of Config.KeptApart, the main one otherwise.
-func (c *Core) cacheFor(payload []byte) *boundedCache[cachedPayload] {
-	if c.apart != nil && c.cfg.KeptApart(payload) {
-		return c.apart
+// keep caches p under id. With Config.Expendable the two caches share the
+// bounds: while they are full in all, the oldest expendable payload goes
+// first, and only when none is left the oldest other one.
+func (c *Core) keep(now time.Time, id MessageID, p cachedPayload) {
+	cache := c.payloads
+	if c.expendable == nil {
+		cache.put(now, id, p)
+		return
 	}
-	return c.payloads
+	if c.cfg.Expendable(p.forward.Payload) {
+		cache = c.expendable
+	}
+	if cache.lookup(id) == nil {
+		cost := cache.costOf(p)
+		for {
+			count := c.payloads.len() + c.expendable.len()
+			bytes := c.payloads.bytes + c.expendable.bytes
+			if count == 0 || (count < c.cfg.PayloadCacheSize && bytes+cost <= c.cfg.PayloadCacheBytes) {
+				break
+			}
+			if c.expendable.len() > 0 {
+				c.expendable.popOldest()
+			} else {
+				c.payloads.popOldest()
+			}
+		}
+	}
+	cache.put(now, id, p)
 }
 
 // cached returns the payload kept for id, in either cache, and its cache.
@@ -152,9 +174,9 @@ func (c *Core) cached(now time.Time, id MessageID) (cachedPayload, *boundedCache
 	if p, ok := c.payloads.get(now, id); ok {
 		return p, c.payloads, true
 	}
-	if c.apart != nil {
-		if p, ok := c.apart.get(now, id); ok {
-			return p, c.apart, true
+	if c.expendable != nil {
+		if p, ok := c.expendable.get(now, id); ok {
+			return p, c.expendable, true
 		}
 	}
 	return cachedPayload{}, nil, false
@@ -170,8 +192,8 @@ func (c *Core) Step(now time.Time, input any) {
 	}
 	c.seen.expire(now)
 	c.payloads.expire(now)
-	if c.apart != nil {
-		c.apart.expire(now)
+	if c.expendable != nil {
+		c.expendable.expire(now)
 	}
 	switch in := input.(type) {
 	case overlay.Received:
@@ -264,7 +286,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.missing.remove(id)
 	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
 	c.sign(forward)
-	c.cacheFor(forward.Payload).put(now, id, cachedPayload{forward: forward})
+	c.keep(now, id, cachedPayload{forward: forward})
 	c.eagerPush(forward, peer.ID{})
 	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -438,7 +460,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	round := min(hops+1, MaxHops)
 	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt,
 		PublicKey: g.PublicKey, Signature: g.Signature}
-	c.cacheFor(forward.Payload).put(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
+	c.keep(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)

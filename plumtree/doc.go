@@ -109,12 +109,13 @@
 // payload is delivered and passed on as any other, so the whole island behind
 // the new link receives it. [Stats].MessagesRecovered counts them.
 //
-// [Config.KeptApart] names payloads kept in a second cache with the same
-// bounds, listed in summaries after the others. The Broadcaster keeps its
-// membership events apart: a mass failure makes the survivors announce
-// hundreds of deaths within seconds, which in one cache of 1,024 places
-// would push out of the window, seconds after they were sent, the messages
-// that a node cut off meanwhile must recover.
+// [Config.Expendable] names payloads that give up their place first when
+// the cache is full. The Broadcaster names its membership events so: a mass
+// failure makes the survivors announce hundreds of deaths within seconds,
+// which would otherwise fill the 1,024 places and push out of the window,
+// seconds after they were sent, the messages that a node cut off meanwhile
+// must recover (its member-list exchanges repair the membership events it
+// missed).
 //
 // What is recovered: every message sent while a running node was cut off,
 // as long as a node it links to afterwards (or a node behind that one) still
@@ -133,8 +134,7 @@
 // exactly-once guarantee holds while a message is younger than
 // [Config.SeenTTL] and among the last [Config.SeenCacheSize] seen. The
 // recovery window lies inside it: PayloadTTL may not exceed SeenTTL, nor
-// PayloadCacheSize SeenCacheSize (nor twice PayloadCacheSize, with two
-// caches).
+// PayloadCacheSize SeenCacheSize.
 //
 // # Send times and hop counts
 //

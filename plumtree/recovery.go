@@ -14,9 +14,9 @@ import (
 // summaries: each end lists the messages whose payloads it keeps, and the
 // other end grafts those it has not seen.
 
-// sendSummary sends n the IDs of the payloads kept, oldest first (those kept
-// apart after the others), in as many SUMMARY messages as needed. Nothing is
-// sent when no payload is kept.
+// sendSummary sends n the IDs of the payloads kept, oldest first (the
+// expendable ones after the others), in as many SUMMARY messages as needed.
+// Nothing is sent when no payload is kept.
 func (c *Core) sendSummary(now time.Time, n *neighbor) {
 	var entries []SummaryEntry
 	list := func(id MessageID, p cachedPayload) bool {
@@ -29,8 +29,8 @@ func (c *Core) sendSummary(now time.Time, n *neighbor) {
 		return true
 	}
 	c.payloads.each(now, list)
-	if c.apart != nil {
-		c.apart.each(now, list)
+	if c.expendable != nil {
+		c.expendable.each(now, list)
 	}
 	if len(entries) > 0 {
 		c.send(n.info, &Summary{Entries: entries})

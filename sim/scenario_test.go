@@ -176,9 +176,9 @@ func TestBroadcastAfterChurnReachesEveryNode(t *testing.T) {
 // or three broadcasts per dead member). Its payload cache is cut to 128
 // places, as 1,024 are to a 1,000-node failure (seed 2 at 90 % lost a
 // message so before the fix; this test delivered 91.6 %, no message
-// complete): membership events are kept in a cache of their own, so the
-// deaths never push out of the recovery window the messages that a
-// survivor cut off meanwhile must recover.
+// complete): membership events give up their place in the payload cache
+// first, so the deaths never push out of the recovery window the messages
+// that a survivor cut off meanwhile must recover.
 func TestMassFailMembershipEventsLeaveTheRecoveryWindowToMessages(t *testing.T) {
 	r, err := RunBroadcast(BroadcastConfig{
 		Sim:      Config{Seed: 2},
