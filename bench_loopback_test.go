@@ -161,9 +161,10 @@ func makePayload(i int, sent time.Time) benchPayload {
 // runLoopbackBroadcast sends rate messages/s for duration from random nodes
 // and reports delivery, the time until every node has a message, and bytes
 // put on the wire per node per message. Send waits while the sending
-// node's loop is busy (see Broadcaster.Send), so the sends may take longer
-// than duration: send-s is the time they took, and achieved-msg/s the rate
-// they reached against offered-msg/s.
+// node's queue of local inputs is full (see Broadcaster.Send), and a tick
+// missed meanwhile is not made up, so the sends may take longer than
+// duration: send-s is the time they took, and achieved-msg/s the rate they
+// reached against offered-msg/s.
 func runLoopbackBroadcast(b *testing.B, nodes, rate int, duration time.Duration) {
 	runLoopbackBroadcastSigning(b, nodes, rate, duration, false)
 }

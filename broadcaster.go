@@ -295,17 +295,17 @@ func (b *Broadcaster) OnMemberEvent(fn func(MemberEvent)) (remove func()) {
 
 // Send sends v, encoded as JSON, to every member of the network.
 //
-// Send returns once the node's loop has taken the message and handed it to
-// the connections of its neighbours; it does not wait for the network or
-// for any peer. What it waits for is the loop: a Send that arrives while
-// the loop is busy with received messages waits for the end of the current
-// turn (at most 64 received messages are stepped per turn, a millisecond
-// or two; a waiting Send goes before the messages queued meanwhile). A
-// node offered more messages than its loop can carry therefore paces its
-// callers: Send takes longer, the rate achieved falls below the rate
-// offered, and no message is dropped for it. When ctx ends first Send
-// returns ctx's error and the message may or may not have been sent; on a
-// closed node it returns an error matching ErrClosed. Past the loop, each
+// Send returns once the message is queued on the node's loop; it waits
+// neither for the loop nor for the network. The loop takes local inputs
+// (Send, SendOne, SendTo, Reply and the other calls) in the order they were
+// queued, a waiting one before the received messages queued meanwhile, and
+// hands each message to the connections of its neighbours. Up to 64
+// local inputs may wait; a node offered more messages than its loop can
+// carry fills that queue, and Send then waits for room: the rate achieved
+// falls to what the loop carries, and no message is dropped for it. When
+// ctx ends first Send returns ctx's error and the message is not sent; on
+// a closed node it returns an error matching ErrClosed. Messages queued
+// before Close are sent before the node leaves. Past the loop, each
 // neighbour's connection buffers up to 256 KiB and then 1,024 messages; a
 // message that finds both full (a neighbour too slow to read) is dropped
 // for that neighbour and counted (Stats().Runtime.Dropped), and the
@@ -316,7 +316,7 @@ func (b *Broadcaster) Send(ctx context.Context, v any) error {
 	if err != nil {
 		return err
 	}
-	return b.step(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
+	return b.post(ctx, gossip.Broadcast{Topic: topicApp, Payload: data})
 }
 
 // SendOne sends v, encoded as JSON, to one neighbour chosen at random
@@ -334,7 +334,7 @@ func (b *Broadcaster) SendOne(ctx context.Context, v any) error {
 		return ErrNoNeighbors
 	}
 	to := neighbors[b.pick.IntN(len(neighbors))]
-	return b.step(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
+	return b.post(ctx, gossip.Direct{To: to, Topic: topicApp, Payload: data})
 }
 
 // SendTo sends v, encoded as JSON, to the node at to (any member, not only a
@@ -344,7 +344,7 @@ func (b *Broadcaster) SendTo(ctx context.Context, to Member, v any) error {
 	if err != nil {
 		return err
 	}
-	return b.step(ctx, gossip.Direct{To: peer.Info{ID: to.ID, Addr: to.Addr}, Topic: topicApp, Payload: data})
+	return b.post(ctx, gossip.Direct{To: peer.Info{ID: to.ID, Addr: to.Addr}, Topic: topicApp, Payload: data})
 }
 
 // Members returns the live members this node knows of, itself included;
@@ -432,6 +432,18 @@ func (b *Broadcaster) step(ctx context.Context, input any) error {
 	return nil
 }
 
+// post queues input for the core without waiting for the loop to step it
+// (see Send).
+func (b *Broadcaster) post(ctx context.Context, input any) error {
+	if err := b.rt.Post(ctx, input); err != nil {
+		if err == node.ErrClosed {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
 func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
 	if err := b.rt.Do(ctx, fn); err != nil {
 		if err == node.ErrClosed {
@@ -508,5 +520,5 @@ func (b *Broadcaster) replyTo(ctx context.Context, origin peer.Info, v any) erro
 	if err != nil {
 		return err
 	}
-	return b.step(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
+	return b.post(ctx, gossip.Direct{To: origin, Topic: topicApp, Payload: data})
 }

@@ -574,14 +574,24 @@ func (d *DHT) NodeStats() NodeStats {
 	return s
 }
 
-// Close stops every goroutine and closes the transport; the records this
-// node stored stay at their holders until they expire. It may be called more
-// than once.
+// closeDrainTimeout bounds how long Close waits for queued messages to leave.
+const closeDrainTimeout = 2 * time.Second
+
+// Close sends the messages still queued by Send and SendTo, then stops every
+// goroutine and closes the transport; the records this node stored stay at
+// their holders until they expire. It may be called more than once.
 func (d *DHT) Close() error {
 	d.closeOnce.Do(func() {
 		d.mu.Lock()
 		d.closed = true
 		d.mu.Unlock()
+		// Messages queued by Send and SendTo leave before the links
+		// close: a last request comes after them, then the writes drain.
+		ctx, cancel := context.WithTimeout(context.Background(), closeDrainTimeout)
+		if err := d.rt.Do(ctx, func(time.Time) {}); err == nil {
+			_ = d.rt.Flush(ctx)
+		}
+		cancel()
 		d.cancel()
 		d.keys.close()
 		d.closeErr = d.rt.Close()

@@ -153,7 +153,7 @@ func (d *DHT) broadcast(ctx context.Context, payload []byte) error {
 	if len(payload) > d.maxPayload {
 		return fmt.Errorf("%w: broadcast payload of %d bytes, limit %d", ErrTooLarge, len(payload), d.maxPayload)
 	}
-	return d.step(ctx, kademlia.Broadcast{Payload: payload})
+	return d.post(ctx, kademlia.Broadcast{Payload: payload})
 }
 
 // sendDirect sends payload to one peer. When to.Addr is empty and the
@@ -189,7 +189,7 @@ func (d *DHT) sendDirect(ctx context.Context, to peer.Info, payload []byte) erro
 			return fmt.Errorf("%w: peer %s not found", kademlia.ErrNotFound, to.ID.Short())
 		}
 	}
-	return d.step(ctx, kademlia.Direct{To: to, Payload: payload})
+	return d.post(ctx, kademlia.Direct{To: to, Payload: payload})
 }
 
 func (d *DHT) encode(v any) ([]byte, error) {
@@ -201,6 +201,18 @@ func (d *DHT) encode(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrTooLarge, len(data), d.maxPayload)
 	}
 	return data, nil
+}
+
+// post queues input for the core without waiting for the loop to step it,
+// as the Broadcaster's Send does.
+func (d *DHT) post(ctx context.Context, input any) error {
+	if err := d.rt.Post(ctx, input); err != nil {
+		if errors.Is(err, node.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
 }
 
 // step feeds input to the core on the runtime's loop; a closed runtime

@@ -44,11 +44,36 @@ func TestRelayToRootOverTCP(t *testing.T) {
 		}
 		return true
 	})
-	for i := range messages {
-		sender := c.nodes[1+i%(nodes-1)]
-		if rootOf(sender) == sender.ID().String() {
-			sender = c.nodes[0]
+	// The senders are the nodes that are not the root's neighbours, so
+	// that their relays reach it over a direct connection. The root has at
+	// most an active view's worth of neighbours (HyParView's views are
+	// symmetric), fewer than the other nodes: there is always one.
+	root := rootOf(c.nodes[0])
+	var senders []*p2p.Broadcaster
+	testutil.Eventually(t, 20*time.Second, "a node that is not the root's neighbour", func() bool {
+		senders = senders[:0]
+		neighbors := map[string]bool{root: true}
+		for _, n := range c.nodes {
+			if n.ID().String() != root {
+				continue
+			}
+			list, err := n.Neighbors(context.Background())
+			if err != nil {
+				return false
+			}
+			for _, m := range list {
+				neighbors[m.ID.String()] = true
+			}
 		}
+		for _, n := range c.nodes {
+			if !neighbors[n.ID().String()] {
+				senders = append(senders, n)
+			}
+		}
+		return len(senders) > 0
+	})
+	for i := range messages {
+		sender := senders[i%len(senders)]
 		if err := sender.Send(context.Background(), makePayload(i, time.Now())); err != nil {
 			t.Fatal(err)
 		}

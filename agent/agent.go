@@ -135,6 +135,11 @@ func newAgent(cfg Config) (*Agent, error) {
 	if cfg.APITokenFile != "" {
 		WarnLooseMode(a.logger, cfg.APITokenFile, "API token")
 	}
+	if cfg.secretsIn != "" {
+		if mode, loose, _ := LooseMode(cfg.secretsIn); loose {
+			a.logger.Warn("configuration file holds a secret and is readable by other users: run chmod 600 on it", "path", cfg.secretsIn, "mode", fmt.Sprintf("%#o", mode))
+		}
+	}
 	WarnLooseMode(a.logger, filepath.Join(cfg.DataDir, peer.KeyFile), "node key")
 	ncfg := p2p.Config{
 		Bootstrap: cfg.Join, ListenAddr: cfg.Listen, AdvertiseAddr: cfg.Advertise,

@@ -131,11 +131,20 @@ func changesState(method string) bool {
 	return true
 }
 
-// protect refuses requests that a web page could have made: a foreign Host
-// (DNS rebinding) and, on methods that change state, a foreign Origin; and it
-// bounds the time a request's body may take to arrive.
+// protect bounds the time a request's body may take to arrive and refuses
+// requests that a web page could have made: a foreign Host (DNS rebinding)
+// and, on methods that change state, a foreign Origin. The bound comes
+// first: the server reads the unread body of a refused request before it
+// answers, and a body sent a byte at a time must not hold the connection
+// there either.
 func (g *apiGuard) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, refusals: g.refusals}
+			}
+		}
 		if !g.unix && !g.hostAllowed(r.Host) {
 			g.refusals.count(refusedHost, "host", r.Host, "path", r.URL.Path)
 			writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Host %q is not this agent's address: the API answers only to localhost, loopback addresses and its own address", r.Host))
@@ -145,12 +154,6 @@ func (g *apiGuard) protect(next http.Handler) http.Handler {
 			g.refusals.count(refusedOrigin, "origin", origin, "path", r.URL.Path)
 			writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Origin %q is not this agent: %s requests from web pages of other sites are refused", origin, r.Method))
 			return
-		}
-		if g.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			if rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, refusals: g.refusals}
-			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -192,12 +195,14 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 
 // requireJSON refuses a body whose Content-Type is not application/json: a
 // web page can send text/plain, form data or multipart to another site
-// without asking (a CORS "simple request"), never application/json.
+// without asking (a CORS "simple request"), never application/json. The
+// refusal is 403, like the Host and Origin checks it stands beside: a
+// protection against pages, whatever else the body holds.
 func (a *Agent) requireJSON(r *http.Request) error {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
 		a.refusals.count(refusedContentType, "content_type", r.Header.Get("Content-Type"), "path", r.URL.Path)
-		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type %q: send the JSON body with Content-Type: application/json", r.Header.Get("Content-Type"))
+		return errorf(http.StatusForbidden, CodeUnsupportedMediaType, "Content-Type %q: send the JSON body with Content-Type: application/json", r.Header.Get("Content-Type"))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2p-go/p2p"
+	"github.com/p2p-go/p2p/gossip"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -104,6 +105,10 @@ type Config struct {
 	// Node is applied to the p2p.Config of the node before it is created
 	// (for tests and embedding: shorter intervals, a memory store).
 	Node func(*p2p.Config) `json:"-"`
+
+	// secretsIn is the configuration file LoadConfig read a secret or an
+	// API token from, which the agent checks like a secret file.
+	secretsIn string
 }
 
 // Setting describes one configuration setting and its three spellings: the
@@ -180,7 +185,7 @@ var settings = []Setting{
 	{Name: "log-format", Env: "P2P_LOG_FORMAT", Default: "text", Usage: "log format: text or json",
 		set: setString(func(c *Config) *string { return &c.LogFormat })},
 	{Name: "handler", Env: "P2P_HANDLERS", List: true, Separator: "\n", Reloadable: true,
-		Usage: "event handler FILTER=COMMAND, FILTER one of msg, msg:broadcast, msg:direct, member, member:join|leave|fail, kv:PREFIX (repeatable)",
+		Usage: "event handler FILTER=COMMAND, FILTER one of msg, msg:broadcast, msg:direct, member, member:join|leave|fail, kv, kv:PREFIX, sync, sync:PREFIX (repeatable)",
 		set:   func(c *Config, v []string) error { c.Handlers = splitList(v, "\n"); return nil }},
 	{Name: "sync", Env: "P2P_SYNC", List: true, Separator: ",", Reloadable: true, Usage: "KEY=PATH: keep the file PATH equal to the value of KEY (repeatable)",
 		set: func(c *Config, v []string) error { c.Sync = splitList(v, ","); return nil }},
@@ -332,6 +337,9 @@ func applyFileData(c *Config, path string, data []byte) error {
 		if err := s.set(c, values); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
 		}
+		if (k == "secret" || k == "api-token") && strings.TrimSpace(strings.Join(values, "")) != "" {
+			c.secretsIn = path
+		}
 	}
 	return nil
 }
@@ -443,9 +451,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HandlerTimeout < 0 {
 		return c, fmt.Errorf("agent: %s %v is negative", settingRef("handler-timeout"), c.HandlerTimeout)
 	}
-	for k := range c.Tags {
+	if err := CheckAdvertise(c.Advertise); err != nil {
+		return c, fmt.Errorf("agent: %s: %w", settingRef("advertise"), err)
+	}
+	if len(c.Name) > gossip.MaxNameLen {
+		return c, fmt.Errorf("agent: %s is %d bytes long: at most %d", settingRef("name"), len(c.Name), gossip.MaxNameLen)
+	}
+	if len(c.Tags) > gossip.MaxTags {
+		return c, fmt.Errorf("agent: %s: %d tags, at most %d", settingRef("tag"), len(c.Tags), gossip.MaxTags)
+	}
+	for k, v := range c.Tags {
 		if k == "" {
 			return c, fmt.Errorf("agent: %s has an empty key", settingRef("tag"))
+		}
+		if len(k) > gossip.MaxTagKeyLen || len(v) > gossip.MaxTagValueLen {
+			return c, fmt.Errorf("agent: %s %.40q...: keys of at most %d bytes, values of at most %d", settingRef("tag"), k+"="+v, gossip.MaxTagKeyLen, gossip.MaxTagValueLen)
 		}
 	}
 	if _, err := parseHandlers(c.Handlers); err != nil {
@@ -496,6 +516,26 @@ func parseLevel(s string) (slog.Level, error) {
 
 // isLoopbackAPI reports whether addr only accepts connections from this
 // machine: a unix socket, "localhost" or a loopback IP.
+// MaxAdvertiseLen is the longest address a node may advertise: it travels
+// in the handshake and in the node's member record.
+const MaxAdvertiseLen = 255
+
+// CheckAdvertise says, in an operator's words, why addr cannot be
+// advertised to other nodes (nil for "", which means the listen address).
+// The agent checks --advertise with it; `p2p run` and `p2p dht` do too.
+func CheckAdvertise(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if len(addr) > MaxAdvertiseLen {
+		return fmt.Errorf("%.40q... is %d bytes long: at most %d", addr, len(addr), MaxAdvertiseLen)
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("%q: want host:port, the address other nodes dial", addr)
+	}
+	return nil
+}
+
 func isLoopbackAPI(addr string) bool {
 	if strings.HasPrefix(addr, "unix:") {
 		return true

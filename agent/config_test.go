@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,6 +91,13 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		{"sync", Config{Sync: []string{"novalue"}}, "sync"},
 		{"sync twice to one file", Config{Sync: []string{"a=/tmp/f", "b=/tmp/f"}}, "already synced"},
 		{"negative timeout", Config{HandlerTimeout: -time.Second}, "--handler-timeout ($P2P_HANDLER_TIMEOUT)"},
+		// The member record's bounds, checked here so that the library's
+		// error (which names Config.Name) never reaches an operator.
+		{"advertise without a port", Config{Advertise: "nonsense"}, `--advertise ($P2P_ADVERTISE): "nonsense": want host:port`},
+		{"long advertise", Config{Advertise: strings.Repeat("x", 300) + ":1"}, "--advertise ($P2P_ADVERTISE)"},
+		{"long name", Config{Name: strings.Repeat("n", 129)}, "--name ($P2P_NAME) is 129 bytes long: at most 128"},
+		{"many tags", Config{Tags: manyTags(33)}, "--tag ($P2P_TAGS): 33 tags, at most 32"},
+		{"long tag value", Config{Tags: map[string]string{"k": strings.Repeat("v", 513)}}, "--tag ($P2P_TAGS)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,4 +181,13 @@ func TestParseSyncAndTags(t *testing.T) {
 	if _, err := ParseTags([]string{"=x"}); err == nil {
 		t.Error("ParseTags accepted an empty key")
 	}
+}
+
+// manyTags returns n distinct tags.
+func manyTags(n int) map[string]string {
+	tags := make(map[string]string, n)
+	for i := range n {
+		tags[fmt.Sprint("k", i)] = "v"
+	}
+	return tags
 }

@@ -31,8 +31,8 @@ func TestKeysAPIRotatesTheClusterSecret(t *testing.T) {
 	})
 
 	hc := httpClient(t)
-	if status, eb := rawCall(t, hc, a, "POST", "/v1/keys/install", []byte(`{"key":"`+newKey+`"}`), http.Header{"Content-Type": {"text/plain"}}); status != http.StatusUnsupportedMediaType {
-		t.Fatalf("install as text/plain = %d %+v, want 415", status, eb)
+	if status, eb := rawCall(t, hc, a, "POST", "/v1/keys/install", []byte(`{"key":"`+newKey+`"}`), http.Header{"Content-Type": {"text/plain"}}); status != http.StatusForbidden || eb.Error.Code != CodeUnsupportedMediaType {
+		t.Fatalf("install as text/plain = %d %+v, want 403 %s", status, eb, CodeUnsupportedMediaType)
 	}
 	if _, err := ca.KeyOp(ctx, "install", "not a key"); !isAPIError(err, http.StatusBadRequest) {
 		t.Fatalf("install of a bad key = %v, want 400", err)

@@ -108,6 +108,8 @@ type nodeCollector struct {
 	revokedConns, revokedSends                  *prometheus.Desc
 	broadcastsRecovered, broadcastsRefused      *prometheus.Desc
 	broadcastHopsClamped                        *prometheus.Desc
+	memberRecordsRefused, incarnationAttacks    *prometheus.Desc
+	unvouchedDials                              *prometheus.Desc
 	all                                         []*prometheus.Desc
 }
 
@@ -156,6 +158,9 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.broadcastsRecovered = desc("p2p_broadcasts_recovered_total", "Broadcasts missed while cut off and recovered from a new neighbour.")
 	c.broadcastsRefused = desc("p2p_broadcasts_refused_total", "Broadcast payloads refused, by reason.", "reason")
 	c.broadcastHopsClamped = desc("p2p_broadcast_hops_clamped_total", "Hop counts over the protocol's limit, clamped.")
+	c.memberRecordsRefused = desc("p2p_member_records_refused_total", "Member records refused, by reason: signature (not signed by their member), address_taken (another live member holds the address).", "reason")
+	c.incarnationAttacks = desc("p2p_incarnation_attacks_total", "Claims that this node is suspect or dead at an incarnation above its own (forged), refuted.")
+	c.unvouchedDials = desc("p2p_unvouched_dials_total", "Overlay messages not sent because no signed record vouches for the destination's address.")
 	return c
 }
 
@@ -200,6 +205,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.broadcastsRefused, pt.RefusedSignature, "signature")
 	counter(c.broadcastsRefused, pt.Refused, "invalid")
 	counter(c.broadcastHopsClamped, pt.HopsClamped)
+	gs := stats.Gossip
+	counter(c.memberRecordsRefused, gs.InvalidRecords, "signature")
+	counter(c.memberRecordsRefused, gs.AddressTaken, "address_taken")
+	counter(c.incarnationAttacks, gs.IncarnationAttacks)
+	counter(c.unvouchedDials, gs.UnvouchedDials)
 	if a.tr != nil {
 		ts := a.tr.Stats()
 		counter(c.socketBytesIn, ts.BytesIn)

@@ -69,6 +69,9 @@ func (a *Agent) handleRevocations(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (a *Agent) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := a.requireJSON(r); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	if err != nil {
 		return err

@@ -83,6 +83,45 @@ func TestSecretFilesWithLooseModesWarn(t *testing.T) {
 	}
 }
 
+// TestConfigFileWithSecretAndLooseModeWarns: a configuration file that
+// holds the cluster secret or the API token is a secret file too; one
+// without them may be readable by all.
+func TestConfigFileWithSecretAndLooseModeWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		content string
+		mode    os.FileMode
+		warn    bool
+	}{
+		{"secret", `{"secret": "` + p2p.GenerateSecret() + `"}`, 0o644, true},
+		{"token", `{"api-token": "tok3n"}`, 0o640, true},
+		{"private", `{"secret": "` + p2p.GenerateSecret() + `", "api-token": "tok3n"}`, 0o600, false},
+		{"no secret", `{"name": "a"}`, 0o644, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p2p.json")
+			if err := os.WriteFile(path, []byte(tc.content), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil { // whatever the umask
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(Sources{File: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := testConfig(t, "a")
+			cfg.DataDir, cfg.Listen, cfg.API, cfg.Name = base.DataDir, base.Listen, base.API, base.Name
+			var logs syncBuffer
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			startAgent(t, cfg)
+			if got := strings.Contains(logs.String(), "configuration file holds a secret and is readable by other users"); got != tc.warn {
+				t.Errorf("mode %#o: warned %v, want %v; logs:\n%s", tc.mode, got, tc.warn, logs.String())
+			}
+		})
+	}
+}
+
 func TestAPITokenFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")

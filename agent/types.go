@@ -176,6 +176,6 @@ const (
 	// docs/api.md, "Browsers").
 	CodeForbidden = "forbidden"
 	// CodeUnsupportedMediaType: a JSON body sent without Content-Type:
-	// application/json.
+	// application/json (status 403, a browser protection).
 	CodeUnsupportedMediaType = "unsupported_media_type"
 )

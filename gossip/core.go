@@ -148,7 +148,10 @@ type Core struct {
 	missed         map[plumtree.MessageID]time.Time // broadcasts of other islands already acted on, until when
 
 	linked map[peer.ID]string // peers with a live link (ID and address proven by its handshake)
-	held   []heldOutput       // HyParView outputs waiting for a record to vouch for their peer
+	// holders maps an address to the member last adopted alive there
+	// (signed cores only; checked against the table before use).
+	holders map[string]peer.ID
+	held    []heldOutput // HyParView outputs waiting for a record to vouch for their peer
 
 	work    []work
 	outputs []any
@@ -198,6 +201,10 @@ type Stats struct {
 	// UnvouchedDials counts HyParView messages not sent because no signed
 	// record vouched for their peer's address (see vouch.go).
 	UnvouchedDials uint64
+	// AddressTaken counts live records refused because another live member
+	// (or this node) holds their address: one address is one listener, so
+	// a second member there was invented (see addresses.go).
+	AddressTaken uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each given time to be refuted (see
 	// suspicion.go); SuspicionsCleared those refuted, or whose member
@@ -249,6 +256,7 @@ func New(cfg Config) (*Core, error) {
 		probes:     map[peer.ID]*probe{},
 		missed:     map[plumtree.MessageID]time.Time{},
 		linked:     map[peer.ID]string{},
+		holders:    map[string]peer.ID{},
 		suspicions: map[peer.ID]*suspicion{},
 	}, nil
 }
@@ -377,7 +385,8 @@ func (c *Core) Step(now time.Time, input any) {
 		case target == targetSelf:
 			c.receive(now, in)
 		default:
-			c.push(target, in)
+			// The input as it came: boxing in again would allocate.
+			c.push(target, input)
 		}
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)

@@ -87,8 +87,12 @@
 // heard of from others (a forwarded join, a shuffle) go out only over a link
 // that peer opened, or to the address of its own record, held for a few
 // seconds while that record may still be on its way, then dropped and
-// counted (Stats.UnvouchedDials). A core without a key (simulations)
-// neither signs nor checks.
+// counted (Stats.UnvouchedDials). An insider can still make keys and sign
+// records for members that do not exist; since one address is one
+// listener, a live record at an address that another live member (or this
+// node) holds is refused and counted (Stats.AddressTaken), unless its member
+// has a live link from that address (see addresses.go). A core without a
+// key (simulations) neither signs nor checks.
 //
 // # Islands
 //

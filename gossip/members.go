@@ -75,11 +75,16 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		if c.members.len() >= c.cfg.MaxMembers {
 			return false
 		}
+		if e.State == StateAlive && c.addressTaken(e) {
+			c.stats.AddressTaken++
+			return false
+		}
 		c.members.put(member{rec: recordOf(), state: e.State})
 		if e.State != StateAlive {
 			c.diedAt[e.Peer.ID] = now
 			return true
 		}
+		c.hold(e.Peer.ID, e.Peer.Addr)
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: maps.Clone(e.Tags)})
 		return true
 	}
@@ -98,10 +103,20 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 	if !newer {
 		return false
 	}
+	if e.State == StateAlive && (old.state != StateAlive || old.rec.entry.Peer.Addr != e.Peer.Addr) && c.addressTaken(e) {
+		c.stats.AddressTaken++
+		return false
+	}
 	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
 		c.clearSuspicion(e.Peer.ID) // refuted
 	}
 	c.members.put(member{rec: recordOf(), state: e.State})
+	if e.State == StateAlive {
+		if old.rec.entry.Peer.Addr != e.Peer.Addr {
+			c.forgetHolder(e.Peer.ID, old.rec.entry.Peer.Addr)
+		}
+		c.hold(e.Peer.ID, e.Peer.Addr)
+	}
 	switch {
 	case old.state == StateAlive && e.State != StateAlive:
 		c.diedAt[e.Peer.ID] = now
@@ -249,6 +264,7 @@ func (c *Core) tick(now time.Time) {
 				continue
 			}
 			if now.Sub(diedAt) > c.cfg.DeadRetention {
+				c.forgetHolder(id, m.rec.entry.Peer.Addr)
 				c.members.remove(id)
 				delete(c.diedAt, id)
 				continue

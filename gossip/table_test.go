@@ -155,7 +155,7 @@ func TestRecordsNoNodeHoldsAreForgotten(t *testing.T) {
 		now := time.Unix(1000, 0)
 		for i := range 200 {
 			key := testKey(t, byte(i), 0xaa)
-			e := signedEntry(key, "10.3.3.3:1", 1, nil)
+			e := signedEntry(key, fmt.Sprintf("10.3.3.3:%d", i+1), 1, nil) // one member per address
 			c.learn(now, e, false, peer.Info{})
 			keys = append(keys, recordKey(e))
 		}

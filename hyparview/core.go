@@ -51,7 +51,7 @@ type Core struct {
 	passiveView view
 	// lastHeard holds, for every active peer, when it last showed signs of
 	// life (a message, or traffic reported through Heard).
-	lastHeard map[peer.ID]time.Time
+	lastHeard heardTimes
 	// pendingNeighbors are the NEIGHBOR requests awaiting a reply; at most
 	// ActiveViewSize entries.
 	pendingNeighbors map[peer.ID]pendingNeighbor
@@ -102,7 +102,6 @@ func New(cfg Config) (*Core, error) {
 		log:              cfg.Logger.With("self", cfg.Self.ID.Short()),
 		activeView:       newView(cfg.ActiveViewSize),
 		passiveView:      newView(cfg.PassiveViewSize),
-		lastHeard:        make(map[peer.ID]time.Time),
 		pendingNeighbors: make(map[peer.ID]pendingNeighbor),
 		rejectedAt:       make(map[peer.ID]time.Time),
 	}, nil
@@ -121,9 +120,7 @@ func (c *Core) PassiveView() []peer.Info { return c.passiveView.list() }
 // message), so that a busy active link is not pinged and not declared
 // failed. It ignores peers outside the active view.
 func (c *Core) Heard(now time.Time, id peer.ID) {
-	if last, ok := c.lastHeard[id]; ok && now.After(last) {
-		c.lastHeard[id] = now
-	}
+	c.lastHeard.touch(id, now)
 }
 
 // Step feeds one input to the core: Join, Leave, overlay.Received (for the
@@ -244,7 +241,7 @@ func (c *Core) addActive(now time.Time, info peer.Info, evict bool) bool {
 	delete(c.rejectedAt, info.ID)
 	c.log.Debug("neighbour up", "peer", info.ID.Short())
 	c.activeView.add(info)
-	c.lastHeard[info.ID] = now
+	c.lastHeard.set(info.ID, now)
 	c.emit(overlay.Connect{Peer: info})
 	c.emit(NeighborUp{Peer: info})
 	if len(c.contacts) == 0 {
@@ -275,7 +272,7 @@ func (c *Core) removeActive(id peer.ID) (peer.Info, bool) {
 	if !ok {
 		return info, false
 	}
-	delete(c.lastHeard, id)
+	c.lastHeard.remove(id)
 	c.emit(NeighborDown{Peer: id})
 	c.emit(overlay.Disconnect{Peer: id})
 	return info, true

@@ -31,12 +31,12 @@ func (c *Core) checkInvariants() error {
 		if c.passiveView.has(info.ID) {
 			return fmt.Errorf("%s is both active and passive", info)
 		}
-		if _, ok := c.lastHeard[info.ID]; !ok {
+		if c.lastHeard.find(info.ID) < 0 {
 			return fmt.Errorf("active %s has no last-heard time", info)
 		}
 	}
-	if len(c.lastHeard) != c.activeView.len() {
-		return fmt.Errorf("%d last-heard entries for %d active peers", len(c.lastHeard), c.activeView.len())
+	if len(c.lastHeard.entries) != c.activeView.len() {
+		return fmt.Errorf("%d last-heard entries for %d active peers", len(c.lastHeard.entries), c.activeView.len())
 	}
 	if len(c.pendingNeighbors) > c.cfg.ActiveViewSize {
 		return fmt.Errorf("%d pending NEIGHBOR requests", len(c.pendingNeighbors))

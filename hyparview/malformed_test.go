@@ -140,7 +140,7 @@ func TestStateStaysBoundedUnderFlood(t *testing.T) {
 			t.Fatalf("after %d messages: %v", i, err)
 		}
 	}
-	if len(c.rejectedAt) > DefaultPassiveViewSize || len(c.lastHeard) > DefaultActiveViewSize {
-		t.Fatalf("bookkeeping grew: %d rejected, %d last-heard", len(c.rejectedAt), len(c.lastHeard))
+	if len(c.rejectedAt) > DefaultPassiveViewSize || len(c.lastHeard.entries) > DefaultActiveViewSize {
+		t.Fatalf("bookkeeping grew: %d rejected, %d last-heard", len(c.rejectedAt), len(c.lastHeard.entries))
 	}
 }

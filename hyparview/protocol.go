@@ -65,7 +65,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 		return
 	}
 	if c.activeView.has(from.ID) {
-		c.lastHeard[from.ID] = now
+		c.lastHeard.set(from.ID, now)
 		c.activeView.update(from)
 	}
 	var err error

@@ -36,7 +36,7 @@ func (c *Core) tick(now time.Time) {
 func (c *Core) keepaliveRound(now time.Time) {
 	failed := false
 	for _, info := range c.activeView.list() {
-		silent := now.Sub(c.lastHeard[info.ID])
+		silent := now.Sub(c.lastHeard.get(info.ID))
 		switch {
 		case silent >= c.cfg.FailureTimeout:
 			c.log.Debug("active peer failed", "peer", info.ID.Short(), "silent", silent)

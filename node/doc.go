@@ -50,7 +50,9 @@
 // messages); when it is full the message is dropped and counted, because
 // blocking the loop on one slow peer would stall every other. Readers block
 // when the loop is busy (256 batches, or MaxQueuedBytes, 16 MiB, of messages
-// wait for it), which pushes back on the sender through TCP. A local
-// request (Step, Do) waiting for the loop goes before the received messages
-// every other turn, so that it waits for at most about one turn.
+// wait for it), which pushes back on the sender through TCP. Local inputs
+// (Step, Do, Post) wait in one queue of 64, taken in order; Step and Do
+// wait for their input to be processed, Post only for room in the queue.
+// A waiting local input goes before the received messages every other turn,
+// so that it waits for at most about one turn.
 package node

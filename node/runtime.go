@@ -183,8 +183,27 @@ const maxStepsUnflushed = 64
 type request struct {
 	input any
 	fn    func(now time.Time)
+	// done and state are nil for a Post, which nobody waits for. A caller
+	// of Step or Do whose context ends while its request is still queued
+	// marks it abandoned, and the loop skips it: a Step that returns an
+	// error was not carried out.
 	done  chan struct{}
+	state *atomic.Int32
 }
+
+// The states of a waited-for request.
+const (
+	requestQueued int32 = iota
+	requestTaken
+	requestAbandoned
+)
+
+// requestQueue is how many local inputs (Post, Step, Do) may wait for the
+// loop. A Post returns as soon as its input is queued; the queue being full
+// is what makes it wait. 64 absorbs a turn of the loop (up to 64 received
+// messages) at any rate the loop can carry, and a caller offering more than
+// that is held back after a few milliseconds' worth, not after seconds'.
+const requestQueue = 64
 
 // ErrConfig is wrapped by the errors of Start for an invalid Config; the
 // message names the field.
@@ -249,7 +268,7 @@ func Start(cfg Config) (*Runtime, error) {
 		inbound:  make(chan *inboundBatch, 256),
 		queued:   bytebudget.New(cfg.MaxQueuedBytes),
 		events:   make(chan any, 256),
-		requests: make(chan request),
+		requests: make(chan request, requestQueue),
 		done:     make(chan struct{}),
 		links:    map[peer.ID]*link{},
 		dialing:  map[string]*pendingDial{},
@@ -271,9 +290,32 @@ func Start(cfg Config) (*Runtime, error) {
 }
 
 // Step feeds a local input to the core on the loop goroutine and returns once
-// the core has processed it.
+// the core has processed it. Inputs of Step, Do and Post are processed in
+// the order they were queued. When ctx ends before the loop has taken the
+// input, Step returns ctx's error and the input is not processed.
 func (r *Runtime) Step(ctx context.Context, input any) error {
 	return r.submit(ctx, request{input: input})
+}
+
+// Post queues a local input for the core and returns without waiting for the
+// loop to process it: it waits only while the loop's queue of local inputs
+// (64) is full, or until ctx ends (the input is then not queued). Inputs
+// queued before Close are not processed after it; a caller that needs them
+// processed steps a last input with Step, which comes after them.
+func (r *Runtime) Post(ctx context.Context, input any) error {
+	select {
+	case <-r.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case r.requests <- request{input: input}:
+		return nil
+	case <-r.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // StepFromOutput feeds input to the core once the outputs being carried out
@@ -283,13 +325,20 @@ func (r *Runtime) Step(ctx context.Context, input any) error {
 func (r *Runtime) StepFromOutput(input any) { r.step(input) }
 
 // Do runs fn on the loop goroutine, where it may read the core's state, and
-// returns once fn has returned.
+// returns once fn has returned. When ctx ends before the loop has taken fn,
+// Do returns ctx's error and fn does not run.
 func (r *Runtime) Do(ctx context.Context, fn func(now time.Time)) error {
 	return r.submit(ctx, request{fn: fn})
 }
 
 func (r *Runtime) submit(ctx context.Context, req request) error {
 	req.done = make(chan struct{})
+	req.state = new(atomic.Int32)
+	select {
+	case <-r.done:
+		return ErrClosed
+	default:
+	}
 	select {
 	case r.requests <- req:
 	case <-r.done:
@@ -300,15 +349,31 @@ func (r *Runtime) submit(ctx context.Context, req request) error {
 	select {
 	case <-req.done:
 		return nil
-	case <-r.done:
-		// Both may be ready (the loop ran the request, then the runtime
-		// closed before this goroutine woke): the request ran, so say so.
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(requestQueued, requestAbandoned) {
+			return ctx.Err()
+		}
+		// The loop has taken it: wait for the end.
 		select {
 		case <-req.done:
 			return nil
-		default:
-			return ErrClosed
+		case <-r.done:
+			return r.closedWhile(req)
 		}
+	case <-r.done:
+		return r.closedWhile(req)
+	}
+}
+
+// closedWhile says how a request ended when the runtime closed while its
+// caller waited: both may be ready (the loop ran the request, then the
+// runtime closed before the caller woke), and a request that ran succeeded.
+func (r *Runtime) closedWhile(req request) error {
+	select {
+	case <-req.done:
+		return nil
+	default:
+		return ErrClosed
 	}
 }
 
@@ -444,12 +509,17 @@ func (r *Runtime) loop() {
 
 // serve carries out a request of Step or Do.
 func (r *Runtime) serve(req request) {
+	if req.state != nil && !req.state.CompareAndSwap(requestQueued, requestTaken) {
+		return // abandoned by its caller, whose context ended
+	}
 	if req.fn != nil {
 		req.fn(r.clock.Now())
 	} else {
 		r.step(req.input)
 	}
-	close(req.done)
+	if req.done != nil {
+		close(req.done)
+	}
 }
 
 // endTurn ends a turn of the loop. Messages queued for peers leave once no

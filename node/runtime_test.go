@@ -35,6 +35,7 @@ type echoCore struct {
 	received  []string
 	linkDowns []overlay.LinkDown
 	outputs   []any
+	asked     int // sendRequests stepped
 }
 
 type sendRequest struct {
@@ -53,6 +54,7 @@ func (c *echoCore) Step(now time.Time, input any) {
 	case overlay.LinkDown:
 		c.linkDowns = append(c.linkDowns, in)
 	case sendRequest:
+		c.asked++
 		c.outputs = append(c.outputs, overlay.Send{To: in.to, Msg: &ping{Text: in.text}})
 	case overlay.Connect:
 		c.outputs = append(c.outputs, in)

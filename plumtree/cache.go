@@ -220,12 +220,27 @@ func (c *boundedCache[V]) popOldest() {
 // cachedPayload is what is kept of a delivered message to answer GRAFTs and
 // to apply the optimisation.
 type cachedPayload struct {
-	// forward is the GOSSIP as this node sends it on (round already
-	// incremented).
-	forward *Gossip
+	// msg is the GOSSIP as it arrived (an own broadcast: as sent). It is
+	// never modified: the simulator hands one message to all of its
+	// recipients, which then share it rather than each keeping a copy.
+	msg *Gossip
 	// hops is the round the payload arrived with (0 for an own broadcast).
 	hops uint16
+	// round is the round this node sends the payload on with.
+	round uint16
 	// from is the neighbour the payload came from (zero for an own
 	// broadcast).
 	from peer.ID
+}
+
+// forward returns the GOSSIP as this node sends it on: msg itself when its
+// round is already the one to send (an own broadcast), else a copy with
+// the round incremented.
+func (p cachedPayload) forward() *Gossip {
+	if p.msg.Round == p.round {
+		return p.msg
+	}
+	f := *p.msg
+	f.Round = p.round
+	return &f
 }

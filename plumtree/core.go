@@ -135,7 +135,7 @@ func New(cfg Config) (*Core, error) {
 func newPayloadCache(cfg Config) *boundedCache[cachedPayload] {
 	return newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
 		func(p cachedPayload) int {
-			return len(p.forward.Payload) + len(p.forward.Signature) + len(p.forward.PublicKey) + PayloadOverhead
+			return len(p.msg.Payload) + len(p.msg.Signature) + len(p.msg.PublicKey) + PayloadOverhead
 		})
 }
 
@@ -148,7 +148,7 @@ func (c *Core) keep(now time.Time, id MessageID, p cachedPayload) {
 		cache.put(now, id, p)
 		return
 	}
-	if c.cfg.Expendable(p.forward.Payload) {
+	if c.cfg.Expendable(p.msg.Payload) {
 		cache = c.expendable
 	}
 	if cache.lookup(id) == nil {
@@ -286,7 +286,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.missing.remove(id)
 	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
 	c.sign(forward)
-	c.keep(now, id, cachedPayload{forward: forward})
+	c.keep(now, id, cachedPayload{msg: forward, round: forward.Round})
 	c.eagerPush(forward, peer.ID{})
 	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -364,6 +364,22 @@ func (c *Core) eagerPush(g *Gossip, except peer.ID) {
 	for _, n := range c.order {
 		if n.eager && n.info.ID != except {
 			c.send(n.info, g)
+			c.stats.PayloadsSent++
+		}
+	}
+}
+
+// eagerPushCached is eagerPush of a received payload, whose forwarded copy
+// is built only when there is an eager neighbour to send it to: a leaf of
+// the tree allocates nothing.
+func (c *Core) eagerPushCached(p cachedPayload, except peer.ID) {
+	var forward *Gossip
+	for _, n := range c.order {
+		if n.eager && n.info.ID != except {
+			if forward == nil {
+				forward = p.forward()
+			}
+			c.send(n.info, forward)
 			c.stats.PayloadsSent++
 		}
 	}
@@ -458,14 +474,13 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 		c.stats.Delivered++
 	}
 	round := min(hops+1, MaxHops)
-	forward := &Gossip{ID: g.ID, Round: round, Origin: g.Origin, Payload: g.Payload, SentAt: g.SentAt,
-		PublicKey: g.PublicKey, Signature: g.Signature}
-	c.keep(now, g.ID, cachedPayload{forward: forward, hops: hops, from: from.ID})
+	cached := cachedPayload{msg: g, hops: hops, round: round, from: from.ID}
+	c.keep(now, g.ID, cached)
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)
 	}
-	c.eagerPush(forward, from.ID)
+	c.eagerPushCached(cached, from.ID)
 	c.lazyPush(now, Announcement{ID: g.ID, Round: round}, from.ID, announcers)
 }
 
@@ -547,7 +562,7 @@ func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
 			continue
 		}
 		c.withdraw(n, id)
-		c.send(n.info, cached.forward)
+		c.send(n.info, cached.forward())
 		c.stats.PayloadsSent++
 	}
 }

@@ -20,7 +20,7 @@ import (
 func (c *Core) sendSummary(now time.Time, n *neighbor) {
 	var entries []SummaryEntry
 	list := func(id MessageID, p cachedPayload) bool {
-		entries = append(entries, SummaryEntry{ID: id, SentAt: p.forward.SentAt})
+		entries = append(entries, SummaryEntry{ID: id, SentAt: p.msg.SentAt})
 		if len(entries) == MaxIDsPerMessage {
 			c.send(n.info, &Summary{Entries: entries})
 			c.stats.SummariesSent++

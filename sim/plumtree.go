@@ -120,7 +120,7 @@ func (c *treeCore) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
 		c.hv.Heard(now, in.From.ID)
-		c.c.Receive(in)
+		c.c.Receive(input)
 	case overlay.Tick:
 		c.c.Input(c.hvPart, in)
 		c.c.Input(c.ptPart, in)

@@ -74,10 +74,12 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 	cmd.Flags().StringVar(&configFile, "config", "", "JSON configuration file (default $P2P_CONFIG)")
 	for _, s := range agent.Settings() {
 		usage := s.Usage + " [$" + s.Env + "]"
-		if s.Default != "" {
+		if s.Default != "" && !s.Bool {
 			usage += " (default " + s.Default + ")"
 		}
 		switch {
+		case s.Bool:
+			cmd.Flags().Bool(s.Name, false, usage)
 		case s.List:
 			cmd.Flags().StringArray(s.Name, nil, usage)
 		case s.Type == "int":
@@ -86,9 +88,6 @@ P2P_MEMBER_ADDR (members), P2P_KEY, P2P_VERSION, P2P_WRITER (keys).`,
 			cmd.Flags().Duration(s.Name, 0, usage)
 		default:
 			cmd.Flags().String(s.Name, "", usage)
-		}
-		if s.Bool {
-			cmd.Flags().Lookup(s.Name).NoOptDefVal = "true"
 		}
 	}
 	return cmd

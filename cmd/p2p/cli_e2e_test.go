@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -101,6 +102,10 @@ func TestCLIAgentFlagsAreTyped(t *testing.T) {
 			t.Errorf("agent --help lacks %q", want)
 		}
 	}
+	// A switch is a switch, not a string that defaults to "false".
+	if !regexp.MustCompile(`--sign-broadcasts {2,}sign`).MatchString(help) {
+		t.Errorf("agent --help: --sign-broadcasts is not shown as a switch:\n%s", help)
+	}
 	for _, sub := range []string{"run", "dht"} {
 		help := mustCLI(t, sub, "--help")
 		if !strings.Contains(help, "repeatable, or comma-separated") {
@@ -164,6 +169,40 @@ func TestCLIEventsShowNamesAndListingHidesInternalKeys(t *testing.T) {
 	for _, p := range []*agentProc{b, a} {
 		if err := p.signal(t, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Values the library would refuse are reported by the flag that set them,
+// never by a Go field name (Config.AdvertiseAddr, Config.Name).
+func TestCLIErrorsNameFlagsNotGoFields(t *testing.T) {
+	long := strings.Repeat("n", 200)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--advertise", "nonsense"}, `--advertise ($P2P_ADVERTISE): "nonsense": want host:port`},
+		{[]string{"agent", "--name", long}, "--name ($P2P_NAME) is 200 bytes long: at most 128"},
+		{[]string{"run", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
+		{[]string{"dht", "--advertise", "nonsense"}, `--advertise: "nonsense": want host:port`},
+		// The library's own "p2p: " prefix is not said twice.
+		{[]string{"run", "--advertise", "127.0.0.1:1", "--listen", "nonsense"}, "p2p: listen on nonsense"},
+	} {
+		// The case's own flags come last, so that they win.
+		args := []string{tc.args[0], "--data", t.TempDir(), "--listen", "127.0.0.1:0"}
+		if tc.args[0] == "agent" {
+			args = append(args, "--api", "127.0.0.1:0")
+		}
+		// A command that starts instead of failing is killed, and fails the
+		// case, after a bound.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, binary, append(args, tc.args[1:]...)...)
+		cmd.Env = cleanEnv()
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "Config.") || strings.Contains(string(out), "p2p: p2p:") {
+			t.Errorf("p2p %s: %v\n%s\nwant an error saying %q", strings.Join(tc.args, " "), err, out, tc.want)
 		}
 	}
 }

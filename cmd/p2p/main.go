@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,8 @@ import (
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "p2p:", err)
+		// The library's errors start with "p2p: " too: say it once.
+		fmt.Fprintln(os.Stderr, "p2p:", strings.TrimPrefix(err.Error(), "p2p: "))
 		os.Exit(1)
 	}
 }
@@ -48,6 +50,7 @@ func newKeygenCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			secret := p2pGenerateSecret()
 			if output == "" {
+				warnLooseOutput(cmd)
 				fmt.Fprintln(cmd.OutOrStdout(), secret)
 				return nil
 			}
@@ -56,6 +59,21 @@ func newKeygenCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the secret to this new file, mode 0600 (an existing file is never overwritten)")
 	return cmd
+}
+
+// warnLooseOutput tells the user of `p2p keygen > FILE` when FILE may be
+// read by other users (the shell creates it 0644 under the usual umask),
+// and what to run instead.
+func warnLooseOutput(cmd *cobra.Command) {
+	f, ok := cmd.OutOrStdout().(*os.File)
+	if !ok {
+		return
+	}
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "keygen: the secret goes to a file readable by other users (mode %#o): run chmod 600 on it, or use p2p keygen -o FILE, which writes mode 0600\n", info.Mode().Perm())
 }
 
 // writeNewSecretFile creates path, mode 0600, with secret and a newline; it

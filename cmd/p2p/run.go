@@ -75,6 +75,9 @@ func (o *runOptions) addFlags(f *pflag.FlagSet, dataHelp string) {
 // the logger writing text to stderr. It warns about a secret file or a node
 // key readable by other users.
 func (o *runOptions) secretAndLogger(stderr io.Writer) ([]byte, *slog.Logger, error) {
+	if err := agent.CheckAdvertise(o.advertise); err != nil {
+		return nil, nil, fmt.Errorf("--advertise: %w", err)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, nil, fmt.Errorf("--log-level: %w", err)

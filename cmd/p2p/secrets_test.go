@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +52,44 @@ func TestKeygenOutputIsPrivateAndNeverOverwrites(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(path); !bytes.Equal(again, first) {
 		t.Fatal("keygen changed an existing secret file")
+	}
+}
+
+// TestKeygenToLooseFileWarns: `p2p keygen > secret`, where the shell makes
+// the file 0644, still writes the secret, and says on stderr how to keep it
+// private; a private file or a pipe gets no warning.
+func TestKeygenToLooseFileWarns(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o640, true}, {0o600, false}} {
+		path := filepath.Join(dir, fmt.Sprintf("secret-%o", tc.mode))
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Chmod(tc.mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(binary, "keygen")
+		cmd.Stdout, cmd.Stderr = f, &stderr
+		err = cmd.Run()
+		f.Close()
+		if err != nil {
+			t.Fatalf("keygen > file (mode %#o): %v %s", tc.mode, err, stderr.String())
+		}
+		if data, _ := os.ReadFile(path); !strings.Contains(string(data), "=") {
+			t.Fatalf("keygen > file (mode %#o) wrote %q", tc.mode, data)
+		}
+		if got := strings.Contains(stderr.String(), "readable by other users") && strings.Contains(stderr.String(), "keygen -o"); got != tc.warn {
+			t.Errorf("keygen > file (mode %#o): warned %v, want %v; stderr %q", tc.mode, got, tc.warn, stderr.String())
+		}
+	}
+	out, err := exec.Command(binary, "keygen").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "readable") {
+		t.Fatalf("keygen to a pipe: %q, %v", out, err)
 	}
 }
 

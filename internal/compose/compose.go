@@ -72,12 +72,19 @@ func (c *Composer) Owner(msg any) (Part, bool) { return c.router.Route(msg) }
 // Input queues input for part p; [Composer.Run] steps it in FIFO order.
 func (c *Composer) Input(p Part, input any) { c.queue = append(c.queue, work{to: p, input: input}) }
 
-// Receive queues a received message for the part that owns its wire range,
-// and reports whether one does (a message no part owns is dropped).
-func (c *Composer) Receive(in overlay.Received) bool {
+// Receive queues a received message (an overlay.Received, as the runtime
+// handed it to the composition) for the part that owns its wire range, and
+// reports whether one does (a message no part owns is dropped, and so is an
+// input that is not an overlay.Received). The input is queued as it came:
+// boxing the Received again would allocate once per message per layer.
+func (c *Composer) Receive(input any) bool {
+	in, ok := input.(overlay.Received)
+	if !ok {
+		return false
+	}
 	p, ok := c.router.Route(in.Msg)
 	if ok {
-		c.Input(p, in)
+		c.Input(p, input)
 	}
 	return ok
 }

@@ -72,8 +72,8 @@ var _ overlay.Core = (*Node)(nil)
 func (n *Node) Step(now time.Time, input any) {
 	switch in := input.(type) {
 	case overlay.Received:
-		if !n.c.Receive(in) {
-			n.c.Input(n.gossip, in)
+		if !n.c.Receive(input) {
+			n.c.Input(n.gossip, input)
 		}
 	case overlay.Tick:
 		n.c.Input(n.gossip, in)

@@ -101,13 +101,17 @@ type Config struct {
 	// inbound handshake; the whole handshake stays bounded by
 	// HandshakeTimeout. Default DefaultFirstMessageTimeout.
 	FirstMessageTimeout time.Duration
-	// MaxPendingHandshakes bounds the inbound handshakes in progress at once;
-	// connections beyond it are closed at once and counted as refused
-	// (reason "overload"). Default DefaultMaxPendingHandshakes.
+	// MaxPendingHandshakes bounds the inbound handshakes in progress at once
+	// (past message 1); connections beyond it are closed after their
+	// message 1 and counted as refused (reason "overload"). Four times as
+	// many connections may wait for their message 1; beyond that, each new
+	// one closes the oldest waiting (also "overload"). Default
+	// DefaultMaxPendingHandshakes.
 	MaxPendingHandshakes int
-	// MaxHandshakesPerAddr bounds the inbound handshakes in progress from
-	// one source IP address; connections beyond it are closed at once and
-	// counted as refused (reason "per_address"). Default
+	// MaxHandshakesPerAddr bounds the inbound handshakes in progress (past
+	// message 1) from one source IP address; connections beyond it are
+	// closed after their message 1 and counted as refused (reason
+	// "per_address"). Default
 	// DefaultMaxHandshakesPerAddr.
 	MaxHandshakesPerAddr int
 	// MemberHandshakeReserve is how many of the MaxPendingHandshakes slots

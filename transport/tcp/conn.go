@@ -213,8 +213,7 @@ func (c *Conn) Flush() {
 		return
 	}
 	defer c.writeMu.Unlock()
-	out := c.takePending(c.spare)
-	c.spare = out[:0]
+	out := c.takeOut()
 	if len(out) == 0 {
 		return
 	}
@@ -224,9 +223,7 @@ func (c *Conn) Flush() {
 		c.transport.stats.bytesOut.Add(uint64(n))
 	}
 	if n == len(out) {
-		if cap(out) > keepBufferLimit {
-			c.spare = nil
-		}
+		c.keepSpare(out)
 		return
 	}
 	// The socket's buffer is full, or the write failed: the writer writes
@@ -335,16 +332,31 @@ func (c *Conn) writeLoop() {
 func (c *Conn) write() error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	out := c.takePending(c.spare)
-	c.spare = out[:0]
+	out := c.takeOut()
 	if len(out) == 0 {
 		return nil
 	}
 	_, err := c.raw.Write(out)
+	c.keepSpare(out)
+	return err
+}
+
+// takeOut takes the queued bytes to write, in exchange for the spare
+// buffer, which the bytes' buffer becomes once written (keepSpare). The
+// caller holds writeMu.
+func (c *Conn) takeOut() []byte {
+	out := c.takePending(c.spare)
+	c.spare = out[:0]
+	return out
+}
+
+// keepSpare keeps out, written, as the spare buffer unless it grew past
+// keepBufferLimit (a burst's buffer is not held for the connection's life).
+// The caller holds writeMu.
+func (c *Conn) keepSpare(out []byte) {
 	if cap(out) > keepBufferLimit {
 		c.spare = nil
 	}
-	return err
 }
 
 // takePending swaps the queued bytes with the writer's empty buffer and

@@ -41,9 +41,18 @@
 //
 // # Handshake slots and refusals
 //
-// An inbound connection holds a handshake slot until its handshake ends.
-// Slots are bounded so that sockets opened by someone without the cluster
-// secret cannot lock members out:
+// An inbound connection first waits for message 1, which, with a cluster
+// secret, proves that its sender holds the secret: until then it is idle
+// and holds no handshake slot. At most 4 × MaxPendingHandshakes (1,024)
+// connections wait so; when they are all taken, a new connection closes the
+// oldest idle one (counted as "overload"), so that an outsider, however
+// many idle sockets it opens and from whichever address (even the one real
+// peers dial from), cannot keep a peer that sends message 1 at once from
+// being read. Message 1 then takes a handshake slot until the handshake
+// ends. Message 1 carries no time, so a copy of one (captured on a shared
+// network) would also authenticate: a message 1 whose ephemeral key is
+// among the last 4,096 seen is refused (counted as "protocol"). Slots are bounded so that peers stalling their handshakes cannot
+// lock members out:
 //
 //   - at most MaxPendingHandshakes (256) in progress at once, of which
 //     MemberHandshakeReserve (64) only addresses that completed a handshake
@@ -53,7 +62,7 @@
 //   - message 1 must arrive within FirstMessageTimeout (2 s) of the
 //     connection, the whole handshake within HandshakeTimeout (5 s).
 //
-// A connection beyond a limit is closed at once. Every failed handshake is
+// A connection beyond a limit is closed at once (after its message 1). Every failed handshake is
 // counted in [Stats] by reason (bad secret, bad identity, timeout, closed by
 // peer, protocol, overload, per address), and logged at a bounded rate: the
 // first refusal after a quiet interval on its own line, the others as one

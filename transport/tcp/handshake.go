@@ -228,9 +228,6 @@ func (h *handshaker) runResponder(rw io.ReadWriter) (*sessionKeys, error) {
 	if err != nil {
 		return nil, classifyIO("read message 1", err)
 	}
-	if s, ok := rw.(firstMessageSignal); ok {
-		s.firstMessageRead()
-	}
 	hs, payload, err := h.readMessage1(msg1)
 	if err != nil {
 		return nil, err
@@ -239,6 +236,11 @@ func (h *handshaker) runResponder(rw io.ReadWriter) (*sessionKeys, error) {
 		// Without a secret, an initiator using one sends a 16-byte tag
 		// that we read as a non-empty payload.
 		return nil, refuse(reasonBadSecret, "message 1 carries %d unexpected bytes (peer uses a cluster secret?)", len(payload))
+	}
+	if s, ok := rw.(firstMessageSignal); ok {
+		if err := s.firstMessageRead(msg1); err != nil {
+			return nil, err
+		}
 	}
 	msg2, _, _, err := hs.WriteMessage(nil, h.payload)
 	if err != nil {

@@ -89,9 +89,10 @@ func (r refuseReason) label() string {
 var errPeerHungUp = errors.New("handshake ended by the peer")
 
 // firstMessageSignal is implemented by the responder's connection wrapper:
-// the handshake calls firstMessageRead once message 1 has arrived, so that
-// the wrapper can move from the short first-message deadline to the whole
-// handshake's.
+// the handshake calls firstMessageRead with message 1 once it has arrived
+// and authenticated, so that the wrapper can take a handshake slot (or
+// refuse the connection, with the error returned) and move from the short
+// first-message deadline to the whole handshake's.
 type firstMessageSignal interface {
-	firstMessageRead()
+	firstMessageRead(msg1 []byte) error
 }

@@ -154,17 +154,13 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		ip := sourceAddr(raw.RemoteAddr())
-		if reason, ok := t.admission.admit(ip, time.Now()); !ok {
-			raw.Close()
-			t.refused(raw.RemoteAddr(), refuse(reason, "connection closed before its handshake"))
-			continue
-		}
+		tk := t.admission.admit(ip, raw)
 		if !t.track(raw) {
-			t.admission.release(ip)
+			t.admission.release(tk)
 			raw.Close()
 			return
 		}
-		go t.handshakeInbound(raw, ip)
+		go t.handshakeInbound(raw, ip, tk)
 	}
 }
 
@@ -188,14 +184,18 @@ func (t *Transport) untrack(raw net.Conn) {
 	t.wg.Done()
 }
 
-func (t *Transport) handshakeInbound(raw net.Conn, ip netip.Addr) {
+func (t *Transport) handshakeInbound(raw net.Conn, ip netip.Addr, tk *ticket) {
 	defer t.untrack(raw)
 	start := time.Now()
 	counted := &countingConn{Conn: raw, stats: &t.stats}
 	// Message 1 must come quickly; the rest within the whole deadline.
 	raw.SetDeadline(start.Add(t.cfg.FirstMessageTimeout))
-	keys, err := t.hs.run(&inboundConn{countingConn: *counted, deadline: start.Add(t.cfg.HandshakeTimeout)}, false)
-	t.admission.release(ip)
+	keys, err := t.hs.run(&inboundConn{countingConn: *counted, deadline: start.Add(t.cfg.HandshakeTimeout), admission: t.admission, ticket: tk}, false)
+	if t.admission.release(tk) {
+		// Closed idle to make room for a newer connection: whatever
+		// the read said, refused for the overload.
+		err = refuse(reasonOverload, "closed idle before message 1 to make room for a newer connection")
+	}
 	if err != nil {
 		raw.Close()
 		t.refused(raw.RemoteAddr(), err)
