@@ -37,7 +37,10 @@ const (
 
 // Config configures a Core. Zero fields take the defaults above; HyParView
 // and Plumtree take their packages' defaults, and their Self and seed are set
-// from this Config.
+// from this Config. Plumtree's Expendable is set too: membership events give
+// up their place in the payload cache first, so that the deaths a mass
+// failure announces never push the application's broadcasts out of the
+// recovery window (plumtree package doc, Recovery).
 type Config struct {
 	// Self is this node's ID and advertised address. Required.
 	Self peer.Info

@@ -225,6 +225,7 @@ func New(cfg Config) (*Core, error) {
 	cfg.Plumtree.RootedTree = cfg.Tree != TreePaper
 	cfg.Plumtree.RelayToRoot = cfg.Tree == TreeRootedRelay
 	cfg.Plumtree.Seed = cfg.Seed ^ 0xbf58476d1ce4e5b9
+	cfg.Plumtree.Expendable = isMembership
 	if cfg.Plumtree.MaxPayload == 0 {
 		cfg.Plumtree.MaxPayload = cfg.MaxPayload + 1
 	}

@@ -134,6 +134,13 @@ func (c *Core) announce(e Entry) {
 	c.announceAs(plumtree.MessageID{}, membershipEvent{Entry: e})
 }
 
+// isMembership reports a broadcast payload of TopicMembership: Plumtree's
+// Config.Expendable, so that the deaths a mass failure announces never push
+// the application's broadcasts out of the recovery window.
+func isMembership(payload []byte) bool {
+	return len(payload) > 0 && payload[0] == TopicMembership
+}
+
 // announceAs broadcasts a membership event under id, or under an ID derived
 // from its content when id is zero.
 func (c *Core) announceAs(id plumtree.MessageID, ev membershipEvent) {

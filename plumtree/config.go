@@ -124,6 +124,18 @@ type Config struct {
 	// length plus [PayloadOverhead] each). Default
 	// [DefaultPayloadCacheBytes].
 	PayloadCacheBytes int
+	// Expendable, when set, names the payloads that give up their place
+	// first: when the payload cache is full (PayloadCacheSize or
+	// PayloadCacheBytes), the oldest expendable payload is dropped before
+	// any other, so that a burst of them costs the others one place at most
+	// in the recovery window (package doc, Recovery). The Broadcaster names its
+	// membership events so, since a mass failure makes the survivors
+	// announce hundreds of deaths within seconds, and its member-list
+	// exchanges repair what a node missed of them. Expendable payloads still
+	// answer GRAFTs and are listed in summaries while kept. Nil: every
+	// payload is dropped in arrival order. It must not keep or modify
+	// payload.
+	Expendable func(payload []byte) bool
 	// PayloadTTL is how long a payload is kept: the recovery window.
 	// Default [DefaultPayloadTTL], or half of SeenTTL when that is
 	// shorter; it must not exceed SeenTTL − MaxClockSkew, so that a

@@ -83,10 +83,14 @@ type Core struct {
 	// with it every run) is repeatable.
 	order []*neighbor
 
-	seen     *boundedCache[struct{}]
-	payloads *boundedCache[cachedPayload]
-	missing  *missingSet
-	tree     treeState
+	seen *boundedCache[struct{}]
+	// payloads keeps the payloads to answer GRAFTs and to recover;
+	// expendable keeps those of Config.Expendable (nil without it), within
+	// the same bounds in all, and gives up its oldest first.
+	payloads   *boundedCache[cachedPayload]
+	expendable *boundedCache[cachedPayload]
+	missing    *missingSet
+	tree       treeState
 
 	// flushAt is when the gathered announcements are sent; valid when
 	// flushPending.
@@ -112,18 +116,70 @@ func New(cfg Config) (*Core, error) {
 		return nil, err
 	}
 	seed := binary.BigEndian.Uint64(cfg.Self.ID[:8])
-	return &Core{
+	c := &Core{
 		cfg:       cfg,
 		log:       cfg.Logger.With("self", cfg.Self.ID.Short()),
 		rand:      rand.New(rand.NewPCG(cfg.Seed, seed)),
 		neighbors: make(map[peer.ID]*neighbor),
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
-		payloads: newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
-			func(p cachedPayload) int {
-				return len(p.msg.Payload) + len(p.msg.Signature) + len(p.msg.PublicKey) + PayloadOverhead
-			}),
-		missing: newMissingSet(),
-	}, nil
+		payloads:  newPayloadCache(cfg),
+		missing:   newMissingSet(),
+	}
+	if cfg.Expendable != nil {
+		c.expendable = newPayloadCache(cfg)
+	}
+	return c, nil
+}
+
+// newPayloadCache returns a payload cache with cfg's bounds.
+func newPayloadCache(cfg Config) *boundedCache[cachedPayload] {
+	return newBoundedCache[cachedPayload](cfg.PayloadCacheSize, cfg.PayloadTTL).withByteLimit(cfg.PayloadCacheBytes,
+		func(p cachedPayload) int {
+			return len(p.msg.Payload) + len(p.msg.Signature) + len(p.msg.PublicKey) + PayloadOverhead
+		})
+}
+
+// keep caches p under id. With Config.Expendable the two caches share the
+// bounds: while they are full in all, the oldest expendable payload goes
+// first, and only when none is left the oldest other one.
+func (c *Core) keep(now time.Time, id MessageID, p cachedPayload) {
+	cache := c.payloads
+	if c.expendable == nil {
+		cache.put(now, id, p)
+		return
+	}
+	if c.cfg.Expendable(p.msg.Payload) {
+		cache = c.expendable
+	}
+	if cache.lookup(id) == nil {
+		cost := cache.costOf(p)
+		for {
+			count := c.payloads.len() + c.expendable.len()
+			bytes := c.payloads.bytes + c.expendable.bytes
+			if count == 0 || (count < c.cfg.PayloadCacheSize && bytes+cost <= c.cfg.PayloadCacheBytes) {
+				break
+			}
+			if c.expendable.len() > 0 {
+				c.expendable.popOldest()
+			} else {
+				c.payloads.popOldest()
+			}
+		}
+	}
+	cache.put(now, id, p)
+}
+
+// cached returns the payload kept for id, in either cache, and its cache.
+func (c *Core) cached(now time.Time, id MessageID) (cachedPayload, *boundedCache[cachedPayload], bool) {
+	if p, ok := c.payloads.get(now, id); ok {
+		return p, c.payloads, true
+	}
+	if c.expendable != nil {
+		if p, ok := c.expendable.get(now, id); ok {
+			return p, c.expendable, true
+		}
+	}
+	return cachedPayload{}, nil, false
 }
 
 // Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
@@ -136,6 +192,9 @@ func (c *Core) Step(now time.Time, input any) {
 	}
 	c.seen.expire(now)
 	c.payloads.expire(now)
+	if c.expendable != nil {
+		c.expendable.expire(now)
+	}
 	switch in := input.(type) {
 	case overlay.Received:
 		c.receive(now, in)
@@ -227,7 +286,7 @@ func (c *Core) broadcast(now time.Time, b Broadcast) {
 	c.missing.remove(id)
 	forward := &Gossip{ID: id, Round: 1, Origin: c.cfg.Self, Payload: slices.Clone(b.Payload), SentAt: now.UnixMilli()}
 	c.sign(forward)
-	c.payloads.put(now, id, cachedPayload{msg: forward, round: forward.Round})
+	c.keep(now, id, cachedPayload{msg: forward, round: forward.Round})
 	c.eagerPush(forward, peer.ID{})
 	c.relayToRoot(forward)
 	c.lazyPush(now, Announcement{ID: id, Round: 1}, peer.ID{}, nil)
@@ -416,7 +475,7 @@ func (c *Core) receiveGossip(now time.Time, from peer.Info, g *Gossip) {
 	}
 	round := min(hops+1, MaxHops)
 	cached := cachedPayload{msg: g, hops: hops, round: round, from: from.ID}
-	c.payloads.put(now, g.ID, cached)
+	c.keep(now, g.ID, cached)
 	if n != nil {
 		c.setEager(n, true)
 		c.withdraw(n, g.ID)
@@ -466,7 +525,7 @@ func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
 	if n.eager {
 		return
 	}
-	cached, ok := c.payloads.get(now, a.ID)
+	cached, cache, ok := c.cached(now, a.ID)
 	if !ok || cached.from.IsZero() || cached.from == n.info.ID {
 		return
 	}
@@ -485,7 +544,7 @@ func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
 	c.stats.PrunesSent++
 	c.stats.OptimizationSwaps++
 	cached.from, cached.hops = n.info.ID, a.Round
-	c.payloads.update(a.ID, cached)
+	cache.update(a.ID, cached)
 }
 
 func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
@@ -497,7 +556,7 @@ func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
 	c.stats.GraftsReceived++
 	c.setEager(n, true)
 	for _, id := range msg.IDs {
-		cached, ok := c.payloads.get(now, id)
+		cached, _, ok := c.cached(now, id)
 		if !ok {
 			c.stats.GraftsUnanswered++
 			continue

@@ -109,6 +109,14 @@
 // payload is delivered and passed on as any other, so the whole island behind
 // the new link receives it. [Stats].MessagesRecovered counts them.
 //
+// [Config.Expendable] names payloads that give up their place first when
+// the cache is full. The Broadcaster names its membership events so: a mass
+// failure makes the survivors announce hundreds of deaths within seconds,
+// which would otherwise fill the 1,024 places and push out of the window,
+// seconds after they were sent, the messages that a node cut off meanwhile
+// must recover (its member-list exchanges repair the membership events it
+// missed).
+//
 // What is recovered: every message sent while a running node was cut off,
 // as long as a node it links to afterwards (or a node behind that one) still
 // keeps the payload. What is not: messages older than the window, and

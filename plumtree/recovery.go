@@ -14,11 +14,12 @@ import (
 // summaries: each end lists the messages whose payloads it keeps, and the
 // other end grafts those it has not seen.
 
-// sendSummary sends n the IDs of the payloads kept, oldest first, in as many
-// SUMMARY messages as needed. Nothing is sent when no payload is kept.
+// sendSummary sends n the IDs of the payloads kept, oldest first (the
+// expendable ones after the others), in as many SUMMARY messages as needed.
+// Nothing is sent when no payload is kept.
 func (c *Core) sendSummary(now time.Time, n *neighbor) {
 	var entries []SummaryEntry
-	c.payloads.each(now, func(id MessageID, p cachedPayload) bool {
+	list := func(id MessageID, p cachedPayload) bool {
 		entries = append(entries, SummaryEntry{ID: id, SentAt: p.msg.SentAt})
 		if len(entries) == MaxIDsPerMessage {
 			c.send(n.info, &Summary{Entries: entries})
@@ -26,7 +27,11 @@ func (c *Core) sendSummary(now time.Time, n *neighbor) {
 			entries = nil
 		}
 		return true
-	})
+	}
+	c.payloads.each(now, list)
+	if c.expendable != nil {
+		c.expendable.each(now, list)
+	}
 	if len(entries) > 0 {
 		c.send(n.info, &Summary{Entries: entries})
 		c.stats.SummariesSent++

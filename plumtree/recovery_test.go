@@ -1,6 +1,7 @@
 package plumtree
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -238,5 +239,100 @@ func TestSummaryFromStrangerIsIgnored(t *testing.T) {
 	c.Step(simEpoch.Add(time.Second), overlay.Tick{})
 	if outs := c.Drain(nil); len(outs) != 0 || c.Stats().FromStrangers != 1 || c.missing.len() != 0 {
 		t.Fatalf("outputs %v, stats %+v, %d missing", outs, c.Stats(), c.missing.len())
+	}
+}
+
+// Expendable payloads (Config.Expendable) give up their place first: a burst
+// of them, more than the cache holds, leaves the others in the recovery
+// window; a summary lists what is kept of both kinds, GRAFTs for either are
+// answered, and the cache stays within its bound in all. Without
+// Expendable the same burst pushes the older message out.
+func TestExpendablePayloadsDoNotPushOthersOutOfTheWindow(t *testing.T) {
+	const size = 8
+	expendable := func(payload []byte) bool { return len(payload) > 0 && payload[0] == 'm' }
+	for _, withExpendable := range []bool{true, false} {
+		c := newTestCore(t, func(cfg *Config) {
+			cfg.PayloadCacheSize = size
+			if withExpendable {
+				cfg.Expendable = expendable
+			}
+		}, peerA)
+		now := simEpoch
+		receive := func(id MessageID, payload string) {
+			now = now.Add(time.Millisecond)
+			g := gossipFrom(id, 1, payload)
+			g.SentAt = now.UnixMilli()
+			c.Step(now, overlay.Received{From: peerA, Msg: g})
+		}
+		kept := []MessageID{{0x01, 1}, {0x01, 2}}
+		receive(kept[0], "application message")
+		var burst []MessageID
+		for i := range 3 * size {
+			burst = append(burst, MessageID{0x02, byte(i)})
+			receive(burst[i], "member failed")
+			if i == size {
+				receive(kept[1], "application message")
+			}
+		}
+		c.Drain(nil)
+		c.Step(now, NeighborUp{Peer: peerB})
+		var listed []MessageID
+		for _, s := range sentTo[*Summary](c.Drain(nil), peerB) {
+			for _, e := range s.Entries {
+				listed = append(listed, e.ID)
+			}
+		}
+		latest := burst[len(burst)-1]
+		c.Step(now, overlay.Received{From: peerB, Msg: &Graft{IDs: []MessageID{kept[0], latest}}})
+		answered := map[MessageID]bool{}
+		for _, g := range sentTo[*Gossip](c.Drain(nil), peerB) {
+			answered[g.ID] = true
+		}
+		if !withExpendable {
+			if slices.Contains(listed, kept[0]) || answered[kept[0]] {
+				t.Fatalf("without Expendable the burst of %d left the older message in a cache of %d: the test shows nothing", len(burst), size)
+			}
+			continue
+		}
+		want := append(slices.Clone(kept), burst[len(burst)-(size-len(kept)):]...)
+		if !slices.Equal(listed, want) {
+			t.Errorf("summary to a new neighbour lists %v, want the two messages then the %d newest expendable ones, %v", listed, size-len(kept), want)
+		}
+		if !answered[kept[0]] || !answered[latest] {
+			t.Errorf("GRAFT answered for the message: %v, for the latest expendable one: %v; want both", answered[kept[0]], answered[latest])
+		}
+		if n := c.payloads.len() + c.expendable.len(); n != size {
+			t.Errorf("%d payloads kept in all, want the bound %d", n, size)
+		}
+	}
+}
+
+// The bound holds in all: an expendable payload that finds the cache full of
+// other payloads takes the place of the oldest, and is the first to go at
+// the next arrival, so a burst of them costs the others one place at most.
+func TestExpendableCacheKeepsTheBoundInAll(t *testing.T) {
+	const size = 4
+	c := newTestCore(t, func(cfg *Config) {
+		cfg.PayloadCacheSize = size
+		cfg.Expendable = func(payload []byte) bool { return len(payload) > 0 && payload[0] == 'm' }
+	}, peerA)
+	now := simEpoch
+	for i := range 10 {
+		now = now.Add(time.Millisecond)
+		payload := "application message"
+		if i%3 == 0 {
+			payload = "member failed"
+		}
+		g := gossipFrom(MessageID{0x03, byte(i)}, 1, payload)
+		g.SentAt = now.UnixMilli()
+		c.Step(now, overlay.Received{From: peerA, Msg: g})
+		if n := c.payloads.len() + c.expendable.len(); n > size {
+			t.Fatalf("after %d payloads: %d kept, bound %d", i+1, n, size)
+		}
+	}
+	// The last ten: 0 m, 1, 2, 3 m, 4, 5, 6 m, 7, 8, 9 m. Kept: the three
+	// newest messages and the newest expendable one.
+	if c.payloads.len() != 3 || c.expendable.len() != 1 {
+		t.Fatalf("%d messages and %d expendable payloads kept, want 3 and 1", c.payloads.len(), c.expendable.len())
 	}
 }

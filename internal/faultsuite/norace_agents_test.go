@@ -7,10 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -598,4 +602,46 @@ func because(why string) string {
 		return ""
 	}
 	return " (" + why + ")"
+}
+
+// counter returns the value of the unlabelled counter name that the agent's
+// /metrics page shows (read over its API socket).
+func (p *agentProc) counter(name string) (float64, error) {
+	socket := filepath.Join(p.dataDir, "api.sock")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		},
+	}}
+	resp, err := client.Get("http://agent/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("metrics of %s: %w", p.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics of %s: status %d, %v", p.name, resp.StatusCode, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(value), 64)
+		}
+	}
+	return 0, fmt.Errorf("metrics of %s: no %s", p.name, name)
+}
+
+// recovered sums p2p_broadcasts_recovered_total over agents: the broadcasts
+// they missed while cut off and fetched from a new neighbour's summary
+// (membership events and store writes included).
+func recovered(agents []*agentProc) (int, error) {
+	total := 0
+	for _, p := range agents {
+		v, err := p.counter("p2p_broadcasts_recovered_total")
+		if err != nil {
+			return 0, err
+		}
+		total += int(v)
+	}
+	return total, nil
 }

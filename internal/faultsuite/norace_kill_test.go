@@ -92,6 +92,10 @@ func testKill(t *testing.T, n, kill int, seed uint64) {
 		}
 	}
 	t.Logf("sender %s; victims %s", from.name, names(victims))
+	recoveredBefore, err := recovered(survivors)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	killed := time.Now()
 	for _, p := range victims {
@@ -138,6 +142,7 @@ func testKill(t *testing.T, n, kill int, seed uint64) {
 	}
 	recoverTook, _, _ := pollFrom(lastSend, recoveryWait, delivered)
 	requireStreams(t, survivors)
+	reportRecovered(t, survivors, recoveredBefore, "the kill")
 
 	// Delivery figures: per receiver, over the messages sent from the
 	// kill on, and over those sent in the first 2 s.

@@ -130,6 +130,10 @@ func TestPartitionHeal(t *testing.T) {
 	detectedFar, _ := membersAre(far, far)()
 	report(t, "partition detected on both sides by the heal", "%v", detected && detectedFar)
 
+	recoveredBefore, err := recovered(agents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	healed := time.Now()
 	c.lab.heal(farIndexes)
 	want := writes.latest(nil)
@@ -154,6 +158,7 @@ func TestPartitionHeal(t *testing.T) {
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
 	crossed := func(o, s *agentProc) bool { return side[o] != side[s] }
 	requireStreams(t, agents)
+	reportRecovered(t, agents, recoveredBefore, "the heal")
 	wrong := falseFails(c, agents, func(o, s *agentProc, at time.Time) bool { return crossed(o, s) && !at.Before(partitioned) })
 	report(t, "fail events about own-side members", "%s", summarize(wrong, healed, "the heal"))
 	// Fail events about the other side after the heal are reported, not
@@ -172,6 +177,19 @@ func TestPartitionHeal(t *testing.T) {
 			t.Errorf("%d fail events about members that stayed reachable from their observer: %s", len(wrong), summarize(wrong, healed, "the heal"))
 		}
 	})
+}
+
+// reportRecovered reports the broadcasts that agents recovered from
+// summaries since they had recovered before in all, at the moment named
+// since.
+func reportRecovered(t *testing.T, agents []*agentProc, before int, since string) {
+	t.Helper()
+	n, err := recovered(agents)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	report(t, "broadcasts recovered from summaries", "%d since %s, summed over %d agents (p2p_broadcasts_recovered_total: writes and membership events included)", n-before, since, len(agents))
 }
 
 func mustPut(t *testing.T, a *acks, p *agentProc, key, value string) {
@@ -208,6 +226,10 @@ func TestIsolationHeal(t *testing.T) {
 	}
 	time.Sleep(time.Until(cutAt.Add(faultDuration)))
 
+	recoveredBefore, err := recovered(agents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	healed := time.Now()
 	c.lab.restore(isolated.index)
 	took, ok, why := pollFrom(healed, healBound+20*time.Second, membersAre(agents, agents))
@@ -220,6 +242,7 @@ func TestIsolationHeal(t *testing.T) {
 
 	time.Sleep(time.Until(healed.Add(observeAfterHeal)))
 	requireStreams(t, others)
+	reportRecovered(t, agents, recoveredBefore, "the heal")
 	wrong := falseFails(c, others, func(o, s *agentProc, at time.Time) bool { return s == isolated && !at.Before(cutAt) })
 	report(t, "fail events about never-cut peers seen by never-cut nodes", "%s", summarize(wrong, healed, "the heal"))
 	t.Run("no_false_deaths", func(t *testing.T) {
