@@ -421,6 +421,9 @@ func (c *Core) Step(now time.Time, input any) {
 		for _, n := range c.Neighbors() {
 			c.outputs = append(c.outputs, overlay.Send{To: n, Msg: &Sync{Full: true, Reply: true, Entries: []Entry{c.self}}})
 		}
+		// Plumtree hands its lazy neighbours the payloads of this node's
+		// recent broadcasts, which they could only graft from it.
+		c.parts.Input(c.ptPart, plumtree.Leave{})
 		c.parts.Input(c.hvPart, hyparview.Leave{})
 	case Broadcast:
 		if in.Topic == TopicMembership || len(in.Payload) > c.cfg.MaxPayload {

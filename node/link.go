@@ -93,9 +93,15 @@ func (c *connection) enqueue(r *Runtime, data []byte, now time.Time) {
 		}
 		if !errors.Is(err, transport.ErrWouldBlock) {
 			if r.handedOver(c, data, err) != nil {
-				// The connection failed; its reader reports the closure.
+				// The connection failed (the peer closed it, say): stop
+				// sending on it, but let its reader take what the peer
+				// sent before, then report the closure. Closing it here
+				// would throw away messages already received, such as
+				// the broadcasts a leaving peer sent just before its
+				// goodbye; the linger bound closes it if the reader
+				// never ends.
 				r.stats.dropped.Add(1)
-				c.conn.Close()
+				r.drain(c)
 			}
 			return
 		}
@@ -304,7 +310,8 @@ func (r *Runtime) writeLoop(c *connection) {
 	write := func(data []byte) bool {
 		defer c.writing.Add(-1)
 		if r.handedOver(c, data, c.conn.Send(ctx, data)) != nil {
-			c.conn.Close()
+			// As in enqueue: what the peer sent is still read.
+			closeSending(c.conn)
 			return false
 		}
 		return true

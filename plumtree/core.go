@@ -183,8 +183,8 @@ func (c *Core) cached(now time.Time, id MessageID) (cachedPayload, *boundedCache
 }
 
 // Step feeds one input to the core at time now: [Broadcast], [NeighborUp],
-// [NeighborDown], [overlay.Received] with a *[Gossip], *[IHave], *[Graft],
-// *[Prune] or *[Summary], or [overlay.Tick]. Other inputs are ignored.
+// [NeighborDown], [Leave], [overlay.Received] with a *[Gossip], *[IHave],
+// *[Graft], *[Prune] or *[Summary], or [overlay.Tick]. Other inputs are ignored.
 // Invalid messages are counted in [Stats].Refused and otherwise ignored.
 func (c *Core) Step(now time.Time, input any) {
 	if !c.started {
@@ -206,6 +206,8 @@ func (c *Core) Step(now time.Time, input any) {
 		c.neighborUp(now, in.Peer)
 	case NeighborDown:
 		c.neighborDown(in.Peer)
+	case Leave:
+		c.leave(now)
 	}
 }
 

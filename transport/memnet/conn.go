@@ -28,12 +28,13 @@ type Conn struct {
 	peer      *Conn // the other end
 
 	// The fields below are guarded by network.mu.
-	closed   bool          // closed locally
-	resetErr error         // set when a fault broke the connection
-	eofRead  bool          // Recv returned the peer's end of stream
-	inbound  []delivery    // messages in flight to this end, in order
-	lastAt   time.Time     // delivery time of the last message queued here
-	changed  chan struct{} // closed and replaced on any change of the above
+	closed      bool          // closed locally
+	writeClosed bool          // CloseWrite: the peer was sent the end of stream
+	resetErr    error         // set when a fault broke the connection
+	eofRead     bool          // Recv returned the peer's end of stream
+	inbound     []delivery    // messages in flight to this end, in order
+	lastAt      time.Time     // delivery time of the last message queued here
+	changed     chan struct{} // closed and replaced on any change of the above
 }
 
 func newConnPair(dialer, target *Transport) (atDialer, atTarget *Conn) {
@@ -101,7 +102,7 @@ var _ transport.TrySender = (*Conn)(nil)
 // sendErrLocked returns why Send must fail, or nil.
 func (c *Conn) sendErrLocked() error {
 	switch {
-	case c.closed:
+	case c.closed, c.writeClosed:
 		return fmt.Errorf("memnet: send from %s to %s: %w", c.local.Addr, c.remote, transport.ErrClosed)
 	case c.resetErr != nil:
 		return c.resetErr
@@ -201,11 +202,31 @@ func (c *Conn) closeLocked() {
 	c.network.stats.MessagesDropped += uint64(c.pendingMessagesLocked())
 	c.inbound = nil
 	delete(c.transport.conns, c)
-	if !c.peer.closed && c.peer.resetErr == nil {
+	if !c.writeClosed && !c.peer.closed && c.peer.resetErr == nil {
 		c.peer.enqueueLocked(delivery{eof: true}, c.network.delayLocked())
 	}
 	c.signalLocked()
 }
+
+// CloseWrite implements transport.HalfCloser, as TCP's shutdown(SHUT_WR):
+// the peer receives what was sent, then the end of the stream, while this
+// end goes on receiving until the peer closes too. Send then fails with
+// transport.ErrClosed.
+func (c *Conn) CloseWrite() error {
+	c.network.mu.Lock()
+	defer c.network.mu.Unlock()
+	if c.closed || c.writeClosed {
+		return nil
+	}
+	c.writeClosed = true
+	if !c.peer.closed && c.peer.resetErr == nil {
+		c.peer.enqueueLocked(delivery{eof: true}, c.network.delayLocked())
+	}
+	c.signalLocked()
+	return nil
+}
+
+var _ transport.HalfCloser = (*Conn)(nil)
 
 // resetLocked breaks this end after a fault; queued messages are lost.
 func (c *Conn) resetLocked() {
