@@ -174,12 +174,22 @@ func (c *Core) onForwardJoin(now time.Time, from peer.Info, msg *ForwardJoinMsg)
 
 // acceptWalker takes the joiner at the end of a FORWARDJOIN walk into the
 // active view and asks it, with high priority, to do the same.
+//
+// Ending a walk does not join this node: the walk may have started at a
+// newcomer that joined through this node, or through a node that did,
+// while this node's own JOIN went unanswered (lost). Taken for joined,
+// such a node stopped sending JOIN to its contacts, and every later
+// newcomer that picked it or one of its followers as contact grew a
+// permanent island that knew nothing of the rest of the network (tens of
+// nodes out of 1,000 in the simulator with 1 % message loss).
 func (c *Core) acceptWalker(now time.Time, newNode peer.Info) {
 	if c.activeView.has(newNode.ID) {
 		return
 	}
 	if c.addActive(now, newNode, true) {
-		c.markJoined()
+		if len(c.contacts) == 0 {
+			c.markJoined()
+		}
 		c.send(newNode, &NeighborMsg{HighPriority: true})
 	}
 }
