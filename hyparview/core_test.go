@@ -464,3 +464,24 @@ func TestLeaveSendsDisconnect(t *testing.T) {
 		t.Errorf("after the leave: %d components, asymmetries %v", n.components(), problems)
 	}
 }
+
+// A node whose contacts cannot be reached (its JOIN fails, rather than
+// going unanswered) has no other network to join than the one growing
+// through it: the end of a newcomer's walk joins it, as before.
+func TestJoinedByAWalkWhenTheContactIsUnreachable(t *testing.T) {
+	c := newTestCore(t, nil)
+	c.Step(epoch, Join{Contacts: []string{"contact:1"}})
+	c.Drain(nil)
+	c.Step(epoch, overlay.LinkDown{Addr: "contact:1", Err: overlay.ErrDialFailed})
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &JoinMsg{}})
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &ForwardJoinMsg{NewNode: testInfo(2), TTL: 6}})
+	joined := false
+	for _, output := range c.Drain(nil) {
+		if _, ok := output.(Joined); ok {
+			joined = true
+		}
+	}
+	if !joined {
+		t.Fatal("Joined not emitted at the end of a walk while the contact is unreachable")
+	}
+}

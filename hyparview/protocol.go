@@ -29,6 +29,7 @@ func (c *Core) join(now time.Time, in Join) {
 // sendJoin sends JOIN to the next contact, to whoever listens at its address.
 func (c *Core) sendJoin(now time.Time) {
 	c.joinAttemptsLeft = len(c.contacts) - 1
+	c.joinFailed = false
 	c.sendJoinToNextContact(now)
 }
 
@@ -187,7 +188,11 @@ func (c *Core) acceptWalker(now time.Time, newNode peer.Info) {
 		return
 	}
 	if c.addActive(now, newNode, true) {
-		if len(c.contacts) == 0 {
+		if len(c.contacts) == 0 || c.joinFailed {
+			// No network to join but the one growing through
+			// this node: it started one, or its contacts cannot
+			// be reached (not merely silent, which a lost JOIN
+			// also is).
 			c.markJoined()
 		}
 		c.send(newNode, &NeighborMsg{HighPriority: true})
@@ -280,6 +285,9 @@ func (c *Core) linkDown(now time.Time, in overlay.LinkDown) {
 	if in.Peer.IsZero() {
 		// A JOIN to a contact could not be delivered: try the next one,
 		// once per contact until the next retry.
+		if c.isContact(in.Addr) {
+			c.joinFailed = true
+		}
 		if c.activeView.len() == 0 && len(c.pendingNeighbors) == 0 && c.joinAttemptsLeft > 0 && c.isContact(in.Addr) {
 			c.joinAttemptsLeft--
 			c.sendJoinToNextContact(now)
