@@ -170,6 +170,11 @@ type probe struct {
 	nonce       uint64
 	deadline    time.Time
 	info        peer.Info
+
+	// A random probe unanswered while its link stayed up (linkDown
+	// false) is retried once before its first strike (retried): see
+	// probeExpired.
+	linkDown, retried bool
 }
 
 // Stats counts what the composite did (its sub-cores keep their own).
@@ -206,6 +211,9 @@ type Stats struct {
 	// because no live member record gives the root's address (see
 	// relayToRoot).
 	RelaysUnresolved uint64
+	// SilentRetries counts random probes unanswered once over a live
+	// link, probed again before any SUSPECT claim (see probeExpired).
+	SilentRetries uint64
 }
 
 // New returns a Core for cfg, or an error wrapping ErrConfig (or the
@@ -379,6 +387,7 @@ func (c *Core) Step(now time.Time, input any) {
 			// closed by this node: HyParView releases one-off links):
 			// count a strike now rather than at the deadline.
 			p.deadline = now
+			p.linkDown = true
 			if p.random && errors.Is(in.Err, overlay.ErrDialFailed) && c.nextProbe.After(now) {
 				// A random probe that could not even be dialled: many
 				// members may be down at once (a mass failure). Go on

@@ -66,7 +66,11 @@
 // other members' suspicion timers, plus one broadcast: about 9 seconds with
 // the defaults for a host lost without a reset (10 s is the bound the tests
 // hold), about 2 seconds (one ProbeTimeout of suspicion) for a crashed
-// process whose host resets its connections. A node that declares a death
+// process whose host resets its connections. A random probe (of a member no
+// lost link points at) unanswered while its link stays up is first sent
+// again without any claim, so that a lost probe or reply costs the network
+// no broadcast; a member found only that way drops out one ProbeTimeout
+// later. A node that declares a death
 // also syncs member lists again within a second, so that a node the
 // broadcasts missed while the overlay repairs hears the claim within
 // seconds, not a SyncInterval.

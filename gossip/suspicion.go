@@ -112,8 +112,27 @@ func (c *Core) nextSuspicion() (time.Time, bool) {
 
 // probeExpired handles a probe whose deadline passed (or whose link went
 // down) without an answer.
+//
+// A random probe (of a member that no lost link points at) unanswered
+// while its link stayed up is first sent again, with no SUSPECT broadcast
+// and no strike: a lost probe or reply is far likelier than the silent
+// crash of a member whose neighbours have noticed nothing, and each false
+// claim cost two broadcasts to the whole network (the claim and the
+// member's refutation). With 1 % message loss, 2 % of the random probes
+// went unanswered once: at 1,000 nodes, 4 false claims a second, which
+// doubled the traffic of 10 broadcasts a second. Unanswered again, the
+// probe takes the usual course (SUSPECT broadcast, a last probe, then the
+// death), one ProbeTimeout later than a probe whose link went down, or
+// could not be dialled, which keeps the early broadcast.
 func (c *Core) probeExpired(now time.Time, id peer.ID) {
 	p := c.probes[id]
+	if p.random && !p.linkDown && !p.retried {
+		p.retried = true
+		p.deadline = now.Add(c.cfg.ProbeTimeout)
+		c.outputs = append(c.outputs, overlay.Send{To: p.info, Msg: c.probeMsg(now, p)})
+		c.stats.SilentRetries++
+		return
+	}
 	if p.strikes+1 < probeStrikes {
 		// A single lost probe is not enough: on a loaded machine the
 		// answer can be late. Probe again before concluding, and tell

@@ -64,6 +64,9 @@ type Core struct {
 	nextContact      int
 	lastJoinAt       time.Time
 	joinAttemptsLeft int // contacts still to try at once after failed JOINs
+	// joinFailed: a JOIN of the current round could not be delivered
+	// (the contact is unreachable, not merely silent).
+	joinFailed bool
 
 	// shuffleSent is what our last SHUFFLE carried, preferred for eviction
 	// when its reply arrives; shuffleAwaiting is true until that reply.

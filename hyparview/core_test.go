@@ -308,6 +308,44 @@ func TestJoinedWaitsForTheNetworkNotForNewcomers(t *testing.T) {
 	}
 }
 
+// A newcomer that joined through a node whose own JOIN was lost walks its
+// FORWARDJOIN back through that node, and other newcomers fill its active
+// view: neither is the network. Taken for joined (by the end of the walk)
+// or left without a free slot, the node stopped asking its contact, and
+// every later join through it grew an island that never met the network
+// (the simulator with 1 % message loss lost 3 % of the nodes that way).
+func TestJoinedNotFooledByWalksOfItsOwnNewcomers(t *testing.T) {
+	c := newTestCore(t, nil)
+	c.Step(epoch, Join{Contacts: []string{"contact:1"}})
+	c.Drain(nil) // the JOIN is lost
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &JoinMsg{}})
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &NeighborReplyMsg{Accept: true}})
+	// The newcomer's own newcomer's walk ends here (one active peer).
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &ForwardJoinMsg{NewNode: testInfo(2), TTL: 6}})
+	out := c.Drain(nil)
+	if len(sends[*NeighborMsg](out)[testInfo(2).ID]) != 1 {
+		t.Fatalf("walker not asked to be a neighbour: %v", out)
+	}
+	for _, output := range out {
+		if _, ok := output.(Joined); ok {
+			t.Fatal("Joined emitted at the end of a walk from the node's own newcomer")
+		}
+	}
+	// More newcomers fill the active view.
+	for i := 3; i <= 5; i++ {
+		c.Step(epoch, overlay.Received{From: testInfo(i), Msg: &JoinMsg{}})
+	}
+	c.Drain(nil)
+	if n := len(c.ActiveView()); n != c.cfg.ActiveViewSize {
+		t.Fatalf("active view of %d, want it full (%d)", n, c.cfg.ActiveViewSize)
+	}
+	now := epoch.Add(c.cfg.NeighborRetry)
+	c.Step(now, overlay.Tick{})
+	if got := sends[*JoinMsg](c.Drain(nil)); len(got[peer.ID{}]) != 1 {
+		t.Fatalf("JOIN sends after NeighborRetry with a full view %v, want one more to the contact", got)
+	}
+}
+
 func TestKeepalivesSkippedOnBusyLinks(t *testing.T) {
 	c := newTestCore(t, nil)
 	withActive(c, epoch, 1, 2)
@@ -422,5 +460,26 @@ func TestLeaveSendsDisconnect(t *testing.T) {
 	n.run(3 * time.Second)
 	if problems := n.persistentAsymmetries(); len(problems) != 0 || n.components() != 1 {
 		t.Errorf("after the leave: %d components, asymmetries %v", n.components(), problems)
+	}
+}
+
+// A node whose contacts cannot be reached (its JOIN fails, rather than
+// going unanswered) has no other network to join than the one growing
+// through it: the end of a newcomer's walk joins it, as before.
+func TestJoinedByAWalkWhenTheContactIsUnreachable(t *testing.T) {
+	c := newTestCore(t, nil)
+	c.Step(epoch, Join{Contacts: []string{"contact:1"}})
+	c.Drain(nil)
+	c.Step(epoch, overlay.LinkDown{Addr: "contact:1", Err: overlay.ErrDialFailed})
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &JoinMsg{}})
+	c.Step(epoch, overlay.Received{From: testInfo(1), Msg: &ForwardJoinMsg{NewNode: testInfo(2), TTL: 6}})
+	joined := false
+	for _, output := range c.Drain(nil) {
+		if _, ok := output.(Joined); ok {
+			joined = true
+		}
+	}
+	if !joined {
+		t.Fatal("Joined not emitted at the end of a walk while the contact is unreachable")
 	}
 }

@@ -41,7 +41,9 @@
 // so an isolated or partitioned node finds its way back. Every change of the
 // active view is announced with [NeighborUp] and [NeighborDown]; [Joined]
 // marks the first link to the network (a node given contacts is not joined
-// by newcomers that join through it while its own JOIN is unanswered).
+// by newcomers that join through it while its own JOIN is unanswered, nor by
+// the ends of their join walks; it sends JOIN again every NeighborRetry
+// until its contacts answer, however full its active view).
 //
 // Shuffle. Every ShuffleInterval (10 s, the paper's cycle) a node sends
 // SHUFFLE to a random active peer, carrying itself, ka (3) active and kp (4)

@@ -91,6 +91,12 @@ func (c *Core) needsHighPriority() bool {
 // joined (only newcomers that came through it as neighbours), sends JOIN to
 // its contacts again, at most once per NeighborRetry.
 func (c *Core) fillActive(now time.Time) {
+	if !c.joined && c.activeView.len() > 0 && len(c.contacts) > 0 && now.Sub(c.lastJoinAt) >= c.cfg.NeighborRetry {
+		// Newcomers that joined through this node fill its active view
+		// while its own JOIN is unanswered: ask the contacts again,
+		// whatever the view holds, until one answers.
+		c.sendJoin(now)
+	}
 	free := c.cfg.ActiveViewSize - c.activeView.len() - len(c.pendingNeighbors)
 	if free <= 0 {
 		return
