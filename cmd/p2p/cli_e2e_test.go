@@ -140,15 +140,16 @@ func TestCLIEventsShowNamesAndListingHidesInternalKeys(t *testing.T) {
 	events := startStream(t, "events", "--api", b.state.API)
 	// The stream is open once the agent answered its request; a send
 	// repeated until a line arrives covers the moment before that.
-	deadline := time.Now().Add(20 * time.Second)
 	var line string
-	for line == "" && time.Now().Before(deadline) {
+	testutil.Eventually(t, 20*time.Second, "a line on the events stream", func() bool {
 		mustCLI(t, "send", `{"hello":"all"}`, "--api", a.state.API)
 		select {
 		case line = <-events.lines:
+			return true
 		case <-time.After(500 * time.Millisecond):
+			return false
 		}
-	}
+	})
 	if want := "message from alpha (" + a.state.ID[:10] + ")"; !strings.HasPrefix(line, want) {
 		t.Fatalf("events line %q, want it to start with %q", line, want)
 	}
