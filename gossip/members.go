@@ -191,9 +191,11 @@ func (c *Core) probeNext(now time.Time) {
 		c.probeRound.left--
 		if m, ok := c.members.at(slot); ok && m.state == StateAlive && !c.isNeighbor(m.id()) {
 			id := m.id()
-			c.startProbe(now, id)
-			if p := c.probes[id]; p != nil {
-				p.random = true
+			if c.probes[id] == nil { // one in flight (a lost link's) stays as it is
+				c.startProbe(now, id)
+				if p := c.probes[id]; p != nil {
+					p.random = true
+				}
 			}
 			return
 		}
@@ -218,8 +220,18 @@ func gcd(a, b int) int {
 }
 
 func (c *Core) startProbe(now time.Time, id peer.ID) {
+	if p := c.probes[id]; p != nil {
+		// The callers but the random round (which skips members already
+		// probed) report a lost link: a random probe already in flight
+		// now has one pointing at its member, so it takes the usual
+		// course (SUSPECT broadcast after its first miss), not the silent
+		// retry of probeExpired, which pushed a silent host's death past
+		// the 10 s bound (fault suite: 10.9 s).
+		p.linkDown = true
+		return
+	}
 	m, ok := c.members.get(id)
-	if !ok || m.state != StateAlive || c.probes[id] != nil {
+	if !ok || m.state != StateAlive {
 		return
 	}
 	info := m.rec.entry.Peer
