@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -423,36 +424,27 @@ func (b *Broadcaster) encode(v any) ([]byte, error) {
 	return data, nil
 }
 
-func (b *Broadcaster) step(ctx context.Context, input any) error {
-	if err := b.rt.Step(ctx, input); err != nil {
-		if err == node.ErrClosed {
-			return ErrClosed
-		}
-		return err
+// runtimeErr returns the error of a node.Runtime call as the overlays
+// report it: a closed runtime answers ErrClosed.
+func runtimeErr(err error) error {
+	if errors.Is(err, node.ErrClosed) {
+		return ErrClosed
 	}
-	return nil
+	return err
+}
+
+func (b *Broadcaster) step(ctx context.Context, input any) error {
+	return runtimeErr(b.rt.Step(ctx, input))
 }
 
 // post queues input for the core without waiting for the loop to step it
 // (see Send).
 func (b *Broadcaster) post(ctx context.Context, input any) error {
-	if err := b.rt.Post(ctx, input); err != nil {
-		if err == node.ErrClosed {
-			return ErrClosed
-		}
-		return err
-	}
-	return nil
+	return runtimeErr(b.rt.Post(ctx, input))
 }
 
 func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
-	if err := b.rt.Do(ctx, fn); err != nil {
-		if err == node.ErrClosed {
-			return ErrClosed
-		}
-		return err
-	}
-	return nil
+	return runtimeErr(b.rt.Do(ctx, fn))
 }
 
 // onOutput runs on the runtime's loop goroutine and must not block.

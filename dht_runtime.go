@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/p2p-go/p2p/kademlia"
-	"github.com/p2p-go/p2p/node"
 	"github.com/p2p-go/p2p/peer"
 )
 
@@ -206,34 +204,16 @@ func (d *DHT) encode(v any) ([]byte, error) {
 // post queues input for the core without waiting for the loop to step it,
 // as the Broadcaster's Send does.
 func (d *DHT) post(ctx context.Context, input any) error {
-	if err := d.rt.Post(ctx, input); err != nil {
-		if errors.Is(err, node.ErrClosed) {
-			return ErrClosed
-		}
-		return err
-	}
-	return nil
+	return runtimeErr(d.rt.Post(ctx, input))
 }
 
 // step feeds input to the core on the runtime's loop; a closed runtime
 // answers ErrClosed, as the Broadcaster's does.
 func (d *DHT) step(ctx context.Context, input any) error {
-	if err := d.rt.Step(ctx, input); err != nil {
-		if errors.Is(err, node.ErrClosed) {
-			return ErrClosed
-		}
-		return err
-	}
-	return nil
+	return runtimeErr(d.rt.Step(ctx, input))
 }
 
 // do runs fn on the runtime's loop, where it may read the core.
 func (d *DHT) do(ctx context.Context, fn func(time.Time)) error {
-	if err := d.rt.Do(ctx, fn); err != nil {
-		if errors.Is(err, node.ErrClosed) {
-			return ErrClosed
-		}
-		return err
-	}
-	return nil
+	return runtimeErr(d.rt.Do(ctx, fn))
 }

@@ -202,8 +202,8 @@ func (c *Conn) closeLocked() {
 	c.network.stats.MessagesDropped += uint64(c.pendingMessagesLocked())
 	c.inbound = nil
 	delete(c.transport.conns, c)
-	if !c.writeClosed && !c.peer.closed && c.peer.resetErr == nil {
-		c.peer.enqueueLocked(delivery{eof: true}, c.network.delayLocked())
+	if !c.writeClosed {
+		c.sendEOFLocked()
 	}
 	c.signalLocked()
 }
@@ -219,11 +219,17 @@ func (c *Conn) CloseWrite() error {
 		return nil
 	}
 	c.writeClosed = true
+	c.sendEOFLocked()
+	c.signalLocked()
+	return nil
+}
+
+// sendEOFLocked queues the end of the stream for the peer, after what was
+// sent, unless the peer's end is gone.
+func (c *Conn) sendEOFLocked() {
 	if !c.peer.closed && c.peer.resetErr == nil {
 		c.peer.enqueueLocked(delivery{eof: true}, c.network.delayLocked())
 	}
-	c.signalLocked()
-	return nil
 }
 
 var _ transport.HalfCloser = (*Conn)(nil)
