@@ -163,14 +163,7 @@ func TestInsiderSelfSignedMembersAtOneAddressOverTCP(t *testing.T) {
 		if i > 0 {
 			bootstrap = []string{nodes[0].Addr()}
 		}
-		b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: bootstrap, ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		if err := b.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		b, _ := startTCPNode(t, secret, bootstrap...)
 		nodes = append(nodes, b)
 	}
 	three := func() bool {
@@ -274,14 +267,7 @@ func TestPoisonedMemberRefutesWithinOneProbeRoundOverTCP(t *testing.T) {
 		if i > 0 {
 			bootstrap = []string{nodes[0].Addr()}
 		}
-		b, err := p2p.NewBroadcaster(p2p.Config{Bootstrap: bootstrap, ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		if err := b.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		b, _ := startTCPNode(t, secret, bootstrap...)
 		nodes = append(nodes, b)
 	}
 	victim := nodes[2]
