@@ -48,6 +48,10 @@ const (
 	// DefaultLazyBatchInterval is how long announcements to one peer are
 	// gathered before they leave in one IHAVE message.
 	DefaultLazyBatchInterval = 10 * time.Millisecond
+	// DefaultMaxLazyBatchInterval is how long the gathering may grow to
+	// while the tree carries a steady flow without trouble (see
+	// [Config.MaxLazyBatchInterval]).
+	DefaultMaxLazyBatchInterval = 80 * time.Millisecond
 	// DefaultMaxPayload is the largest payload accepted: 64 KiB.
 	DefaultMaxPayload = 64 << 10
 	// DefaultMaxClockSkew is how far apart the clocks of two nodes may be
@@ -145,6 +149,18 @@ type Config struct {
 	// peer before being flushed in one message. Default
 	// [DefaultLazyBatchInterval].
 	LazyBatchInterval time.Duration
+	// MaxLazyBatchInterval is how far the batching interval may grow. While
+	// announcements of more than one message are gathered per interval (a
+	// steady flow) and nothing suggests a payload went missing, each flush
+	// doubles the interval, up to this: in a stable tree the announcements
+	// recover nothing, and every IHAVE is a message to send, receive and
+	// step. A GRAFT sent or received, an announcement of a message not yet
+	// received, or a neighbour coming or going brings it back to
+	// LazyBatchInterval at once (and the announcements already gathered
+	// leave by then). Default [DefaultMaxLazyBatchInterval], or
+	// LazyBatchInterval when that is longer; equal to LazyBatchInterval, the
+	// interval never grows. It must not be shorter than LazyBatchInterval.
+	MaxLazyBatchInterval time.Duration
 	// OptimizationThreshold enables the paper's optimisation when positive:
 	// a lazy link whose announcement arrives with a hop count at least this
 	// many hops smaller than that of the payload received is swapped for
@@ -236,6 +252,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"PayloadTTL", &cfg.PayloadTTL, DefaultPayloadTTL},
 		{"MaxClockSkew", &cfg.MaxClockSkew, DefaultMaxClockSkew},
 		{"LazyBatchInterval", &cfg.LazyBatchInterval, DefaultLazyBatchInterval},
+		{"MaxLazyBatchInterval", &cfg.MaxLazyBatchInterval, max(DefaultMaxLazyBatchInterval, cfg.LazyBatchInterval)},
 	}
 	for _, d := range durations {
 		if *d.value < 0 {
@@ -275,6 +292,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PayloadCacheSize > cfg.SeenCacheSize {
 		return cfg, fmt.Errorf("%w: PayloadCacheSize (%d) exceeds SeenCacheSize (%d)", ErrConfig, cfg.PayloadCacheSize, cfg.SeenCacheSize)
+	}
+	if cfg.MaxLazyBatchInterval < cfg.LazyBatchInterval {
+		return cfg, fmt.Errorf("%w: MaxLazyBatchInterval (%v) is shorter than LazyBatchInterval (%v)", ErrConfig, cfg.MaxLazyBatchInterval, cfg.LazyBatchInterval)
 	}
 	if cfg.GraftTimeout > cfg.IHaveTimeout {
 		return cfg, fmt.Errorf("%w: GraftTimeout (%v) exceeds IHaveTimeout (%v)", ErrConfig, cfg.GraftTimeout, cfg.IHaveTimeout)

@@ -96,6 +96,14 @@ type Core struct {
 	// flushPending.
 	flushAt      time.Time
 	flushPending bool
+	// lazyInterval is the batching interval in force, between
+	// Config.LazyBatchInterval and Config.MaxLazyBatchInterval;
+	// batchMessages counts the messages announced in the batch being
+	// gathered, and lazyTrouble is set when something since the last flush
+	// suggested a payload went missing (see lazyReset).
+	lazyInterval  time.Duration
+	batchMessages int
+	lazyTrouble   bool
 
 	// startedAt is the time of the first Step, in Unix milliseconds: a
 	// node recovers only messages sent since (see receiveSummary).
@@ -124,6 +132,8 @@ func New(cfg Config) (*Core, error) {
 		seen:      newBoundedCache[struct{}](cfg.SeenCacheSize, cfg.SeenTTL),
 		payloads:  newPayloadCache(cfg),
 		missing:   newMissingSet(),
+
+		lazyInterval: cfg.LazyBatchInterval,
 	}
 	if cfg.Expendable != nil {
 		c.expendable = newPayloadCache(cfg)
@@ -205,7 +215,7 @@ func (c *Core) Step(now time.Time, input any) {
 	case NeighborUp:
 		c.neighborUp(now, in.Peer)
 	case NeighborDown:
-		c.neighborDown(in.Peer)
+		c.neighborDown(now, in.Peer)
 	case Leave:
 		c.leave(now)
 	}
@@ -321,6 +331,7 @@ func (c *Core) neighborUp(now time.Time, p peer.Info) {
 		n.info = p
 		return
 	}
+	c.lazyReset(now)
 	n := &neighbor{info: p, eager: true}
 	c.neighbors[p.ID] = n
 	c.order = append(c.order, n)
@@ -330,11 +341,12 @@ func (c *Core) neighborUp(now time.Time, p peer.Info) {
 	c.sendSummary(now, n)
 }
 
-func (c *Core) neighborDown(id peer.ID) {
+func (c *Core) neighborDown(now time.Time, id peer.ID) {
 	n, ok := c.neighbors[id]
 	if !ok {
 		return
 	}
+	c.lazyReset(now)
 	delete(c.neighbors, id)
 	c.order = slices.DeleteFunc(c.order, func(other *neighbor) bool { return other == n })
 	for _, m := range c.missing.byID {
@@ -516,6 +528,7 @@ func (c *Core) receiveIHave(now time.Time, from peer.Info, msg *IHave) {
 		m.addAnnouncer(from.ID, a.Round)
 	}
 	if unseen {
+		c.lazyReset(now)
 		c.treeRepairAnnounce(n)
 	}
 }
@@ -538,6 +551,7 @@ func (c *Core) optimize(now time.Time, n *neighbor, a Announcement) {
 	if int(cached.hops)-int(a.Round) < c.cfg.OptimizationThreshold {
 		return
 	}
+	c.lazyReset(now)
 	c.setEager(n, true)
 	c.send(n.info, &Graft{})
 	c.stats.GraftsSent++
@@ -556,6 +570,7 @@ func (c *Core) receiveGraft(now time.Time, from peer.Info, msg *Graft) {
 		return
 	}
 	c.stats.GraftsReceived++
+	c.lazyReset(now)
 	c.setEager(n, true)
 	for _, id := range msg.IDs {
 		cached, _, ok := c.cached(now, id)

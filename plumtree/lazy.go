@@ -33,10 +33,39 @@ func (c *Core) lazyPush(now time.Time, a Announcement, except peer.ID, skip []an
 			c.flush(n)
 		}
 	}
-	if queued && !c.flushPending {
-		c.flushPending = true
-		c.flushAt = now.Add(c.cfg.LazyBatchInterval)
+	if !queued {
+		return
 	}
+	c.batchMessages++
+	if !c.flushPending {
+		c.flushPending = true
+		c.flushAt = now.Add(c.lazyInterval)
+	}
+}
+
+// lazyReset brings the batching interval back to Config.LazyBatchInterval
+// when something suggests that a payload went missing or that the tree
+// changes: a GRAFT sent or received, an announcement of a message not
+// received, a neighbour up or down. The announcements already gathered
+// leave by the short interval too.
+func (c *Core) lazyReset(now time.Time) {
+	c.lazyTrouble = true
+	c.lazyInterval = c.cfg.LazyBatchInterval
+	if due := now.Add(c.lazyInterval); c.flushPending && c.flushAt.After(due) {
+		c.flushAt = due
+	}
+}
+
+// lazyAdapt sets the interval of the next batch once one was flushed: it
+// doubles, up to Config.MaxLazyBatchInterval, when the batch announced more
+// than one message and nothing went wrong meanwhile (a steady flow over a
+// stable tree, where announcements recover nothing); it stays otherwise.
+func (c *Core) lazyAdapt() {
+	if !c.lazyTrouble && c.batchMessages > 1 {
+		c.lazyInterval = min(2*c.lazyInterval, c.cfg.MaxLazyBatchInterval)
+	}
+	c.lazyTrouble = false
+	c.batchMessages = 0
 }
 
 // withdraw removes a gathered announcement of id for n, which told us it has
@@ -76,6 +105,7 @@ func (c *Core) flushAll() {
 func (c *Core) tick(now time.Time) {
 	if c.flushPending && !now.Before(c.flushAt) {
 		c.flushAll()
+		c.lazyAdapt()
 	}
 	var graftPeers []*neighbor
 	var grafts map[*neighbor][]MessageID
@@ -96,6 +126,9 @@ func (c *Core) tick(now time.Time) {
 		}
 		grafts[target] = append(grafts[target], m.id)
 		c.missing.reschedule(m, now.Add(c.cfg.GraftTimeout))
+	}
+	if len(graftPeers) > 0 {
+		c.lazyReset(now)
 	}
 	for _, n := range graftPeers {
 		for ids := range slices.Chunk(grafts[n], MaxIDsPerMessage) {

@@ -13,9 +13,10 @@ import "time"
 type Leave struct{}
 
 // leaveWindow returns how far back Leave pushes own broadcasts: twice the
-// time an announcement can take to be gathered, announced and grafted.
+// time an announcement can take to be gathered (at the longest interval the
+// batching grows to), announced and grafted.
 func (c *Core) leaveWindow() time.Duration {
-	return 2 * (c.cfg.LazyBatchInterval + c.cfg.IHaveTimeout + c.cfg.GraftTimeout)
+	return 2 * (c.cfg.MaxLazyBatchInterval + c.cfg.IHaveTimeout + c.cfg.GraftTimeout)
 }
 
 // leave carries out Leave.
