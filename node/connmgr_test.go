@@ -122,16 +122,17 @@ func TestConnectionManagerSparesConnectionsInUse(t *testing.T) {
 
 // gatedCore counts what it receives, each Received waiting for the gate
 // to open: a loop slower than its peers.
-type gatedCore struct {
-	echoCore
-	gate chan struct{}
-}
-
-func (c *gatedCore) Step(now time.Time, input any) {
-	if _, ok := input.(overlay.Received); ok {
-		<-c.gate
-	}
-	c.echoCore.Step(now, input)
+// holdTurn keeps a turn of r's loop under way until gate is closed, so
+// that readers queue what they read for the loop rather than step it
+// themselves (receiveInline), as they do while the loop is busy. The
+// connections must be open: accepting one takes a turn.
+func holdTurn(r *Runtime, gate <-chan struct{}) {
+	held := make(chan struct{})
+	go r.Do(context.Background(), func(time.Time) {
+		close(held)
+		<-gate
+	})
+	<-held
 }
 
 // Messages waiting for a busy loop are bounded in bytes, not only in
@@ -149,15 +150,22 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := &gatedCore{gate: make(chan struct{})}
+	core := &echoCore{}
 	slow, err := Start(Config{Core: core, Transport: tr, MaxQueuedBytes: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	openGate := sync.OnceFunc(func() { close(core.gate) })
+	gate := make(chan struct{})
+	openGate := sync.OnceFunc(func() { close(gate) })
 	defer openGate() // before Close, should the test fail with the loop at the gate
 	sender, _, _ := startNode(t, net, "sender")
+	// A first message opens the connection; then the loop is kept busy.
+	if err := sender.Step(context.Background(), sendRequest{to: peer.Info{Addr: "slow"}, text: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the first message", func() bool { got, _ := core.snapshot(); return len(got) == 1 })
+	holdTurn(slow, gate)
 	text := string(make([]byte, 100<<10))
 	const count = 40 // 4 MB in all
 	for range count {
@@ -165,8 +173,8 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The loop holds the first message at the gate; the queue fills up to
-	// the limit and the reader waits.
+	// The loop waits at the gate; the queue fills up to the limit and the
+	// reader waits.
 	testutil.Eventually(t, 10*time.Second, "the queue to fill", func() bool { return int(slow.queued.InUse()) > limit-200<<10 })
 	if used := int(slow.queued.InUse()); used > limit {
 		t.Fatalf("%d bytes queued, limit %d", used, limit)
@@ -175,7 +183,7 @@ func TestQueuedMessagesAreBoundedInBytes(t *testing.T) {
 		t.Fatalf("%d messages queued: the byte bound did not hold the reader back", n)
 	}
 	openGate()
-	testutil.Eventually(t, 10*time.Second, "every message", func() bool { got, _ := core.snapshot(); return len(got) == count })
+	testutil.Eventually(t, 10*time.Second, "every message", func() bool { got, _ := core.snapshot(); return len(got) == 1+count })
 	if used := int(slow.queued.InUse()); used != 0 {
 		t.Fatalf("%d bytes still counted as queued", used)
 	}

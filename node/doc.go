@@ -3,14 +3,23 @@
 // one a test steps. The root package's Broadcaster and DHT are both built
 // on a [Runtime].
 //
-// A [Runtime] owns one goroutine, the loop, which alone touches the core: it
-// steps the core with messages decoded from peers, link failures, local
-// requests and timer ticks, and carries out the core's outputs. Around it, one
-// goroutine accepts inbound connections, and each connection has a reader and
-// a writer goroutine, so that a slow peer never stalls the loop.
+// A [Runtime] owns one goroutine, the loop, which steps the core with
+// messages decoded from peers, link failures, local requests and timer
+// ticks, and carries out the core's outputs, one turn at a time. Around it,
+// one goroutine accepts inbound connections, and each connection has a
+// reader and a writer goroutine, so that a slow peer never stalls the loop.
+// The loop's turns are serialised by a lock, not by its goroutine: a reader
+// that finds no turn under way and none of its earlier messages waiting
+// takes the turn and steps the messages it read itself, rather than waking
+// the loop's goroutine for them (one goroutine hand-off less per message at
+// light load; under load the loop is busy and readers queue their messages
+// for it). "On the loop" in this package's docs means during a turn: the
+// core, Config.OnOutput, Do's functions and StepFromOutput never run
+// concurrently with one another.
 //
 // The hot path: a reader hands the loop every message that one read from the
-// socket brought in, in one batch (transport.BufferedReceiver); the loop
+// socket brought in, in one batch (transport.BufferedReceiver), or steps
+// the batch itself when the loop is idle; the loop
 // queues what it sends without waking anyone (transport.DeferredSender) and
 // flushes the connections it wrote to when no input is waiting, or every 64
 // inputs, so that under load the messages to a peer share a write and the

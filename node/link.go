@@ -45,8 +45,11 @@ type connection struct {
 	lastUsed  time.Time     // loop-owned
 	closed    bool          // loop-owned: connGone already ran
 	writing   atomic.Int64  // messages queued for the writer and not yet sent
-	draining  bool          // loop-owned: closing was closed
-	denied    bool          // loop-owned: closed because its peer is denied
+	// queuedBatches counts the batches the reader queued for the loop and
+	// the loop has not yet stepped.
+	queuedBatches atomic.Int64
+	draining      bool // loop-owned: closing was closed
+	denied        bool // loop-owned: closed because its peer is denied
 	// lingerClosed is loop-owned: closeLingering closed the connection.
 	lingerClosed bool
 }
@@ -247,11 +250,17 @@ func (r *Runtime) readLoop(c *connection) {
 		if batch == nil {
 			return true
 		}
+		if r.receiveInline(batch) {
+			batch = nil
+			return true
+		}
+		c.queuedBatches.Add(1)
 		select {
 		case r.inbound <- batch:
 			batch = nil
 			return true
 		case <-r.done:
+			c.queuedBatches.Add(-1)
 			r.queued.Release(batch.size)
 			return false
 		}

@@ -57,8 +57,10 @@ type Config struct {
 	// Transport carries messages to peers. Required. The runtime closes it
 	// on Close.
 	Transport transport.Transport
-	// OnOutput is called on the loop goroutine for every output that is not
-	// overlay.Send, Connect or Disconnect. It must not block.
+	// OnOutput is called during a turn of the loop for every output that
+	// is not overlay.Send, Connect or Disconnect: on the loop's goroutine,
+	// or on the reader goroutine that steps the messages it read (see the
+	// package doc), never during another turn. It must not block.
 	OnOutput func(now time.Time, out any)
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
@@ -150,7 +152,13 @@ type Runtime struct {
 	}
 	deniedCheck chan struct{} // capacity 1: Config.Denied's answers changed
 
-	// Owned by the loop goroutine.
+	// turn is held for a turn of the loop: by the loop's goroutine, or by a
+	// connection's reader stepping the messages it read (receiveInline).
+	// The fields below, the core and everything Config.OnOutput touches
+	// are guarded by it.
+	turn sync.Mutex
+	// stopped is set once the loop has ended: no reader steps after it.
+	stopped bool
 	// openConns counts the connections that are not closing.
 	openConns       int
 	lastTrimWarning time.Time
@@ -452,11 +460,13 @@ type dialResult struct {
 
 func (r *Runtime) loop() {
 	defer r.wg.Done()
-	defer r.shutdownLinks()
 	housekeeping := r.clock.NewTicker(time.Second)
 	defer housekeeping.Stop()
 	defer r.timer.Stop()
+	defer r.stopTurns()
+	r.turn.Lock()
 	r.rearm()
+	r.turn.Unlock()
 	servedFirst := false
 	for {
 		// A waiting request (a Send, a Stats) goes first, every other
@@ -468,9 +478,11 @@ func (r *Runtime) loop() {
 		if !servedFirst {
 			select {
 			case req := <-r.requests:
+				r.turn.Lock()
 				r.serve(req)
 				servedFirst = true
 				r.endTurn()
+				r.turn.Unlock()
 				continue
 			default:
 			}
@@ -480,31 +492,76 @@ func (r *Runtime) loop() {
 		case <-r.done:
 			return
 		case batch := <-r.inbound:
-			r.receive(batch)
+			r.turn.Lock()
+			r.receiveQueued(batch)
 		case ev := <-r.events:
+			r.turn.Lock()
 			r.handleEvent(ev)
 		case req := <-r.requests:
+			r.turn.Lock()
 			r.serve(req)
 		case <-r.timer.C():
+			r.turn.Lock()
 			// Messages that arrived before the deadline go first: under
 			// load, a payload can sit in the queue while the timer that
 			// waits for it fires (Plumtree would GRAFT it again).
 			for range len(r.inbound) {
-				r.receive(<-r.inbound)
+				r.receiveQueued(<-r.inbound)
 				if r.stepsUnflushed >= maxStepsUnflushed {
 					r.flushWrites()
 				}
 			}
 			r.step(overlay.Tick{})
 		case now := <-housekeeping.C():
+			r.turn.Lock()
 			r.closeIdle(now)
 			r.trimConns(now)
 			r.closeLingering(now)
 		case <-r.deniedCheck:
+			r.turn.Lock()
 			r.closeDenied()
 		}
 		r.endTurn()
+		r.turn.Unlock()
 	}
+}
+
+// stopTurns ends the loop's turns, no reader stepping a batch after it, and
+// closes every connection.
+func (r *Runtime) stopTurns() {
+	r.turn.Lock()
+	defer r.turn.Unlock()
+	r.stopped = true
+	r.shutdownLinks()
+}
+
+// receiveQueued steps a batch taken from the loop's queue; the caller
+// holds turn.
+func (r *Runtime) receiveQueued(batch *inboundBatch) {
+	c := batch.conn
+	r.receive(batch)
+	c.queuedBatches.Add(-1)
+}
+
+// receiveInline steps batch on the calling reader's goroutine when no
+// turn of the loop is under way and none of c's earlier batches waits in
+// the loop's queue (c's messages keep their order), and reports whether it
+// did: the loop's goroutine is not woken for it. At light load this saves a
+// goroutine hand-off per message received; under load the loop is busy
+// and the batch is queued as before.
+func (r *Runtime) receiveInline(batch *inboundBatch) bool {
+	if batch.conn.queuedBatches.Load() != 0 || !r.turn.TryLock() {
+		return false
+	}
+	defer r.turn.Unlock()
+	if r.stopped {
+		r.queued.Release(batch.size)
+		batch.recycle()
+		return true
+	}
+	r.receive(batch)
+	r.endTurn()
+	return true
 }
 
 // serve carries out a request of Step or Do.
@@ -550,6 +607,7 @@ func (r *Runtime) flushWrites() {
 	r.stepsUnflushed = 0
 }
 
+// receive steps the messages of batch; the caller holds turn.
 func (r *Runtime) receive(batch *inboundBatch) {
 	c := batch.conn
 	for _, msg := range batch.msgs {
