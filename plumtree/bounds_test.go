@@ -193,7 +193,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		cfg.SeenCacheSize != DefaultSeenCacheSize || cfg.SeenTTL != DefaultSeenTTL ||
 		cfg.PayloadCacheSize != DefaultPayloadCacheSize || cfg.PayloadTTL != DefaultPayloadTTL ||
 		cfg.PayloadCacheBytes != DefaultPayloadCacheBytes || cfg.MaxClockSkew != DefaultMaxClockSkew ||
-		cfg.LazyBatchInterval != DefaultLazyBatchInterval || cfg.MaxPayload != DefaultMaxPayload ||
+		cfg.LazyBatchInterval != DefaultLazyBatchInterval || cfg.MaxLazyBatchInterval != DefaultMaxLazyBatchInterval ||
+		cfg.MaxPayload != DefaultMaxPayload ||
 		cfg.MaxMissing != DefaultMaxMissing || cfg.OptimizationThreshold != 0 || cfg.Logger == nil {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
@@ -226,6 +227,8 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"PayloadTTL", Config{Self: selfInfo, SeenTTL: time.Minute, MaxClockSkew: 40 * time.Second, PayloadTTL: 30 * time.Second}},
 		{"PayloadCacheSize", Config{Self: selfInfo, SeenCacheSize: 10, PayloadCacheSize: 20}},
 		{"LazyBatchInterval", Config{Self: selfInfo, LazyBatchInterval: -1}},
+		{"MaxLazyBatchInterval", Config{Self: selfInfo, MaxLazyBatchInterval: -1}},
+		{"MaxLazyBatchInterval", Config{Self: selfInfo, LazyBatchInterval: 20 * time.Millisecond, MaxLazyBatchInterval: 10 * time.Millisecond}},
 		{"OptimizationThreshold", Config{Self: selfInfo, OptimizationThreshold: -1}},
 		{"MaxPayload", Config{Self: selfInfo, MaxPayload: -1}},
 		{"MaxMissing", Config{Self: selfInfo, MaxMissing: -1}},

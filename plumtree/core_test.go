@@ -421,3 +421,78 @@ func TestAnnouncementsAreBatchedPerPeer(t *testing.T) {
 		t.Errorf("a timer is still pending after the flush")
 	}
 }
+
+// The announcement batching interval doubles, up to MaxLazyBatchInterval,
+// while each batch announces more than one message, stays put at a lower
+// rate, and drops back at once at a GRAFT, an announcement of a message not
+// received or a neighbour change, pulling in a batch already gathered.
+func TestLazyBatchIntervalAdaptsToTheFlow(t *testing.T) {
+	c := newTestCore(t, nil, peerA, peerB, peerC)
+	c.Step(simEpoch, overlay.Received{From: peerC, Msg: &Prune{}})
+	c.Drain(nil)
+	now := simEpoch
+	next := byte(0)
+	// batch receives perBatch new payloads from A at now, ticks at the end
+	// of the batching interval and returns the interval.
+	batch := func(perBatch int) time.Duration {
+		t.Helper()
+		start := now
+		for range perBatch {
+			next++
+			c.Step(now, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xAB, next}, 1, "x")})
+		}
+		deadline, ok := c.NextDeadline()
+		if !ok {
+			t.Fatal("no deadline with announcements gathered")
+		}
+		now = deadline
+		c.Step(now, overlay.Tick{})
+		if ihaves := sentTo[*IHave](c.Drain(nil), peerC); len(ihaves) != 1 || len(ihaves[0].Announcements) != perBatch {
+			t.Fatalf("IHAVEs to C = %+v, want one announcing %d messages", ihaves, perBatch)
+		}
+		return now.Sub(start)
+	}
+	ms := time.Millisecond
+	// The neighbours just came up: the first batch does not grow it.
+	for i, want := range []time.Duration{10 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 80 * ms} {
+		if got := batch(2); got != want {
+			t.Fatalf("batch %d of a steady flow gathered for %v, want %v", i, got, want)
+		}
+	}
+	// A GRAFT from C: the next batch leaves after the short interval.
+	c.Step(now, overlay.Received{From: peerC, Msg: &Graft{}})
+	c.Step(now, overlay.Received{From: peerC, Msg: &Prune{}}) // lazy again
+	c.Drain(nil)
+	if got := batch(2); got != 10*ms {
+		t.Fatalf("after a GRAFT the batch gathered for %v, want 10ms", got)
+	}
+	if got := batch(2); got != 10*ms {
+		t.Fatalf("the batch after the GRAFT's gathered for %v, want 10ms: it had trouble", got)
+	}
+	// One message per batch: the interval stays.
+	for range 3 {
+		if got := batch(1); got != 20*ms {
+			t.Fatalf("a batch of one message gathered for %v, want 20ms: no growth at this rate", got)
+		}
+	}
+	for range 3 {
+		batch(2)
+	}
+	if c.lazyInterval != 80*ms {
+		t.Fatalf("interval %v after a steady flow, want 80ms", c.lazyInterval)
+	}
+	// An announcement of an unknown message from C while a batch is
+	// gathered: the batch leaves 10 ms later, not 80.
+	next++
+	c.Step(now, overlay.Received{From: peerA, Msg: gossipFrom(MessageID{0xAB, next}, 1, "x")})
+	c.Step(now.Add(5*ms), overlay.Received{From: peerC, Msg: &IHave{Announcements: []Announcement{{ID: MessageID{0xCD, 1}, Round: 1}}}})
+	if want := now.Add(15 * ms); !c.flushAt.Equal(want) || c.lazyInterval != 10*ms {
+		t.Fatalf("after an unseen announcement: batch due %v, interval %v; want %v, 10ms", c.flushAt.Sub(now), c.lazyInterval, want.Sub(now))
+	}
+	// A neighbour leaving resets it too.
+	c.lazyInterval = 80 * ms
+	c.Step(now.Add(6*ms), NeighborDown{Peer: peerB.ID})
+	if c.lazyInterval != 10*ms {
+		t.Fatalf("interval %v after a neighbour left, want 10ms", c.lazyInterval)
+	}
+}
