@@ -82,8 +82,17 @@
 // Announcements are batched: the IDs announced to one peer are gathered for
 // [Config.LazyBatchInterval] and sent as one IHAVE carrying many (ID, round)
 // pairs, because one IHAVE per message per lazy link would cost more bytes
-// than the payload itself for small messages. Grafts due at the same tick for
-// the same peer are also sent in one GRAFT.
+// than the payload itself for small messages. The interval adapts: while a
+// steady flow goes by (more than one message announced per batch) and
+// nothing suggests a loss, it doubles at each batch up to
+// [Config.MaxLazyBatchInterval] (80 ms), since in a stable tree the
+// announcements recover nothing and each IHAVE is a message to send, receive
+// and step; a GRAFT sent or received, an announcement of a message not
+// received, or a neighbour coming or going brings it back to
+// LazyBatchInterval at once, together with the batch being gathered. A lost
+// payload is then announced, at worst, MaxLazyBatchInterval after it went by
+// rather than LazyBatchInterval. Grafts due at the same tick for the same
+// peer are also sent in one GRAFT.
 //
 // The paper assumes links that lose nothing while they are up (TCP): a
 // payload is lost only with its link, which the membership overlay reports.
