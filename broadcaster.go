@@ -458,7 +458,7 @@ func (b *Broadcaster) onOutput(now time.Time, out any) {
 		if out.Topic != topicApp {
 			break
 		}
-		if !json.Valid(out.Payload) {
+		if !validJSON(out.Payload) {
 			// Only a modified or hostile peer sends this: Send and Reply
 			// encode JSON. Reactors are promised JSON, so drop it.
 			b.invalidJSON.Add(1)

@@ -22,9 +22,13 @@ type listeners[T any] struct {
 }
 
 type listener[T any] struct {
-	fn    func(T)
-	queue chan T
-	stop  chan struct{}
+	fn func(T)
+	// queue is closed, and stopped set, when the callback is removed
+	// (under listeners.mu, so that dispatch never sends on it after): the
+	// goroutine waits on the one channel, which costs less per item than a
+	// select on two.
+	queue   chan T
+	stopped atomic.Bool
 }
 
 func newListeners[T any](queueLen int) *listeners[T] {
@@ -45,7 +49,7 @@ func (s *listeners[T]) add(fn func(T)) func() {
 	}
 	id := s.nextID
 	s.nextID++
-	e := &listener[T]{fn: fn, queue: make(chan T, s.queueLen), stop: make(chan struct{})}
+	e := &listener[T]{fn: fn, queue: make(chan T, s.queueLen)}
 	s.entries[id] = e
 	s.wg.Add(1)
 	go s.run(e)
@@ -56,21 +60,26 @@ func (s *listeners[T]) add(fn func(T)) func() {
 			defer s.mu.Unlock()
 			if _, ok := s.entries[id]; ok {
 				delete(s.entries, id)
-				close(e.stop)
+				e.stop()
 			}
 		})
 	}
 }
 
+// stop ends e's goroutine once the call in progress, if any, returns; the
+// items still queued are dropped. The caller holds listeners.mu.
+func (e *listener[T]) stop() {
+	e.stopped.Store(true)
+	close(e.queue)
+}
+
 func (s *listeners[T]) run(e *listener[T]) {
 	defer s.wg.Done()
-	for {
-		select {
-		case m := <-e.queue:
-			e.fn(m)
-		case <-e.stop:
+	for m := range e.queue {
+		if e.stopped.Load() {
 			return
 		}
+		e.fn(m)
 	}
 }
 
@@ -94,7 +103,7 @@ func (s *listeners[T]) close() {
 	if !s.closed {
 		s.closed = true
 		for id, e := range s.entries {
-			close(e.stop)
+			e.stop()
 			delete(s.entries, id)
 		}
 	}

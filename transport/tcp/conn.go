@@ -67,6 +67,8 @@ type Conn struct {
 	// rawConn writes to the socket without waiting (Flush); nil when the
 	// socket or the system has no such write.
 	rawConn syscall.RawConn
+	// now writes through rawConn; used under writeMu.
+	now *nowWriter
 
 	// writeMu is held by whoever writes to the socket, the writer or
 	// Flush: frames are taken from pending and written under it, so they
@@ -108,6 +110,7 @@ func newConn(t *Transport, raw net.Conn, keys *sessionKeys) *Conn {
 	}
 	if sc, ok := socket.(syscall.Conn); ok && canWriteNow {
 		c.rawConn, _ = sc.SyscallConn()
+		c.now = newNowWriter()
 	}
 	c.reader.budget = t.buffered
 	c.reader.hooks = c
@@ -217,7 +220,7 @@ func (c *Conn) Flush() {
 	if len(out) == 0 {
 		return
 	}
-	n := writeNow(c.rawConn, out)
+	n := c.now.writeNow(c.rawConn, out)
 	if n > 0 {
 		c.transport.stats.writes.Add(1)
 		c.transport.stats.bytesOut.Add(uint64(n))

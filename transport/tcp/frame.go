@@ -114,6 +114,9 @@ type messageReader struct {
 	// releaseHeld, so that messages handed over but not yet consumed count
 	// too.
 	held atomic.Int64
+	// header holds the length prefix being read: a field, so that reading
+	// it does not allocate.
+	header [lengthLen]byte
 }
 
 // releaseHeld gives back the budget kept by the last message returned.
@@ -157,7 +160,7 @@ func (m *messageReader) buffered() bool {
 // connection's FrameTimeout), and allocated then.
 func (m *messageReader) read() (_ []byte, err error) {
 	m.releaseHeld()
-	var header [lengthLen]byte
+	header := &m.header
 	if _, err := io.ReadFull(m.r, header[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: truncated length prefix: %w", errMalformed, err)
