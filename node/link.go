@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *connection) enqueue(r *Runtime, data []byte, now time.Time) {
 	}
 	c.writing.Add(1)
 	select {
-	case c.queue <- data:
+	case c.queue <- slices.Clone(data): // data is the loop's encoding buffer
 	default:
 		c.writing.Add(-1)
 		r.stats.dropped.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,6 +182,8 @@ type Runtime struct {
 	// (a Plumtree GOSSIP to every eager peer) is encoded once.
 	lastMsg     any
 	lastEncoded []byte
+	// encodeBuf is the buffer encode reuses.
+	encodeBuf []byte
 }
 
 // maxStepsUnflushed bounds the inputs the loop steps while messages wait
@@ -738,7 +741,7 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 		go r.dial(out.To.Addr)
 	}
 	if len(pd.queue) < r.cfg.SendQueueLen {
-		pd.queue = append(pd.queue, data)
+		pd.queue = append(pd.queue, slices.Clone(data))
 	} else {
 		r.stats.dropped.Add(1)
 	}
@@ -746,21 +749,30 @@ func (r *Runtime) send(now time.Time, out overlay.Send) {
 
 // encode returns msg's encoding, reusing the last one when the outputs
 // being carried out send the very same message (the same pointer: wire
-// messages are pointers) again. No one changes the bytes: transports copy
-// them (transport.Conn.Send), and the queues that hold them only read them.
+// messages are pointers) again. The encoding is made in a buffer the
+// runtime reuses, valid until the next encode: transports copy what they
+// are given (transport.Conn.Send), and the queues that keep a message
+// longer (a pending dial's, a connection's writer's) keep a copy.
 func (r *Runtime) encode(msg any) ([]byte, error) {
 	// Comparing interfaces cannot panic here: lastMsg is a registered wire
 	// message, a pointer, and msg differs in type or is a pointer too.
 	if r.lastMsg != nil && msg == r.lastMsg {
 		return r.lastEncoded, nil
 	}
-	data, err := wire.Marshal(msg)
+	data, err := wire.AppendMarshal(r.encodeBuf[:0], msg)
 	if err != nil {
 		return nil, err
+	}
+	if cap(data) <= maxEncodeBuf {
+		r.encodeBuf = data[:0]
 	}
 	r.lastMsg, r.lastEncoded = msg, data
 	return data, nil
 }
+
+// maxEncodeBuf bounds the encoding buffer the runtime keeps: a large
+// message's is not held for the runtime's life.
+const maxEncodeBuf = 64 << 10
 
 // Flush waits until every message queued so far has been handed to the
 // transport, or ctx ends.
