@@ -138,7 +138,10 @@ func (c *Core) introduced(e Entry) bool {
 		return false
 	}
 	valid := make([]peer.ID, 0, Introductions)
-	for _, w := range e.Witnesses {
+	for i, w := range e.Witnesses {
+		if len(valid)+len(e.Witnesses)-i < Introductions {
+			return false // too few left to check
+		}
 		if slices.Contains(valid, w.By) || !c.validWitness(e, w) {
 			continue
 		}
@@ -160,6 +163,30 @@ func (c *Core) believable(now time.Time, e Entry) bool {
 		return true
 	}
 	return c.introduced(e)
+}
+
+// mayBelieve reports, without checking any signature, whether e may be
+// believable: its member is held, or believable does not fail at once.
+func (c *Core) mayBelieve(now time.Time, e Entry) bool {
+	if c.cfg.Key == nil || !c.joined || now.Sub(c.joinedAt) < c.cfg.JoinGrace {
+		return true
+	}
+	if _, ok := c.members.get(e.Peer.ID); ok {
+		return true
+	}
+	if addr, ok := c.linked[e.Peer.ID]; ok && addr == e.Peer.Addr {
+		return true
+	}
+	held := 0
+	for i, w := range e.Witnesses {
+		if w.By == e.Peer.ID || w.By == c.cfg.Self.ID || slices.ContainsFunc(e.Witnesses[:i], func(o Witness) bool { return o.By == w.By }) {
+			continue
+		}
+		if _, ok := c.members.get(w.By); ok {
+			held++
+		}
+	}
+	return held >= Introductions
 }
 
 // refuseUnintroduced counts a record refused for want of introductions and
@@ -211,22 +238,29 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 	pending := entries
 	for pass := 0; pass < maxListPasses && len(pending) > 0; pass++ {
 		var deferred []Entry
+		var adopted []peer.ID
 		c.intro.deferred = &deferred
-		progress := false
 		for _, e := range pending {
 			if !validEntry(e) || !c.learn(now, e, false, from) {
 				continue
 			}
-			news, progress = true, true
+			news = true
+			adopted = append(adopted, e.Peer.ID)
 			if e.State == StateLeft && e.Peer.ID == from.ID {
 				// A neighbour leaving says so directly: spread it.
 				c.announce(e)
 			}
 		}
 		c.intro.deferred = nil
-		pending = deferred
-		if !progress {
-			break
+		// Try again only the entries that a member adopted in this
+		// pass introduced: the others would fail as they did.
+		pending = pending[:0:0]
+		for _, e := range deferred {
+			if slices.ContainsFunc(e.Witnesses, func(w Witness) bool { return slices.Contains(adopted, w.By) }) {
+				pending = append(pending, e)
+			} else {
+				c.refuseUnintroduced(now, e)
+			}
 		}
 	}
 	for _, e := range pending {

@@ -45,6 +45,12 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		c.stats.InvalidRecords++
 		return false
 	}
+	if !c.mayBelieve(now, e) {
+		// Checked before any signature: a list of invented members
+		// costs map lookups, not verifications.
+		c.refuseUnintroduced(now, e)
+		return false
+	}
 	if e.Incarnation != 0 && !c.verified(e) {
 		c.stats.InvalidRecords++
 		return false
