@@ -170,3 +170,77 @@ func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 	}
 	t.Logf("unintroduced on node 0: %d; the 2,000 addresses dialled %d times", nodes[0].Stats().Gossip.Unintroduced, dialled.Load())
 }
+
+// A node that joins a network of nine real nodes past their join grace is
+// on every member list, including those of members it has no link to,
+// which adopted it on the introductions of its first neighbours.
+func TestJoinerIsIntroducedOverTCP(t *testing.T) {
+	ctx := context.Background()
+	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
+	start := func(bootstrap ...string) *p2p.Broadcaster {
+		cfg := p2p.Config{ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t), Bootstrap: bootstrap}
+		cfg.Gossip.JoinGrace = time.Second
+		cfg.Gossip.SyncInterval = 100 * time.Millisecond
+		b, err := p2p.NewBroadcaster(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var nodes []*p2p.Broadcaster
+	for i := range 9 {
+		if i == 0 {
+			nodes = append(nodes, start())
+		} else {
+			nodes = append(nodes, start(nodes[i-1].Addr()))
+		}
+	}
+	members := func(want int) func() bool {
+		return func() bool {
+			for _, n := range nodes {
+				if m, err := n.Members(ctx); err != nil || len(m) != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, "nine members on every node", members(9))
+	// Past the join grace: twenty member-list exchanges per node (every
+	// 100 ms at most) take two seconds at least.
+	syncs := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		syncs[i] = n.Stats().Gossip.Syncs
+	}
+	testutil.Eventually(t, 30*time.Second, "twenty more member-list exchanges on every node", func() bool {
+		for i, n := range nodes {
+			if n.Stats().Gossip.Syncs < syncs[i]+20 {
+				return false
+			}
+		}
+		return true
+	})
+	joiner := start(nodes[0].Addr())
+	nodes = append(nodes, joiner)
+	testutil.Eventually(t, 30*time.Second, "ten members on every node", members(10))
+	neighbours, err := joiner.Neighbors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(neighbours) >= 9 {
+		t.Fatalf("the joiner has links to all %d members: nothing was adopted on introductions", len(neighbours))
+	}
+	if got := joiner.Stats().Gossip.IntroductionsReceived; got < 2 {
+		t.Fatalf("the joiner received %d introductions, want 2 at least", got)
+	}
+	var refused uint64
+	for _, n := range nodes[:9] {
+		refused += n.Stats().Gossip.Unintroduced
+	}
+	t.Logf("the joiner has %d neighbours, received %d introductions; its first record was refused %d times before them",
+		len(neighbours), joiner.Stats().Gossip.IntroductionsReceived, refused)
+}

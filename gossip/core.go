@@ -202,6 +202,9 @@ type Stats struct {
 	// refused because no two members it holds introduced them (see
 	// introductions.go).
 	Unintroduced uint64
+	// IntroductionsSent counts this node's introductions of its
+	// neighbours; IntroductionsReceived those of this node by others.
+	IntroductionsSent, IntroductionsReceived uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each given time to be refuted (see
 	// suspicion.go); SuspicionsCleared those refuted, or whose member

@@ -292,6 +292,7 @@ func (c *Core) vouchFor(id peer.ID, force bool) {
 	}
 	c.intro.sent[id] = addr
 	sig := c.cfg.Key.Sign(introductionBytes(id, addr))
+	c.stats.IntroductionsSent++
 	c.outputs = append(c.outputs, vouchSend(m.rec.entry.Peer, sig))
 }
 
@@ -308,6 +309,7 @@ func (c *Core) receiveVouch(from peer.Info, v *Vouch) {
 	if slices.ContainsFunc(c.intro.vouches, func(o vouch) bool { return o.w.By == from.ID }) {
 		return
 	}
+	c.stats.IntroductionsReceived++
 	if len(c.intro.vouches) >= maxVouches {
 		c.intro.vouches = slices.Delete(c.intro.vouches, 0, 1)
 	}
