@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,79 @@ func introduce(by *peer.Key, id peer.ID, addr string) []byte {
 	return by.Sign(append(buf, addr...))
 }
 
+// listenTrap listens on a loopback address that no node should dial, counts
+// the connections made to it in dialled, and returns the address.
+func listenTrap(t *testing.T, dialled *atomic.Int64) string {
+	t.Helper()
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trap.Close() })
+	go func() {
+		for {
+			conn, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			conn.Close()
+		}
+	}()
+	return trap.Addr().String()
+}
+
+// membersOnEvery reports whether every node lists want members.
+func membersOnEvery(nodes []*p2p.Broadcaster, want int) func() bool {
+	return func() bool {
+		for _, n := range nodes {
+			if m, err := n.Members(context.Background()); err != nil || len(m) != want {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// sendSyncToEach marshals a member list and sends it to every node from
+// the transport of an insider (holding the cluster secret); the connections
+// close with the test.
+func sendSyncToEach(t *testing.T, insider *tcp.Transport, nodes []*p2p.Broadcaster, entries []gossip.Entry) {
+	t.Helper()
+	msg, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		conn, err := insider.Dial(context.Background(), n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if err := conn.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitSyncs waits until every node has started n more member-list
+// exchanges: a wait measured in protocol rounds rather than in seconds.
+func waitSyncs(t *testing.T, nodes []*p2p.Broadcaster, n uint64) {
+	t.Helper()
+	syncs := make([]uint64, len(nodes))
+	for i, b := range nodes {
+		syncs[i] = b.Stats().Gossip.Syncs
+	}
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%d more member-list exchanges on every node", n), func() bool {
+		for i, b := range nodes {
+			if b.Stats().Gossip.Syncs < syncs[i]+n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // Issue 10, row 3, at its hardest: an insider that is a member (the nodes
 // adopted its own signed record from its links) makes a key per invented
 // member, signs each one's record with it, puts each at its own address
@@ -37,56 +111,21 @@ func introduce(by *peer.Key, id peer.ID, addr string) []byte {
 func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
-	var nodes []*p2p.Broadcaster
-	for i := range 3 {
-		cfg := p2p.Config{ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t)}
-		cfg.Gossip.JoinGrace = time.Nanosecond
-		cfg.Gossip.ProbeInterval = 100 * time.Millisecond
-		cfg.Gossip.SyncInterval = 100 * time.Millisecond
-		if i > 0 {
-			cfg.Bootstrap = []string{nodes[0].Addr()}
-		}
-		b, err := p2p.NewBroadcaster(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		if err := b.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, b)
+	tune := func(c *p2p.Config) {
+		c.Gossip.JoinGrace = time.Nanosecond
+		c.Gossip.ProbeInterval = 100 * time.Millisecond
+		c.Gossip.SyncInterval = 100 * time.Millisecond
 	}
-	members := func(want int) func() bool {
-		return func() bool {
-			for _, n := range nodes {
-				if m, err := n.Members(ctx); err != nil || len(m) != want {
-					return false
-				}
-			}
-			return true
-		}
+	nodes := []*p2p.Broadcaster{startKeyedTCPNode(t, secret, nil, tune)}
+	for range 2 {
+		nodes = append(nodes, startKeyedTCPNode(t, secret, nil, tune, nodes[0].Addr()))
 	}
-	testutil.Eventually(t, 30*time.Second, "three members on every node", members(3))
+	testutil.Eventually(t, 30*time.Second, "three members on every node", membersOnEvery(nodes, 3))
 
 	var dialled atomic.Int64
 	traps := make([]string, 2000)
 	for i := range traps {
-		trap, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer trap.Close()
-		traps[i] = trap.Addr().String()
-		go func() {
-			for {
-				conn, err := trap.Accept()
-				if err != nil {
-					return
-				}
-				dialled.Add(1)
-				conn.Close()
-			}
-		}()
+		traps[i] = listenTrap(t, &dialled)
 	}
 
 	key, _ := peer.GenerateKey(nil)
@@ -105,37 +144,14 @@ func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 		e.Witnesses = []gossip.Witness{{By: key.ID(), Signature: sig}, {By: framed, Signature: sig}}
 		fakes = append(fakes, e)
 	}
-	hello, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: []gossip.Entry{self}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: fakes})
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := make([]uint64, len(nodes))
 	for i, n := range nodes {
 		before[i] = n.Stats().Gossip.Unintroduced
-		conn, err := insider.Dial(ctx, n.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if err := conn.Send(ctx, hello); err != nil {
-			t.Fatal(err)
-		}
 	}
+	sendSyncToEach(t, insider, nodes, []gossip.Entry{self})
 	// The insider is a member now (each node adopted it from its link).
-	testutil.Eventually(t, 30*time.Second, "the insider on every member list", members(4))
-	for _, n := range nodes {
-		conn, err := insider.Dial(ctx, n.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.Send(ctx, list); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.Eventually(t, 30*time.Second, "the insider on every member list", membersOnEvery(nodes, 4))
+	sendSyncToEach(t, insider, nodes, fakes)
 	testutil.Eventually(t, 30*time.Second, "2,000 unintroduced records counted on every node", func() bool {
 		for i, n := range nodes {
 			if n.Stats().Gossip.Unintroduced-before[i] < 2000 {
@@ -147,18 +163,7 @@ func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 	// Ten member-list exchanges per node, about a second: an adopted
 	// invented member would be probed (one random member every 100 ms)
 	// and handed on in these exchanges.
-	syncs := make([]uint64, len(nodes))
-	for i, n := range nodes {
-		syncs[i] = n.Stats().Gossip.Syncs
-	}
-	testutil.Eventually(t, 30*time.Second, "ten more member-list exchanges on every node", func() bool {
-		for i, n := range nodes {
-			if n.Stats().Gossip.Syncs < syncs[i]+10 {
-				return false
-			}
-		}
-		return true
-	})
+	waitSyncs(t, nodes, 10)
 	for i, n := range nodes {
 		m, _ := n.Members(ctx)
 		if len(m) > 4 {
@@ -177,56 +182,21 @@ func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 func TestJoinerIsIntroducedOverTCP(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
-	start := func(bootstrap ...string) *p2p.Broadcaster {
-		cfg := p2p.Config{ListenAddr: "127.0.0.1:0", DataDir: t.TempDir(), Secret: secret, Logger: testLogger(t), Bootstrap: bootstrap}
-		cfg.Gossip.JoinGrace = time.Second
-		cfg.Gossip.SyncInterval = 100 * time.Millisecond
-		b, err := p2p.NewBroadcaster(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		if err := b.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return b
+	tune := func(c *p2p.Config) {
+		c.Gossip.JoinGrace = time.Second
+		c.Gossip.SyncInterval = 100 * time.Millisecond
 	}
-	var nodes []*p2p.Broadcaster
-	for i := range 9 {
-		if i == 0 {
-			nodes = append(nodes, start())
-		} else {
-			nodes = append(nodes, start(nodes[i-1].Addr()))
-		}
+	nodes := []*p2p.Broadcaster{startKeyedTCPNode(t, secret, nil, tune)}
+	for i := range 8 {
+		nodes = append(nodes, startKeyedTCPNode(t, secret, nil, tune, nodes[i].Addr()))
 	}
-	members := func(want int) func() bool {
-		return func() bool {
-			for _, n := range nodes {
-				if m, err := n.Members(ctx); err != nil || len(m) != want {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	testutil.Eventually(t, 30*time.Second, "nine members on every node", members(9))
+	testutil.Eventually(t, 30*time.Second, "nine members on every node", membersOnEvery(nodes, 9))
 	// Past the join grace: twenty member-list exchanges per node (every
 	// 100 ms at most) take two seconds at least.
-	syncs := make([]uint64, len(nodes))
-	for i, n := range nodes {
-		syncs[i] = n.Stats().Gossip.Syncs
-	}
-	testutil.Eventually(t, 30*time.Second, "twenty more member-list exchanges on every node", func() bool {
-		for i, n := range nodes {
-			if n.Stats().Gossip.Syncs < syncs[i]+20 {
-				return false
-			}
-		}
-		return true
-	})
-	joiner := start(nodes[0].Addr())
+	waitSyncs(t, nodes, 20)
+	joiner := startKeyedTCPNode(t, secret, nil, tune, nodes[0].Addr())
 	nodes = append(nodes, joiner)
-	testutil.Eventually(t, 30*time.Second, "ten members on every node", members(10))
+	testutil.Eventually(t, 30*time.Second, "ten members on every node", membersOnEvery(nodes, 10))
 	neighbours, err := joiner.Neighbors(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -245,7 +245,9 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 				continue
 			}
 			news = true
-			adopted = append(adopted, e.Peer.ID)
+			if c.cfg.Key != nil {
+				adopted = append(adopted, e.Peer.ID)
+			}
 			if e.State == StateLeft && e.Peer.ID == from.ID {
 				// A neighbour leaving says so directly: spread it.
 				c.announce(e)
