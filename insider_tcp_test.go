@@ -97,20 +97,7 @@ func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
 	}
 	victim := nodes[1]
 	entries = append(entries, gossip.Entry{Peer: peer.Info{ID: victim.ID(), Addr: victim.Addr()}, Incarnation: 1<<64 - 1, State: gossip.StateDead})
-	msg, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		conn, err := insider.Dial(ctx, n.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.Send(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-	}
+	sendSyncToEach(t, insider, nodes, entries)
 	testutil.Eventually(t, 30*time.Second, "the forged records to be refused", func() bool {
 		return nodes[0].Stats().Gossip.InvalidRecords >= 2001 && nodes[2].Stats().Gossip.InvalidRecords >= 2001
 	})
@@ -175,22 +162,8 @@ func TestInsiderSelfSignedMembersAtOneAddressOverTCP(t *testing.T) {
 		return true
 	}
 	testutil.Eventually(t, 30*time.Second, "three members on every node", three)
-	trap, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer trap.Close()
 	var dialled atomic.Int64
-	go func() {
-		for {
-			conn, err := trap.Accept()
-			if err != nil {
-				return
-			}
-			dialled.Add(1)
-			conn.Close()
-		}
-	}()
+	trap := listenTrap(t, &dialled)
 	key, _ := peer.GenerateKey(nil)
 	insider, err := tcp.Listen(tcp.Config{ListenAddr: "127.0.0.1:0", Key: key, Secret: secret})
 	if err != nil {
@@ -200,28 +173,17 @@ func TestInsiderSelfSignedMembersAtOneAddressOverTCP(t *testing.T) {
 	var entries []gossip.Entry
 	for i := range 2000 {
 		fake, _ := peer.GenerateKey(nil)
-		addr := trap.Addr().String()
+		addr := trap
 		if i%10 == 9 {
 			addr = nodes[i%3].Addr() // a live member's address
 		}
 		entries = append(entries, signMemberRecord(fake, gossip.Entry{Peer: peer.Info{ID: fake.ID(), Addr: addr}, Incarnation: 1, State: gossip.StateAlive}))
 	}
-	msg, err := wire.Marshal(&gossip.Sync{Full: true, Reply: true, Entries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := make([]uint64, len(nodes))
 	for i, n := range nodes {
 		before[i] = n.Stats().Gossip.InvalidRecords
-		conn, err := insider.Dial(ctx, n.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if err := conn.Send(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
 	}
+	sendSyncToEach(t, insider, nodes, entries)
 	testutil.Eventually(t, 30*time.Second, "the invented members to be refused", func() bool {
 		for _, n := range nodes {
 			if n.Stats().Gossip.AddressTaken < 1999 {

@@ -208,6 +208,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gs := stats.Gossip
 	counter(c.memberRecordsRefused, gs.InvalidRecords, "signature")
 	counter(c.memberRecordsRefused, gs.AddressTaken, "address_taken")
+	counter(c.memberRecordsRefused, gs.Unintroduced, "unintroduced")
 	counter(c.incarnationAttacks, gs.IncarnationAttacks)
 	counter(c.unvouchedDials, gs.UnvouchedDials)
 	if a.tr != nil {

@@ -33,6 +33,11 @@ const (
 	// DefaultMaxPayload is the largest payload a broadcast or direct message
 	// may carry.
 	DefaultMaxPayload = 1<<20 - 1024
+	// DefaultJoinGrace is how long after it joined a node with a key
+	// adopts members without introductions (see introductions.go): a
+	// joiner knows no witness yet, and nodes that join together know too
+	// few members at first to check each other's.
+	DefaultJoinGrace = 10 * time.Second
 )
 
 // Config configures a Core. Zero fields take the defaults above; HyParView
@@ -72,6 +77,8 @@ type Config struct {
 	MaxMembers int
 	// MaxPayload: see DefaultMaxPayload.
 	MaxPayload int
+	// JoinGrace: see DefaultJoinGrace.
+	JoinGrace time.Duration
 	// Tree chooses how Plumtree shapes its eager links: TreeRootedRelay (the
 	// zero value, the default), TreeRooted or TreePaper. Every node of a
 	// network must use the same shape.
@@ -145,6 +152,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"DeadRetention", c.DeadRetention < 0},
 		{"MaxMembers", c.MaxMembers < 0},
 		{"MaxPayload", c.MaxPayload < 0},
+		{"JoinGrace", c.JoinGrace < 0},
 	} {
 		if field.negative {
 			return c, fmt.Errorf("%w: Config.%s must not be negative", ErrConfig, field.name)
@@ -164,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.JoinGrace == 0 {
+		c.JoinGrace = DefaultJoinGrace
 	}
 	return c, nil
 }

@@ -152,6 +152,7 @@ type Core struct {
 	// (signed cores only; checked against the table before use).
 	holders map[string]peer.ID
 	held    []heldOutput // HyParView outputs waiting for a record to vouch for their peer
+	intro   introductions
 
 	// parts composes HyParView and Plumtree (see compose.go); now is the
 	// time of the step it runs, for the routing of their outputs.
@@ -197,6 +198,13 @@ type Stats struct {
 	// (or this node) holds their address: one address is one listener, so
 	// a second member there was invented (see addresses.go).
 	AddressTaken uint64
+	// Unintroduced counts records of members this node did not hold,
+	// refused because no two members it holds introduced them (see
+	// introductions.go).
+	Unintroduced uint64
+	// IntroductionsSent counts this node's introductions of its
+	// neighbours; IntroductionsReceived those of this node by others.
+	IntroductionsSent, IntroductionsReceived uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each given time to be refuted (see
 	// suspicion.go); SuspicionsCleared those refuted, or whose member
@@ -376,12 +384,14 @@ func (c *Core) Step(now time.Time, input any) {
 			// Only a core with a key checks addresses (see vouched).
 			if addr, ok := c.linked[in.From.ID]; ok && addr != in.From.Addr || !ok && len(c.linked) < maxLinked {
 				c.linked[in.From.ID] = in.From.Addr
+				c.vouchFor(in.From.ID, false)
 			}
 		}
 		c.hv.Heard(now, in.From.ID)
 		c.routeReceived(now, input, in)
 	case overlay.LinkDown:
 		delete(c.linked, in.Peer)
+		delete(c.intro.sent, in.Peer)
 		if p := c.probes[in.Peer]; p != nil && !in.Peer.IsZero() {
 			// The link carrying the probe went down (it may have been
 			// closed by this node: HyParView releases one-off links):
@@ -519,6 +529,8 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			}
 			c.checkRecent(now, in.From, msg.Recent)
 		}
+	case *Vouch:
+		c.receiveVouch(in.From, msg)
 	case *Sync:
 		if len(msg.Entries) > c.cfg.MaxMembers || (len(msg.Digest) > 0 && !validBuckets(len(msg.Digest))) {
 			c.stats.Dropped++
@@ -540,16 +552,7 @@ func (c *Core) receive(now time.Time, in overlay.Received) {
 			}
 			return
 		}
-		news := false
-		for _, e := range msg.Entries {
-			if validEntry(e) && c.learn(now, e, false, in.From) {
-				news = true
-				if e.State == StateLeft && e.Peer.ID == in.From.ID {
-					// A neighbour leaving says so directly: spread it.
-					c.announce(e)
-				}
-			}
-		}
+		news := c.learnList(now, msg.Entries, in.From)
 		if news {
 			// The lists differed: sync again soon, backing off again
 			// while rounds bring nothing new.

@@ -98,8 +98,13 @@
 // records for members that do not exist; since one address is one
 // listener, a live record at an address that another live member (or this
 // node) holds is refused and counted (Stats.AddressTaken), unless its member
-// has a live link from that address (see addresses.go). A core without a
-// key (simulations) neither signs nor checks.
+// has a live link from that address (see addresses.go). Nor does a node
+// adopt a member it does not hold on anyone's word: the member's record must
+// carry two introductions, signed by members the node holds that had a live
+// link with the member at its address, so one insider cannot introduce
+// anyone; a joiner, which knows no witness yet, believes what it hears for
+// its first Config.JoinGrace (see introductions.go). A core without a key
+// (simulations) neither signs nor checks.
 //
 // # Islands
 //

@@ -11,8 +11,9 @@ import (
 )
 
 // FuzzDecodeAndStep feeds arbitrary bytes through the wire codec into a
-// joined core, as the runtime does with what a peer sends: nothing may panic,
-// and the member list stays within its bound.
+// joined core, without a key and with one (which checks signatures and
+// introductions), as the runtime does with what a peer sends: nothing may
+// panic, and the member list stays within its bound.
 func FuzzDecodeAndStep(f *testing.F) {
 	other := peer.Info{ID: peer.ID{9}, Addr: "node-9"}
 	for _, msg := range []any{
@@ -30,6 +31,10 @@ func FuzzDecodeAndStep(f *testing.F) {
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 6, State: StateAlive, Name: "n", Tags: map[string]string{"k": "v"}, PublicKey: make([]byte, 32), Signature: make([]byte, 64)}}},
 		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 3, State: StateAlive}}},
 		&Sync{Full: true, Reply: true, Entries: []Entry{{Peer: other, Incarnation: 4, State: StateDead}}},
+		&Sync{Full: true, Entries: []Entry{{Peer: other, Incarnation: 6, State: StateAlive, PublicKey: make([]byte, 32), Signature: make([]byte, 64),
+			Witnesses: []Witness{{By: peer.ID{2}, Signature: make([]byte, 64)}, {By: peer.ID{3}, Signature: make([]byte, 64)}}}}},
+		&Vouch{Signature: make([]byte, 64)},
+		&Vouch{},
 	} {
 		data, err := wire.Marshal(msg)
 		if err != nil {
@@ -42,17 +47,26 @@ func FuzzDecodeAndStep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c, err := New(Config{Self: peer.Info{ID: peer.ID{1}, Addr: "node-1"}, Seed: 1, MaxMembers: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Unix(1_700_000_000, 0)
-		c.Step(now, Join{})
-		c.Step(now, overlay.Received{From: other, Msg: msg})
-		c.Step(now.Add(time.Minute), overlay.Tick{})
-		c.Drain(nil)
-		if c.members.len() > 64 {
-			t.Fatalf("member list grew to %d, bound 64", c.members.len())
+		for _, key := range []*peer.Key{nil, fuzzKey} {
+			self := peer.Info{ID: peer.ID{1}, Addr: "node-1"}
+			if key != nil {
+				self.ID = key.ID()
+			}
+			c, err := New(Config{Self: self, Key: key, Seed: 1, MaxMembers: 64, JoinGrace: time.Nanosecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Unix(1_700_000_000, 0)
+			c.Step(now, Join{})
+			c.Step(now, overlay.Received{From: other, Msg: msg})
+			c.Step(now.Add(time.Minute), overlay.Tick{})
+			c.Drain(nil)
+			if c.members.len() > 64 {
+				t.Fatalf("member list grew to %d, bound 64", c.members.len())
+			}
 		}
 	})
 }
+
+// fuzzKey is the keyed fuzz core's key.
+var fuzzKey, _ = peer.KeyFromSeed(make([]byte, 32))

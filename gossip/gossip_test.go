@@ -283,10 +283,14 @@ func testIslandsJoined(t *testing.T, seed uint64) {
 	net := newTestNet(t, seed)
 	got := deliveries{}
 	net.onOutput = got.record
-	net.joinAll(55, Config{})
+	// Members that joined before the split learnt each other's records
+	// with their introductions; the crossed lists below stand for that
+	// history, which a long JoinGrace lets them adopt.
+	cfg := Config{JoinGrace: time.Hour}
+	net.joinAll(55, cfg)
 	var small []*testNode
 	for i := range 5 {
-		node := net.addNode(Config{})
+		node := net.addNode(cfg)
 		var contacts []string
 		if i > 0 {
 			contacts = []string{small[0].info.Addr}

@@ -4,6 +4,7 @@ package gossip
 // and DEAD broadcasts, probes and push-pull syncs (see doc.go).
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"maps"
 	"slices"
@@ -17,7 +18,7 @@ import (
 
 func validEntry(e Entry) bool {
 	return !e.Peer.ID.IsZero() && len(e.Peer.Addr) <= 256 && e.State >= StateAlive && e.State <= StateSuspect &&
-		validMeta(e.Name, e.Tags) && len(e.PublicKey) <= 64 && len(e.Signature) <= 128
+		validMeta(e.Name, e.Tags) && len(e.PublicKey) <= 64 && len(e.Signature) <= 128 && validWitnesses(e.Witnesses)
 }
 
 // learn merges news of one member, e, which from delivered. Records a
@@ -42,6 +43,12 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 	}
 	if e.Incarnation == 0 && c.cfg.Key != nil {
 		c.stats.InvalidRecords++
+		return false
+	}
+	if !c.mayBelieve(now, e) {
+		// Checked before any signature: a list of invented members
+		// costs map lookups, not verifications.
+		c.refuseUnintroduced(now, e)
 		return false
 	}
 	if e.Incarnation != 0 && !c.verified(e) {
@@ -75,6 +82,10 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		if c.members.len() >= c.cfg.MaxMembers {
 			return false
 		}
+		if !c.believable(now, e) {
+			c.refuseUnintroduced(now, e)
+			return false
+		}
 		if e.State == StateAlive && c.addressTaken(e) {
 			c.stats.AddressTaken++
 			return false
@@ -86,6 +97,8 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		}
 		c.hold(e.Peer.ID, e.Peer.Addr)
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: maps.Clone(e.Tags)})
+		c.vouchFor(e.Peer.ID, false)
+		c.witnessChanged(e.Peer.ID)
 		return true
 	}
 	old := m
@@ -101,6 +114,14 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		return false
 	}
 	if !newer {
+		if c.cfg.Key != nil && e.Incarnation == old.incarnation() && len(old.rec.entry.Witnesses) < Introductions &&
+			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) &&
+			c.introduced(e) {
+			// The member's record with its introductions, which the
+			// copy held (first-hand, from a link) lacked: keep it, to
+			// hand on in syncs.
+			c.members.put(member{rec: recordOf(), state: old.state})
+		}
 		return false
 	}
 	if e.State == StateAlive && (old.state != StateAlive || old.rec.entry.Peer.Addr != e.Peer.Addr) && c.addressTaken(e) {
@@ -116,14 +137,17 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 			c.forgetHolder(e.Peer.ID, old.rec.entry.Peer.Addr)
 		}
 		c.hold(e.Peer.ID, e.Peer.Addr)
+		c.vouchFor(e.Peer.ID, false)
 	}
 	switch {
 	case old.state == StateAlive && e.State != StateAlive:
 		c.diedAt[e.Peer.ID] = now
 		c.outputs = append(c.outputs, MemberDown{Peer: e.Peer, Left: e.State == StateLeft, Name: e.Name, Tags: maps.Clone(e.Tags)})
+		c.witnessChanged(e.Peer.ID)
 	case old.state != StateAlive && e.State == StateAlive:
 		delete(c.diedAt, e.Peer.ID)
 		c.outputs = append(c.outputs, MemberUp{Peer: e.Peer, Name: e.Name, Tags: maps.Clone(e.Tags)})
+		c.witnessChanged(e.Peer.ID)
 	}
 	return true
 }
@@ -262,6 +286,7 @@ func (c *Core) tick(now time.Time) {
 	}
 	if c.joined && !now.Before(c.nextSync) {
 		c.syncBackoff = min(max(2*c.syncBackoff, minSyncInterval), c.cfg.SyncInterval)
+		c.expireUnintroduced(now)
 		c.nextSync = now.Add(c.syncBackoff)
 		if n := c.Neighbors(); len(n) > 0 {
 			c.sendSync(n[c.rand.IntN(len(n))])

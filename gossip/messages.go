@@ -12,6 +12,7 @@ const (
 	TypeProbe      wire.Type = 0x0602
 	TypeProbeReply wire.Type = 0x0603
 	TypeSync       wire.Type = 0x0604
+	TypeVouch      wire.Type = 0x0605
 )
 
 func init() {
@@ -20,6 +21,7 @@ func init() {
 	wire.Register(TypeProbe, (*Probe)(nil))
 	wire.Register(TypeProbeReply, (*ProbeReply)(nil))
 	wire.Register(TypeSync, (*Sync)(nil))
+	wire.Register(TypeVouch, (*Vouch)(nil))
 }
 
 // DirectMessage carries a payload to one peer, outside the broadcast tree.
@@ -92,7 +94,9 @@ const (
 // whose hash is its ID; Signature is the member's signature of the record
 // with State alive (or left, for a member that left): a dead or suspect
 // claim carries the signature of the alive record it is about (see
-// records.go).
+// records.go). Witnesses are other members' introductions of the member at
+// its address, which it carries outside what it signs (see
+// introductions.go).
 type Entry struct {
 	_           struct{} `cbor:",toarray"`
 	Peer        peer.Info
@@ -102,6 +106,7 @@ type Entry struct {
 	Tags        map[string]string
 	PublicKey   []byte
 	Signature   []byte
+	Witnesses   []Witness
 }
 
 // membershipEvent is the body of a topic-0 broadcast. Missed, when set,

@@ -55,6 +55,10 @@ func recordKey(e Entry) string {
 	buf := recordBytes(e)[len(recordDomain):]
 	buf = appendString(buf, string(e.PublicKey))
 	buf = appendString(buf, string(e.Signature))
+	for _, w := range e.Witnesses {
+		buf = append(buf, w.By[:]...)
+		buf = appendString(buf, string(w.Signature))
+	}
 	return string(buf)
 }
 
@@ -76,6 +80,7 @@ func internRecord(e Entry) *record {
 			Tags:        maps.Clone(e.Tags),
 			PublicKey:   slices.Clone(e.PublicKey),
 			Signature:   slices.Clone(e.Signature),
+			Witnesses:   cloneWitnesses(e.Witnesses),
 		}}
 		r.sum = entrySum(r.entry.Peer, r.entry.Incarnation)
 		return r

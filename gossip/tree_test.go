@@ -3,6 +3,8 @@ package gossip
 import (
 	"testing"
 	"time"
+
+	"github.com/p2p-go/p2p/plumtree"
 )
 
 // TestRootedTreeDeliversEveryBroadcastOnceWithoutPrunes runs the composed
@@ -71,4 +73,63 @@ func TestRootedTreeDeliversEveryBroadcastOnceWithoutPrunes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRootThatRelaysNothingLosesNoBroadcast: an insider can make a key whose
+// ID is the smallest and so become the rooted tree's root, to which every
+// origin also relays its broadcasts. A root that forwards nothing (no
+// GOSSIP, not even for a GRAFT) delays the nodes below it, which graft the
+// payload from lazy neighbours, but every broadcast still reaches every
+// node exactly once.
+func TestRootThatRelaysNothingLosesNoBroadcast(t *testing.T) {
+	net := newTestNet(t, 23)
+	got := deliveries{}
+	net.onOutput = got.record
+	net.joinAll(60, Config{})
+	if took, ok := net.runUntil(time.Minute, func() bool { return net.connected() && allMembersKnown(net) }); !ok {
+		t.Fatalf("overlay not connected with full member lists after %v", took)
+	}
+	root := net.nodes[0]
+	for _, n := range net.nodes {
+		if n.info.ID.Compare(root.info.ID) < 0 {
+			root = n
+		}
+	}
+	var dropped int
+	net.drop = func(from, _ *testNode, msg any) bool {
+		if _, ok := msg.(*plumtree.Gossip); ok && from == root {
+			dropped++
+			return true
+		}
+		return false
+	}
+	net.run(10 * time.Second)
+	clear(got)
+	const messages = 20
+	for i := range messages {
+		sender := net.nodes[net.rand.IntN(len(net.nodes))]
+		for sender == root {
+			sender = net.nodes[net.rand.IntN(len(net.nodes))]
+		}
+		net.step(sender, Broadcast{Topic: 1, Payload: []byte{byte(i)}})
+		net.run(50 * time.Millisecond)
+	}
+	net.run(10 * time.Second)
+	if len(got) != messages {
+		t.Fatalf("%d broadcasts delivered, want %d", len(got), messages)
+	}
+	for id, byNode := range got {
+		if len(byNode) != len(net.nodes)-1 {
+			t.Fatalf("broadcast %v reached %d nodes, want %d", id, len(byNode), len(net.nodes)-1)
+		}
+		for node, count := range byNode {
+			if count != 1 {
+				t.Fatalf("node %d delivered broadcast %v %d times", node, id, count)
+			}
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("the root dropped nothing: it forwarded no broadcast at all")
+	}
+	t.Logf("the root dropped %d GOSSIP messages; every broadcast reached every node once", dropped)
 }

@@ -66,7 +66,7 @@ func (c *Core) vouched(p peer.Info) bool {
 		return true
 	}
 	m, ok := c.members.get(p.ID)
-	return ok && len(m.rec.entry.Signature) > 0 && m.rec.entry.Peer.Addr == p.Addr
+	return ok && len(m.rec.entry.Signature) > 0 && m.rec.entry.Peer.Addr == p.Addr || c.recentlyRefused(p)
 }
 
 // routeHyParView routes one HyParView output, holding what would reach a
