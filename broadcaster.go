@@ -447,7 +447,9 @@ func (b *Broadcaster) do(ctx context.Context, fn func(time.Time)) error {
 	return runtimeErr(b.rt.Do(ctx, fn))
 }
 
-// onOutput runs on the runtime's loop goroutine and must not block.
+// onOutput runs during a turn of the runtime's loop (on its goroutine or on
+// the reader goroutine that steps what it read, never two at once) and must
+// not block.
 func (b *Broadcaster) onOutput(now time.Time, out any) {
 	switch out := out.(type) {
 	case gossip.Deliver:
