@@ -385,9 +385,23 @@ func (s *Sim) merge() {
 		clear(w.events)
 		clear(w.steps)
 		clear(w.outs)
-		*w = nodeWindow{events: w.events[:0], steps: w.steps[:0], outs: w.outs[:0]}
+		*w = nodeWindow{events: keep(w.events), steps: keep(w.steps), outs: keep(w.outs)}
 	}
 	clear(refs)
 	p.refs = refs[:0]
 	p.active = p.active[:0]
+}
+
+// maxKeptWindow is the largest capacity of a node's window buffers kept for
+// the next window: a node that once had thousands of events in a window (a
+// join's contact) does not keep that much (10,000 nodes would keep
+// hundreds of MiB).
+const maxKeptWindow = 256
+
+// keep returns list emptied, or nil if its capacity exceeds maxKeptWindow.
+func keep[T any](list []T) []T {
+	if cap(list) > maxKeptWindow {
+		return nil
+	}
+	return list[:0]
 }
