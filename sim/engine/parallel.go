@@ -23,9 +23,11 @@ import (
 // tick). Everything else a step causes — the handling of its outputs (sends
 // with their latency and loss draws, links, the Observer), the type counters
 // and Config.OnMessage — is kept and carried out at the end of the window by
-// one goroutine, the steps taken by (virtual time, node index, the node's own
-// order), the clock set to each step's time. A node's tick due within the
-// window is stepped within it. Callbacks (At, After, churn) are not in
+// one goroutine, the steps taken by (virtual time, sequence number of the
+// event stepped), the order the sequential engine would take them in, the
+// clock set to each step's time. A node's tick due within the window is
+// stepped within it, and merged after the other steps of its instant, by
+// node index. Callbacks (At, After, churn) are not in
 // windows: a window ends before the next one, which runs alone.
 //
 // The order of that merge, and hence every sequence number, every random
@@ -127,7 +129,10 @@ func (s *Sim) window(limit int64) {
 		p.win = append(p.win, nodeWindow{})
 	}
 	start := s.queue.peekNode().at // (a copy: popping moves what peek points to)
-	end := min(start+s.lookahead, limit+1)
+	end := start + s.lookahead
+	if limit < end {
+		end = limit + 1 // limit < end: no overflow
+	}
 	fn := s.queue.peekFunc()
 	var fnAt int64
 	var fnSeq uint64

@@ -179,3 +179,33 @@ func TestWindowedEngineIsTheSameWhateverTheWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowsStopAtLimitsAndCallbacks checks the windowed engine's bounds:
+// RunFor processes what is due at its limit and nothing later, and a
+// callback runs between the deliveries of its instant in schedule order,
+// seeing the clock at that instant.
+func TestWindowsStopAtLimitsAndCallbacks(t *testing.T) {
+	s, cores := newScriptSim(t, Config{Seed: 1, Workers: 2}, 3)
+	start := s.Now()
+	s.Step(0, emit{[]any{sendTo(s, 1, 1)}}) // due at 20 ms
+	var seen []int
+	s.At(start.Add(20*time.Millisecond), func() {
+		seen = append(seen, cores[1].received()...)
+		if s.Elapsed() != 20*time.Millisecond {
+			t.Errorf("callback at %v, want 20ms", s.Elapsed())
+		}
+		s.Step(2, emit{[]any{sendTo(s, 1, 2)}}) // due at 40 ms
+	})
+	s.RunFor(20*time.Millisecond - 1)
+	if got := cores[1].received(); len(got) != 0 {
+		t.Fatalf("received %v before the message was due", got)
+	}
+	s.RunFor(1)
+	if !slices.Equal(seen, []int{1}) || !slices.Equal(cores[1].received(), []int{1}) {
+		t.Fatalf("callback saw %v, node 1 received %v; want the delivery scheduled first, then the callback", seen, cores[1].received())
+	}
+	s.RunFor(20 * time.Millisecond)
+	if got := cores[1].received(); !slices.Equal(got, []int{1, 2}) || s.Elapsed() != 40*time.Millisecond {
+		t.Fatalf("received %v at %v, want [1 2] at 40ms", got, s.Elapsed())
+	}
+}
