@@ -10,7 +10,13 @@
 // (virtual time, sequence number), so a run with a given seed is repeatable
 // exactly; nodes step any [overlay.Core], and the network model offers
 // latency, loss, partitions, crashes and Poisson churn. Its package comment
-// describes the model.
+// describes the model. With Config.Workers ≥ 2 (the --workers flag of "p2p
+// sim broadcast", "massfail" and "kademlia"; its default is the number of
+// CPUs, at least 2) the engine steps the nodes of each lookahead window on
+// several goroutines: a run is then repeatable for a given seed whatever the
+// number of workers, but is not event for event the sequential run (Workers
+// 0 or 1) with that seed. [RunKV] always runs sequentially: its observer
+// steps nodes.
 //
 // # Scenarios
 //

@@ -24,7 +24,8 @@ const (
 
 // KVConfig configures the kv scenario. Zero fields take the defaults.
 type KVConfig struct {
-	// Sim configures the engine.
+	// Sim configures the engine (Workers is ignored: the kv scenario runs
+	// on the sequential engine).
 	Sim Config
 	// Gossip and Store are the templates of every node's configuration;
 	// Self, Seed and Backend (an in-memory one) are set per node.
@@ -165,6 +166,9 @@ func RunKV(cfg KVConfig) (*KVResult, error) {
 	wallStart := wallClock()
 	run := &kvRun{cfg: cfg, phase: "joining"}
 	simCfg := cfg.Sim
+	// The observer below steps the node that asked to persist, at once:
+	// the windowed engine would call it after the window.
+	simCfg.Workers = 0
 	userObserver := simCfg.Observer
 	simCfg.Observer = func(now time.Time, node int, out any) {
 		if p, ok := out.(kv.Persist); ok {

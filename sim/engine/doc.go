@@ -60,4 +60,43 @@
 // The cores' tests (hyparview, plumtree, gossip, kv's cluster, kademlia)
 // build their networks this way instead of keeping event loops of their
 // own.
+//
+// # Parallel runs
+//
+// With Config.Workers of 2 or more the engine is windowed (conservative
+// parallel discrete-event simulation). Every event a node's step causes at
+// another node is at least the lookahead L later: the latency model's
+// shortest latency ([Latency.Shortest]), the dial timeout and the detection
+// delay, whichever is least. So the events of different nodes due within
+// [t, t+L), t the time of the earliest pending event, cannot affect one
+// another: the engine takes them from the queue, steps each node's share in
+// its usual (time, sequence) order on one of Workers goroutines, nodes in
+// parallel (a tick a node sets within the window is stepped within it), and
+// touches nothing else meanwhile. At the window's end one goroutine carries
+// out what the steps caused, step by step in (time, sequence number of the
+// event stepped) order, ticks set within the window after the other steps of
+// their instant by node index, the clock set to each step's time: the sends
+// with their latency and loss draws (the one network stream, as in
+// sequential runs), links, Config.Drop, Config.OnMessage, Config.Observer
+// and the type counters. A window also ends before the next callback ([Sim.At],
+// [Sim.After], churn), which runs alone as in a sequential run, and before
+// the limit of RunUntil; RunUntilCond checks its condition between windows.
+//
+// What a windowed run guarantees: for a given seed and inputs, every
+// Workers of 2 or more gives the same run (the same deliveries at the same
+// times, the same random draws, the same events and counters), run after
+// run; how the nodes were shared among the goroutines never shows. A
+// windowed run is not the sequential one: a tick set within a window is
+// stepped after the other events of its instant, and RunUntilCond stops at
+// a window's end; with jittered latencies and timers (no two events at one
+// instant) the two agree event for event, with a fixed latency they differ
+// in the order of simultaneous ticks. The cores must not share mutable
+// state (what they share, such as package gossip's interned records, must
+// be safe for concurrent use and a pure function of its key), and the
+// callbacks see each step after its node has stepped the rest of the
+// window: an Observer or OnMessage that changes the simulation (kills a
+// node, steps one: package sim's kv scenario does) acts later than it
+// would in a sequential run, so such scenarios keep Workers at 0. With a
+// lookahead of zero (a normal latency model, clamped at zero) the windowed
+// engine steps one event at a time, as the sequential one.
 package engine

@@ -38,27 +38,34 @@ func (a *event) before(b *event) bool {
 	return a.seq < b.seq
 }
 
-// eventQueue holds the pending events in two lanes: a binary min-heap of
+// eventQueue holds the pending events in three lanes: a binary min-heap of
 // events held by value (so that scheduling one allocates nothing beyond the
-// slice's growth), and a FIFO lane for message deliveries scheduled in
-// order. With a fixed latency every delivery is due no sooner than the one
-// scheduled before it, so it joins the FIFO lane at O(1) rather than sifting
-// through a heap of millions of events (most of a large run's events); a
-// delivery due sooner (random latencies) goes to the heap. Each lane is
-// ordered by (at, seq) and pop takes the earlier of their heads, so the
+// slice's growth), a FIFO lane for message deliveries scheduled in order,
+// and a heap of its own for eventFunc events (the scenario's callbacks). With
+// a fixed latency every delivery is due no sooner than the one scheduled
+// before it, so it joins the FIFO lane at O(1) rather than sifting through a
+// heap of millions of events (most of a large run's events); a delivery due
+// sooner (random latencies) goes to the heap. The callbacks' lane tells the
+// parallel engine where the next one is without searching. Each lane is
+// ordered by (at, seq) and pop takes the earliest of their heads, so the
 // events come out in exactly the order one heap would give.
 type eventQueue struct {
-	items []event
+	items eventHeap
+	funcs eventHeap
 	// fifo[head:] are deliveries in (at, seq) order.
 	fifo []event
 	head int
 }
 
 // Len returns the number of pending events.
-func (q *eventQueue) Len() int { return len(q.items) + len(q.fifo) - q.head }
+func (q *eventQueue) Len() int { return len(q.items) + len(q.funcs) + len(q.fifo) - q.head }
 
 // push adds ev to the queue.
 func (q *eventQueue) push(ev event) {
+	if ev.kind == eventFunc {
+		q.funcs.push(ev)
+		return
+	}
 	if ev.kind == eventDeliver && (q.head == len(q.fifo) || q.fifo[len(q.fifo)-1].at <= ev.at) {
 		if q.head == len(q.fifo) {
 			q.fifo, q.head = q.fifo[:0], 0
@@ -71,47 +78,124 @@ func (q *eventQueue) push(ev event) {
 		q.fifo = append(q.fifo, ev)
 		return
 	}
-	q.items = append(q.items, ev)
-	i := len(q.items) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !q.items[i].before(&q.items[parent]) {
-			break
-		}
-		q.items[i], q.items[parent] = q.items[parent], q.items[i]
-		i = parent
-	}
+	q.items.push(ev)
 }
 
-// fromFIFO reports whether the earliest event is the FIFO lane's head.
-func (q *eventQueue) fromFIFO() bool {
+// lane names where the earliest event of a set of lanes is.
+type lane uint8
+
+const (
+	laneNone lane = iota
+	laneFIFO
+	laneItems
+	laneFuncs
+)
+
+// nodeLane returns the lane holding the earliest event that is not a
+// callback (laneNone when there is none).
+func (q *eventQueue) nodeLane() lane {
 	if q.head == len(q.fifo) {
-		return false
+		if len(q.items) == 0 {
+			return laneNone
+		}
+		return laneItems
 	}
-	return len(q.items) == 0 || q.fifo[q.head].before(&q.items[0])
+	if len(q.items) == 0 || q.fifo[q.head].before(&q.items[0]) {
+		return laneFIFO
+	}
+	return laneItems
+}
+
+// firstLane returns the lane holding the earliest event.
+func (q *eventQueue) firstLane() lane {
+	l := q.nodeLane()
+	if len(q.funcs) > 0 && (l == laneNone || q.funcs[0].before(q.head0(l))) {
+		return laneFuncs
+	}
+	return l
+}
+
+// head0 returns the head of lane l, which must not be empty.
+func (q *eventQueue) head0(l lane) *event {
+	switch l {
+	case laneFIFO:
+		return &q.fifo[q.head]
+	case laneFuncs:
+		return &q.funcs[0]
+	default:
+		return &q.items[0]
+	}
 }
 
 // peek returns the earliest event; the queue must not be empty.
-func (q *eventQueue) peek() *event {
-	if q.fromFIFO() {
-		return &q.fifo[q.head]
+func (q *eventQueue) peek() *event { return q.head0(q.firstLane()) }
+
+// peekFunc returns the earliest callback, or nil.
+func (q *eventQueue) peekFunc() *event {
+	if len(q.funcs) == 0 {
+		return nil
 	}
-	return &q.items[0]
+	return &q.funcs[0]
+}
+
+// peekNode returns the earliest event that is not a callback, or nil.
+func (q *eventQueue) peekNode() *event {
+	l := q.nodeLane()
+	if l == laneNone {
+		return nil
+	}
+	return q.head0(l)
 }
 
 // pop removes and returns the earliest event; the queue must not be empty.
-func (q *eventQueue) pop() event {
-	if q.fromFIFO() {
+func (q *eventQueue) pop() event { return q.popLane(q.firstLane()) }
+
+// popNode removes and returns the earliest event that is not a callback;
+// there must be one.
+func (q *eventQueue) popNode() event { return q.popLane(q.nodeLane()) }
+
+// popLane removes and returns the head of lane l, which must not be empty.
+func (q *eventQueue) popLane(l lane) event {
+	switch l {
+	case laneFIFO:
 		ev := q.fifo[q.head]
 		q.fifo[q.head] = event{} // release references for the garbage collector
 		q.head++
 		return ev
+	case laneFuncs:
+		return q.funcs.pop()
+	default:
+		return q.items.pop()
 	}
-	top := q.items[0]
-	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items[last] = event{} // release references for the garbage collector
-	q.items = q.items[:last]
+}
+
+// eventHeap is a binary min-heap of events by (at, seq).
+type eventHeap []event
+
+// push adds ev to the heap.
+func (h *eventHeap) push(ev event) {
+	*h = append(*h, ev)
+	items := *h
+	i := len(items) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !items[i].before(&items[parent]) {
+			break
+		}
+		items[i], items[parent] = items[parent], items[i]
+		i = parent
+	}
+}
+
+// pop removes and returns the earliest event; the heap must not be empty.
+func (h *eventHeap) pop() event {
+	items := *h
+	top := items[0]
+	last := len(items) - 1
+	items[0] = items[last]
+	items[last] = event{} // release references for the garbage collector
+	items = items[:last]
+	*h = items
 	i, n := 0, last
 	for {
 		left := 2*i + 1
@@ -119,13 +203,13 @@ func (q *eventQueue) pop() event {
 			break
 		}
 		smallest := left
-		if right := left + 1; right < n && q.items[right].before(&q.items[left]) {
+		if right := left + 1; right < n && items[right].before(&items[left]) {
 			smallest = right
 		}
-		if !q.items[smallest].before(&q.items[i]) {
+		if !items[smallest].before(&items[i]) {
 			break
 		}
-		q.items[i], q.items[smallest] = q.items[smallest], q.items[i]
+		items[i], items[smallest] = items[smallest], items[i]
 		i = smallest
 	}
 	return top

@@ -91,6 +91,19 @@ func (l Latency) Average() time.Duration {
 	return l.Mean
 }
 
+// Shortest returns the least latency the model can draw: Mean when fixed,
+// Min when uniform, zero when normal (clamped at zero).
+func (l Latency) Shortest() time.Duration {
+	switch l.Kind {
+	case LatencyUniform:
+		return l.Min
+	case LatencyNormal:
+		return 0
+	default:
+		return l.Mean
+	}
+}
+
 // Sample draws one latency.
 func (l Latency) Sample(random *rand.Rand) time.Duration {
 	switch l.Kind {

@@ -101,6 +101,14 @@ type Config struct {
 	WallClock func() time.Time
 	// Logger receives debug records (nil discards them).
 	Logger *slog.Logger
+	// Workers, when 2 or more, runs the windowed parallel engine with that
+	// many goroutines stepping cores at once (see "Parallel runs" in the
+	// package documentation); 0 or 1 runs the sequential engine. A run is
+	// repeatable for a given seed in either mode, and every Workers of 2 or
+	// more gives the same run, but the two modes order simultaneous work
+	// differently, so a windowed run differs from the sequential one with
+	// the same seed.
+	Workers int
 }
 
 // Identity is what the engine gives a new node: its index, its key pair
@@ -143,9 +151,12 @@ type node struct {
 	hasTick bool
 	tickGen uint32
 	tickAt  int64
-	keeps   []int32 // nodes this node asked to keep a link to (overlay.Connect)
-	keptBy  []int32 // nodes that keep a link to this node
-	stats   NodeStats
+	// tickUnqueued: the current tick was set during a parallel window
+	// and is not yet in the queue (the window's merge pushes it).
+	tickUnqueued bool
+	keeps        []int32 // nodes this node asked to keep a link to (overlay.Connect)
+	keptBy       []int32 // nodes that keep a link to this node
+	stats        NodeStats
 }
 
 // Sim is a discrete-event simulation of many overlay cores on a modelled
@@ -164,6 +175,9 @@ type Sim struct {
 	rtt     int64
 	detect  int64
 	dial    int64 // how long a send or dial to an unreachable node takes to fail
+	// lookahead is the shortest delay between a node's step and any event
+	// it causes at another node: the windowed engine's window.
+	lookahead int64
 
 	nodes   []node
 	byID    map[peer.ID]int32
@@ -181,6 +195,7 @@ type Sim struct {
 	codecErrors int64
 	types       map[reflect.Type]*TypeStats
 	prog        progress
+	par         parallel
 }
 
 // New returns an empty simulation at the configured epoch.
@@ -199,6 +214,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if cfg.DialTimeout < 0 {
 		return nil, fmt.Errorf("%w: Config.DialTimeout %v is negative", ErrConfig, cfg.DialTimeout)
+	}
+	if cfg.Workers < 0 {
+		return nil, fmt.Errorf("%w: Config.Workers %d is negative", ErrConfig, cfg.Workers)
 	}
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = DefaultEpoch
@@ -237,6 +255,7 @@ func (s *Sim) setLatency(l Latency) {
 	if s.cfg.DialTimeout > 0 {
 		s.dial = int64(s.cfg.DialTimeout)
 	}
+	s.lookahead = min(int64(l.Shortest()), s.detect, s.dial)
 }
 
 // SetLatency replaces the latency model for messages sent from now on.
@@ -437,6 +456,9 @@ func (s *Sim) RunUntilCond(limit time.Time, cond func() bool) bool {
 
 // run is the event loop.
 func (s *Sim) run(limit int64, cond func() bool) bool {
+	if s.cfg.Workers >= 2 {
+		return s.runWindows(limit, cond)
+	}
 	for s.queue.Len() > 0 && s.queue.peek().at <= limit {
 		if cond != nil && cond() {
 			return true
@@ -528,6 +550,7 @@ func (s *Sim) scheduleTick(i int32, afterTick bool) {
 	n.tickGen++
 	n.hasTick = true
 	n.tickAt = at
+	n.tickUnqueued = false
 	s.push(event{at: at, kind: eventTick, to: i, gen: n.tickGen})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/p2p-go/p2p/gossip"
@@ -25,6 +26,7 @@ type common struct {
 	jsonPath string
 	plotPath string
 	quiet    bool
+	workers  int
 }
 
 // register adds the shared flags to cmd.
@@ -45,13 +47,30 @@ func (c *common) register(cmd *cobra.Command, defaultNodes int) {
 	f.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
 }
 
+// registerWorkers adds the --workers flag, for the scenarios whose
+// observers only measure (the windowed engine calls them after each
+// window).
+func (c *common) registerWorkers(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&c.workers, "workers", defaultWorkers(),
+		"goroutines stepping nodes at once: 1 runs the sequential engine; 2 or more the windowed parallel engine, "+
+			"whose results are the same for a given --seed whatever the number of workers (2 or more) but differ from the sequential engine's; "+
+			"the default is the number of CPUs, at least 2, so that the default output is the same on every machine")
+}
+
+// defaultWorkers is the default of --workers: the number of CPUs, at least
+// 2, so that the default run is the windowed engine's on every machine.
+func defaultWorkers() int { return max(runtime.NumCPU(), 2) }
+
 // simConfig builds the engine configuration from the flags.
 func (c *common) simConfig(cmd *cobra.Command) (sim.Config, error) {
 	latency, err := sim.ParseLatency(c.latency)
 	if err != nil {
 		return sim.Config{}, fmt.Errorf("--latency: %w", err)
 	}
-	cfg := sim.Config{Seed: c.seed, Latency: latency, Loss: c.loss, DetectDelay: c.detect, CountBytes: c.bytes}
+	if c.workers < 0 {
+		return sim.Config{}, fmt.Errorf("--workers %d is negative", c.workers)
+	}
+	cfg := sim.Config{Seed: c.seed, Latency: latency, Loss: c.loss, DetectDelay: c.detect, CountBytes: c.bytes, Workers: c.workers}
 	if !c.quiet {
 		cfg.Progress = cmd.ErrOrStderr()
 	}
@@ -124,6 +143,7 @@ func broadcastCommand(massfail bool) *cobra.Command {
 		cmd.Short = "As broadcast, but a share of the nodes crashes at once before the messages"
 	}
 	flags.register(cmd, sim.DefaultNodes)
+	flags.registerWorkers(cmd)
 	profile.register(cmd)
 	f := cmd.Flags()
 	messages, interval := sim.DefaultMessages, sim.DefaultMessageInterval

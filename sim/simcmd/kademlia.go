@@ -19,6 +19,7 @@ func kademliaCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	flags.register(cmd, sim.DefaultNodes)
+	flags.registerWorkers(cmd)
 	f := cmd.Flags()
 	f.IntVar(&cfg.Lookups, "lookups", sim.DefaultLookups, "number of lookups of random IDs")
 	f.IntVar(&cfg.Records, "records", sim.DefaultRecords, "number of records stored and fetched (negative: none)")
