@@ -156,25 +156,27 @@ func (c *Core) introduced(e Entry) bool {
 // not hold: in its first Config.JoinGrace, with a live link from the record's
 // address, or with introductions. A core without a key believes everything.
 func (c *Core) believable(now time.Time, e Entry) bool {
+	return c.needsNoIntroduction(now, e) || c.introduced(e)
+}
+
+// needsNoIntroduction reports whether e's member may be adopted without
+// introductions: a core without a key, a node in its first JoinGrace, or a
+// live link from the record's address.
+func (c *Core) needsNoIntroduction(now time.Time, e Entry) bool {
 	if c.cfg.Key == nil || !c.joined || now.Sub(c.joinedAt) < c.cfg.JoinGrace {
 		return true
 	}
-	if addr, ok := c.linked[e.Peer.ID]; ok && addr == e.Peer.Addr {
-		return true
-	}
-	return c.introduced(e)
+	addr, ok := c.linked[e.Peer.ID]
+	return ok && addr == e.Peer.Addr
 }
 
 // mayBelieve reports, without checking any signature, whether e may be
 // believable: its member is held, or believable does not fail at once.
 func (c *Core) mayBelieve(now time.Time, e Entry) bool {
-	if c.cfg.Key == nil || !c.joined || now.Sub(c.joinedAt) < c.cfg.JoinGrace {
+	if c.needsNoIntroduction(now, e) {
 		return true
 	}
 	if _, ok := c.members.get(e.Peer.ID); ok {
-		return true
-	}
-	if addr, ok := c.linked[e.Peer.ID]; ok && addr == e.Peer.Addr {
 		return true
 	}
 	held := 0
