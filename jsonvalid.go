@@ -81,21 +81,30 @@ func (v *jsonValidator) object(depth int) bool {
 		if !v.value(depth) {
 			return false
 		}
-		v.space()
-		if v.i >= len(v.data) {
-			return false
-		}
-		switch v.data[v.i] {
-		case ',':
-			v.i++
-			v.space()
-		case '}':
-			v.i++
-			return true
-		default:
-			return false
+		if done, ok := v.next('}'); done {
+			return ok
 		}
 	}
+}
+
+// next moves past what follows an item of an object or array: a comma (more
+// items follow: done false) or closer (done, ok); anything else is invalid
+// (done, not ok).
+func (v *jsonValidator) next(closer byte) (done, ok bool) {
+	v.space()
+	if v.i >= len(v.data) {
+		return true, false
+	}
+	switch v.data[v.i] {
+	case ',':
+		v.i++
+		v.space()
+		return false, false
+	case closer:
+		v.i++
+		return true, true
+	}
+	return true, false
 }
 
 func (v *jsonValidator) array(depth int) bool {
@@ -109,19 +118,8 @@ func (v *jsonValidator) array(depth int) bool {
 		if !v.value(depth) {
 			return false
 		}
-		v.space()
-		if v.i >= len(v.data) {
-			return false
-		}
-		switch v.data[v.i] {
-		case ',':
-			v.i++
-			v.space()
-		case ']':
-			v.i++
-			return true
-		default:
-			return false
+		if done, ok := v.next(']'); done {
+			return ok
 		}
 	}
 }
