@@ -174,6 +174,10 @@ type BroadcastResult struct {
 	// Churned is the number of nodes replaced before the measurements
 	// (BroadcastConfig.ChurnFraction).
 	Churned int `json:"churned,omitempty"`
+	// Unreached describes up to ten live nodes that missed broadcasts,
+	// UnreachedCount counts them all.
+	Unreached      []UnreachedNode `json:"unreached,omitempty"`
+	UnreachedCount int             `json:"unreached_count,omitempty"`
 	// Resources is what the run cost the machine (not deterministic).
 	Resources Resources `json:"resources"`
 }
@@ -353,6 +357,7 @@ func RunBroadcast(cfg BroadcastConfig) (*BroadcastResult, error) {
 		Events:     s.Events(),
 		Churned:    churned,
 	}
+	result.Unreached, result.UnreachedCount = run.describeUnreached()
 	if mass != nil {
 		result.Scenario = "massfail"
 		run.finishMassFail(mass, perMessage)

@@ -297,3 +297,30 @@ func percentile(sorted []float64, q float64) float64 {
 
 // ms converts a duration to float milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// unreached returns the live nodes that some message missed, with how many
+// messages each missed, in node order.
+func (t *tracker) unreached(alive func(int) bool) (nodes []int, missed map[int]int) {
+	missed = map[int]int{}
+	for index := range t.messages {
+		m := &t.messages[index]
+		if m.origin < 0 {
+			continue
+		}
+		for word, set := range m.eligible {
+			for set != 0 {
+				bit := set & -set
+				set &^= bit
+				node := word<<6 + bits.TrailingZeros64(bit)
+				if !m.reached.has(node) && alive(node) {
+					if missed[node] == 0 {
+						nodes = append(nodes, node)
+					}
+					missed[node]++
+				}
+			}
+		}
+	}
+	slices.Sort(nodes)
+	return nodes, missed
+}

@@ -58,6 +58,17 @@ func (r *BroadcastResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "messages\t%d\n", s.Messages)
 	fmt.Fprintf(tw, "delivery ratio\t%.3f %% (worst message %.3f %%)\n", 100*s.DeliveryRatio, 100*s.MinRatio)
+	for _, u := range r.Unreached {
+		rejoined := ""
+		if u.Rejoined {
+			rejoined = ", joined in the churn"
+		}
+		fmt.Fprintf(tw, "unreached\tnode %d (%.10s%s) missed %d: active view %d, passive %d, members %d; in %d active and %d passive views\n",
+			u.Index, u.ID, rejoined, u.Missed, u.Active, u.Passive, u.Members, u.InActiveViews, u.InPassiveViews)
+	}
+	if r.UnreachedCount > len(r.Unreached) {
+		fmt.Fprintf(tw, "unreached\t%d more nodes\n", r.UnreachedCount-len(r.Unreached))
+	}
 	fmt.Fprintf(tw, "RMR\t%.3f mean, %.3f worst message\n", s.RMR, s.MaxRMR)
 	fmt.Fprintf(tw, "hops\tlargest %d, mean %.2f\n", s.MaxHops, s.MeanHops)
 	fmt.Fprintf(tw, "time to last node\tp50 %.0f ms, p99 %.0f ms, max %.0f ms\n", s.LastP50Ms, s.LastP99Ms, s.LastMaxMs)
