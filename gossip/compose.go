@@ -121,7 +121,13 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		for _, id := range ev.missed {
 			c.markMissed(now, id)
 		}
-		c.learnRecord(now, ev.entry, ev.rec, false, d.Origin)
+		// A forged record's failed check spends the budget of the
+		// neighbour that relayed it (see budget.go).
+		by := c.relay
+		if by.IsZero() {
+			by = d.Origin.ID
+		}
+		c.learnRecord(now, ev.entry, ev.rec, false, d.Origin, by)
 		return
 	}
 	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})

@@ -1,0 +1,336 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2p-go/p2p/overlay"
+	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+	"github.com/p2p-go/p2p/wire"
+)
+
+// listSize is the entries of a member list of about 1 MiB, the most one
+// Sync message carries.
+const listSize = 7000
+
+// genuine holds listSize members' keys and their signed records at
+// incarnation 10, made once for every test that needs them.
+var genuine = sync.OnceValues(func() ([]*peer.Key, []Entry) {
+	keys := make([]*peer.Key, listSize)
+	records := make([]Entry, listSize)
+	for i := range records {
+		seed := make([]byte, 32)
+		binary.BigEndian.PutUint64(seed, uint64(i)+1)
+		key, err := peer.KeyFromSeed(seed)
+		if err != nil {
+			panic(err)
+		}
+		keys[i] = key
+		records[i] = signedEntry(key, fmt.Sprintf("10.1.%d.%d:1", i/250, i%250), 10, nil)
+	}
+	return keys, records
+})
+
+// syncFrom returns the input of a member list of entries that from sent.
+func syncFrom(from peer.Info, entries []Entry) overlay.Received {
+	return overlay.Received{From: from, Msg: &Sync{Full: true, Reply: true, Entries: entries}}
+}
+
+var (
+	contact = peer.Info{ID: peer.ID{0xee}, Addr: "10.3.3.3:1"}
+	insider = peer.Info{ID: peer.ID{0xaa}, Addr: "10.4.4.4:1"}
+	honest  = peer.Info{ID: peer.ID{0xbb}, Addr: "10.5.5.5:1"}
+)
+
+// holding returns a keyed core that holds the first n genuine members,
+// learnt from its contact's member list in its first moments.
+func holding(t *testing.T, n int) *Core {
+	t.Helper()
+	c := newKeyedCore(t, 7)
+	_, records := genuine()
+	c.Step(time.Unix(1000, 0), syncFrom(contact, records[:n]))
+	if got := c.members.len(); got != n {
+		t.Fatalf("the core holds %d members, want %d", got, n)
+	}
+	return c
+}
+
+// garbageList returns an insider's list about the first n genuine members,
+// with garbage signatures: a third at an older incarnation than the held
+// one, a third at the held one, a third at a newer one.
+func garbageList(n int) []Entry {
+	_, records := genuine()
+	list := make([]Entry, n)
+	for i, e := range records[:n] {
+		e.Incarnation = uint64(9 + i%3)
+		e.Signature = make([]byte, 64)
+		binary.BigEndian.PutUint32(e.Signature, uint32(i))
+		list[i] = e
+	}
+	return list
+}
+
+// A joiner handed a full member list of listSize genuine records by its
+// contact checks and adopts them all: signatures that verify spend nothing
+// of the contact's budget.
+func TestJoinerAdoptsAFullGenuineMemberList(t *testing.T) {
+	c := holding(t, listSize)
+	st := c.Stats()
+	if st.SignaturesChecked != listSize || st.SignatureBudgetRefused != 0 || st.InvalidRecords != 0 || st.DuplicateRecords != 0 {
+		t.Fatalf("%d signatures checked, %d refused unverified, %d invalid, %d duplicates; want %d, 0, 0, 0",
+			st.SignaturesChecked, st.SignatureBudgetRefused, st.InvalidRecords, st.DuplicateRecords, listSize)
+	}
+}
+
+// An insider sends a member list of listSize entries about members the node
+// holds, all with garbage signatures (see garbageList). Before any
+// signature check, the two thirds that could change nothing are refused as
+// stale; the newer third costs at most the insider's budget of failed
+// signatures, and the rest is refused unverified. On main before the budget,
+// this list cost 7,000 checks (about half a second of CPU). An honest
+// peer's genuine newer record is still adopted at once, while the same
+// record from the insider is refused until its budget refills.
+func TestInsiderListOfHeldMembersCostsAtMostTheBudget(t *testing.T) {
+	c := holding(t, listSize)
+	keys, records := genuine()
+	now := time.Unix(1001, 0)
+	before := c.Stats()
+	c.Step(now, syncFrom(insider, garbageList(listSize)))
+	st := c.Stats()
+	checked := st.SignaturesChecked - before.SignaturesChecked
+	t.Logf("an insider's list of %d garbage-signed entries about held members cost %d signature checks", listSize, checked)
+	if checked != DefaultSignatureBudget || st.InvalidRecords-before.InvalidRecords != DefaultSignatureBudget {
+		t.Fatalf("%d signatures checked, %d invalid, want %d", checked, st.InvalidRecords-before.InvalidRecords, DefaultSignatureBudget)
+	}
+	if stale := st.StaleRecords - before.StaleRecords; stale != listSize/3*2+1 {
+		t.Fatalf("%d stale records, want %d", stale, listSize/3*2+1)
+	}
+	if refused := st.SignatureBudgetRefused; refused != listSize/3-DefaultSignatureBudget {
+		t.Fatalf("%d refused unverified, want %d", refused, listSize/3-DefaultSignatureBudget)
+	}
+	for i, e := range records[:listSize] {
+		if m, _ := c.members.get(e.Peer.ID); m.incarnation() != 10 || m.state != StateAlive {
+			t.Fatalf("member %d changed: incarnation %d, state %d", i, m.incarnation(), m.state)
+		}
+	}
+
+	renewed := signedEntry(keys[2], records[2].Peer.Addr, 11, nil)
+	c.Step(now, syncFrom(insider, []Entry{renewed}))
+	if m, _ := c.members.get(renewed.Peer.ID); m.incarnation() != 10 || c.Stats().SignatureBudgetRefused != st.SignatureBudgetRefused+1 {
+		t.Fatal("a record from the insider was checked while its budget was spent")
+	}
+	c.Step(now, syncFrom(honest, []Entry{renewed}))
+	if m, _ := c.members.get(renewed.Peer.ID); m.incarnation() != 11 {
+		t.Fatalf("an honest peer's genuine newer record was not adopted: incarnation %d", m.incarnation())
+	}
+}
+
+// A peer's budget is restored one failure per SignatureRefill: right after
+// it spent it, nothing it delivers is checked; one refill later, one check;
+// a whole budget's time later, a whole budget's worth.
+func TestSignatureBudgetRefillsWithTime(t *testing.T) {
+	c := holding(t, 1000)
+	keys, records := genuine()
+	list := garbageList(1000)
+	now := time.Unix(1001, 0)
+	checks := func(at time.Time, entries []Entry) uint64 {
+		t.Helper()
+		before := c.Stats().SignaturesChecked
+		c.Step(at, syncFrom(insider, entries))
+		return c.Stats().SignaturesChecked - before
+	}
+	if got := checks(now, list); got != DefaultSignatureBudget {
+		t.Fatalf("%d checks at first, want %d", got, DefaultSignatureBudget)
+	}
+	if got := checks(now.Add(DefaultSignatureRefill/2), list); got != 0 {
+		t.Fatalf("%d checks half a refill later, want 0", got)
+	}
+	if got := checks(now.Add(DefaultSignatureRefill), list); got != 1 {
+		t.Fatalf("%d checks one refill later, want 1", got)
+	}
+	later := now.Add(DefaultSignatureRefill + DefaultSignatureBudget*DefaultSignatureRefill)
+	if got := checks(later, list); got != DefaultSignatureBudget {
+		t.Fatalf("%d checks a whole budget's time later, want %d", got, DefaultSignatureBudget)
+	}
+	// Spent again; a refill later, the insider's genuine record is checked
+	// and adopted (and spends nothing).
+	renewed := signedEntry(keys[4], records[4].Peer.Addr, 11, nil)
+	if got := checks(later.Add(DefaultSignatureRefill), []Entry{renewed, renewed}); got != 1 {
+		t.Fatalf("%d checks of a genuine record a refill later, want 1", got)
+	}
+	if m, _ := c.members.get(renewed.Peer.ID); m.incarnation() != 11 {
+		t.Fatalf("the genuine record was not adopted: incarnation %d", m.incarnation())
+	}
+}
+
+// An insider with many identities (a key per connection) gets no fresh
+// budget per identity beyond maxBudgetPeers of them: the others share one.
+// The node tracks at most maxBudgetPeers budgets, and forgets those whole
+// again.
+func TestManyIdentitiesShareOneBudgetPastTheTrackedPeers(t *testing.T) {
+	c := holding(t, 1000)
+	list := garbageList(1000)
+	now := time.Unix(1001, 0)
+	before := c.Stats().SignaturesChecked
+	for i := range 4 * maxBudgetPeers {
+		from := peer.Info{ID: peer.ID{0xaa, byte(i), byte(i >> 8)}, Addr: fmt.Sprintf("10.6.%d.%d:1", i/250, i%250)}
+		c.Step(now, syncFrom(from, list[:300]))
+	}
+	checked := c.Stats().SignaturesChecked - before
+	t.Logf("%d identities made %d checks", 4*maxBudgetPeers, checked)
+	if want := uint64((maxBudgetPeers + 1) * DefaultSignatureBudget); checked != want {
+		t.Fatalf("%d checks, want %d", checked, want)
+	}
+	if got := len(c.budgets.whole); got != maxBudgetPeers {
+		t.Fatalf("%d budgets tracked, want %d", got, maxBudgetPeers)
+	}
+	// Once the budgets are whole again, a new identity has its own.
+	now = now.Add(DefaultSignatureBudget * DefaultSignatureRefill)
+	before = c.Stats().SignaturesChecked
+	c.Step(now, syncFrom(peer.Info{ID: peer.ID{0xab}, Addr: "10.7.7.7:1"}, list[:300]))
+	if got := c.Stats().SignaturesChecked - before; got != DefaultSignatureBudget {
+		t.Fatalf("%d checks by a new identity once the others' budgets are whole, want %d", got, DefaultSignatureBudget)
+	}
+	if got := len(c.budgets.whole); got != 1 {
+		t.Fatalf("%d budgets tracked, want 1 (the others forgotten)", got)
+	}
+}
+
+// A member list names each member once. An insider's own record at a
+// thousand increasing incarnations, each genuine (it holds the key), would
+// cost a check each: the first is checked, the rest refused unverified.
+func TestMemberListNamingAMemberTwiceCostsOneCheck(t *testing.T) {
+	c := newKeyedCore(t, 7)
+	key := testKey(t, 0xaa, 0x22)
+	list := make([]Entry, 1000)
+	for i := range list {
+		list[i] = signedEntry(key, "10.4.4.4:1", uint64(i)+1, nil)
+	}
+	from := peer.Info{ID: key.ID(), Addr: "10.4.4.4:1"}
+	before := c.Stats()
+	c.Step(time.Unix(1001, 0), syncFrom(from, list))
+	st := c.Stats()
+	if checked := st.SignaturesChecked - before.SignaturesChecked; checked != 1 || st.DuplicateRecords != 999 {
+		t.Fatalf("%d checks, %d duplicates, want 1 and 999", checked, st.DuplicateRecords)
+	}
+	if m, ok := c.members.get(key.ID()); !ok || m.incarnation() != 1 {
+		t.Fatal("the first record of the list was not adopted")
+	}
+}
+
+// The entries that can change something at the held incarnation are still
+// checked and merged as before: a suspect or dead claim about a live member
+// (carrying its record's signature, which was checked when it arrived), its
+// signed departure, and its record with the introductions the held copy
+// lacks. Only what cannot win is refused as stale, without a check.
+func TestStaleEntriesAreRefusedWithoutACheckAndTheOthersMerged(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newKeyedCore(t, 8)
+	c.Step(now, Join{})
+	member, w1, w2 := testKey(t, 0x31), testKey(t, 0x32), testKey(t, 0x33)
+	held := signedEntry(member, "10.8.8.1:1", 5, nil)
+	for _, e := range []Entry{held, signedEntry(w1, "10.8.8.2:1", 1, nil), signedEntry(w2, "10.8.8.3:1", 1, nil)} {
+		if !c.learn(now, e, false, contact) {
+			t.Fatal("a genuine record was not adopted")
+		}
+	}
+	type result struct{ checked, stale, suspicions uint64 }
+	step := func(e Entry) result {
+		t.Helper()
+		before := c.Stats()
+		c.learn(now, e, false, insider)
+		st := c.Stats()
+		return result{st.SignaturesChecked - before.SignaturesChecked, st.StaleRecords - before.StaleRecords, st.Suspicions - before.Suspicions}
+	}
+	with := func(e Entry, change func(*Entry)) Entry { change(&e); return e }
+	garbage := func(e *Entry) { e.Signature = make([]byte, 64) }
+
+	for _, tc := range []struct {
+		name string
+		e    Entry
+		want result
+	}{
+		{"older, genuine", signedEntry(member, "10.8.8.1:1", 4, nil), result{stale: 1}},
+		{"older, garbage", with(held, func(e *Entry) { e.Incarnation = 4; garbage(e) }), result{stale: 1}},
+		{"held, garbage", with(held, garbage), result{stale: 1}},
+		{"held, again", held, result{stale: 1}},
+		{"held, other tags", with(held, func(e *Entry) { e.Tags = map[string]string{"a": "b"} }), result{stale: 1}},
+		{"newer, garbage", with(held, func(e *Entry) { e.Incarnation = 6; garbage(e) }), result{checked: 1}},
+		{"suspect, held", with(held, func(e *Entry) { e.State = StateSuspect }), result{suspicions: 1}},
+		{"dead, held", with(held, func(e *Entry) { e.State = StateDead }), result{}}, // suspected already
+	} {
+		if got := step(tc.e); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+
+	// The record with its introductions (same signature): adopted, its two
+	// introductions checked.
+	introduced := held
+	introduced.Witnesses = []Witness{
+		{By: w1.ID(), Signature: w1.Sign(introductionBytes(held.Peer.ID, held.Peer.Addr))},
+		{By: w2.ID(), Signature: w2.Sign(introductionBytes(held.Peer.ID, held.Peer.Addr))},
+	}
+	if got := step(introduced); got != (result{checked: 2}) {
+		t.Errorf("record with introductions: %+v, want two checks", got)
+	}
+	if m, _ := c.members.get(held.Peer.ID); len(m.rec.entry.Witnesses) != Introductions {
+		t.Fatal("the record with its introductions was not kept")
+	}
+	if got := step(introduced); got != (result{stale: 1}) {
+		t.Errorf("record with introductions, again: %+v, want stale", got)
+	}
+
+	// Its departure, signed: adopted.
+	left := with(held, func(e *Entry) { e.State = StateLeft; e.Witnesses = nil })
+	left.Signature = member.Sign(recordBytes(left))
+	if got := step(left); got != (result{checked: 1}) {
+		t.Errorf("departure: %+v, want one check", got)
+	}
+	if m, _ := c.members.get(held.Peer.ID); m.state != StateLeft {
+		t.Fatalf("the departure was not adopted: state %d", m.state)
+	}
+	if got := step(with(held, func(e *Entry) { e.State = StateDead })); got != (result{stale: 1}) {
+		t.Errorf("dead claim about a departed member: %+v, want stale", got)
+	}
+}
+
+// A membership broadcast's failed check spends the budget of the neighbour
+// that relayed it, whatever origin the broadcast names: an insider that
+// names a new origin in each of its forged broadcasts gets no fresh budget.
+func TestForgedBroadcastsSpendTheRelayingNeighboursBudget(t *testing.T) {
+	c := holding(t, 1000)
+	list := garbageList(1000)
+	now := time.Unix(1001, 0)
+	relay := peer.Info{ID: peer.ID{0xcc}, Addr: "10.9.9.9:1"}
+	before := c.Stats()
+	forged := 0
+	for i, e := range list {
+		if e.Incarnation != 11 || forged == 2*DefaultSignatureBudget {
+			continue
+		}
+		forged++
+		body, err := wire.MarshalValue(membershipEvent{Entry: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin := peer.Info{ID: peer.ID{0xdd, byte(i), byte(i >> 8)}, Addr: fmt.Sprintf("10.10.%d.%d:1", i/250, i%250)}
+		g := &plumtree.Gossip{ID: plumtree.MessageID{byte(i), byte(i >> 8), 0xdd}, Round: 2, Origin: origin,
+			Payload: withTopic(TopicMembership, body), SentAt: now.UnixMilli()}
+		c.Step(now, overlay.Received{From: relay, Msg: g})
+	}
+	st := c.Stats()
+	if got := c.Plumtree().Stats().Delivered; got < uint64(forged) {
+		t.Fatalf("%d broadcasts delivered, want %d", got, forged)
+	}
+	if checked := st.SignaturesChecked - before.SignaturesChecked; checked != DefaultSignatureBudget || st.SignatureBudgetRefused != uint64(forged-DefaultSignatureBudget) {
+		t.Fatalf("%d checks, %d refused unverified, want %d and %d", checked, st.SignatureBudgetRefused, DefaultSignatureBudget, forged-DefaultSignatureBudget)
+	}
+	if _, ok := c.budgets.whole[relay.ID]; !ok || len(c.budgets.whole) != 1 {
+		t.Fatalf("budgets tracked: %v, want the relay's only", c.budgets.whole)
+	}
+}
