@@ -48,7 +48,7 @@ var (
 
 // holding returns a keyed core that holds the first n genuine members,
 // learnt from its contact's member list in its first moments.
-func holding(t *testing.T, n int) *Core {
+func holding(t testing.TB, n int) *Core {
 	t.Helper()
 	c := newKeyedCore(t, 7)
 	_, records := genuine()
@@ -333,4 +333,20 @@ func TestForgedBroadcastsSpendTheRelayingNeighboursBudget(t *testing.T) {
 	if _, ok := c.budgets.whole[relay.ID]; !ok || len(c.budgets.whole) != 1 {
 		t.Fatalf("budgets tracked: %v, want the relay's only", c.budgets.whole)
 	}
+}
+
+// BenchmarkInsiderList measures what one insider's member list of listSize
+// garbage-signed entries about held members (see garbageList) costs a node
+// when the insider's budget is whole at each list (one list every
+// DefaultSignatureBudget × DefaultSignatureRefill, 8 s).
+func BenchmarkInsiderList(b *testing.B) {
+	c := holding(b, listSize)
+	list := garbageList(listSize)
+	now := time.Unix(1001, 0)
+	before := c.Stats().SignaturesChecked
+	for b.Loop() {
+		now = now.Add(DefaultSignatureBudget * DefaultSignatureRefill)
+		c.Step(now, syncFrom(insider, list))
+	}
+	b.ReportMetric(float64(c.Stats().SignaturesChecked-before)/float64(b.N), "checks/list")
 }
