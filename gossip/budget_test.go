@@ -335,6 +335,86 @@ func TestForgedBroadcastsSpendTheRelayingNeighboursBudget(t *testing.T) {
 	}
 }
 
+// mergeState is what merging an entry can change in a core.
+type mergeState struct {
+	rec                        *record
+	state                      uint8
+	outputs, suspicions, holds int
+	diedAt                     time.Time
+	stats                      Stats
+}
+
+func mergeStateOf(c *Core, id peer.ID) mergeState {
+	m, _ := c.members.get(id)
+	st := c.stats
+	st.SignaturesChecked, st.InvalidRecords = 0, 0 // costs, not state
+	return mergeState{rec: m.rec, state: m.state, outputs: len(c.outputs), suspicions: len(c.suspicions), holds: len(c.holders),
+		diedAt: c.diedAt[id], stats: st}
+}
+
+// The stale check refuses only what the merge rules would refuse anyway:
+// for every held record (alive, dead or left, with or without
+// introductions) and every entry about its member that would pass the
+// signature check (a genuine signature, or the held one), at an older, the
+// held or a newer incarnation, in every state, with or without other tags
+// and introductions, first-hand or not, an entry that stale refuses changes
+// nothing when merged. The cases are few enough to try them all.
+func TestStaleEntriesWouldChangeNothing(t *testing.T) {
+	subject, w1, w2 := testKey(t, 0x41), testKey(t, 0x42), testKey(t, 0x43)
+	const addr = "10.8.8.1:1"
+	introductions := []Witness{
+		{By: w1.ID(), Signature: w1.Sign(introductionBytes(subject.ID(), addr))},
+		{By: w2.ID(), Signature: w2.Sign(introductionBytes(subject.ID(), addr))},
+	}
+	witnessChoices := [][]Witness{nil, introductions, {introductions[0], {By: w2.ID(), Signature: make([]byte, 64)}}}
+	now := time.Unix(1000, 0)
+	cases, stale := 0, 0
+	for _, heldState := range []uint8{StateAlive, StateDead, StateLeft} {
+		for _, heldWitnesses := range witnessChoices[:2] {
+			for inc := uint64(4); inc <= 6; inc++ {
+				for _, state := range []uint8{StateAlive, StateDead, StateLeft, StateSuspect} {
+					for _, tags := range []map[string]string{nil, {"a": "b"}} {
+						for _, witnesses := range witnessChoices {
+							for _, genuine := range []bool{false, true} {
+								for _, firstHand := range []bool{false, true} {
+									cases++
+									c := newKeyedCore(t, 9)
+									c.members.put(member{rec: internRecord(signedEntry(w1, "10.8.8.2:1", 1, nil)), state: StateAlive})
+									c.members.put(member{rec: internRecord(signedEntry(w2, "10.8.8.3:1", 1, nil)), state: StateAlive})
+									held := Entry{Peer: peer.Info{ID: subject.ID(), Addr: addr}, Incarnation: 5, State: signedState(heldState),
+										Name: "n", PublicKey: subject.Public(), Witnesses: heldWitnesses}
+									held.Signature = subject.Sign(recordBytes(held))
+									c.members.put(member{rec: internRecord(held), state: heldState})
+									e := held
+									e.Incarnation, e.State, e.Tags, e.Witnesses = inc, state, tags, witnesses
+									if genuine {
+										e.Signature = subject.Sign(recordBytes(e))
+									}
+									m, _ := c.members.get(subject.ID())
+									if !c.stale(m, e) || !c.verified(now, e, peer.ID{}) {
+										continue
+									}
+									stale++
+									what := fmt.Sprintf("state %d at %d (witnesses %d, tags %v, genuine %v, first-hand %v) over %d at 5 (witnesses %d)",
+										state, inc, len(witnesses), tags, genuine, firstHand, heldState, len(heldWitnesses))
+									before := mergeStateOf(c, subject.ID())
+									if c.merge(now, e, nil, m, true, firstHand, peer.ID{}) {
+										t.Fatalf("a stale entry was news: %s", what)
+									}
+									if after := mergeStateOf(c, subject.ID()); after != before {
+										t.Fatalf("a stale entry changed the core: %s\n%+v\n%+v", what, before, after)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d cases, %d stale entries that would pass the signature check: none changed anything", cases, stale)
+}
+
 // BenchmarkInsiderList measures what one insider's member list of listSize
 // garbage-signed entries about held members (see garbageList) costs a node
 // when the insider's budget is whole at each list (one list every

@@ -66,6 +66,12 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 	if e.Incarnation != 0 && !c.verified(now, e, by) {
 		return false
 	}
+	return c.merge(now, e, rec, m, known, firstHand, by)
+}
+
+// merge applies learnRecord's rules to e, which passed its checks; m is
+// the member e is about, when this node holds it (known).
+func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool, by peer.ID) bool {
 	recordOf := func() *record {
 		if rec == nil {
 			rec = internRecord(e)
