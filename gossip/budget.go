@@ -1,10 +1,10 @@
 package gossip
 
-// Budgets of failed signatures: an insider (a peer holding the cluster
-// secret) can send a member list of thousands of entries with garbage
-// signatures, each costing the node an ed25519 verification (about 70 µs): a
-// 1 MiB list of 7,000 entries cost half a second of CPU, as often as the
-// insider could send one. Two checks bound that:
+// Signature checks an insider can cause: an insider (a peer holding the
+// cluster secret) can send a member list of thousands of entries with
+// garbage signatures, each costing the node an ed25519 verification (about
+// 70 µs): a 1 MiB list of 7,000 entries cost half a second of CPU, as often
+// as the insider could send one. Three checks bound that:
 //
 //   - An entry about a member this node holds that cannot change anything by
 //     the merge rules of learnRecord (an older incarnation; the held one with
@@ -12,127 +12,79 @@ package gossip
 //     its introductions that the held copy lacks) is refused before any
 //     signature check and counted (Stats.StaleRecords). Relayed old news is
 //     normal, so this is not reported as an attack.
-//   - Each peer that delivers entries (the sender of a member list, the
-//     neighbour that relayed a membership broadcast) has a budget of
-//     signature failures: Config.SignatureBudget of them at once, restored one
-//     per Config.SignatureRefill. A verification that fails (the record's, or
-//     an introduction's) spends one; one that succeeds spends nothing, so a
-//     joiner handed thousands of genuine records checks them all. Once a
-//     peer's budget is spent, the entries it delivers that would need a
-//     verification are refused unverified and counted
-//     (Stats.SignatureBudgetRefused) until it is restored; the records they
-//     carry come again in later member-list exchanges.
+//   - A member list names each member once: a second entry about a member
+//     whose record was verified earlier in the same list (an insider's own
+//     record at 7,000 increasing incarnations, each genuine) is refused
+//     unverified and counted (Stats.DuplicateRecords).
+//   - Each message this node handles may make it fail at most
+//     Config.SignatureFailures signature checks (a record's, or an
+//     introduction's). A message is one received member list, or one
+//     membership broadcast that Plumtree delivers (a message that delivers
+//     several, recovered ones say, counts each apart); any other input is
+//     one message too. Once a message has failed that many checks, the rest
+//     of its entries that would need a check are refused unverified and
+//     counted (Stats.SignatureBudgetRefused); the next message starts
+//     afresh. Checks that succeed never count: a joiner handed thousands of
+//     genuine records checks them all.
 //
-// A member list names each member once: a second entry about a member whose
-// record was verified earlier in the same list (an insider's own record at
-// 7,000 increasing incarnations, each genuine) is refused unverified and
-// counted (Stats.DuplicateRecords).
+// No honest node signs a record or an introduction that fails, so the cap
+// costs honest traffic nothing: a forged broadcast that honest neighbours
+// relayed (Plumtree relays before anyone can check) fails its checks as one
+// message, and the same neighbours' next messages are checked in full. A
+// hostile message costs at most the cap's failed checks plus one per valid
+// record it carries, which is genuine news (or refused as stale or as a
+// duplicate before its check). Nothing is kept from one message to the
+// next: no per-peer state, no clock, nothing an insider with many
+// identities could exhaust for others.
 //
-// A budget is kept as the time at which it is whole again (the generic cell
-// rate algorithm): one time per peer, and a peer whose budget is whole again
-// is the same as one never seen, so it is forgotten. At most
-// maxBudgetPeers peers are tracked; while that many have budgets still
-// spent, the others share one budget. An insider with many identities thus
-// makes a node check at most (maxBudgetPeers+1) × SignatureBudget failing
-// signatures at once, then (maxBudgetPeers+1) per SignatureRefill; its
-// price is that honest peers not tracked meanwhile share the one budget (a
-// flood of garbage broadcasts spends the budget of the honest neighbour
-// that relays it, too).
+// One way remains for a failing signature to reach an honest member list:
+// introductions travel outside what their member signs, and a node keeps
+// all those of a record it adopts, though it checked only the first two
+// that verify (or none: in its join grace, or from a member linked to it).
+// An insider that puts a forged introduction into the record of a new
+// member before a node adopts it thus makes that node's member lists cost
+// one failed check each to a node that does not hold the member yet; two
+// such entries in one list use up its cap, and the rest of its entries that
+// need a check wait for the next exchange. A membership broadcast carries
+// one record, so its checks are not cut short by one forged introduction.
 
-import (
-	"time"
+import "github.com/p2p-go/p2p/peer"
 
-	"github.com/p2p-go/p2p/peer"
-)
-
-// maxBudgetPeers bounds the peers whose spent budgets are tracked: far more
-// than the peers that deliver entries to a node (its active view, and the
-// few that sync with it), and (maxBudgetPeers+1) × DefaultSignatureBudget
-// failing checks is about 0.15 s of CPU.
-const maxBudgetPeers = 64
-
-// signatureBudgets are the budgets of failed signatures of the peers that
-// spent some.
-type signatureBudgets struct {
-	// whole is when each tracked peer's budget is whole again (later
-	// than the last time it was looked at).
-	whole map[peer.ID]time.Time
-	// shared is the budget of the peers not tracked while maxBudgetPeers
-	// are.
-	shared time.Time
-	// nextWhole is the earliest time in whole: before it, no tracked
-	// budget can be forgotten.
-	nextWhole time.Time
+// messageChecks is what a core keeps of the signature checks of the message
+// it is handling.
+type messageChecks struct {
+	// failed counts the checks that failed.
+	failed int
 	// listing is set during a pass over a member list (see learnList);
 	// verified are the members whose records were verified in it.
 	listing  bool
 	verified map[peer.ID]struct{}
 }
 
-// budgetOf returns when by's budget is whole again (zero, or not after
-// now: it is whole), and whether by shares the budget of the peers not
-// tracked. With maxBudgetPeers tracked, it first forgets those whole again.
-func (c *Core) budgetOf(now time.Time, by peer.ID) (whole time.Time, shared bool) {
-	b := &c.budgets
-	if t, ok := b.whole[by]; ok {
-		return t, false
-	}
-	if len(b.whole) >= maxBudgetPeers && !now.Before(b.nextWhole) {
-		var next time.Time
-		for id, t := range b.whole {
-			if !now.Before(t) {
-				delete(b.whole, id)
-			} else if next.IsZero() || t.Before(next) {
-				next = t
-			}
-		}
-		b.nextWhole = next
-	}
-	if len(b.whole) >= maxBudgetPeers {
-		return b.shared, true
-	}
-	return time.Time{}, false
+// newMessage starts counting the failed checks of a new message, and
+// returns those of the message handled so far, for endMessage to restore
+// (a broadcast is delivered while the step that received it runs).
+func (c *Core) newMessage() (outer int) {
+	outer, c.checks.failed = c.checks.failed, 0
+	return outer
 }
 
-// mayVerify reports whether by's budget allows one more signature check of
-// what it delivered, and counts the entry refused when it does not. The
-// zero ID (this node's own evidence) has no budget.
-func (c *Core) mayVerify(now time.Time, by peer.ID) bool {
-	if by.IsZero() {
-		return true
-	}
-	if whole, _ := c.budgetOf(now, by); whole.Sub(now) <= time.Duration(c.cfg.SignatureBudget-1)*c.cfg.SignatureRefill {
+// endMessage restores the count of the message that newMessage returned.
+func (c *Core) endMessage(outer int) {
+	c.checks.failed = outer
+}
+
+// mayVerify reports whether the message being handled may make this node
+// check one more signature, and counts the entry refused when it may not.
+func (c *Core) mayVerify() bool {
+	if c.checks.failed < c.cfg.SignatureFailures {
 		return true
 	}
 	c.stats.SignatureBudgetRefused++
 	return false
 }
 
-// verifyFailed spends one failure of by's budget.
-func (c *Core) verifyFailed(now time.Time, by peer.ID) {
-	if by.IsZero() {
-		return
-	}
-	whole, shared := c.budgetOf(now, by)
-	whole = later(whole, now).Add(c.cfg.SignatureRefill)
-	b := &c.budgets
-	if shared {
-		b.shared = whole
-		return
-	}
-	if b.whole == nil {
-		b.whole = map[peer.ID]time.Time{}
-	}
-	b.whole[by] = whole
-	if b.nextWhole.IsZero() || whole.Before(b.nextWhole) {
-		b.nextWhole = whole
-	}
-}
-
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+// verifyFailed counts a failed check against the message being handled.
+func (c *Core) verifyFailed() {
+	c.checks.failed++
 }

@@ -153,11 +153,9 @@ type Core struct {
 	holders map[string]peer.ID
 	held    []heldOutput // HyParView outputs waiting for a record to vouch for their peer
 	intro   introductions
-	// budgets are the peers' budgets of failed signatures (see
-	// budget.go); relay is the peer whose message the current step
-	// handles, which a membership broadcast it delivers charges.
-	budgets signatureBudgets
-	relay   peer.ID
+	// checks counts the failed signature checks of the message being
+	// handled (see budget.go).
+	checks messageChecks
 
 	// parts composes HyParView and Plumtree (see compose.go); now is the
 	// time of the step it runs, for the routing of their outputs.
@@ -212,10 +210,11 @@ type Stats struct {
 	// state that beats the held state), refused before any signature
 	// check: mostly relayed old news, which is normal.
 	// SignatureBudgetRefused counts entries refused unverified because
-	// the peer that delivered them spent its budget of failed signatures
-	// (Config.SignatureBudget); DuplicateRecords counts entries refused
-	// unverified because a record of their member was already verified
-	// earlier in the same member list (see budget.go).
+	// the message carrying them (a member list, a membership broadcast)
+	// had already failed Config.SignatureFailures signature checks;
+	// DuplicateRecords counts entries refused unverified because a record
+	// of their member was already verified earlier in the same member
+	// list (see budget.go).
 	StaleRecords, SignatureBudgetRefused, DuplicateRecords uint64
 	// IntroductionsSent counts this node's introductions of its
 	// neighbours; IntroductionsReceived those of this node by others.
@@ -393,9 +392,11 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 
 // Step implements overlay.Core.
 func (c *Core) Step(now time.Time, input any) {
+	// Each input is a message of its own for the cap on failed signature
+	// checks (see budget.go).
+	c.newMessage()
 	switch in := input.(type) {
 	case overlay.Received:
-		c.relay = in.From.ID
 		if c.cfg.Key != nil {
 			// Only a core with a key checks addresses (see vouched).
 			if addr, ok := c.linked[in.From.ID]; ok && addr != in.From.Addr || !ok && len(c.linked) < maxLinked {
@@ -481,7 +482,6 @@ func (c *Core) Step(now time.Time, input any) {
 		c.releaseHeld(now)
 		c.run(now)
 	}
-	c.relay = peer.ID{}
 }
 
 // syncKnown starts member-list exchanges with up to maxKnownSyncs of known,

@@ -106,9 +106,11 @@
 // its first Config.JoinGrace (see introductions.go). Nor can an insider make
 // a node check signatures by the thousand: an entry about a held member that
 // could change nothing is refused before any check (Stats.StaleRecords), and
-// each peer that delivers entries has a budget of failed checks
-// (Config.SignatureBudget), past which what it delivers is refused unverified
-// (Stats.SignatureBudgetRefused; see budget.go). A core without a key
+// each message (a member list, a membership broadcast) may fail at most
+// Config.SignatureFailures checks, past which the rest of its entries that
+// need one are refused unverified (Stats.SignatureBudgetRefused; see
+// budget.go). No honest message carries a forged record, and nothing
+// carries over to the next message. A core without a key
 // (simulations) neither signs nor checks.
 //
 // # Islands

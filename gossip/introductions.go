@@ -145,10 +145,11 @@ func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 }
 
 // introduced reports whether e carries introductions by Introductions
-// distinct members this node holds. The checks spend the budget of by, the
-// peer that delivered e, when they fail; refused reports that e was refused
-// unverified because that budget was spent (see budget.go).
-func (c *Core) introduced(now time.Time, e Entry, by peer.ID) (ok, refused bool) {
+// distinct members this node holds. Checks that fail count against the
+// message being handled; refused reports that e was refused unverified
+// because that message already failed its Config.SignatureFailures checks
+// (see budget.go).
+func (c *Core) introduced(e Entry) (ok, refused bool) {
 	if len(e.Witnesses) < Introductions {
 		return false, false
 	}
@@ -164,11 +165,11 @@ func (c *Core) introduced(now time.Time, e Entry, by peer.ID) (ok, refused bool)
 		if key == nil {
 			continue
 		}
-		if !c.mayVerify(now, by) {
+		if !c.mayVerify() {
 			return false, true
 		}
 		if !c.witnessSigned(key, e, w) {
-			c.verifyFailed(now, by)
+			c.verifyFailed()
 			continue
 		}
 		if valid = append(valid, w.By); len(valid) == Introductions {
@@ -182,11 +183,11 @@ func (c *Core) introduced(now time.Time, e Entry, by peer.ID) (ok, refused bool)
 // not hold: in its first Config.JoinGrace, with a live link from the record's
 // address, or with introductions (refused: see introduced). A core without
 // a key believes everything.
-func (c *Core) believable(now time.Time, e Entry, by peer.ID) (ok, refused bool) {
+func (c *Core) believable(now time.Time, e Entry) (ok, refused bool) {
 	if c.needsNoIntroduction(now, e) {
 		return true, false
 	}
-	return c.introduced(now, e, by)
+	return c.introduced(e)
 }
 
 // needsNoIntroduction reports whether e's member may be adopted without
@@ -272,8 +273,8 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 		var deferred []Entry
 		var adopted []peer.ID
 		c.intro.deferred = &deferred
-		c.budgets.listing = true
-		clear(c.budgets.verified)
+		c.checks.listing = true
+		clear(c.checks.verified)
 		for _, e := range pending {
 			if !validEntry(e) || !c.learn(now, e, false, from) {
 				continue
@@ -288,7 +289,7 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 			}
 		}
 		c.intro.deferred = nil
-		c.budgets.listing = false
+		c.checks.listing = false
 		// Try again only the entries that a member adopted in this
 		// pass introduced: the others would fail as they did.
 		pending = pending[:0:0]
@@ -303,7 +304,7 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 	for _, e := range pending {
 		c.refuseUnintroduced(now, e)
 	}
-	c.budgets.verified = nil
+	c.checks.verified = nil
 	return news
 }
 

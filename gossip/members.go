@@ -28,15 +28,15 @@ func validEntry(e Entry) bool {
 // a member this node holds alive is suspect or dead is first-hand only when
 // this node's own probe went unanswered; anyone else's claim is checked with
 // a probe of this node's own before it is believed (see suspicion.go).
-// Signature checks that fail spend from's budget (see budget.go).
+// Signature checks that fail count against the message being handled (see
+// budget.go).
 func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) bool {
-	return c.learnRecord(now, e, nil, firstHand, from, from.ID)
+	return c.learnRecord(now, e, nil, firstHand, from)
 }
 
 // learnRecord is learn with e's shared record, when the caller has it
-// (rec nil: interned when e is kept), and with by, the peer whose budget of
-// failed signatures pays for e's checks (zero: this node's own evidence).
-func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, from peer.Info, by peer.ID) bool {
+// (rec nil: interned when e is kept).
+func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, from peer.Info) bool {
 	if e.Peer.ID == c.cfg.Self.ID {
 		if e.State != StateAlive {
 			c.refuteFrom(from, e.Incarnation)
@@ -63,15 +63,15 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 	if !known && c.members.len() >= c.cfg.MaxMembers {
 		return false
 	}
-	if e.Incarnation != 0 && !c.verified(now, e, by) {
+	if e.Incarnation != 0 && !c.verified(e) {
 		return false
 	}
-	return c.merge(now, e, rec, m, known, firstHand, by)
+	return c.merge(now, e, rec, m, known, firstHand)
 }
 
 // merge applies learnRecord's rules to e, which passed its checks; m is
 // the member e is about, when this node holds it (known).
-func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool, by peer.ID) bool {
+func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool) bool {
 	recordOf := func() *record {
 		if rec == nil {
 			rec = internRecord(e)
@@ -95,7 +95,7 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 		return false
 	}
 	if !known {
-		if ok, refused := c.believable(now, e, by); !ok {
+		if ok, refused := c.believable(now, e); !ok {
 			if !refused {
 				c.refuseUnintroduced(now, e)
 			}
@@ -131,7 +131,7 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if !newer {
 		if c.cfg.Key != nil && e.Incarnation == old.incarnation() && len(old.rec.entry.Witnesses) < Introductions &&
 			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) {
-			if ok, _ := c.introduced(now, e, by); !ok {
+			if ok, _ := c.introduced(e); !ok {
 				return false
 			}
 			// The member's record with its introductions, which the

@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/p2p-go/p2p/peer"
 )
@@ -95,11 +94,11 @@ func (c *Core) sign(e *Entry) {
 // counts the refusal when it does not. A record identical to the one this
 // node holds (same signature over the same bytes) was verified when it
 // arrived and is not verified again. A record that needs a check is refused
-// unverified when by, the peer that delivered it, spent its budget of
-// failed signatures, or when its member's record was verified earlier in
-// the same member list; a check that fails spends by's budget (see
-// budget.go). A core without a key checks nothing.
-func (c *Core) verified(now time.Time, e Entry, by peer.ID) bool {
+// unverified when the message being handled already failed its
+// Config.SignatureFailures checks, or when its member's record was verified
+// earlier in the same member list; a check that fails counts against the
+// message (see budget.go). A core without a key checks nothing.
+func (c *Core) verified(e Entry) bool {
 	if c.cfg.Key == nil {
 		return true
 	}
@@ -111,18 +110,18 @@ func (c *Core) verified(now time.Time, e Entry, by peer.ID) bool {
 		bytes.Equal(recordBytes(m.rec.entry), recordBytes(e)) {
 		return true
 	}
-	list := &c.budgets
+	list := &c.checks
 	if _, ok := list.verified[e.Peer.ID]; ok {
 		c.stats.DuplicateRecords++
 		return false
 	}
-	if !c.mayVerify(now, by) {
+	if !c.mayVerify() {
 		return false
 	}
 	c.stats.SignaturesChecked++
 	if !peer.Verify(e.PublicKey, recordBytes(e), e.Signature) {
 		c.stats.InvalidRecords++
-		c.verifyFailed(now, by)
+		c.verifyFailed()
 		return false
 	}
 	if list.listing {

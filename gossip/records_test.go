@@ -70,8 +70,8 @@ func TestPoisonedIncarnationIsRefusedAndRefuted(t *testing.T) {
 // TestInventedMembersAreNeverAdopted: an insider sends one member list of
 // 2,000 invented members at an address of its choice (issue 10, row 3).
 // Records their members did not sign are refused and counted; none is
-// adopted, probed or dialled, and no node checks more than the insider's
-// budget of failed signatures.
+// adopted, probed or dialled, and no node fails more checks than the cap of
+// one message (Config.SignatureFailures).
 func TestInventedMembersAreNeverAdopted(t *testing.T) {
 	net, _ := settledNet(t, 10, 52)
 	insider := net.nodes[3]
@@ -105,11 +105,11 @@ func TestInventedMembersAreNeverAdopted(t *testing.T) {
 		if got := len(n.core.Members()); got != 10 {
 			t.Fatalf("node %d lists %d members, want 10", n.index, got)
 		}
-		// Past the insider's budget of failed signatures, the rest are
+		// Past the message's cap of failed checks, the rest are
 		// refused unverified (see budget.go).
-		if st := n.core.Stats(); n != insider && (st.InvalidRecords+st.SignatureBudgetRefused < 2000 || st.InvalidRecords > DefaultSignatureBudget) {
+		if st := n.core.Stats(); n != insider && (st.InvalidRecords+st.SignatureBudgetRefused < 2000 || st.InvalidRecords > DefaultSignatureFailures) {
 			t.Fatalf("node %d counted %d invalid records and %d refused unverified, want 2000, at most %d of them checked",
-				n.index, st.InvalidRecords, st.SignatureBudgetRefused, DefaultSignatureBudget)
+				n.index, st.InvalidRecords, st.SignatureBudgetRefused, DefaultSignatureFailures)
 		}
 	}
 	if dialled := net.nowhere["attacker:666"]; dialled != 0 {
@@ -178,7 +178,7 @@ func BenchmarkRecordVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if !c.verified(time.Time{}, e, peer.ID{}) {
+		if !c.verified(e) {
 			b.Fatal("not verified")
 		}
 	}

@@ -163,7 +163,7 @@ func (c *Core) declareDead(now time.Time, m member) {
 	delete(c.suspicions, m.id())
 	dead := m.entry()
 	dead.State = StateDead
-	c.learnRecord(now, dead, m.rec, true, c.cfg.Self, peer.ID{})
+	c.learnRecord(now, dead, m.rec, true, c.cfg.Self)
 	c.announce(dead)
 	// The broadcast may miss nodes while the overlay repairs around the
 	// failure: sync member lists soon, so that they hear the claim within
