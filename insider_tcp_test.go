@@ -98,8 +98,8 @@ func TestInsiderCannotForgeMembershipOverTCP(t *testing.T) {
 	victim := nodes[1]
 	entries = append(entries, gossip.Entry{Peer: peer.Info{ID: victim.ID(), Addr: victim.Addr()}, Incarnation: 1<<64 - 1, State: gossip.StateDead})
 	sendSyncToEach(t, insider, nodes, entries)
-	// Past the insider's budget of failed signatures (gossip
-	// Config.SignatureBudget), the rest are refused unverified.
+	// Past the cap of failed signature checks of one message (gossip
+	// Config.SignatureFailures), the rest are refused unverified.
 	refused := func(n *p2p.Broadcaster) uint64 {
 		st := n.Stats().Gossip
 		return st.InvalidRecords + st.SignatureBudgetRefused

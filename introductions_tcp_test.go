@@ -108,7 +108,7 @@ func waitSyncs(t *testing.T, nodes []*p2p.Broadcaster, n uint64) {
 // join grace and probe a member every 100 ms. No node adopts an invented
 // member, none of the 2,000 addresses is dialled during ten member-list
 // exchanges per node, and every node counts 2,000 refusals (unintroduced, or
-// unverified past the insider's budget of failed signatures).
+// unverified past the cap of failed signature checks of the insider's list).
 func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 	ctx := context.Background()
 	secret, _ := p2p.ParseSecret(p2p.GenerateSecret())
@@ -145,9 +145,9 @@ func TestInsiderInventedMembersAtManyAddressesOverTCP(t *testing.T) {
 		e.Witnesses = []gossip.Witness{{By: key.ID(), Signature: sig}, {By: framed, Signature: sig}}
 		fakes = append(fakes, e)
 	}
-	// Refused for want of introductions, or, past the insider's budget
-	// of failed signatures (the forged introductions spend it: gossip
-	// Config.SignatureBudget), refused unverified.
+	// Refused for want of introductions, or, once the forged
+	// introductions used up the list's cap of failed signature checks
+	// (gossip Config.SignatureFailures), refused unverified.
 	refused := func(n *p2p.Broadcaster) uint64 {
 		st := n.Stats().Gossip
 		return st.Unintroduced + st.SignatureBudgetRefused
