@@ -40,13 +40,15 @@ package gossip
 // One way remains for a failing signature to reach an honest member list:
 // introductions travel outside what their member signs, and a node keeps
 // all those of a record it adopts, though it checked only the first two
-// that verify (or none: in its join grace, or from a member linked to it).
-// An insider that puts a forged introduction into the record of a new
-// member before a node adopts it thus makes that node's member lists cost
-// one failed check each to a node that does not hold the member yet; two
-// such entries in one list use up its cap, and the rest of its entries that
-// need a check wait for the next exchange. A membership broadcast carries
-// one record, so its checks are not cut short by one forged introduction.
+// that verify, or none (in its join grace, from a member linked to it, or
+// in a newer record of a member it holds). An insider that adds a forged
+// introduction to a member's record before a node adopts it thus makes
+// that node's member lists cost one failed check each to a node that does
+// not hold the member yet; two such entries in one list use up its cap,
+// and the rest of that list's entries that need a check wait for the next
+// exchange. A membership broadcast carries one record: one forged
+// introduction does not cut its checks short, two ahead of the valid ones
+// do (as a relaying insider could anyway replace the broadcast).
 
 import "github.com/p2p-go/p2p/peer"
 
