@@ -121,7 +121,12 @@ func (c *Core) deliver(now time.Time, d plumtree.Deliver) {
 		for _, id := range ev.missed {
 			c.markMissed(now, id)
 		}
+		// Each broadcast is a message of its own for the cap on
+		// failed signature checks (see budget.go), even when one
+		// received message delivers several.
+		outer := c.newMessage()
 		c.learnRecord(now, ev.entry, ev.rec, false, d.Origin)
+		c.endMessage(outer)
 		return
 	}
 	c.outputs = append(c.outputs, Deliver{ID: d.ID, Topic: topic, Origin: d.Origin, Hops: d.Hops, Payload: body})

@@ -31,6 +31,7 @@ func TestConfigErrorsWrapErrConfigAndNameTheField(t *testing.T) {
 		{Config{Self: self, MaxMembers: -1}, "Config.MaxMembers"},
 		{Config{Self: self, MaxPayload: -1}, "Config.MaxPayload"},
 		{Config{Self: self, Tree: TreePaper + 1}, "Config.Tree"},
+		{Config{Self: self, SignatureFailures: -1}, "Config.SignatureFailures"},
 	} {
 		_, err := New(tc.cfg)
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) {
@@ -42,7 +43,8 @@ func TestConfigErrorsWrapErrConfigAndNameTheField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ProbeTimeout != DefaultProbeTimeout || got.ProbeInterval != DefaultProbeInterval || got.MaxMembers != DefaultMaxMembers || got.MaxPayload != DefaultMaxPayload {
+	if got.ProbeTimeout != DefaultProbeTimeout || got.ProbeInterval != DefaultProbeInterval || got.MaxMembers != DefaultMaxMembers || got.MaxPayload != DefaultMaxPayload ||
+		got.SignatureFailures != DefaultSignatureFailures {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 	if cfg.ProbeTimeout != 0 {

@@ -153,6 +153,9 @@ type Core struct {
 	holders map[string]peer.ID
 	held    []heldOutput // HyParView outputs waiting for a record to vouch for their peer
 	intro   introductions
+	// checks counts the failed signature checks of the message being
+	// handled (see budget.go).
+	checks messageChecks
 
 	// parts composes HyParView and Plumtree (see compose.go); now is the
 	// time of the step it runs, for the routing of their outputs.
@@ -202,6 +205,17 @@ type Stats struct {
 	// refused because no two members it holds introduced them (see
 	// introductions.go).
 	Unintroduced uint64
+	// StaleRecords counts entries about members this node holds that could
+	// change nothing (an older incarnation, or the held one without a
+	// state that beats the held state), refused before any signature
+	// check: mostly relayed old news, which is normal.
+	// SignatureBudgetRefused counts entries refused unverified because
+	// the message carrying them (a member list, a membership broadcast)
+	// had already failed Config.SignatureFailures signature checks;
+	// DuplicateRecords counts entries refused unverified because a record
+	// of their member was already verified earlier in the same member
+	// list (see budget.go).
+	StaleRecords, SignatureBudgetRefused, DuplicateRecords uint64
 	// IntroductionsSent counts this node's introductions of its
 	// neighbours; IntroductionsReceived those of this node by others.
 	IntroductionsSent, IntroductionsReceived uint64
@@ -378,6 +392,9 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 
 // Step implements overlay.Core.
 func (c *Core) Step(now time.Time, input any) {
+	// Each input is a message of its own for the cap on failed signature
+	// checks (see budget.go).
+	c.newMessage()
 	switch in := input.(type) {
 	case overlay.Received:
 		if c.cfg.Key != nil {

@@ -103,7 +103,14 @@
 // carry two introductions, signed by members the node holds that had a live
 // link with the member at its address, so one insider cannot introduce
 // anyone; a joiner, which knows no witness yet, believes what it hears for
-// its first Config.JoinGrace (see introductions.go). A core without a key
+// its first Config.JoinGrace (see introductions.go). Nor can an insider make
+// a node check signatures by the thousand: an entry about a held member that
+// could change nothing is refused before any check (Stats.StaleRecords), and
+// each message (a member list, a membership broadcast) may fail at most
+// Config.SignatureFailures checks, past which the rest of its entries that
+// need one are refused unverified (Stats.SignatureBudgetRefused; see
+// budget.go). No honest message carries a forged record, and nothing
+// carries over to the next message. A core without a key
 // (simulations) neither signs nor checks.
 //
 // # Islands

@@ -120,43 +120,74 @@ func introductionBytes(id peer.ID, addr string) []byte {
 // holds (in any state: a record kept for DeadRetention still gives its key),
 // of e's member at e's address.
 func (c *Core) validWitness(e Entry, w Witness) bool {
+	key := c.witnessKey(e, w)
+	return key != nil && c.witnessSigned(key, e, w)
+}
+
+// witnessKey returns the key of w's member when it is a member this node
+// holds other than e's and this node's own, nil otherwise.
+func (c *Core) witnessKey(e Entry, w Witness) []byte {
 	if w.By == e.Peer.ID || w.By == c.cfg.Self.ID {
-		return false
+		return nil
 	}
 	m, ok := c.members.get(w.By)
 	if !ok || len(m.rec.entry.PublicKey) == 0 {
-		return false
+		return nil
 	}
+	return m.rec.entry.PublicKey
+}
+
+// witnessSigned reports whether w's signature, checked with key, introduces
+// e's member at e's address.
+func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 	c.stats.SignaturesChecked++
-	return peer.Verify(m.rec.entry.PublicKey, introductionBytes(e.Peer.ID, e.Peer.Addr), w.Signature)
+	return peer.Verify(key, introductionBytes(e.Peer.ID, e.Peer.Addr), w.Signature)
 }
 
 // introduced reports whether e carries introductions by Introductions
-// distinct members this node holds.
-func (c *Core) introduced(e Entry) bool {
+// distinct members this node holds. Checks that fail count against the
+// message being handled; refused reports that e was refused unverified
+// because that message already failed its Config.SignatureFailures checks
+// (see budget.go).
+func (c *Core) introduced(e Entry) (ok, refused bool) {
 	if len(e.Witnesses) < Introductions {
-		return false
+		return false, false
 	}
 	valid := make([]peer.ID, 0, Introductions)
 	for i, w := range e.Witnesses {
 		if len(valid)+len(e.Witnesses)-i < Introductions {
-			return false // too few left to check
+			return false, false // too few left to check
 		}
-		if slices.Contains(valid, w.By) || !c.validWitness(e, w) {
+		if slices.Contains(valid, w.By) {
+			continue
+		}
+		key := c.witnessKey(e, w)
+		if key == nil {
+			continue
+		}
+		if !c.mayVerify() {
+			return false, true
+		}
+		if !c.witnessSigned(key, e, w) {
+			c.verifyFailed()
 			continue
 		}
 		if valid = append(valid, w.By); len(valid) == Introductions {
-			return true
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
 
 // believable reports whether this node may adopt e's member, which it does
 // not hold: in its first Config.JoinGrace, with a live link from the record's
-// address, or with introductions. A core without a key believes everything.
-func (c *Core) believable(now time.Time, e Entry) bool {
-	return c.needsNoIntroduction(now, e) || c.introduced(e)
+// address, or with introductions (refused: see introduced). A core without
+// a key believes everything.
+func (c *Core) believable(now time.Time, e Entry) (ok, refused bool) {
+	if c.needsNoIntroduction(now, e) {
+		return true, false
+	}
+	return c.introduced(e)
 }
 
 // needsNoIntroduction reports whether e's member may be adopted without
@@ -242,6 +273,8 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 		var deferred []Entry
 		var adopted []peer.ID
 		c.intro.deferred = &deferred
+		c.checks.listing = true
+		clear(c.checks.verified)
 		for _, e := range pending {
 			if !validEntry(e) || !c.learn(now, e, false, from) {
 				continue
@@ -256,6 +289,7 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 			}
 		}
 		c.intro.deferred = nil
+		c.checks.listing = false
 		// Try again only the entries that a member adopted in this
 		// pass introduced: the others would fail as they did.
 		pending = pending[:0:0]
@@ -270,6 +304,7 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 	for _, e := range pending {
 		c.refuseUnintroduced(now, e)
 	}
+	c.checks.verified = nil
 	return news
 }
 

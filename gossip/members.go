@@ -28,6 +28,8 @@ func validEntry(e Entry) bool {
 // a member this node holds alive is suspect or dead is first-hand only when
 // this node's own probe went unanswered; anyone else's claim is checked with
 // a probe of this node's own before it is believed (see suspicion.go).
+// Signature checks that fail count against the message being handled (see
+// budget.go).
 func (c *Core) learn(now time.Time, e Entry, firstHand bool, from peer.Info) bool {
 	return c.learnRecord(now, e, nil, firstHand, from)
 }
@@ -51,17 +53,31 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		c.refuseUnintroduced(now, e)
 		return false
 	}
-	if e.Incarnation != 0 && !c.verified(e) {
-		c.stats.InvalidRecords++
+	m, known := c.members.get(e.Peer.ID)
+	if known && e.Incarnation != 0 && c.stale(m, e) {
+		// Checked before any signature too: an insider's list of
+		// garbage-signed entries about held members costs map lookups.
+		c.stats.StaleRecords++
 		return false
 	}
+	if !known && c.members.len() >= c.cfg.MaxMembers {
+		return false
+	}
+	if e.Incarnation != 0 && !c.verified(e) {
+		return false
+	}
+	return c.merge(now, e, rec, m, known, firstHand)
+}
+
+// merge applies learnRecord's rules to e, which passed its checks; m is
+// the member e is about, when this node holds it (known).
+func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool) bool {
 	recordOf := func() *record {
 		if rec == nil {
 			rec = internRecord(e)
 		}
 		return rec
 	}
-	m, known := c.members.get(e.Peer.ID)
 	if known && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.incarnation() && m.state == StateAlive {
 		// A claim about a record newer than ours: the member signed
 		// it alive at that incarnation, which we had not heard yet.
@@ -79,11 +95,10 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		return false
 	}
 	if !known {
-		if c.members.len() >= c.cfg.MaxMembers {
-			return false
-		}
-		if !c.believable(now, e) {
-			c.refuseUnintroduced(now, e)
+		if ok, refused := c.believable(now, e); !ok {
+			if !refused {
+				c.refuseUnintroduced(now, e)
+			}
 			return false
 		}
 		if e.State == StateAlive && c.addressTaken(e) {
@@ -115,8 +130,10 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 	}
 	if !newer {
 		if c.cfg.Key != nil && e.Incarnation == old.incarnation() && len(old.rec.entry.Witnesses) < Introductions &&
-			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) &&
-			c.introduced(e) {
+			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) {
+			if ok, _ := c.introduced(e); !ok {
+				return false
+			}
 			// The member's record with its introductions, which the
 			// copy held (first-hand, from a link) lacked: keep it, to
 			// hand on in syncs.
@@ -150,6 +167,28 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 		c.witnessChanged(e.Peer.ID)
 	}
 	return true
+}
+
+// stale reports whether e, about the member m that this node holds (at a
+// nonzero incarnation), can change nothing by the rules of learnRecord,
+// which it mirrors: an older incarnation; or the held one, with a suspect
+// claim about a member not alive, or a state that does not beat the held
+// one, unless it is the record with the introductions that the held copy
+// lacks. It is checked before any signature: see budget.go.
+func (c *Core) stale(m member, e Entry) bool {
+	held := m.rec.entry
+	switch {
+	case e.Incarnation > held.Incarnation:
+		return false
+	case e.Incarnation < held.Incarnation:
+		return true
+	case e.State == StateSuspect:
+		return m.state != StateAlive
+	case e.State > m.state:
+		return false
+	}
+	return c.cfg.Key == nil || len(held.Witnesses) >= Introductions || sameWitnesses(e.Witnesses, held.Witnesses) ||
+		!bytes.Equal(e.Signature, held.Signature)
 }
 
 // announce broadcasts a membership event with a content-derived ID, so that

@@ -90,23 +90,47 @@ func (c *Core) sign(e *Entry) {
 	e.Signature = c.cfg.Key.Sign(recordBytes(*e))
 }
 
-// verified reports whether e carries its member's valid signature. A record
-// identical to the one this node holds (same signature over the same
-// bytes) was verified when it arrived and is not verified again. A core
-// without a key checks nothing.
+// verified reports whether e carries its member's valid signature, and
+// counts the refusal when it does not. A record identical to the one this
+// node holds (same signature over the same bytes) was verified when it
+// arrived and is not verified again. A record that needs a check is refused
+// unverified when the message being handled already failed its
+// Config.SignatureFailures checks, or when its member's record was verified
+// earlier in the same member list; a check that fails counts against the
+// message (see budget.go). A core without a key checks nothing.
 func (c *Core) verified(e Entry) bool {
 	if c.cfg.Key == nil {
 		return true
 	}
 	if len(e.PublicKey) != ed25519.PublicKeySize || peer.IDFromPublicKey(e.PublicKey) != e.Peer.ID {
+		c.stats.InvalidRecords++
 		return false
 	}
 	if m, ok := c.members.get(e.Peer.ID); ok && len(m.rec.entry.Signature) > 0 && bytes.Equal(m.rec.entry.Signature, e.Signature) &&
 		bytes.Equal(recordBytes(m.rec.entry), recordBytes(e)) {
 		return true
 	}
+	list := &c.checks
+	if _, ok := list.verified[e.Peer.ID]; ok {
+		c.stats.DuplicateRecords++
+		return false
+	}
+	if !c.mayVerify() {
+		return false
+	}
 	c.stats.SignaturesChecked++
-	return peer.Verify(e.PublicKey, recordBytes(e), e.Signature)
+	if !peer.Verify(e.PublicKey, recordBytes(e), e.Signature) {
+		c.stats.InvalidRecords++
+		c.verifyFailed()
+		return false
+	}
+	if list.listing {
+		if list.verified == nil {
+			list.verified = map[peer.ID]struct{}{}
+		}
+		list.verified[e.Peer.ID] = struct{}{}
+	}
+	return true
 }
 
 // refuteFrom answers a claim, delivered by from, that this node is suspect

@@ -38,7 +38,7 @@ func decodedCopy(t *testing.T, e Entry) Entry {
 }
 
 // testKey returns the key derived from a 32-byte seed of b.
-func testKey(t *testing.T, b ...byte) *peer.Key {
+func testKey(t testing.TB, b ...byte) *peer.Key {
 	t.Helper()
 	key, err := peer.KeyFromSeed(bytes.Repeat(b, 32/len(b)))
 	if err != nil {
@@ -47,7 +47,7 @@ func testKey(t *testing.T, b ...byte) *peer.Key {
 	return key
 }
 
-func newKeyedCore(t *testing.T, seed uint64) *Core {
+func newKeyedCore(t testing.TB, seed uint64) *Core {
 	t.Helper()
 	key := testKey(t, byte(seed), 0x11)
 	c, err := New(Config{Self: peer.Info{ID: key.ID(), Addr: fmt.Sprintf("10.0.0.%d:1", seed)}, Key: key, Seed: seed})
