@@ -96,6 +96,10 @@ type introductions struct {
 	// that were refused for want of introductions, to try them again
 	// once the others are in (see learnList).
 	deferred *[]Entry
+	// retry, when set, collects the entries of the list being learnt
+	// that were kept without introductions by members this node did not
+	// hold yet, to check those again once the others are in.
+	retry *[]Entry
 }
 
 type vouch struct {
@@ -144,50 +148,73 @@ func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 	return peer.Verify(key, introductionBytes(e.Peer.ID, e.Peer.Addr), w.Signature)
 }
 
-// introduced reports whether e carries introductions by Introductions
-// distinct members this node holds. Checks that fail count against the
-// message being handled; refused reports that e was refused unverified
-// because that message already failed its Config.SignatureFailures checks
-// (see budget.go).
-func (c *Core) introduced(e Entry) (ok, refused bool) {
-	if len(e.Witnesses) < Introductions {
-		return false, false
+// checkedWitnesses returns the introductions of e that this node keeps, in
+// e's order: at most Introductions, by distinct members, each one verified
+// with its member's key (a member this node holds, other than e's), or
+// identical to one of held's, the record this node holds of e's member (nil
+// if none), at the same address: those were verified when they came. A
+// node never stores, and so never relays, an introduction it has not
+// verified (see budget.go). need is the introductions e must carry to be
+// adopted (0 for a member held or believed without them): at most need
+// checks succeed, and checking stops once too few witnesses are left to
+// reach it. With need 0, this node's own introductions of e's member, which
+// it checks with its own key, are kept too (they do not count towards
+// need: a node adopts a member on others' word, not its own). Checks that
+// fail count against the message being handled (Stats.InvalidIntroductions);
+// refused reports that checking stopped because that message already
+// failed its Config.SignatureFailures checks. unheld reports a witness
+// skipped because this node does not hold its member (a later entry of the
+// member list being learnt may bring it). A core without a key keeps them
+// all and checks nothing.
+func (c *Core) checkedWitnesses(e Entry, held *record, need int) (kept []Witness, refused, unheld bool) {
+	if c.cfg.Key == nil {
+		return e.Witnesses, false, false
 	}
-	valid := make([]peer.ID, 0, Introductions)
 	for i, w := range e.Witnesses {
-		if len(valid)+len(e.Witnesses)-i < Introductions {
-			return false, false // too few left to check
+		if len(kept) == Introductions || len(kept)+len(e.Witnesses)-i < need {
+			break
 		}
-		if slices.Contains(valid, w.By) {
+		if slices.ContainsFunc(kept, func(o Witness) bool { return o.By == w.By }) {
+			continue
+		}
+		if held != nil && held.entry.Peer.Addr == e.Peer.Addr && slices.ContainsFunc(held.entry.Witnesses, func(o Witness) bool {
+			return o.By == w.By && bytes.Equal(o.Signature, w.Signature)
+		}) && (need == 0 || w.By != c.cfg.Self.ID) {
+			kept = append(kept, w)
 			continue
 		}
 		key := c.witnessKey(e, w)
+		if key == nil && need == 0 && w.By == c.cfg.Self.ID {
+			key = c.cfg.Key.Public()
+		}
 		if key == nil {
+			unheld = unheld || w.By != e.Peer.ID && w.By != c.cfg.Self.ID
 			continue
 		}
 		if !c.mayVerify() {
-			return false, true
+			return kept, true, unheld
 		}
 		if !c.witnessSigned(key, e, w) {
+			c.stats.InvalidIntroductions++
 			c.verifyFailed()
 			continue
 		}
-		if valid = append(valid, w.By); len(valid) == Introductions {
-			return true, false
-		}
+		kept = append(kept, w)
 	}
-	return false, false
+	return kept, false, unheld
 }
 
-// believable reports whether this node may adopt e's member, which it does
-// not hold: in its first Config.JoinGrace, with a live link from the record's
-// address, or with introductions (refused: see introduced). A core without
-// a key believes everything.
-func (c *Core) believable(now time.Time, e Entry) (ok, refused bool) {
-	if c.needsNoIntroduction(now, e) {
-		return true, false
+// withWitnesses returns the shared record of e carrying the witnesses kept
+// (rec, when the caller has e's, if nothing was dropped).
+func withWitnesses(e Entry, rec *record, kept []Witness) *record {
+	if sameWitnesses(kept, e.Witnesses) {
+		if rec == nil {
+			rec = internRecord(e)
+		}
+		return rec
 	}
-	return c.introduced(e)
+	e.Witnesses = kept
+	return internRecord(e)
 }
 
 // needsNoIntroduction reports whether e's member may be adopted without
@@ -247,6 +274,15 @@ func (c *Core) refuseUnintroduced(now time.Time, e Entry) {
 	u.unintroduced[e.Peer.ID] = unintroducedRecord{addr: e.Peer.Addr, until: now.Add(vouchWait)}
 }
 
+// retryWitnesses remembers, while a member list is learnt, an entry kept
+// without some of its introductions because this node did not hold their
+// members: a later entry of the list may bring them (see learnList).
+func (c *Core) retryWitnesses(e Entry) {
+	if c.intro.retry != nil {
+		*c.intro.retry = append(*c.intro.retry, e)
+	}
+}
+
 // recentlyRefused reports whether an unintroduced record of p at p's address
 // arrived less than vouchWait ago.
 func (c *Core) recentlyRefused(p peer.Info) bool {
@@ -270,9 +306,10 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 	news := false
 	pending := entries
 	for pass := 0; pass < maxListPasses && len(pending) > 0; pass++ {
-		var deferred []Entry
+		var deferred, retry []Entry
 		var adopted []peer.ID
 		c.intro.deferred = &deferred
+		c.intro.retry = &retry
 		c.checks.listing = true
 		clear(c.checks.verified)
 		for _, e := range pending {
@@ -288,16 +325,25 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 				c.announce(e)
 			}
 		}
-		c.intro.deferred = nil
+		c.intro.deferred, c.intro.retry = nil, nil
 		c.checks.listing = false
 		// Try again only the entries that a member adopted in this
-		// pass introduced: the others would fail as they did.
+		// pass introduced: the others would fail as they did. The same
+		// goes for the introductions of entries kept without them.
+		introducedByAdopted := func(e Entry) bool {
+			return slices.ContainsFunc(e.Witnesses, func(w Witness) bool { return slices.Contains(adopted, w.By) })
+		}
 		pending = pending[:0:0]
 		for _, e := range deferred {
-			if slices.ContainsFunc(e.Witnesses, func(w Witness) bool { return slices.Contains(adopted, w.By) }) {
+			if introducedByAdopted(e) {
 				pending = append(pending, e)
 			} else {
 				c.refuseUnintroduced(now, e)
+			}
+		}
+		for _, e := range retry {
+			if introducedByAdopted(e) {
+				pending = append(pending, e)
 			}
 		}
 	}

@@ -72,16 +72,33 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 // merge applies learnRecord's rules to e, which passed its checks; m is
 // the member e is about, when this node holds it (known).
 func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool) bool {
-	recordOf := func() *record {
-		if rec == nil {
-			rec = internRecord(e)
+	// Only the introductions this node verified are kept (see
+	// checkedWitnesses); checked once, when e's record is first kept.
+	var kept *record
+	recordOf := func(need int) (*record, bool) {
+		if kept == nil {
+			var held *record
+			if known {
+				held = m.rec
+			}
+			ws, refused, unheld := c.checkedWitnesses(e, held, need)
+			if len(ws) < need {
+				if !refused {
+					c.refuseUnintroduced(now, e)
+				}
+				return nil, false
+			}
+			if unheld && len(ws) < Introductions {
+				c.retryWitnesses(e)
+			}
+			kept = withWitnesses(e, rec, ws)
 		}
-		return rec
+		return kept, true
 	}
 	if known && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.incarnation() && m.state == StateAlive {
 		// A claim about a record newer than ours: the member signed
 		// it alive at that incarnation, which we had not heard yet.
-		m.rec = recordOf()
+		m.rec, _ = recordOf(0)
 		c.members.put(m)
 	}
 	if e.State == StateSuspect {
@@ -95,17 +112,19 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 		return false
 	}
 	if !known {
-		if ok, refused := c.believable(now, e); !ok {
-			if !refused {
-				c.refuseUnintroduced(now, e)
-			}
+		need := Introductions
+		if c.needsNoIntroduction(now, e) {
+			need = 0
+		}
+		r, ok := recordOf(need)
+		if !ok {
 			return false
 		}
 		if e.State == StateAlive && c.addressTaken(e) {
 			c.stats.AddressTaken++
 			return false
 		}
-		c.members.put(member{rec: recordOf(), state: e.State})
+		c.members.put(member{rec: r, state: e.State})
 		if e.State != StateAlive {
 			c.diedAt[e.Peer.ID] = now
 			return true
@@ -131,13 +150,13 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if !newer {
 		if c.cfg.Key != nil && e.Incarnation == old.incarnation() && len(old.rec.entry.Witnesses) < Introductions &&
 			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) {
-			if ok, _ := c.introduced(e); !ok {
-				return false
+			// The member's record with introductions that the copy
+			// held (first-hand, from a link, or before their witnesses
+			// were held) lacked: keep those verified, to hand on in
+			// syncs.
+			if r, _ := recordOf(0); len(r.entry.Witnesses) > len(old.rec.entry.Witnesses) {
+				c.members.put(member{rec: r, state: old.state})
 			}
-			// The member's record with its introductions, which the
-			// copy held (first-hand, from a link) lacked: keep it, to
-			// hand on in syncs.
-			c.members.put(member{rec: recordOf(), state: old.state})
 		}
 		return false
 	}
@@ -148,7 +167,8 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
 		c.clearSuspicion(e.Peer.ID) // refuted
 	}
-	c.members.put(member{rec: recordOf(), state: e.State})
+	r, _ := recordOf(0)
+	c.members.put(member{rec: r, state: e.State})
 	if e.State == StateAlive {
 		if old.rec.entry.Peer.Addr != e.Peer.Addr {
 			c.forgetHolder(e.Peer.ID, old.rec.entry.Peer.Addr)
