@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,5 +278,46 @@ func TestHeldMemberGainsItsVerifiedIntroductionsTheNodesOwnIncluded(t *testing.T
 	}
 	if ws := heldWitnesses(t, c, m.Peer.ID); len(ws) != 2 || ws[0].By != unheld.Peer.ID || ws[1].By != c.cfg.Self.ID {
 		t.Fatalf("the node holds %d introductions, want the witness's and its own", len(ws))
+	}
+}
+
+// introducedList returns the listSize genuine records, each introduced by
+// the next two members of the list: a member list as a settled keyed
+// network sends it, each record's witnesses after it.
+var introducedList = sync.OnceValue(func() []Entry {
+	keys, records := genuine()
+	list := slices.Clone(records)
+	for i := range list {
+		e := &list[i]
+		for _, w := range []int{(i + 1) % listSize, (i + 2) % listSize} {
+			e.Witnesses = append(e.Witnesses, Witness{By: keys[w].ID(), Signature: keys[w].Sign(introductionBytes(e.Peer.ID, e.Peer.Addr))})
+		}
+	}
+	return list
+})
+
+// BenchmarkJoinerList measures what a joiner pays to adopt a full member
+// list of listSize genuine records in its join grace: bare, one check per
+// record; introduced (see introducedList), the record's and those of the
+// two introductions it keeps, since a node keeps only introductions it
+// verified.
+func BenchmarkJoinerList(b *testing.B) {
+	_, records := genuine()
+	for _, bench := range []struct {
+		name string
+		list []Entry
+	}{{"bare", records}, {"introduced", introducedList()}} {
+		b.Run(bench.name, func(b *testing.B) {
+			var checked uint64
+			for b.Loop() {
+				c := newKeyedCore(b, 7)
+				c.Step(joinedAt, syncFrom(contact, bench.list))
+				if got := c.members.len(); got != listSize {
+					b.Fatalf("the joiner holds %d members, want %d", got, listSize)
+				}
+				checked += c.Stats().SignaturesChecked
+			}
+			b.ReportMetric(float64(checked)/float64(b.N), "checks/list")
+		})
 	}
 }
