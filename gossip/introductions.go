@@ -32,6 +32,12 @@ package gossip
 //   - members it already holds, in any state: a new incarnation, an address
 //     change or a departure needs only the member's signature.
 //
+// Whichever way it adopts a member, a node keeps only the introductions of
+// its record that it verified, at most Introductions: anyone relaying a
+// record can add introductions to it, and a node must not hand on forged
+// ones, each of which would cost a failed check to the nodes that adopt
+// from its member lists (see budget.go and checkedWitnesses).
+//
 // A record refused for want of introductions is counted
 // (Stats.Unintroduced). It still vouches for a few seconds for HyParView's
 // messages to its member (see vouch.go): a joiner's first record reaches the
