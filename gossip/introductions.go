@@ -160,52 +160,70 @@ func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 // identical to one of held's, the record this node holds of e's member (nil
 // if none), at the same address: those were verified when they came. A
 // node never stores, and so never relays, an introduction it has not
-// verified (see budget.go). need is the introductions e must carry to be
-// adopted (0 for a member held or believed without them): at most need
-// checks succeed, and checking stops once too few witnesses are left to
-// reach it. With need 0, this node's own introductions of e's member, which
-// it checks with its own key, are kept too (they do not count towards
-// need: a node adopts a member on others' word, not its own). Checks that
-// fail count against the message being handled (Stats.InvalidIntroductions);
-// refused reports that checking stopped because that message already
-// failed its Config.SignatureFailures checks. unheld reports a witness
-// skipped because this node does not hold its member (a later entry of the
-// member list being learnt may bring it). A core without a key keeps them
-// all and checks nothing.
-func (c *Core) checkedWitnesses(e Entry, held *record, need int) (kept []Witness, refused, unheld bool) {
+// verified (see budget.go). With own, this node's own introductions of e's
+// member, checked with its own key, are kept too (not when it adopts a
+// member on others' word). need is how many e must yield for the caller
+// to keep them (Introductions to adopt a member on introductions, one more
+// than held carries to replace it): no check is made unless that many
+// introductions could be verified, and checking stops once too few are
+// left to reach it, so that checks that succeed, which the message's cap
+// does not count, are not spent in vain but next to a forged one. Checks
+// that fail count against the message being handled
+// (Stats.InvalidIntroductions); refused reports that checking stopped
+// because that message already failed its Config.SignatureFailures
+// checks. unheld reports an introduction skipped because this node does
+// not hold its member (a later entry of the member list being learnt may
+// bring it). A core without a key keeps them all and checks nothing.
+func (c *Core) checkedWitnesses(e Entry, held *record, need int, own bool) (kept []Witness, refused, unheld bool) {
 	if c.cfg.Key == nil {
 		return e.Witnesses, false, false
 	}
-	for i, w := range e.Witnesses {
-		if len(kept) == Introductions || len(kept)+len(e.Witnesses)-i < need {
-			break
-		}
-		if slices.ContainsFunc(kept, func(o Witness) bool { return o.By == w.By }) {
+	// The introductions that could be verified, with the key that
+	// verifies each (nil: held verified already).
+	type candidate struct {
+		w   Witness
+		key []byte
+	}
+	var buf [MaxWitnesses]candidate
+	candidates := buf[:0]
+	for _, w := range e.Witnesses {
+		if w.By == c.cfg.Self.ID && !own {
 			continue
 		}
 		if held != nil && held.entry.Peer.Addr == e.Peer.Addr && slices.ContainsFunc(held.entry.Witnesses, func(o Witness) bool {
 			return o.By == w.By && bytes.Equal(o.Signature, w.Signature)
-		}) && (need == 0 || w.By != c.cfg.Self.ID) {
-			kept = append(kept, w)
+		}) {
+			candidates = append(candidates, candidate{w: w})
 			continue
 		}
 		key := c.witnessKey(e, w)
-		if key == nil && need == 0 && w.By == c.cfg.Self.ID {
+		if key == nil && w.By == c.cfg.Self.ID {
 			key = c.cfg.Key.Public()
 		}
 		if key == nil {
-			unheld = unheld || w.By != e.Peer.ID && w.By != c.cfg.Self.ID
+			unheld = unheld || w.By != e.Peer.ID
 			continue
 		}
-		if !c.mayVerify() {
-			return kept, true, unheld
+		candidates = append(candidates, candidate{w: w, key: key})
+	}
+	for i, cand := range candidates {
+		if len(kept) == Introductions || len(kept)+len(candidates)-i < need {
+			break
 		}
-		if !c.witnessSigned(key, e, w) {
-			c.stats.InvalidIntroductions++
-			c.verifyFailed()
+		if slices.ContainsFunc(kept, func(o Witness) bool { return o.By == cand.w.By }) {
 			continue
 		}
-		kept = append(kept, w)
+		if cand.key != nil {
+			if !c.mayVerify() {
+				return kept, true, unheld
+			}
+			if !c.witnessSigned(cand.key, e, cand.w) {
+				c.stats.InvalidIntroductions++
+				c.verifyFailed()
+				continue
+			}
+		}
+		kept = append(kept, cand.w)
 	}
 	return kept, false, unheld
 }

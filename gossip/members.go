@@ -72,33 +72,34 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 // merge applies learnRecord's rules to e, which passed its checks; m is
 // the member e is about, when this node holds it (known).
 func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool) bool {
-	// Only the introductions this node verified are kept (see
-	// checkedWitnesses); checked once, when e's record is first kept.
+	// keep returns e's record with the introductions this node verified,
+	// nil if fewer than need (refused: see checkedWitnesses). They are
+	// checked once, when e's record is first kept.
 	var kept *record
-	recordOf := func(need int) (*record, bool) {
-		if kept == nil {
-			var held *record
-			if known {
-				held = m.rec
-			}
-			ws, refused, unheld := c.checkedWitnesses(e, held, need)
-			if len(ws) < need {
-				if !refused {
-					c.refuseUnintroduced(now, e)
-				}
-				return nil, false
-			}
-			if unheld && len(ws) < Introductions {
-				c.retryWitnesses(e)
-			}
-			kept = withWitnesses(e, rec, ws)
+	keep := func(need int, own bool) (r *record, refused bool) {
+		if kept != nil {
+			return kept, false
 		}
-		return kept, true
+		var held *record
+		if known {
+			held = m.rec
+		}
+		ws, refused, unheld := c.checkedWitnesses(e, held, need, own)
+		if unheld && len(ws) < Introductions && (known || len(ws) >= need) {
+			// A member not adopted is tried again anyway (see
+			// refuseUnintroduced).
+			c.retryWitnesses(e)
+		}
+		if len(ws) < need {
+			return nil, refused
+		}
+		kept = withWitnesses(e, rec, ws)
+		return kept, false
 	}
 	if known && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.incarnation() && m.state == StateAlive {
 		// A claim about a record newer than ours: the member signed
 		// it alive at that incarnation, which we had not heard yet.
-		m.rec, _ = recordOf(0)
+		m.rec, _ = keep(0, true)
 		c.members.put(m)
 	}
 	if e.State == StateSuspect {
@@ -116,8 +117,11 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 		if c.needsNoIntroduction(now, e) {
 			need = 0
 		}
-		r, ok := recordOf(need)
-		if !ok {
+		r, refused := keep(need, need == 0)
+		if r == nil {
+			if !refused {
+				c.refuseUnintroduced(now, e)
+			}
 			return false
 		}
 		if e.State == StateAlive && c.addressTaken(e) {
@@ -154,7 +158,7 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 			// held (first-hand, from a link, or before their witnesses
 			// were held) lacked: keep those verified, to hand on in
 			// syncs.
-			if r, _ := recordOf(0); len(r.entry.Witnesses) > len(old.rec.entry.Witnesses) {
+			if r, _ := keep(len(old.rec.entry.Witnesses)+1, true); r != nil {
 				c.members.put(member{rec: r, state: old.state})
 			}
 		}
@@ -167,7 +171,7 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
 		c.clearSuspicion(e.Peer.ID) // refuted
 	}
-	r, _ := recordOf(0)
+	r, _ := keep(0, true)
 	c.members.put(member{rec: r, state: e.State})
 	if e.State == StateAlive {
 		if old.rec.entry.Peer.Addr != e.Peer.Addr {

@@ -281,6 +281,46 @@ func TestHeldMemberGainsItsVerifiedIntroductionsTheNodesOwnIncluded(t *testing.T
 	}
 }
 
+// Checks that succeed do not count against a message's cap, so an insider
+// could make a node spend them in vain, message after message, on
+// introductions that cannot replace those it holds: a member the node holds
+// with one introduction, sent again with a genuine introduction by the
+// insider itself and one by a member the node does not hold, would cost a
+// check each time, and keep nothing (one verified introduction does not
+// beat the one held). No check is made unless enough introductions could be
+// verified to replace the held ones.
+func TestIntroductionsThatCannotReplaceTheHeldOnesCostNoCheck(t *testing.T) {
+	_, records := genuine()
+	c := joinedCore(t, 28, heldByAll)
+	m := records[memberM]
+	m.Witnesses = []Witness{introduction(witnessA, m)}
+	c.Step(pastGraceAt, syncFrom(m.Peer, []Entry{m})) // from the member itself: adopted on its link
+	wantWitnesses(t, "the node holds", heldWitnesses(t, c, m.Peer.ID), witnessA)
+
+	const unheldU = 10
+	m.Witnesses = []Witness{introduction(insiderI, m), introduction(unheldU, m)}
+	before := c.Stats()
+	for range 100 {
+		c.Step(pastGraceAt, syncFrom(records[insiderI].Peer, []Entry{m}))
+	}
+	if cost := costOf(before, c.Stats()); cost != (costs{}) {
+		t.Fatalf("100 lists with introductions that cannot replace the held one cost %+v, want nothing", cost)
+	}
+	wantWitnesses(t, "the node holds", heldWitnesses(t, c, m.Peer.ID), witnessA)
+
+	// With the held one, the insider's introduction makes two: checked
+	// once and kept, and the record is stale from then on.
+	m.Witnesses = []Witness{introduction(insiderI, m), introduction(witnessA, m)}
+	before = c.Stats()
+	for range 100 {
+		c.Step(pastGraceAt, syncFrom(records[insiderI].Peer, []Entry{m}))
+	}
+	if cost, want := costOf(before, c.Stats()), (costs{checked: 1}); cost != want {
+		t.Fatalf("100 lists with two introductions cost %+v, want %+v", cost, want)
+	}
+	wantWitnesses(t, "the node holds", heldWitnesses(t, c, m.Peer.ID), insiderI, witnessA)
+}
+
 // introducedList returns the listSize genuine records, each introduced by
 // the next two members of the list: a member list as a settled keyed
 // network sends it, each record's witnesses after it.
