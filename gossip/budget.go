@@ -51,7 +51,12 @@ package gossip
 // more than its record), an introduction by a member it does not hold is
 // dropped unchecked (and checked again, within the same member list, once
 // that member's record is in), and a forged one is dropped and counted
-// (Stats.InvalidIntroductions). Honest member lists thus fail no check. An
+// (Stats.InvalidIntroductions). A held record's introductions are replaced
+// only by more verified ones, and none is checked unless enough could be
+// verified to do so: checks that succeed are not capped, and an insider
+// would otherwise make a node spend one, message after message, on a
+// valid introduction that replaces nothing. Honest member lists thus fail
+// no check. An
 // insider's own membership broadcast still reaches every node as it sent
 // it (Plumtree relays before anyone checks): one forged introduction does
 // not cut its checks short, two ahead of the valid ones do, as the insider
