@@ -344,9 +344,10 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 			if c.cfg.Key != nil {
 				adopted = append(adopted, e.Peer.ID)
 			}
-			if e.State == StateLeft && e.Peer.ID == from.ID {
-				// A neighbour leaving says so directly: spread it.
-				c.announce(e)
+			if m, ok := c.members.get(e.Peer.ID); ok && e.State == StateLeft && e.Peer.ID == from.ID {
+				// A neighbour leaving says so directly: spread it,
+				// as kept (only the introductions verified).
+				c.announce(m.entry())
 			}
 		}
 		c.intro.deferred, c.intro.retry = nil, nil

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"crypto/sha256"
 	"slices"
 	"sync"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/p2p-go/p2p/hyparview"
 	"github.com/p2p-go/p2p/overlay"
 	"github.com/p2p-go/p2p/peer"
+	"github.com/p2p-go/p2p/plumtree"
+	"github.com/p2p-go/p2p/wire"
 )
 
 // The cast of the tests below, among the genuine members (see budget_test.go):
@@ -319,6 +322,40 @@ func TestIntroductionsThatCannotReplaceTheHeldOnesCostNoCheck(t *testing.T) {
 		t.Fatalf("100 lists with two introductions cost %+v, want %+v", cost, want)
 	}
 	wantWitnesses(t, "the node holds", heldWitnesses(t, c, m.Peer.ID), insiderI, witnessA)
+}
+
+// A neighbour leaving says so over its link, and the node spreads its
+// record in a membership broadcast: the record as the node keeps it, not as
+// it came, with the forged introduction that the leaving member (an
+// insider) put ahead of its genuine ones.
+func TestLeavingNeighbourIsAnnouncedWithVerifiedIntroductionsOnly(t *testing.T) {
+	keys, records := genuine()
+	c := joinedCore(t, 29, heldByAll)
+	alive := records[memberM]
+	alive.Witnesses = []Witness{introduction(witnessA, alive), introduction(witnessB, alive)}
+	c.Step(pastGraceAt, syncFrom(alive.Peer, []Entry{alive}))
+	left := alive
+	left.State = StateLeft
+	left.Signature = keys[memberM].Sign(recordBytes(left))
+	inGsName, _ := forgedIntroductions(left)
+	left.Witnesses = []Witness{inGsName, alive.Witnesses[0], alive.Witnesses[1]}
+	c.Step(pastGraceAt, syncFrom(left.Peer, []Entry{left}))
+	if m, _ := c.members.get(left.Peer.ID); m.state != StateLeft {
+		t.Fatalf("the member is held in state %d, want left", m.state)
+	}
+	announced := func(e Entry) bool {
+		body, err := wire.MarshalValue(membershipEvent{Entry: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(withTopic(TopicMembership, body))
+		return c.Plumtree().Seen(pastGraceAt, plumtree.MessageID(sum[:plumtree.MessageIDLen]))
+	}
+	kept := left
+	kept.Witnesses = alive.Witnesses
+	if !announced(kept) || announced(left) {
+		t.Fatalf("announced with its verified introductions: %v, as it came: %v; want only the first", announced(kept), announced(left))
+	}
 }
 
 // introducedList returns the listSize genuine records, each introduced by
