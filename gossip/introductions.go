@@ -166,8 +166,8 @@ func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 // to keep them (Introductions to adopt a member on introductions, one more
 // than held carries to replace it): no check is made unless that many
 // introductions could be verified, and checking stops once too few are
-// left to reach it, so that checks that succeed, which the message's cap
-// does not count, are not spent in vain but next to a forged one. Checks
+// left to reach it: checks that succeed, which the message's cap does not
+// count, are spent in vain only beside one that fails. Checks
 // that fail count against the message being handled
 // (Stats.InvalidIntroductions); refused reports that checking stopped
 // because that message already failed its Config.SignatureFailures
