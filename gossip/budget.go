@@ -37,18 +37,30 @@ package gossip
 // next: no per-peer state, no clock, nothing an insider with many
 // identities could exhaust for others.
 //
-// One way remains for a failing signature to reach an honest member list:
-// introductions travel outside what their member signs, and a node keeps
-// all those of a record it adopts, though it checked only the first two
-// that verify, or none (in its join grace, from a member linked to it, or
-// in a newer record of a member it holds). An insider that adds a forged
-// introduction to a member's record before a node adopts it thus makes
-// that node's member lists cost one failed check each to a node that does
-// not hold the member yet; two such entries in one list use up its cap,
-// and the rest of that list's entries that need a check wait for the next
-// exchange. A membership broadcast carries one record: one forged
-// introduction does not cut its checks short, two ahead of the valid ones
-// do (as a relaying insider could anyway replace the broadcast).
+// Nor does a forged introduction reach an honest member list: introductions
+// travel outside what their member signs, so anyone relaying a record can
+// add some, and a node keeping all those of a record it adopts (it checks
+// only two, or none in its join grace, from a member linked to it, or in a
+// newer record of a member it holds) would hand them on, each costing a
+// failed check to a node that does not hold the member yet: two in one
+// list would use up its cap. So a node keeps of a record only the
+// introductions it verified (see checkedWitnesses), at most Introductions,
+// checked in order and under the same cap as the record: one identical to
+// an introduction it holds, verified, on the member's record at the same
+// address needs no check (a new incarnation at the same address costs no
+// more than its record), an introduction by a member it does not hold is
+// dropped unchecked (and checked again, within the same member list, once
+// that member's record is in), and a forged one is dropped and counted
+// (Stats.InvalidIntroductions). A held record's introductions are replaced
+// only by more verified ones, and none is checked unless enough could be
+// verified to do so: checks that succeed are not capped, and an insider
+// would otherwise make a node spend one, message after message, on a
+// valid introduction that replaces nothing. Honest member lists thus fail
+// no check. An
+// insider's own membership broadcast still reaches every node as it sent
+// it (Plumtree relays before anyone checks): one forged introduction does
+// not cut its checks short, two ahead of the valid ones do, as the insider
+// could drop or replace the broadcast anyway.
 
 import "github.com/p2p-go/p2p/peer"
 

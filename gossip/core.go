@@ -219,6 +219,10 @@ type Stats struct {
 	// IntroductionsSent counts this node's introductions of its
 	// neighbours; IntroductionsReceived those of this node by others.
 	IntroductionsSent, IntroductionsReceived uint64
+	// InvalidIntroductions counts introductions in other members' records
+	// whose signature failed its check: dropped, never kept nor relayed
+	// (forged by an insider; see budget.go).
+	InvalidIntroductions uint64
 	// Suspicions counts claims of another node (suspect or dead) about a
 	// member this node held alive, each given time to be refuted (see
 	// suspicion.go); SuspicionsCleared those refuted, or whose member

@@ -103,7 +103,9 @@
 // carry two introductions, signed by members the node holds that had a live
 // link with the member at its address, so one insider cannot introduce
 // anyone; a joiner, which knows no witness yet, believes what it hears for
-// its first Config.JoinGrace (see introductions.go). Nor can an insider make
+// its first Config.JoinGrace (see introductions.go). A node keeps, and
+// hands on, only the introductions it verified: a forged one is dropped and
+// counted (Stats.InvalidIntroductions). Nor can an insider make
 // a node check signatures by the thousand: an entry about a held member that
 // could change nothing is refused before any check (Stats.StaleRecords), and
 // each message (a member list, a membership broadcast) may fail at most

@@ -32,6 +32,12 @@ package gossip
 //   - members it already holds, in any state: a new incarnation, an address
 //     change or a departure needs only the member's signature.
 //
+// Whichever way it adopts a member, a node keeps only the introductions of
+// its record that it verified, at most Introductions: anyone relaying a
+// record can add introductions to it, and a node must not hand on forged
+// ones, each of which would cost a failed check to the nodes that adopt
+// from its member lists (see budget.go and checkedWitnesses).
+//
 // A record refused for want of introductions is counted
 // (Stats.Unintroduced). It still vouches for a few seconds for HyParView's
 // messages to its member (see vouch.go): a joiner's first record reaches the
@@ -96,6 +102,10 @@ type introductions struct {
 	// that were refused for want of introductions, to try them again
 	// once the others are in (see learnList).
 	deferred *[]Entry
+	// retry, when set, collects the entries of the list being learnt
+	// that were kept without introductions by members this node did not
+	// hold yet, to check those again once the others are in.
+	retry *[]Entry
 }
 
 type vouch struct {
@@ -144,50 +154,91 @@ func (c *Core) witnessSigned(key []byte, e Entry, w Witness) bool {
 	return peer.Verify(key, introductionBytes(e.Peer.ID, e.Peer.Addr), w.Signature)
 }
 
-// introduced reports whether e carries introductions by Introductions
-// distinct members this node holds. Checks that fail count against the
-// message being handled; refused reports that e was refused unverified
-// because that message already failed its Config.SignatureFailures checks
-// (see budget.go).
-func (c *Core) introduced(e Entry) (ok, refused bool) {
-	if len(e.Witnesses) < Introductions {
-		return false, false
+// checkedWitnesses returns the introductions of e that this node keeps, in
+// e's order: at most Introductions, by distinct members, each one verified
+// with its member's key (a member this node holds, other than e's), or
+// identical to one of held's, the record this node holds of e's member (nil
+// if none), at the same address: those were verified when they came. A
+// node never stores, and so never relays, an introduction it has not
+// verified (see budget.go). With own, this node's own introductions of e's
+// member, checked with its own key, are kept too (not when it adopts a
+// member on others' word). need is how many e must yield for the caller
+// to keep them (Introductions to adopt a member on introductions, one more
+// than held carries to replace it): no check is made unless that many
+// introductions could be verified, and checking stops once too few are
+// left to reach it: checks that succeed, which the message's cap does not
+// count, are spent in vain only beside one that fails. Checks
+// that fail count against the message being handled
+// (Stats.InvalidIntroductions); refused reports that checking stopped
+// because that message already failed its Config.SignatureFailures
+// checks. unheld reports an introduction skipped because this node does
+// not hold its member (a later entry of the member list being learnt may
+// bring it). A core without a key keeps them all and checks nothing.
+func (c *Core) checkedWitnesses(e Entry, held *record, need int, own bool) (kept []Witness, refused, unheld bool) {
+	if c.cfg.Key == nil {
+		return e.Witnesses, false, false
 	}
-	valid := make([]peer.ID, 0, Introductions)
-	for i, w := range e.Witnesses {
-		if len(valid)+len(e.Witnesses)-i < Introductions {
-			return false, false // too few left to check
+	// The introductions that could be verified, with the key that
+	// verifies each (nil: held verified already).
+	type candidate struct {
+		w   Witness
+		key []byte
+	}
+	var buf [MaxWitnesses]candidate
+	candidates := buf[:0]
+	for _, w := range e.Witnesses {
+		if w.By == c.cfg.Self.ID && !own {
+			continue
 		}
-		if slices.Contains(valid, w.By) {
+		if held != nil && held.entry.Peer.Addr == e.Peer.Addr && slices.ContainsFunc(held.entry.Witnesses, func(o Witness) bool {
+			return o.By == w.By && bytes.Equal(o.Signature, w.Signature)
+		}) {
+			candidates = append(candidates, candidate{w: w})
 			continue
 		}
 		key := c.witnessKey(e, w)
+		if key == nil && w.By == c.cfg.Self.ID {
+			key = c.cfg.Key.Public()
+		}
 		if key == nil {
+			unheld = unheld || w.By != e.Peer.ID
 			continue
 		}
-		if !c.mayVerify() {
-			return false, true
-		}
-		if !c.witnessSigned(key, e, w) {
-			c.verifyFailed()
-			continue
-		}
-		if valid = append(valid, w.By); len(valid) == Introductions {
-			return true, false
-		}
+		candidates = append(candidates, candidate{w: w, key: key})
 	}
-	return false, false
+	for i, cand := range candidates {
+		if len(kept) == Introductions || len(kept)+len(candidates)-i < need {
+			break
+		}
+		if slices.ContainsFunc(kept, func(o Witness) bool { return o.By == cand.w.By }) {
+			continue
+		}
+		if cand.key != nil {
+			if !c.mayVerify() {
+				return kept, true, unheld
+			}
+			if !c.witnessSigned(cand.key, e, cand.w) {
+				c.stats.InvalidIntroductions++
+				c.verifyFailed()
+				continue
+			}
+		}
+		kept = append(kept, cand.w)
+	}
+	return kept, false, unheld
 }
 
-// believable reports whether this node may adopt e's member, which it does
-// not hold: in its first Config.JoinGrace, with a live link from the record's
-// address, or with introductions (refused: see introduced). A core without
-// a key believes everything.
-func (c *Core) believable(now time.Time, e Entry) (ok, refused bool) {
-	if c.needsNoIntroduction(now, e) {
-		return true, false
+// withWitnesses returns the shared record of e carrying the witnesses kept
+// (rec, when the caller has e's, if nothing was dropped).
+func withWitnesses(e Entry, rec *record, kept []Witness) *record {
+	if sameWitnesses(kept, e.Witnesses) {
+		if rec == nil {
+			rec = internRecord(e)
+		}
+		return rec
 	}
-	return c.introduced(e)
+	e.Witnesses = kept
+	return internRecord(e)
 }
 
 // needsNoIntroduction reports whether e's member may be adopted without
@@ -247,6 +298,15 @@ func (c *Core) refuseUnintroduced(now time.Time, e Entry) {
 	u.unintroduced[e.Peer.ID] = unintroducedRecord{addr: e.Peer.Addr, until: now.Add(vouchWait)}
 }
 
+// retryWitnesses remembers, while a member list is learnt, an entry kept
+// without some of its introductions because this node did not hold their
+// members: a later entry of the list may bring them (see learnList).
+func (c *Core) retryWitnesses(e Entry) {
+	if c.intro.retry != nil {
+		*c.intro.retry = append(*c.intro.retry, e)
+	}
+}
+
 // recentlyRefused reports whether an unintroduced record of p at p's address
 // arrived less than vouchWait ago.
 func (c *Core) recentlyRefused(p peer.Info) bool {
@@ -270,9 +330,10 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 	news := false
 	pending := entries
 	for pass := 0; pass < maxListPasses && len(pending) > 0; pass++ {
-		var deferred []Entry
+		var deferred, retry []Entry
 		var adopted []peer.ID
 		c.intro.deferred = &deferred
+		c.intro.retry = &retry
 		c.checks.listing = true
 		clear(c.checks.verified)
 		for _, e := range pending {
@@ -283,21 +344,31 @@ func (c *Core) learnList(now time.Time, entries []Entry, from peer.Info) bool {
 			if c.cfg.Key != nil {
 				adopted = append(adopted, e.Peer.ID)
 			}
-			if e.State == StateLeft && e.Peer.ID == from.ID {
-				// A neighbour leaving says so directly: spread it.
-				c.announce(e)
+			if m, ok := c.members.get(e.Peer.ID); ok && e.State == StateLeft && e.Peer.ID == from.ID {
+				// A neighbour leaving says so directly: spread it,
+				// as kept (only the introductions verified).
+				c.announce(m.entry())
 			}
 		}
-		c.intro.deferred = nil
+		c.intro.deferred, c.intro.retry = nil, nil
 		c.checks.listing = false
 		// Try again only the entries that a member adopted in this
-		// pass introduced: the others would fail as they did.
+		// pass introduced: the others would fail as they did. The same
+		// goes for the introductions of entries kept without them.
+		introducedByAdopted := func(e Entry) bool {
+			return slices.ContainsFunc(e.Witnesses, func(w Witness) bool { return slices.Contains(adopted, w.By) })
+		}
 		pending = pending[:0:0]
 		for _, e := range deferred {
-			if slices.ContainsFunc(e.Witnesses, func(w Witness) bool { return slices.Contains(adopted, w.By) }) {
+			if introducedByAdopted(e) {
 				pending = append(pending, e)
 			} else {
 				c.refuseUnintroduced(now, e)
+			}
+		}
+		for _, e := range retry {
+			if introducedByAdopted(e) {
+				pending = append(pending, e)
 			}
 		}
 	}

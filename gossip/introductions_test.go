@@ -81,7 +81,9 @@ func TestInventedMembersAtManyAddressesAreNeverAdoptedNorDialled(t *testing.T) {
 
 // A node that joins a network formed long ago is introduced by its first
 // neighbours and adopted by every member within a second or so: its own
-// record carries two introductions, which every member can check.
+// record carries two introductions, which every member can check, and
+// every member then holds (and lists) the record with both, its witnesses
+// too, though a node keeps only introductions it verified.
 func TestJoinerIsIntroducedAndAdoptedByEveryMember(t *testing.T) {
 	for seed := uint64(62); seed < 65; seed++ {
 		net := pastGrace(t, 40, seed)
@@ -94,7 +96,21 @@ func TestJoinerIsIntroducedAndAdoptedByEveryMember(t *testing.T) {
 		if got := len(joiner.core.self.Witnesses); got != Introductions {
 			t.Fatalf("seed %d: the joiner's record carries %d introductions, want %d", seed, got, Introductions)
 		}
-		t.Logf("seed %d: the joiner is on every member list %v after it joined", seed, took)
+		// Every member holds, and lists, the record with both, its
+		// witnesses included (each checks its own with its own key).
+		held, ok := net.runUntil(10*time.Second, func() bool {
+			for _, n := range net.nodes[:40] {
+				m, ok := n.core.members.get(joiner.info.ID)
+				if !ok || !sameWitnesses(m.rec.entry.Witnesses, joiner.core.self.Witnesses) {
+					return false
+				}
+			}
+			return true
+		})
+		if !ok {
+			t.Fatalf("seed %d: some members hold the joiner's record without its introductions %v later", seed, held)
+		}
+		t.Logf("seed %d: the joiner is on every member list %v after it joined, with its introductions %v later", seed, took, held)
 	}
 }
 

@@ -72,16 +72,34 @@ func (c *Core) learnRecord(now time.Time, e Entry, rec *record, firstHand bool, 
 // merge applies learnRecord's rules to e, which passed its checks; m is
 // the member e is about, when this node holds it (known).
 func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, firstHand bool) bool {
-	recordOf := func() *record {
-		if rec == nil {
-			rec = internRecord(e)
+	// keep returns e's record with the introductions this node verified,
+	// nil if fewer than need (refused: see checkedWitnesses). They are
+	// checked once, when e's record is first kept.
+	var kept *record
+	keep := func(need int, own bool) (r *record, refused bool) {
+		if kept != nil {
+			return kept, false
 		}
-		return rec
+		var held *record
+		if known {
+			held = m.rec
+		}
+		ws, refused, unheld := c.checkedWitnesses(e, held, need, own)
+		if unheld && len(ws) < Introductions && (known || len(ws) >= need) {
+			// A member not adopted is tried again anyway (see
+			// refuseUnintroduced).
+			c.retryWitnesses(e)
+		}
+		if len(ws) < need {
+			return nil, refused
+		}
+		kept = withWitnesses(e, rec, ws)
+		return kept, false
 	}
 	if known && e.State != StateAlive && e.State != StateLeft && e.Incarnation > m.incarnation() && m.state == StateAlive {
 		// A claim about a record newer than ours: the member signed
 		// it alive at that incarnation, which we had not heard yet.
-		m.rec = recordOf()
+		m.rec, _ = keep(0, true)
 		c.members.put(m)
 	}
 	if e.State == StateSuspect {
@@ -95,7 +113,12 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 		return false
 	}
 	if !known {
-		if ok, refused := c.believable(now, e); !ok {
+		need := Introductions
+		if c.needsNoIntroduction(now, e) {
+			need = 0
+		}
+		r, refused := keep(need, need == 0)
+		if r == nil {
 			if !refused {
 				c.refuseUnintroduced(now, e)
 			}
@@ -105,7 +128,7 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 			c.stats.AddressTaken++
 			return false
 		}
-		c.members.put(member{rec: recordOf(), state: e.State})
+		c.members.put(member{rec: r, state: e.State})
 		if e.State != StateAlive {
 			c.diedAt[e.Peer.ID] = now
 			return true
@@ -131,13 +154,13 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if !newer {
 		if c.cfg.Key != nil && e.Incarnation == old.incarnation() && len(old.rec.entry.Witnesses) < Introductions &&
 			!sameWitnesses(e.Witnesses, old.rec.entry.Witnesses) && bytes.Equal(e.Signature, old.rec.entry.Signature) {
-			if ok, _ := c.introduced(e); !ok {
-				return false
+			// The member's record with introductions that the copy
+			// held (first-hand, from a link, or before their witnesses
+			// were held) lacked: keep those verified, to hand on in
+			// syncs.
+			if r, _ := keep(len(old.rec.entry.Witnesses)+1, true); r != nil {
+				c.members.put(member{rec: r, state: old.state})
 			}
-			// The member's record with its introductions, which the
-			// copy held (first-hand, from a link) lacked: keep it, to
-			// hand on in syncs.
-			c.members.put(member{rec: recordOf(), state: old.state})
 		}
 		return false
 	}
@@ -148,7 +171,8 @@ func (c *Core) merge(now time.Time, e Entry, rec *record, m member, known, first
 	if s := c.suspicions[e.Peer.ID]; s != nil && e.State == StateAlive && e.Incarnation > s.incarnation {
 		c.clearSuspicion(e.Peer.ID) // refuted
 	}
-	c.members.put(member{rec: recordOf(), state: e.State})
+	r, _ := keep(0, true)
+	c.members.put(member{rec: r, state: e.State})
 	if e.State == StateAlive {
 		if old.rec.entry.Peer.Addr != e.Peer.Addr {
 			c.forgetHolder(e.Peer.ID, old.rec.entry.Peer.Addr)
