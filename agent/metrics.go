@@ -158,7 +158,7 @@ func newNodeCollector(a *Agent) *nodeCollector {
 	c.broadcastsRecovered = desc("p2p_broadcasts_recovered_total", "Broadcasts missed while cut off and recovered from a new neighbour.")
 	c.broadcastsRefused = desc("p2p_broadcasts_refused_total", "Broadcast payloads refused, by reason.", "reason")
 	c.broadcastHopsClamped = desc("p2p_broadcast_hops_clamped_total", "Hop counts over the protocol's limit, clamped.")
-	c.memberRecordsRefused = desc("p2p_member_records_refused_total", "Member records refused, by reason: signature (not signed by their member), address_taken (another live member holds the address), unintroduced (no two held members introduced it), signature_budget (refused unverified: the message carrying it had already failed its cap of signature checks), duplicate (refused unverified: a second record of one member in a member list).", "reason")
+	c.memberRecordsRefused = desc("p2p_member_records_refused_total", "Member records refused, by reason: signature (not signed by their member), address_taken (another live member holds the address), unintroduced (no two held members introduced it), signature_budget (refused unverified: the message carrying it had already failed its cap of signature checks), duplicate (refused unverified: a second record of one member in a member list), introduction (an introduction whose signature failed its check: dropped, never kept nor relayed).", "reason")
 	c.incarnationAttacks = desc("p2p_incarnation_attacks_total", "Claims that this node is suspect or dead at an incarnation above its own (forged), refuted.")
 	c.unvouchedDials = desc("p2p_unvouched_dials_total", "Overlay messages not sent because no signed record vouches for the destination's address.")
 	return c
@@ -211,6 +211,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.memberRecordsRefused, gs.Unintroduced, "unintroduced")
 	counter(c.memberRecordsRefused, gs.SignatureBudgetRefused, "signature_budget")
 	counter(c.memberRecordsRefused, gs.DuplicateRecords, "duplicate")
+	counter(c.memberRecordsRefused, gs.InvalidIntroductions, "introduction")
 	counter(c.incarnationAttacks, gs.IncarnationAttacks)
 	counter(c.unvouchedDials, gs.UnvouchedDials)
 	if a.tr != nil {
