@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -135,15 +134,6 @@ func (c *loopbackCluster) protocolStats() protocolCounters {
 	return out
 }
 
-// processCPU returns the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchPayload is a 256-byte JSON message carrying its index and send time.
 type benchPayload struct {
 	I   int    `json:"i"`
@@ -195,20 +185,20 @@ func runLoopbackBroadcastSigning(b *testing.B, nodes, rate int, duration time.Du
 	// syncs) over an idle period as long as the run, to tell it apart from
 	// the broadcasts' cost.
 	time.Sleep(10 * time.Second)
-	idleStart, idleCPUStart := c.bytesOut(), processCPU()
+	idleStart, idleCPUStart := c.bytesOut(), testutil.ProcessCPU()
 	idleFrom := time.Now()
 	time.Sleep(duration)
 	idleBytes := c.bytesOut() - idleStart
 	// The background's CPU (probes and their connections' handshakes,
 	// shuffles, syncs), per second, to tell it apart from the broadcasts'.
-	idleCPUPerSec := float64((processCPU() - idleCPUStart).Microseconds()) / time.Since(idleFrom).Seconds()
+	idleCPUPerSec := float64((testutil.ProcessCPU() - idleCPUStart).Microseconds()) / time.Since(idleFrom).Seconds()
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	before := c.protocolStats()
 	start := c.bytesOut()
 	callsStart := c.socketCalls()
 	mallocStart := mallocs()
-	cpuStart := processCPU()
+	cpuStart := testutil.ProcessCPU()
 	b.ResetTimer()
 	sendStart := time.Now()
 	// The load is offered open-loop: message i is due at i/rate seconds,
@@ -242,7 +232,7 @@ func runLoopbackBroadcastSigning(b *testing.B, nodes, rate int, duration time.Du
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.StopTimer()
-	cpu := processCPU() - cpuStart
+	cpu := testutil.ProcessCPU() - cpuStart
 	measured := time.Since(sendStart)
 	allocs := mallocs() - mallocStart
 	calls := c.socketCalls()

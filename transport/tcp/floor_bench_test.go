@@ -4,10 +4,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/p2p-go/p2p/internal/testutil"
 	"github.com/p2p-go/p2p/transport"
 )
 
@@ -47,17 +47,11 @@ func runTreeRelayFloor(b *testing.B, nodes, rate int, period time.Duration, size
 		trs[i] = newTransport(b, nil)
 	}
 	links := make([][]link, nodes)
-	var mu sync.Mutex
-	addLink := func(i int, l link) {
-		mu.Lock()
-		links[i] = append(links[i], l)
-		mu.Unlock()
-	}
 	for child := 1; child < nodes; child++ {
 		parent := (child - 1) / 3
 		atParent, atChild := connect(b, trs[parent], trs[child])
-		addLink(parent, link{atParent, child})
-		addLink(child, link{atChild, parent})
+		links[parent] = append(links[parent], link{atParent, child})
+		links[child] = append(links[child], link{atChild, parent})
 	}
 	var delivered atomic.Int64
 	consumers := make([]chan []byte, nodes)
@@ -108,7 +102,7 @@ func runTreeRelayFloor(b *testing.B, nodes, rate int, period time.Duration, size
 	rng := rand.New(rand.NewPCG(1, 2))
 	messages := int(period.Seconds() * float64(rate))
 	b.ResetTimer()
-	cpu0, start := floorCPU(), time.Now()
+	cpu0, start := testutil.ProcessCPU(), time.Now()
 	ticker := time.NewTicker(time.Second / time.Duration(rate))
 	var originMu sync.Mutex // one origin at a time, as a node's loop sends
 	for range messages {
@@ -124,7 +118,7 @@ func runTreeRelayFloor(b *testing.B, nodes, rate int, period time.Duration, size
 	for delivered.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	cpu, elapsed := floorCPU()-cpu0, time.Since(start)
+	cpu, elapsed := testutil.ProcessCPU()-cpu0, time.Since(start)
 	b.StopTimer()
 	if got := delivered.Load(); got < want {
 		b.Fatalf("%d of %d deliveries", got, want)
@@ -148,13 +142,4 @@ func runTreeRelayFloor(b *testing.B, nodes, rate int, period time.Duration, size
 		close(consumers[i])
 	}
 	wg.Wait()
-}
-
-// floorCPU returns the user and system CPU time this process has used.
-func floorCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
