@@ -58,6 +58,17 @@ func (b *bitset) set(i int) {
 	(*b)[i>>6] |= 1 << (uint(i) & 63)
 }
 
+// each calls fn for every index in b, in increasing order.
+func (b bitset) each(fn func(int)) {
+	for word, set := range b {
+		for set != 0 {
+			bit := set & -set
+			set &^= bit
+			fn(word<<6 + bits.TrailingZeros64(bit))
+		}
+	}
+}
+
 // newTracker returns an empty tracker.
 func newTracker() *tracker {
 	return &tracker{indexOf: map[MessageID]int{}, receptions: map[MessageID]int64{}}
@@ -196,16 +207,11 @@ func (t *tracker) results(alive func(int) bool, epoch time.Time) ([]MessageResul
 			continue
 		}
 		exp := 0
-		for word, set := range m.eligible {
-			for set != 0 {
-				bit := set & -set
-				set &^= bit
-				node := word<<6 + bits.TrailingZeros64(bit)
-				if m.reached.has(node) || alive(node) {
-					exp++
-				}
+		m.eligible.each(func(node int) {
+			if m.reached.has(node) || alive(node) {
+				exp++
 			}
-		}
+		})
 		r := MessageResult{
 			Index: index, Origin: m.origin, SentAtMs: ms(m.sentAt.Sub(epoch)),
 			Expected: exp, Delivered: m.count, MaxHops: m.maxHops,
@@ -307,19 +313,14 @@ func (t *tracker) unreached(alive func(int) bool) (nodes []int, missed map[int]i
 		if m.origin < 0 {
 			continue
 		}
-		for word, set := range m.eligible {
-			for set != 0 {
-				bit := set & -set
-				set &^= bit
-				node := word<<6 + bits.TrailingZeros64(bit)
-				if !m.reached.has(node) && alive(node) {
-					if missed[node] == 0 {
-						nodes = append(nodes, node)
-					}
-					missed[node]++
+		m.eligible.each(func(node int) {
+			if !m.reached.has(node) && alive(node) {
+				if missed[node] == 0 {
+					nodes = append(nodes, node)
 				}
+				missed[node]++
 			}
-		}
+		})
 	}
 	slices.Sort(nodes)
 	return nodes, missed
